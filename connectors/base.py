@@ -1,0 +1,192 @@
+"""The connector plugin API: what a destination module implements and receives.
+
+A connector only builds and sends one request and says what the answer meant
+(`ok`, `retry`, `fail`). Retries, backoff, rate limits and the dead-letter queue
+belong to the delivery engine, so a connector never sleeps, loops or writes state.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import httpx
+
+__all__ = [
+    "SECRET_REF_SCHEMA",
+    "Connector",
+    "ConnectorEnv",
+    "DeliveryContext",
+    "Destination",
+    "RenderedAction",
+    "SecretValue",
+    "SendResult",
+    "classify_status",
+    "fail",
+    "ok",
+    "parse_retry_after",
+    "redact_url",
+    "retry",
+    "secret_option",
+]
+
+#: JSON Schema for a secret given by reference in a destination's settings.
+SECRET_REF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "env": {"type": "string"},
+        "file": {"type": "string"},
+        "optional": {"type": "boolean"},
+    },
+    "oneOf": [{"required": ["env"]}, {"required": ["file"]}],
+}
+
+
+class SecretValue(Protocol):
+    """A secret from the config; prints masked, `reveal()` reads it."""
+
+    def reveal(self) -> str: ...
+
+
+def secret_option(destination: Destination | None, key: str) -> str | None:
+    """The revealed secret `key` of a destination, or None when it is not set."""
+    if destination is None:
+        return None
+    value = destination.options.get(key)
+    return value.reveal() if value is not None and hasattr(value, "reveal") else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Destination:
+    """A named destination from switchboard.yaml; secret options are `hub.secrets.Secret`."""
+
+    name: str
+    connector: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Why the destination cannot be used (e.g. an optional secret is not set), else None.
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedAction:
+    """One action of a matched rule with every template already rendered."""
+
+    connector: str
+    operation: str | None
+    destination: str | None
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryContext:
+    """What the engine tells a connector about the delivery being sent."""
+
+    delivery_id: str
+    event_id: str
+    rule_id: str
+    idempotency_key: str
+    attempt: int
+    destination: Destination | None
+    #: The engine's clock reading at send time (for HTTP-date Retry-After headers).
+    now: datetime
+    #: Provider reference stored by an earlier successful send (e.g. a message id).
+    previous_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the provider's answer meant; the engine decides what happens next."""
+
+    outcome: Literal["ok", "retry", "fail"]
+    reason: str = ""
+    #: ok: provider reference (message id ...); kept to edit instead of duplicate later.
+    ref: str | None = None
+    #: retry: seconds the provider asked us to wait, or None for engine backoff.
+    after: float | None = None
+    status_code: int | None = None
+
+
+def ok(ref: str | None = None, *, status_code: int | None = None) -> SendResult:
+    return SendResult("ok", ref=ref, status_code=status_code)
+
+
+def retry(
+    after: float | None = None, reason: str = "", *, status_code: int | None = None
+) -> SendResult:
+    return SendResult("retry", reason=reason, after=after, status_code=status_code)
+
+
+def fail(reason: str, *, status_code: int | None = None) -> SendResult:
+    return SendResult("fail", reason=reason, status_code=status_code)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectorEnv:
+    """What every connector is built with; one shared HTTP client per worker."""
+
+    http: httpx.AsyncClient
+    #: Directory of switchboard.yaml, for relative paths in destination settings.
+    base_dir: Path
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A destination plugin, registered under the `switchboard.connectors` entry point."""
+
+    name: ClassVar[str]
+    #: JSON Schema of the action parameters a rule may give.
+    params_schema: ClassVar[dict[str, Any]]
+    #: JSON Schema of a destination's settings in switchboard.yaml.
+    destination_schema: ClassVar[dict[str, Any]]
+    #: Parameter that names the destination (e.g. "channel"), or None if it takes none.
+    destination_param: ClassVar[str | None]
+
+    def __init__(self, env: ConnectorEnv) -> None: ...
+
+    async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult: ...
+
+
+def classify_status(status_code: int, *, reason: str, after: float | None = None) -> SendResult:
+    """Shared mapping of HTTP status to outcome: 2xx ok, 408/429/5xx retry, other 4xx fail."""
+    if 200 <= status_code < 300:
+        return ok(status_code=status_code)
+    if status_code in (408, 425, 429) or status_code >= 500:
+        return retry(after, reason, status_code=status_code)
+    return fail(reason, status_code=status_code)
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=now.tzinfo)
+    return max(0.0, (when - now).total_seconds())
+
+
+_URL_SECRET_PARTS = re.compile(r"(/webhooks/\d+/)[^/?#\s]+|([?&](?:token|key|sig|signature)=)[^&#\s]+")
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """A URL safe to show: webhook tokens, userinfo and signing query values replaced."""
+    parsed = httpx.URL(str(url))
+    if parsed.userinfo:
+        parsed = parsed.copy_with(username="redacted", password=None)
+    return _URL_SECRET_PARTS.sub(
+        lambda m: (m.group(1) or m.group(2)) + "REDACTED", str(parsed)
+    )

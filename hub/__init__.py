@@ -1,0 +1,5 @@
+"""Switchboard: an event-driven integration hub."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""`create_app` is the only way to build the ASGI app; routes are listed here, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.errors import RequestRejected, StoreError
+from hub.ingress import receive_hook, rejected, store_unavailable
+from hub.intake import GroupCommitWriter
+from hub.runtime import Runtime
+from hub.worker import WorkerService
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    try:
+        await asyncio.to_thread(runtime.store.count_events, "received")
+    except StoreError as exc:
+        return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    run_worker: bool,
+    worker_transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """Build the hub; with `run_worker` the in-process worker starts with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        writer = GroupCommitWriter(runtime.store, runtime.queue)
+        await writer.start()
+        worker = WorkerService(runtime, transport=worker_transport) if run_worker else None
+        if worker is not None:
+            await asyncio.to_thread(worker.start)
+        try:
+            yield {"runtime": runtime, "writer": writer, "worker": worker}
+        finally:
+            await writer.stop()
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+
+    return Starlette(
+        routes=[
+            Route("/hooks/{source}", receive_hook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        exception_handlers={RequestRejected: rejected, StoreError: store_unavailable},
+        lifespan=lifespan,
+    )

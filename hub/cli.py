@@ -1,0 +1,154 @@
+"""The `switchboard` command: serve, worker, sign, rules check."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub.config import Settings, load_settings
+from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError
+from hub.logging import configure_logging
+from hub.plugins import Plugins, load_plugins
+from hub.rules.templates import TemplateEngine
+from hub.runtime import build_runtime, load_rules
+
+DEFAULT_CONFIG = "switchboard.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.run(args)
+    except (ConfigError, PluginError, StoreError) as exc:
+        print(f"switchboard: error:\n{exc}", file=sys.stderr)
+        return 1
+    except SwitchboardError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    parser.add_argument("--config", "-c", default=os.environ.get("SWITCHBOARD_CONFIG",
+                                                                 DEFAULT_CONFIG),
+                        help="path to switchboard.yaml (env SWITCHBOARD_CONFIG)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(title="commands")
+
+    serve = sub.add_parser("serve", help="run the hub (ingress + in-process worker)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-worker", action="store_true",
+                       help="ingress only; run `switchboard worker` processes separately")
+    serve.set_defaults(run=_serve)
+
+    worker = sub.add_parser("worker", help="run a worker process (Redis mode)")
+    worker.add_argument("--threads", type=int)
+    worker.set_defaults(run=_worker)
+
+    sign = sub.add_parser("sign", help="print the signature header a source expects for a file")
+    sign.add_argument("source", choices=["github"])
+    sign.add_argument("payload", type=Path)
+    sign.set_defaults(run=_sign)
+
+    rules = sub.add_parser("rules", help="work with rule files")
+    rules_sub = rules.add_subparsers(title="rules commands")
+    check = rules_sub.add_parser("check", help="validate rule files; exit 1 on any error")
+    check.add_argument("path", nargs="?", type=Path)
+    check.set_defaults(run=_rules_check)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, Plugins]:
+    path = Path(args.config)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found",
+            hint="copy switchboard.example.yaml to switchboard.yaml or pass --config",
+        )
+    plugins = load_plugins()
+    return load_settings(path, environ=os.environ, plugins=plugins), plugins
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    settings, plugins = _settings(args)
+    configure_logging(args.log_level, settings.secret_values())
+    if args.no_worker and settings.is_embedded:
+        raise ConfigError("--no-worker needs a shared broker",
+                          hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0")
+    runtime = build_runtime(settings, plugins)
+    app = create_app(runtime, run_worker=not args.no_worker)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    print(f"switchboard: listening on http://{host}:{port} "
+          f"({'embedded' if settings.is_embedded else 'redis'} broker, "
+          f"{'no worker' if args.no_worker else 'in-process worker'}, "
+          f"{len(runtime.rules.current.rules)} rules)", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        runtime.close()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hub.worker import WorkerService
+
+    settings, plugins = _settings(args)
+    configure_logging(args.log_level, settings.secret_values())
+    if settings.is_embedded:
+        raise ConfigError("a separate worker needs a shared broker",
+                          hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0")
+    runtime = build_runtime(settings, plugins)
+    service = WorkerService(runtime, threads=args.threads)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    print(f"switchboard: worker {os.getpid()} running", file=sys.stderr, flush=True)
+    stop.wait()
+    service.stop()
+    runtime.close()
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    source = settings.sources.get(args.source)
+    if source is None or source.secret is None:
+        raise ConfigError(f"source '{args.source}' is not enabled in {args.config}")
+    body = args.payload.read_bytes()
+    digest = hmac.new(source.secret.reveal().encode(), body, hashlib.sha256).hexdigest()
+    print(f"X-Hub-Signature-256: sha256={digest}")
+    return 0
+
+
+def _rules_check(args: argparse.Namespace) -> int:
+    settings, plugins = _settings(args)
+    if args.path is not None:
+        settings = _with_rules_path(settings, args.path)
+    ruleset = load_rules(settings, plugins, TemplateEngine())
+    print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files")
+    return 0
+
+
+def _with_rules_path(settings: Settings, path: Path) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, rules_path=path)

@@ -1,0 +1,102 @@
+"""Process one accepted webhook: normalize, match rules, plan deliveries (outbox rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import Destination
+from hub.clock import Clock
+from hub.events import idempotency_key
+from hub.rules import RuleSet, match_rules, render_actions
+from hub.rules.matcher import RenderProblem
+from hub.sources.base import NormalizeContext, RawEvent, Source
+from hub.store import NewDelivery, Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessOutcome:
+    event_id: str
+    #: (delivery id, connector) of deliveries ready to send now.
+    pending: list[tuple[str, str]]
+    matched_rules: list[str]
+    error: str | None = None
+
+
+def process_event(
+    event_id: str,
+    *,
+    store: Store,
+    sources: Mapping[str, Source],
+    ruleset: RuleSet,
+    destinations: Mapping[str, Destination],
+    clock: Clock,
+    lease_s: float,
+) -> ProcessOutcome | None:
+    """Claim, normalize and route one stored event; None if it is done or held elsewhere.
+
+    Deliveries are inserted with their idempotency key as a unique column, so running
+    this twice for one event (a redelivered message after a crash) plans nothing new.
+    """
+    now = clock.now().timestamp()
+    row = store.claim_event(event_id, now=now, lease_s=lease_s)
+    if row is None:
+        return None
+    source = sources.get(row.source)
+    if source is None:
+        error = f"source '{row.source}' is not enabled in this worker's configuration"
+        store.finish_event(row.id, now=now, normalized=None, new_deliveries=[], error=error)
+        return ProcessOutcome(event_id=row.id, pending=[], matched_rules=[], error=error)
+    raw = RawEvent(
+        id=row.id, source=row.source, delivery_id=row.delivery_id, headers=row.headers,
+        body=row.body, received_at=datetime.fromtimestamp(row.received_at, UTC),
+    )
+    try:
+        events = source.normalize(raw, NormalizeContext(clock=clock))
+    except Exception as exc:  # a normalizer bug marks the event failed; it stays replayable
+        error = f"normalize failed: {type(exc).__name__}: {exc}"
+        store.finish_event(row.id, now=now, normalized=None, new_deliveries=[], error=error)
+        return ProcessOutcome(event_id=row.id, pending=[], matched_rules=[], error=error)
+    planned: list[NewDelivery] = []
+    matched_ids: list[str] = []
+    stored: list[dict[str, Any]] = []
+    for event in events:
+        document = event.to_dict()
+        for rule in match_rules(ruleset, document):
+            matched_ids.append(rule.id)
+            for index, rendered in render_actions(rule, document):
+                key = idempotency_key(event.id, rule.id, index)
+                base = {
+                    "id": key[:32], "inbound_id": row.id, "event_id": event.id,
+                    "rule_id": rule.id, "action_index": index, "idempotency_key": key,
+                }
+                if isinstance(rendered, RenderProblem):
+                    spec = rule.actions[index]
+                    planned.append(NewDelivery(
+                        **base, connector=spec.connector, operation=spec.operation,
+                        destination=spec.destination, params={}, status="dead",
+                        last_error=rendered.message,
+                    ))
+                    continue
+                dest = destinations.get(rendered.destination) if rendered.destination else None
+                skipped = dest.disabled_reason if dest is not None else None
+                planned.append(NewDelivery(
+                    **base, connector=rendered.connector, operation=rendered.operation,
+                    destination=rendered.destination, params=dict(rendered.params),
+                    status="skipped" if skipped else "pending",
+                    last_error=f"destination '{dest.name}' is disabled: {skipped}"
+                    if dest is not None and skipped else None,
+                ))
+        document["data"]["raw"] = None  # the raw body is stored once, on the event row
+        stored.append(document)
+    pending_ids = store.finish_event(row.id, now=now, normalized=stored, new_deliveries=planned)
+    by_id = {d.id: d.connector for d in planned}
+    pending = [(d_id, by_id.get(d_id) or _connector_of(store, d_id)) for d_id in pending_ids]
+    return ProcessOutcome(event_id=row.id, pending=pending, matched_rules=matched_ids)
+
+
+def _connector_of(store: Store, delivery_id: str) -> str:
+    row = store.get_delivery(delivery_id)
+    return row.connector if row else ""

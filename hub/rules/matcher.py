@@ -1,0 +1,64 @@
+"""Pure matching and rendering: the worker, `rules test` and `simulate` all call these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base import RenderedAction
+from hub.rules.model import Rule, RuleSet, lookup_path
+from hub.rules.templates import TemplateProblem
+
+
+@dataclass(frozen=True, slots=True)
+class RenderProblem:
+    rule_id: str
+    action_index: int
+    message: str
+
+
+def rule_matches(rule: Rule, event: Mapping[str, Any]) -> bool:
+    """Does one rule match an event dict (its `on` is assumed to have matched)?"""
+    def lookup(path: str) -> tuple[bool, Any]:
+        return lookup_path(event, path)
+
+    if not all(cond.holds(lookup) for cond in rule.where):
+        return False
+    if rule.when is not None:
+        return rule.when.evaluate({"event": event})
+    return True
+
+
+def match_rules(ruleset: RuleSet, event: Mapping[str, Any]) -> list[Rule]:
+    """Rules that match, in load order; a matched `continue: false` rule ends the list."""
+    matched: list[Rule] = []
+    for rule in ruleset.candidates(str(event.get("type", ""))):
+        try:
+            ok = rule_matches(rule, event)
+        except TemplateProblem:
+            ok = False
+        if ok:
+            matched.append(rule)
+            if rule.stop:
+                break
+    return matched
+
+
+def render_actions(
+    rule: Rule, event: Mapping[str, Any]
+) -> list[tuple[int, RenderedAction | RenderProblem]]:
+    """Render each action's params against the event; a failure is reported, not raised."""
+    context = {"event": event, "rule": {"id": rule.id, "description": rule.description}}
+    out: list[tuple[int, RenderedAction | RenderProblem]] = []
+    for spec in rule.actions:
+        try:
+            params = spec.params.render(context)
+        except TemplateProblem as exc:
+            out.append((spec.index, RenderProblem(rule.id, spec.index, exc.message)))
+            continue
+        out.append((spec.index, RenderedAction(
+            connector=spec.connector, operation=spec.operation,
+            destination=spec.destination, params=params,
+        )))
+    return out

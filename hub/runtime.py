@@ -1,0 +1,74 @@
+"""The composition root's product: every long-lived dependency, built once and passed in."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub.clock import Clock, SystemClock
+from hub.config import Settings
+from hub.delivery import RetryPolicy
+from hub.plugins import Plugins
+from hub.queue import Queue, make_broker
+from hub.rules import RuleSet, RuleSetRef, load_ruleset
+from hub.rules.templates import TemplateEngine
+from hub.sources.base import Source
+from hub.store import Store, open_store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """Shared by ingress, worker and CLI; nothing here is a module global."""
+
+    settings: Settings
+    plugins: Plugins
+    store: Store
+    queue: Queue
+    clock: Clock
+    sources: Mapping[str, Source]
+    rules: RuleSetRef
+    templates: TemplateEngine
+    policy: RetryPolicy
+    rng: random.Random = field(default_factory=random.Random)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.store.close()
+
+
+def load_rules(settings: Settings, plugins: Plugins, templates: TemplateEngine) -> RuleSet:
+    return load_ruleset(
+        settings.rules_path,
+        connectors=plugins.connectors,
+        destinations=settings.destinations,
+        engine=templates,
+        display_root=Path.cwd(),
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    plugins: Plugins,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> Runtime:
+    """Open the store and broker and load the rules; raises ConfigError/StoreError."""
+    templates = TemplateEngine()
+    ruleset = load_rules(settings, plugins, templates)
+    store = open_store(settings.database_url)
+    broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
+    return Runtime(
+        settings=settings,
+        plugins=plugins,
+        store=store,
+        queue=Queue(broker, plugins.connectors),
+        clock=clock or SystemClock(),
+        sources={name: plugins.sources[name]() for name in settings.sources},
+        rules=RuleSetRef(ruleset),
+        templates=templates,
+        policy=RetryPolicy(max_attempts=settings.worker.max_attempts),
+        rng=rng or random.Random(),
+    )

@@ -1,0 +1,1 @@
+"""Webhook sources, one module each; see hub/sources/base.py for the plugin API."""

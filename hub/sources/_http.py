@@ -1,0 +1,58 @@
+"""Small helpers shared by sources: signatures and JSON bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from hub.errors import MalformedPayload, SignatureError
+
+
+def require_header(headers: Mapping[str, str], name: str, *, error: type[Exception]) -> str:
+    value = headers.get(name.lower(), "").strip()
+    if not value:
+        raise error(f"missing {name} header")
+    return value
+
+
+def check_hmac_sha256(body: bytes, key: bytes, presented: str, *, header: str) -> None:
+    """Constant-time check of a `sha256=<hex>` signature over the raw body."""
+    scheme, _, digest = presented.partition("=")
+    if scheme != "sha256" or not digest:
+        raise SignatureError(f"{header} must look like sha256=<hex digest>")
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, digest.strip().lower()):
+        raise SignatureError(f"{header} does not match the body; check the shared secret")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Strict JSON (no NaN/Infinity) whose top level is an object."""
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise MalformedPayload("body is not valid UTF-8", code="bad_encoding") from exc
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc}", code="bad_json") from exc
+    if not isinstance(value, dict):
+        raise MalformedPayload("body must be a JSON object", code="bad_json")
+    return value
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO-8601 timestamp from a payload, or None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

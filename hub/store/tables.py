@@ -1,0 +1,80 @@
+"""Table definitions; times are float seconds since the epoch (UTC) for portable comparisons."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: One row per accepted webhook (the "inbound" event, before normalization).
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("delivery_id", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # received|processing|processed|failed
+    Column("received_at", Float, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("normalized", JSON, nullable=True),  # list of CloudEvents dicts
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", Float, nullable=True),
+    Column("processed_at", Float, nullable=True),
+    UniqueConstraint("source", "delivery_id", name="uq_events_source_delivery"),
+)
+Index("ix_events_status_lease", events.c.status, events.c.lease_until)
+
+#: One row per (event, rule, action): what must be sent, and how it went.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("inbound_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("action_index", Integer, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("operation", String(64), nullable=True),
+    Column("destination", String(128), nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    # pending|sending|delivered|dead|skipped
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("ref", String(256), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_deliveries_event", deliveries.c.event_id)
+Index("ix_deliveries_status_next", deliveries.c.status, deliveries.c.next_attempt_at)
+
+#: The audit trail: every send attempt of every delivery.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok|retry|fail|error
+    Column("status_code", Integer, nullable=True),
+    Column("detail", Text, nullable=True),
+)

@@ -1,0 +1,163 @@
+"""Worker: Dramatiq actors (ids in, plain functions do the work) and the sweeper.
+
+Actors stay tiny: they call `hub.processing.process_event` and `hub.delivery.deliver_once`
+and enqueue what those return. Async connector calls run on one event loop thread per
+worker process, shared by Dramatiq's worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+import dramatiq
+import httpx
+
+from connectors.base import Connector, ConnectorEnv
+from hub.delivery import deliver_once
+from hub.http import make_client
+from hub.processing import process_event
+from hub.queue import EVENTS_QUEUE, PROCESS_ACTOR, delivery_actor, delivery_queue
+from hub.runtime import Runtime
+
+log = logging.getLogger("switchboard.worker")
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; `run` blocks the calling thread for a result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="switchboard-loop",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+class WorkerService:
+    """Runs the actors for one process: start(), then stop() on shutdown."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        threads: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sweep_interval_s: float | None = None,
+    ) -> None:
+        self.rt = runtime
+        self.threads = threads or runtime.settings.worker.threads
+        self._transport = transport
+        self._loop = LoopThread()
+        self._http: httpx.AsyncClient | None = None
+        self.connectors: Mapping[str, Connector] = {}
+        self._worker: dramatiq.Worker | None = None
+        self._stopping = threading.Event()
+        lease = runtime.settings.worker.lease_seconds
+        self._sweep_interval_s = sweep_interval_s or max(1.0, lease / 4)
+        self._sweeper = threading.Thread(target=self._sweep_forever, name="switchboard-sweeper",
+                                         daemon=True)
+
+    def start(self) -> None:
+        self._loop.start()
+        self._http, self.connectors = self._loop.run(self._open_connectors())
+        self._declare_actors()
+        self._worker = dramatiq.Worker(self.rt.queue.broker, worker_threads=self.threads,
+                                       worker_timeout=100)
+        self._worker.start()
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.stop(timeout=10_000)
+        if self._http is not None:
+            self._loop.run(self._http.aclose())
+        self._loop.stop()
+        self._sweeper.join(timeout=5)
+
+    async def _open_connectors(self) -> tuple[httpx.AsyncClient, dict[str, Connector]]:
+        http = make_client(transport=self._transport)
+        env = ConnectorEnv(http=http, base_dir=self.rt.settings.base_dir)
+        return http, {name: cls(env) for name, cls in self.rt.plugins.connectors.items()}
+
+    def _declare_actors(self) -> None:
+        broker = self.rt.queue.broker
+        dramatiq.actor(self._process, broker=broker, actor_name=PROCESS_ACTOR,
+                       queue_name=EVENTS_QUEUE, max_retries=0)
+        for name in self.rt.plugins.connectors:
+            dramatiq.actor(self._deliver_fn(name), broker=broker, actor_name=delivery_actor(name),
+                           queue_name=delivery_queue(name), max_retries=0)
+
+    # --- actors -------------------------------------------------------------------
+
+    def _process(self, event_id: str) -> None:
+        rt = self.rt
+        outcome = process_event(
+            event_id, store=rt.store, sources=rt.sources, ruleset=rt.rules.current,
+            destinations=rt.settings.destinations, clock=rt.clock,
+            lease_s=rt.settings.worker.lease_seconds,
+        )
+        if outcome is None:
+            return
+        if outcome.error:
+            log.warning("event %s failed: %s", event_id, outcome.error)
+        for delivery_id, connector in outcome.pending:
+            rt.queue.enqueue_delivery(delivery_id, connector)
+
+    def _deliver_fn(self, connector: str) -> Any:
+        def deliver(delivery_id: str) -> None:
+            rt = self.rt
+            outcome = self._loop.run(deliver_once(
+                delivery_id, store=rt.store, settings=rt.settings, connectors=self.connectors,
+                clock=rt.clock, policy=rt.policy, rng=rt.rng,
+                lease_s=rt.settings.worker.lease_seconds,
+            ))
+            if outcome.not_due_for_s is not None:
+                rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.not_due_for_s)
+            elif outcome.decision is not None and outcome.decision.action == "retry":
+                rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.decision.delay_s)
+                log.info("delivery %s retry in %.3fs: %s", delivery_id,
+                         outcome.decision.delay_s, outcome.decision.reason)
+            elif outcome.decision is not None and outcome.decision.action == "dead":
+                log.warning("delivery %s is dead: %s", delivery_id, outcome.decision.reason)
+
+        deliver.__name__ = delivery_actor(connector)
+        return deliver
+
+    # --- sweeper ------------------------------------------------------------------
+
+    def sweep_once(self) -> int:
+        """Re-enqueue rows whose message was lost or whose lease ran out; returns the count."""
+        rt = self.rt
+        now = rt.clock.now().timestamp()
+        older_than = now - rt.settings.worker.lease_seconds
+        event_ids = rt.store.stale_event_ids(now=now, older_than=older_than)
+        rt.queue.enqueue_events(event_ids)
+        stale = rt.store.stale_deliveries(now=now, older_than=older_than)
+        for delivery_id, connector in stale:
+            rt.queue.enqueue_delivery(delivery_id, connector)
+        return len(event_ids) + len(stale)
+
+    def _sweep_forever(self) -> None:
+        while not self._stopping.wait(self._sweep_interval_s):
+            try:
+                swept = self.sweep_once()
+            except Exception:  # keep sweeping; the next tick may find the store back
+                log.exception("sweep failed")
+                continue
+            if swept:
+                log.info("sweeper re-enqueued %d stale rows", swept)
