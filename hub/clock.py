@@ -30,10 +30,6 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    def sleep_blocking(self, seconds: float) -> None:
-        """Block the calling thread; for worker threads only, never on an event loop."""
-        time.sleep(seconds)
-
 
 class FakeClock:
     """A clock that moves only when told to."""

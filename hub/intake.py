@@ -8,6 +8,7 @@ commit (and a broker round-trip) is spread over many requests without any added 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -39,10 +40,8 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def submit(self, event: NewEvent) -> InsertOutcome:
         """Return once `event` is durable (or known to be a duplicate)."""

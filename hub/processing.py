@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Destination
+from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
 from hub.events import idempotency_key
-from hub.rules import RuleSet, match_rules, render_actions
+from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.sources.base import NormalizeContext, RawEvent, Source
 from hub.store import NewDelivery, Store
@@ -67,34 +67,42 @@ def process_event(
         for rule in match_rules(ruleset, document):
             matched_ids.append(rule.id)
             for index, rendered in render_actions(rule, document):
-                key = idempotency_key(event.id, rule.id, index)
-                base = {
-                    "id": key[:32], "inbound_id": row.id, "event_id": event.id,
-                    "rule_id": rule.id, "action_index": index, "idempotency_key": key,
-                }
-                if isinstance(rendered, RenderProblem):
-                    spec = rule.actions[index]
-                    planned.append(NewDelivery(
-                        **base, connector=spec.connector, operation=spec.operation,
-                        destination=spec.destination, params={}, status="dead",
-                        last_error=rendered.message,
-                    ))
-                    continue
-                dest = destinations.get(rendered.destination) if rendered.destination else None
-                skipped = dest.disabled_reason if dest is not None else None
-                planned.append(NewDelivery(
-                    **base, connector=rendered.connector, operation=rendered.operation,
-                    destination=rendered.destination, params=dict(rendered.params),
-                    status="skipped" if skipped else "pending",
-                    last_error=f"destination '{dest.name}' is disabled: {skipped}"
-                    if dest is not None and skipped else None,
-                ))
+                planned.append(_plan_delivery(row.id, event.id, rule, index, rendered,
+                                              destinations))
         document["data"]["raw"] = None  # the raw body is stored once, on the event row
         stored.append(document)
     pending_ids = store.finish_event(row.id, now=now, normalized=stored, new_deliveries=planned)
     by_id = {d.id: d.connector for d in planned}
     pending = [(d_id, by_id.get(d_id) or _connector_of(store, d_id)) for d_id in pending_ids]
     return ProcessOutcome(event_id=row.id, pending=pending, matched_rules=matched_ids)
+
+
+def _plan_delivery(
+    inbound_id: str,
+    event_id: str,
+    rule: Rule,
+    index: int,
+    rendered: RenderedAction | RenderProblem,
+    destinations: Mapping[str, Destination],
+) -> NewDelivery:
+    """One outbox row; a render failure or disabled destination is recorded, not dropped."""
+    key = idempotency_key(event_id, rule.id, index)
+    spec = rule.actions[index]
+    status, error, params = "pending", None, {}
+    if isinstance(rendered, RenderProblem):
+        status, error = "dead", rendered.message
+    else:
+        params = dict(rendered.params)
+        dest = destinations.get(rendered.destination) if rendered.destination else None
+        if dest is not None and dest.disabled_reason:
+            status = "skipped"
+            error = f"destination '{dest.name}' is disabled: {dest.disabled_reason}"
+    return NewDelivery(
+        id=key[:32], inbound_id=inbound_id, event_id=event_id, rule_id=rule.id,
+        action_index=index, connector=spec.connector, operation=spec.operation,
+        destination=spec.destination, params=params, idempotency_key=key, status=status,
+        last_error=error,
+    )
 
 
 def _connector_of(store: Store, delivery_id: str) -> str:

@@ -41,7 +41,10 @@ def make_broker(url: str, *, namespace: str) -> dramatiq.Broker:
     if url == "embedded":
         return StubBroker(middleware=middleware)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBroker(url=url, namespace=namespace, middleware=middleware)
+        # RedisBroker.__init__ is unannotated in dramatiq.
+        return RedisBroker(  # type: ignore[no-untyped-call]
+            url=url, namespace=namespace, middleware=middleware
+        )
     raise ConfigError(
         f"unsupported broker URL scheme in {url.split('@')[-1]!r}",
         hint="use 'embedded' or redis://host:6379/0",
@@ -66,7 +69,7 @@ class Queue:
             ))
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
-        message = dramatiq.Message(
+        message: dramatiq.Message[None] = dramatiq.Message(
             queue_name=delivery_queue(connector), actor_name=delivery_actor(connector),
             args=(delivery_id,), kwargs={}, options={},
         )

@@ -70,5 +70,5 @@ def build_runtime(
         rules=RuleSetRef(ruleset),
         templates=templates,
         policy=RetryPolicy(max_attempts=settings.worker.max_attempts),
-        rng=rng or random.Random(),
+        rng=rng or random.Random(),  # noqa: S311 - backoff jitter, not cryptography
     )

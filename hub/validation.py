@@ -51,7 +51,8 @@ def _to_config_error(doc: YamlDocument, at: PathKey, err: ValidationError) -> Co
     path: PathKey = (*at, *err.absolute_path)
     dotted = ".".join(str(p) for p in path) or "(top level)"
     if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
         key = extra[0] if extra else "?"
         return ConfigError(

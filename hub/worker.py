@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import dramatiq
@@ -96,11 +96,11 @@ class WorkerService:
 
     def _declare_actors(self) -> None:
         broker = self.rt.queue.broker
-        dramatiq.actor(self._process, broker=broker, actor_name=PROCESS_ACTOR,
-                       queue_name=EVENTS_QUEUE, max_retries=0)
+        dramatiq.actor(broker=broker, actor_name=PROCESS_ACTOR, queue_name=EVENTS_QUEUE,
+                       max_retries=0)(self._process)
         for name in self.rt.plugins.connectors:
-            dramatiq.actor(self._deliver_fn(name), broker=broker, actor_name=delivery_actor(name),
-                           queue_name=delivery_queue(name), max_retries=0)
+            dramatiq.actor(broker=broker, actor_name=delivery_actor(name),
+                           queue_name=delivery_queue(name), max_retries=0)(self._deliver_fn(name))
 
     # --- actors -------------------------------------------------------------------
 
@@ -118,7 +118,7 @@ class WorkerService:
         for delivery_id, connector in outcome.pending:
             rt.queue.enqueue_delivery(delivery_id, connector)
 
-    def _deliver_fn(self, connector: str) -> Any:
+    def _deliver_fn(self, connector: str) -> Callable[[str], None]:
         def deliver(delivery_id: str) -> None:
             rt = self.rt
             outcome = self._loop.run(deliver_once(

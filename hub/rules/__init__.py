@@ -6,4 +6,12 @@ from hub.rules.loader import load_ruleset
 from hub.rules.matcher import match_rules, render_actions
 from hub.rules.model import ActionSpec, Rule, RuleSet, RuleSetRef
 
-__all__ = ["ActionSpec", "Rule", "RuleSet", "RuleSetRef", "load_ruleset", "match_rules", "render_actions"]
+__all__ = [
+    "ActionSpec",
+    "Rule",
+    "RuleSet",
+    "RuleSetRef",
+    "load_ruleset",
+    "match_rules",
+    "render_actions",
+]

@@ -54,7 +54,7 @@ def _compile(spec: Any) -> Test:
     return lambda found, value: all(t(found, value) for t in tests)
 
 
-def _operator(op: str, arg: Any) -> Test:  # noqa: PLR0911 - a flat table reads best
+def _operator(op: str, arg: Any) -> Test:
     if op == "eq":
         return lambda found, value: found and _equals(value, arg)
     if op == "in":

@@ -97,7 +97,8 @@ def _compile_rule(
         try:
             where.append(compile_condition(path, spec))
         except ValueError as exc:
-            errors.append(RuleError(f"where '{path}': {exc}", location=doc.locate((*at, "where", path))))
+            errors.append(RuleError(f"where '{path}': {exc}",
+                                    location=doc.locate((*at, "where", path))))
     when = None
     if "when" in raw:
         try:

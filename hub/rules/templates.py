@@ -14,7 +14,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["CompiledExpression", "CompiledValue", "TemplateProblem", "TemplateEngine"]
+__all__ = ["CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
 
 
 class TemplateProblem(Exception):

@@ -330,7 +330,8 @@ class _Guard:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"could not {self.doing}: {type(exc).__name__}: {exc.args[0] if exc.args else ''}") from exc
+            first = exc.args[0] if exc.args else ""
+            raise StoreError(f"could not {self.doing}: {type(exc).__name__}: {first}") from exc
 
 
 def open_store(url: str) -> Store:

@@ -1,0 +1,1 @@
+"""Fakes of provider APIs, written as small Starlette apps."""

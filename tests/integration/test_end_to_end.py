@@ -1,0 +1,137 @@
+"""Webhook in → rule → worker → a real (local) fake Discord, in embedded and Redis modes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.plugins import load_plugins
+from hub.runtime import Runtime, build_runtime
+from hub.worker import WorkerService
+from tests.fakes.discord import FakeDiscord
+from tests.servers import serve_in_thread
+from tests.support import (
+    REDIS_URL_FOR_TESTS,
+    fixture_path,
+    github_headers,
+    make_settings,
+    wait_until,
+)
+
+ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
+
+
+@pytest.fixture
+def discord() -> Iterator[tuple[FakeDiscord, str]]:
+    fake = FakeDiscord()
+    with serve_in_thread(fake.app()) as base:
+        yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
+
+
+def _post_issue(client: TestClient, delivery: str, *, expect: int = 202) -> str:
+    response = client.post("/hooks/github", content=ISSUE_OPENED,
+                           headers=github_headers(ISSUE_OPENED, event="issues", delivery=delivery))
+    assert response.status_code == expect, response.text
+    return str(response.json()["id"])
+
+
+def _delivered(runtime: Runtime, event_id: str) -> bool:
+    rows = runtime.store.list_deliveries(inbound_id=event_id)
+    return len(rows) == 2 and all(r.status == "delivered" for r in rows)
+
+
+def test_embedded_mode_delivers_the_rendered_embed_exactly_once(
+    tmp_path: Path, discord: tuple[FakeDiscord, str]
+) -> None:
+    fake, url = discord
+    runtime = build_runtime(make_settings(tmp_path, discord_url=url), load_plugins())
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        event_id = _post_issue(client, "e2e-1")
+        # The provider's retry of the same delivery: acknowledged, not processed again.
+        assert _post_issue(client, "e2e-1", expect=200) == event_id
+        wait_until(lambda: _delivered(runtime, event_id), 10, "both actions delivered")
+    runtime.close()
+
+    assert len(fake.received) == 1
+    sent = fake.received[0]
+    assert sent.query == {"wait": "true"}
+    assert sent.body["content"] == f"opened {event_id}"
+    assert sent.body["embeds"] == [{
+        "title": "#1 Spelling error in the README file",
+        "url": "https://github.com/Codertocat/Hello-World/issues/1",
+        "description": "Opened by Codertocat",
+    }]
+    assert sent.body["allowed_mentions"] == {"parse": []}
+    discord_row = next(r for r in runtime.store.list_deliveries(inbound_id=event_id)
+                       if r.connector == "discord")
+    assert discord_row.ref is not None  # the message id from ?wait=true is kept
+    inbox = (tmp_path / "inbox.log").read_text().splitlines()
+    assert len(inbox) == 1
+    assert event_id in inbox[0]
+
+
+def test_a_429_from_discord_is_retried_no_earlier_than_its_retry_after(
+    tmp_path: Path, discord: tuple[FakeDiscord, str]
+) -> None:
+    fake, url = discord
+    fake.rate_limit_next(0.4)
+    runtime = build_runtime(make_settings(tmp_path, discord_url=url), load_plugins())
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        event_id = _post_issue(client, "e2e-429")
+        wait_until(lambda: _delivered(runtime, event_id), 10, "delivered after the 429")
+    runtime.close()
+
+    assert [r.status for r in fake.received] == [429, 200]
+    waited = fake.received[1].at - fake.received[0].at
+    assert waited >= 0.4, f"retried after {waited:.3f}s, before Discord's retry_after of 0.4s"
+    row = next(r for r in runtime.store.list_deliveries(inbound_id=event_id)
+               if r.connector == "discord")
+    attempts = runtime.store.list_attempts(row.id)
+    assert [(a.outcome, a.status_code) for a in attempts] == [("retry", 429), ("ok", 200)]
+
+
+def test_destination_without_its_optional_secret_records_skipped_not_sent(
+    tmp_path: Path, discord: tuple[FakeDiscord, str]
+) -> None:
+    fake, _ = discord
+    runtime = build_runtime(make_settings(tmp_path, discord_url=None), load_plugins())
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        event_id = _post_issue(client, "skip-1")
+        wait_until(lambda: any(r.status == "delivered" for r in
+                               runtime.store.list_deliveries(inbound_id=event_id)),
+                   10, "the log action delivered")
+    runtime.close()
+    statuses = {r.connector: (r.status, r.last_error)
+                for r in runtime.store.list_deliveries(inbound_id=event_id)}
+    assert statuses["discord"][0] == "skipped"
+    assert "TEST_DISCORD_WEBHOOK_URL" in (statuses["discord"][1] or "")
+    assert fake.received == []
+
+
+@pytest.mark.redis
+def test_redis_mode_ingress_and_separate_worker_deliver_exactly_once(
+    tmp_path: Path, discord: tuple[FakeDiscord, str], redis_namespace: str
+) -> None:
+    fake, url = discord
+    settings = make_settings(tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS,
+                             namespace=redis_namespace)
+    ingress_rt = build_runtime(settings, load_plugins())
+    worker_rt = build_runtime(settings, load_plugins())
+    worker = WorkerService(worker_rt)
+    worker.start()
+    try:
+        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
+            ids = [_post_issue(client, f"redis-{n}") for n in range(5)]
+            _post_issue(client, "redis-0", expect=200)  # duplicate delivery: processed once
+            wait_until(lambda: all(_delivered(worker_rt, i) for i in ids), 15,
+                       "all 5 events delivered through Redis")
+    finally:
+        worker.stop()
+        ingress_rt.close()
+        worker_rt.close()
+    contents = sorted(r.body["content"] for r in fake.received)
+    assert contents == sorted(f"opened {i}" for i in ids)

@@ -1,0 +1,128 @@
+"""Test helpers shared by suites: fixture paths, signing, polling, config files."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hub.config import Settings, load_settings
+from hub.plugins import load_plugins
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+GITHUB_SECRET = "gh-test-secret-not-real"
+
+
+def fixture_path(*parts: str) -> Path:
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        raise AssertionError(f"fixture {path} is missing; shared/ must sit beside the repo")
+    return path
+
+
+def github_signature(body: bytes, secret: str = GITHUB_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def github_headers(body: bytes, *, event: str, delivery: str,
+                   secret: str = GITHUB_SECRET) -> dict[str, str]:
+    return {
+        "X-Hub-Signature-256": github_signature(body, secret),
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "Content-Type": "application/json",
+    }
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll until `predicate()` holds; fail naming what never became true."""
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        pause.wait(0.02)
+    if predicate():
+        return
+    raise AssertionError(f"after {timeout_s}s, still not true: {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+DEFAULT_RULES = """
+rules:
+  - id: issue-opened
+    on: github.issues.opened
+    actions:
+      - discord:
+          channel: tasks
+          content: "opened {{ event.id }}"
+          embed:
+            title: "#{{ event.data.fields.number }} {{ event.data.entity.title }}"
+            url: "{{ event.data.entity.url }}"
+            description: "Opened by {{ event.data.actor.name }}"
+      - log:
+          to: inbox
+          message: "{{ event.type }} {{ event.id }}"
+"""
+
+
+def write_config(
+    tmp_path: Path,
+    *,
+    broker_url: str = "embedded",
+    namespace: str = "switchboard",
+    rules: str = DEFAULT_RULES,
+    max_body_bytes: int = 1048576,
+    lease_seconds: float = 60,
+) -> Path:
+    """A switchboard.yaml (github source, a discord + a log destination) and one rule file."""
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "test.yaml").write_text(rules, encoding="utf-8")
+    config = tmp_path / "switchboard.yaml"
+    config.write_text(f"""
+server: {{max_body_bytes: {max_body_bytes}}}
+store: {{url: "sqlite:///{tmp_path / 'hub.db'}"}}
+broker: {{url: "{broker_url}", namespace: "{namespace}"}}
+worker: {{threads: 4, lease_seconds: {lease_seconds}}}
+rules: {{path: rules}}
+sources:
+  github: {{secret: {{env: SWITCHBOARD_SECRET_GITHUB}}}}
+destinations:
+  tasks:
+    connector: discord
+    webhook_url: {{env: TEST_DISCORD_WEBHOOK_URL, optional: true}}
+  inbox:
+    connector: log
+    path: inbox.log
+""", encoding="utf-8")
+    return config
+
+
+def make_settings(
+    tmp_path: Path, *, discord_url: str | None = None, environ: Mapping[str, str] | None = None,
+    **kwargs: object,
+) -> Settings:
+    config = write_config(tmp_path, **kwargs)  # type: ignore[arg-type]
+    env = {"SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET, **(environ or {})}
+    if discord_url:
+        env["TEST_DISCORD_WEBHOOK_URL"] = discord_url
+    return load_settings(config, environ=env, plugins=load_plugins())
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+#: The real Redis on the test machine; tests isolate themselves with a Dramatiq namespace.
+REDIS_URL_FOR_TESTS = "redis://127.0.0.1:6379/0"
