@@ -31,20 +31,28 @@ class LoopThread:
     """An asyncio loop in a daemon thread; `run` blocks the calling thread for a result."""
 
     def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="switchboard-loop",
                                         daemon=True)
-
-    def start(self) -> None:
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
+        if self.loop is None:
+            coro.close()
+            raise RuntimeError("LoopThread.run() before start()")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def stop(self) -> None:
+        if self.loop is None or self._thread is None:
+            return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self.loop.close()
+        self.loop = None
 
 
 class WorkerService:

@@ -1,0 +1,115 @@
+"""The store's claims and the sweeper: a crashed worker never loses or duplicates work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.clock import FakeClock
+from hub.events import event_id_for
+from hub.plugins import load_plugins
+from hub.processing import process_event
+from hub.runtime import Runtime, build_runtime
+from hub.store import NewEvent
+from hub.worker import WorkerService
+from tests.support import fixture_path, make_settings
+
+BODY = fixture_path("github", "issues", "opened.json").read_bytes()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = build_runtime(make_settings(tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t",
+                                     lease_seconds=30), load_plugins(), clock=FakeClock())
+    yield rt
+    rt.close()
+
+
+def _accept(rt: Runtime, delivery: str) -> str:
+    event_id = event_id_for("github", delivery)
+    [outcome] = rt.store.insert_events([NewEvent(
+        id=event_id, source="github", delivery_id=delivery,
+        received_at=rt.clock.now().timestamp(),
+        headers={"x-github-event": "issues", "content-type": "application/json"}, body=BODY,
+    )])
+    assert not outcome.duplicate
+    return event_id
+
+
+def _process(rt: Runtime, event_id: str) -> object:
+    return process_event(event_id, store=rt.store, sources=rt.sources, ruleset=rt.rules.current,
+                         destinations=rt.settings.destinations, clock=rt.clock, lease_s=30)
+
+
+def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
+    event = NewEvent(id="e1", source="github", delivery_id="d1", received_at=0.0, headers={},
+                     body=b"{}")
+    first = runtime.store.insert_events([event, event])
+    second = runtime.store.insert_events([event])
+    assert [o.duplicate for o in first] == [False, True]
+    assert [o.duplicate for o in second] == [True]
+    assert runtime.store.count_events() == 1
+
+
+def test_processing_plans_one_delivery_per_action_and_is_idempotent(runtime: Runtime) -> None:
+    event_id = _accept(runtime, "d-1")
+    outcome = _process(runtime, event_id)
+    assert outcome is not None
+    deliveries = runtime.store.list_deliveries(inbound_id=event_id)
+    assert sorted(d.connector for d in deliveries) == ["discord", "log"]
+    assert _process(runtime, event_id) is None  # done: a redelivered message does nothing
+    assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
+
+
+def test_an_event_held_by_a_dead_worker_is_reprocessed_after_its_lease(runtime: Runtime) -> None:
+    # given a worker that claimed the event and then died (kill -9) before finishing
+    event_id = _accept(runtime, "d-2")
+    assert runtime.store.claim_event(event_id, now=runtime.clock.now().timestamp(),
+                                     lease_s=30) is not None
+    # when a second worker gets the message while the lease holds, it must not touch it
+    assert _process(runtime, event_id) is None
+    # then, once the lease has run out, the sweeper finds it and processing completes once
+    assert isinstance(runtime.clock, FakeClock)
+    runtime.clock.advance(31)
+    assert runtime.store.stale_event_ids(now=runtime.clock.now().timestamp(),
+                                         older_than=runtime.clock.now().timestamp() - 30) == [
+        event_id]
+    assert _process(runtime, event_id) is not None
+    assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
+
+
+def test_sweeper_re_enqueues_received_events_whose_message_was_lost(runtime: Runtime) -> None:
+    # given an event stored, but the process died before the broker got its id
+    event_id = _accept(runtime, "d-3")
+    service = WorkerService(runtime)
+    assert isinstance(runtime.clock, FakeClock)
+    runtime.clock.advance(5)
+    assert service.sweep_once() == 0  # younger than the lease: it may still be queued
+    runtime.clock.advance(30)
+    assert service.sweep_once() == 1
+    broker_queue = runtime.queue.broker.queues["events"]  # type: ignore[attr-defined]
+    message_ids = [m for m in broker_queue.queue]
+    assert len(message_ids) == 1
+    assert event_id.encode() in message_ids[0]
+
+
+def test_a_delivery_claimed_by_a_dead_worker_is_sent_again_after_its_lease(
+    runtime: Runtime,
+) -> None:
+    event_id = _accept(runtime, "d-4")
+    _process(runtime, event_id)
+    [log_delivery] = [d for d in runtime.store.list_deliveries(inbound_id=event_id)
+                      if d.connector == "log"]
+    now = runtime.clock.now().timestamp()
+    assert runtime.store.claim_delivery(log_delivery.id, now=now, lease_s=30) is not None
+    assert runtime.store.claim_delivery(log_delivery.id, now=now + 1, lease_s=30) is None
+    # The expired claim is stale, and so is the discord delivery nobody ever picked up.
+    stale = set(runtime.store.stale_deliveries(now=now + 31, older_than=now + 1))
+    assert stale == {(log_delivery.id, "log"),
+                     *((d.id, "discord") for d in runtime.store.list_deliveries(inbound_id=event_id)
+                       if d.connector == "discord")}
+    again = runtime.store.claim_delivery(log_delivery.id, now=now + 31, lease_s=30)
+    assert again is not None
+    assert again.attempts == 2
