@@ -1,0 +1,59 @@
+"""Guards on the code's shape: layering, the plugin API surface, no hidden globals."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import connectors.base
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_connectors_import_only_connectors_base_and_third_party_libraries() -> None:
+    for path in (REPO / "connectors").glob("*.py"):
+        bad = {n for n in _imports(path) if n.startswith("hub")}
+        bad |= {n for n in _imports(path)
+                if n.startswith("connectors.") and n not in ("connectors.base",)
+                and not n.startswith("connectors._")}
+        assert not bad, f"{path.name} imports {sorted(bad)}; connectors may use connectors.base"
+
+
+def test_sql_redis_and_jinja_each_live_at_one_edge() -> None:
+    edges = {
+        "sqlalchemy": ("hub/store/",),
+        "redis": ("hub/queue.py", "hub/ratelimit.py"),
+        "dramatiq": ("hub/queue.py", "hub/worker.py"),
+        "jinja2": ("hub/rules/templates.py",),
+    }
+    for path in (REPO / "hub").rglob("*.py"):
+        rel = path.relative_to(REPO).as_posix()
+        for lib, allowed in edges.items():
+            uses = any(n == lib or n.startswith(lib + ".") for n in _imports(path))
+            if uses:
+                assert rel.startswith(allowed), f"{rel} imports {lib}; only {allowed} may"
+
+
+def test_core_never_names_a_connector_module() -> None:
+    for path in (REPO / "hub").rglob("*.py"):
+        named = {n for n in _imports(path) if n.startswith("connectors.") and n != "connectors.base"}
+        assert not named, f"{path} imports {named}; plugins load through entry points"
+
+
+def test_plugin_api_surface_is_pinned() -> None:
+    assert sorted(connectors.base.__all__) == sorted([
+        "SECRET_REF_SCHEMA", "Connector", "ConnectorEnv", "DeliveryContext", "Destination",
+        "RenderedAction", "SecretValue", "SendResult", "classify_status", "fail", "ok",
+        "parse_retry_after", "redact_url", "retry", "secret_option",
+    ])
