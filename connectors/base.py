@@ -97,6 +97,12 @@ class DeliveryContext:
     now: datetime
     #: Provider reference stored by an earlier successful send (e.g. a message id).
     previous_ref: str | None = None
+    #: The event's entity, e.g. "notion/workspace/1f2e|task|5c6a…" (source|kind|id).
+    entity_key: str | None = None
+    #: Latest provider refs of earlier delivered sends by this connector to this
+    #: destination for the same entity, by operation ("" when the action has none): lets a
+    #: connector edit its earlier message, reply in its thread, stop what it started.
+    entity_refs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

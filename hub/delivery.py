@@ -88,10 +88,14 @@ async def deliver_once(
     destination = settings.destinations.get(row.destination) if row.destination else None
     action = RenderedAction(connector=row.connector, operation=row.operation,
                             destination=row.destination, params=row.params)
+    refs: dict[str, str] = {}
+    if row.entity_key is not None:
+        refs = await asyncio.to_thread(store.entity_refs, connector=row.connector,
+                                       destination=row.destination, entity_key=row.entity_key)
     ctx = DeliveryContext(
         delivery_id=row.id, event_id=row.event_id, rule_id=row.rule_id,
         idempotency_key=row.idempotency_key, attempt=row.attempts, destination=destination,
-        now=clock.now(), previous_ref=row.ref,
+        now=clock.now(), previous_ref=row.ref, entity_key=row.entity_key, entity_refs=refs,
     )
     started = clock.monotonic()
     if connector is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
-from hub.events import idempotency_key
+from hub.events import Event, idempotency_key
 from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.sources.base import NormalizeContext, RawEvent, Source
@@ -67,7 +67,7 @@ def process_event(
         for rule in match_rules(ruleset, document):
             matched_ids.append(rule.id)
             for index, rendered in render_actions(rule, document):
-                planned.append(_plan_delivery(row.id, event.id, rule, index, rendered,
+                planned.append(_plan_delivery(row.id, event, rule, index, rendered,
                                               destinations))
         document["data"]["raw"] = None  # the raw body is stored once, on the event row
         stored.append(document)
@@ -79,14 +79,14 @@ def process_event(
 
 def _plan_delivery(
     inbound_id: str,
-    event_id: str,
+    event: Event,
     rule: Rule,
     index: int,
     rendered: RenderedAction | RenderProblem,
     destinations: Mapping[str, Destination],
 ) -> NewDelivery:
     """One outbox row; a render failure or disabled destination is recorded, not dropped."""
-    key = idempotency_key(event_id, rule.id, index)
+    key = idempotency_key(event.id, rule.id, index)
     spec = rule.actions[index]
     status, error, params = "pending", None, {}
     if isinstance(rendered, RenderProblem):
@@ -98,9 +98,10 @@ def _plan_delivery(
             status = "skipped"
             error = f"destination '{dest.name}' is disabled: {dest.disabled_reason}"
     return NewDelivery(
-        id=key[:32], inbound_id=inbound_id, event_id=event_id, rule_id=rule.id,
+        id=key[:32], inbound_id=inbound_id, event_id=event.id, rule_id=rule.id,
         action_index=index, connector=spec.connector, operation=spec.operation,
-        destination=spec.destination, params=params, idempotency_key=key, status=status,
+        destination=spec.destination, params=params, idempotency_key=key,
+        entity_key=f"{event.source}|{event.entity.kind}|{event.entity.id}", status=status,
         last_error=error,
     )
 

@@ -65,6 +65,7 @@ class NewDelivery:
     destination: str | None
     params: dict[str, Any]
     idempotency_key: str
+    entity_key: str | None = None
     status: str = "pending"
     last_error: str | None = None
 
@@ -86,6 +87,7 @@ class DeliveryRow:
     next_attempt_at: float
     last_error: str | None
     ref: str | None
+    entity_key: str | None
     created_at: float
 
 
@@ -181,7 +183,8 @@ class Store:
                         "rule_id": d.rule_id, "action_index": d.action_index,
                         "connector": d.connector, "operation": d.operation,
                         "destination": d.destination, "params": d.params,
-                        "idempotency_key": d.idempotency_key, "status": d.status,
+                        "idempotency_key": d.idempotency_key, "entity_key": d.entity_key,
+                        "status": d.status,
                         "attempts": 0, "next_attempt_at": now, "last_error": d.last_error,
                         "created_at": now, "updated_at": now,
                     }
@@ -235,6 +238,25 @@ class Store:
                 select(deliveries).where(deliveries.c.id == delivery_id)
             ).mappings().one()
         return _delivery_row(row)
+
+    def entity_refs(
+        self, *, connector: str, destination: str | None, entity_key: str
+    ) -> dict[str, str]:
+        """Latest ref per operation of delivered sends for one entity and destination."""
+        query = (
+            select(deliveries.c.operation, deliveries.c.ref)
+            .where(
+                deliveries.c.connector == connector,
+                deliveries.c.destination.is_(None) if destination is None
+                else deliveries.c.destination == destination,
+                deliveries.c.entity_key == entity_key,
+                deliveries.c.status == "delivered",
+                deliveries.c.ref.is_not(None),
+            )
+            .order_by(deliveries.c.updated_at)
+        )
+        with self._guard("read entity refs"), self.engine.connect() as conn:
+            return {(op or ""): ref for op, ref in conn.execute(query)}
 
     def delivery_due_in(self, delivery_id: str, *, now: float) -> float | None:
         """Seconds until a pending delivery is due, or None if it is not pending-and-early."""
@@ -394,5 +416,5 @@ def _delivery_row(row: Any) -> DeliveryRow:
         operation=row["operation"], destination=row["destination"], params=dict(row["params"]),
         idempotency_key=row["idempotency_key"], status=row["status"], attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], ref=row["ref"],
-        created_at=row["created_at"],
+        entity_key=row["entity_key"], created_at=row["created_at"],
     )

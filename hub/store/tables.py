@@ -59,11 +59,14 @@ deliveries = Table(
     Column("lease_until", Float, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("ref", String(256), nullable=True),
+    Column("entity_key", String(512), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_deliveries_event", deliveries.c.event_id)
 Index("ix_deliveries_status_next", deliveries.c.status, deliveries.c.next_attempt_at)
+Index("ix_deliveries_entity", deliveries.c.connector, deliveries.c.destination,
+      deliveries.c.entity_key)
 
 #: The audit trail: every send attempt of every delivery.
 attempts = Table(
