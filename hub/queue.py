@@ -7,6 +7,7 @@ off: the delivery engine decides about retries from the provider's answer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import dramatiq
@@ -18,6 +19,7 @@ from hub.errors import ConfigError
 
 EVENTS_QUEUE = "events"
 PROCESS_ACTOR = "process_event"
+FLUSH_ACTOR = "flush_group"
 #: Upper bound on one message's run; connector calls have their own, shorter timeouts.
 MESSAGE_TIME_LIMIT_MS = 5 * 60 * 1000
 
@@ -68,16 +70,26 @@ class Queue:
                 kwargs={}, options={},
             ))
 
+    def enqueue_group_flush(self, group_id: str, *, delay_s: float) -> None:
+        """Flush a `group` window when it closes (on the events queue)."""
+        self.broker.enqueue(dramatiq.Message(
+            queue_name=EVENTS_QUEUE, actor_name=FLUSH_ACTOR, args=(group_id,), kwargs={},
+            options={},
+        ), delay=_delay_ms(delay_s))
+
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
         message: dramatiq.Message[None] = dramatiq.Message(
             queue_name=delivery_queue(connector), actor_name=delivery_actor(connector),
             args=(delivery_id,), kwargs={}, options={},
         )
-        delay_ms = int(delay_s * 1000) if delay_s > 0 else None
-        # Round up: a message that wakes early is re-delayed, one that wakes late is not.
-        if delay_ms is not None and delay_ms < delay_s * 1000:
-            delay_ms += 1
-        self.broker.enqueue(message, delay=delay_ms)
+        self.broker.enqueue(message, delay=_delay_ms(delay_s))
 
     def close(self) -> None:
         self.broker.close()
+
+
+def _delay_ms(delay_s: float) -> int | None:
+    """Milliseconds, rounded up: a message that wakes early is re-delayed, a late one is not."""
+    if delay_s <= 0:
+        return None
+    return math.ceil(delay_s * 1000)

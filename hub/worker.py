@@ -19,9 +19,16 @@ import httpx
 from connectors.base import Connector, ConnectorEnv
 from hub.delivery import deliver_once
 from hub.http import make_client
-from hub.processing import process_event
-from hub.queue import EVENTS_QUEUE, PROCESS_ACTOR, delivery_actor, delivery_queue
+from hub.processing import flush_group, process_event
+from hub.queue import (
+    EVENTS_QUEUE,
+    FLUSH_ACTOR,
+    PROCESS_ACTOR,
+    delivery_actor,
+    delivery_queue,
+)
 from hub.runtime import Runtime
+from hub.store import windows
 
 log = logging.getLogger("switchboard.worker")
 T = TypeVar("T")
@@ -106,6 +113,8 @@ class WorkerService:
         broker = self.rt.queue.broker
         dramatiq.actor(broker=broker, actor_name=PROCESS_ACTOR, queue_name=EVENTS_QUEUE,
                        max_retries=0)(self._process)
+        dramatiq.actor(broker=broker, actor_name=FLUSH_ACTOR, queue_name=EVENTS_QUEUE,
+                       max_retries=0)(self._flush)
         for name in self.rt.plugins.connectors:
             dramatiq.actor(broker=broker, actor_name=delivery_actor(name),
                            queue_name=delivery_queue(name), max_retries=0)(self._deliver_fn(name))
@@ -124,6 +133,17 @@ class WorkerService:
         if outcome.error:
             log.warning("event %s failed: %s", event_id, outcome.error)
         for delivery_id, connector in outcome.pending:
+            rt.queue.enqueue_delivery(delivery_id, connector)
+        now = rt.clock.now().timestamp()
+        for group_id, flush_at in outcome.groups:
+            rt.queue.enqueue_group_flush(group_id, delay_s=max(0.0, flush_at - now))
+
+    def _flush(self, group_id: str) -> None:
+        rt = self.rt
+        pending = flush_group(group_id, store=rt.store, ruleset=rt.rules.current,
+                              destinations=rt.settings.destinations, clock=rt.clock,
+                              lease_s=rt.settings.worker.lease_seconds)
+        for delivery_id, connector in pending or []:
             rt.queue.enqueue_delivery(delivery_id, connector)
 
     def _deliver_fn(self, connector: str) -> Callable[[str], None]:
@@ -158,7 +178,11 @@ class WorkerService:
         stale = rt.store.stale_deliveries(now=now, older_than=older_than)
         for delivery_id, connector in stale:
             rt.queue.enqueue_delivery(delivery_id, connector)
-        return len(event_ids) + len(stale)
+        # A group whose flush message was lost is flushed once it is a lease overdue.
+        overdue = windows.due_groups(rt.store, now=older_than)
+        for group_id in overdue:
+            rt.queue.enqueue_group_flush(group_id, delay_s=0)
+        return len(event_ids) + len(stale) + len(overdue)
 
     def _sweep_forever(self) -> None:
         while not self._stopping.wait(self._sweep_interval_s):

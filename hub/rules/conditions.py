@@ -10,7 +10,7 @@ Written forms (all must hold):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -28,6 +28,8 @@ class Condition:
     path: str
     test: Test
     source: Any  # as written, for explanations
+    #: Values for a plain equality/`in` test (indexable), else None.
+    equals: tuple[Hashable, ...] | None = None
 
     def holds(self, lookup: Callable[[str], tuple[bool, Any]]) -> bool:
         found, value = lookup(self.path)
@@ -36,7 +38,17 @@ class Condition:
 
 def compile_condition(path: str, spec: Any) -> Condition:
     """Turn one written entry into a Condition; raises ValueError with what to fix."""
-    return Condition(path, _compile(spec), spec)
+    return Condition(path, _compile(spec), spec, _equality_values(spec))
+
+
+def _equality_values(spec: Any) -> tuple[Hashable, ...] | None:
+    """`Project: Launch` or `Priority: [P0, P1]` can be answered from an index."""
+    values = spec if isinstance(spec, list) else [spec]
+    if isinstance(spec, Mapping) or not values:
+        return None
+    if all(isinstance(v, str | int | float | bool) for v in values):
+        return tuple(values)
+    return None
 
 
 def _compile(spec: Any) -> Test:

@@ -1,23 +1,39 @@
 """Rule files → JSON Schema → semantic checks → a frozen, indexed RuleSet.
 
-Every problem in every file is collected and reported at once as `file:line:col`.
+Every problem in every file is collected and reported at once as `file:line:col`;
+problems that do not stop a rule from working (it can never match any event an
+installed source emits) are returned as warnings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from connectors.base import Connector, Destination
+from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.conditions import Condition, compile_condition
-from hub.rules.model import ActionSpec, Rule, RuleSet, build_ruleset
+from hub.rules.model import GLOB_CHARS, ActionSpec, Grouping, Rule, RuleSet, Window, build_ruleset
 from hub.rules.templates import TemplateEngine, TemplateProblem
 from hub.validation import load_schema, schema_errors
-from hub.yamldoc import YamlDocument, load_yaml_file
+from hub.yamldoc import PathKey, YamlDocument, load_yaml_file
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+#: Event types emitted by the hub itself, whatever sources are installed.
+BUILTIN_EVENT_TYPES = ("schedule.*", "command.*")
+TEMPLATE_NAMES = frozenset({"event", "rule"})
+GROUP_TEMPLATE_NAMES = frozenset({"event", "rule", "events", "group"})
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    ruleset: RuleSet
+    warnings: list[ConfigError] = field(default_factory=list)
+    documents: list[YamlDocument] = field(default_factory=list)
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -37,30 +53,50 @@ def load_ruleset(
     destinations: Mapping[str, Destination],
     engine: TemplateEngine,
     display_root: Path | None = None,
+    known_event_types: Iterable[str] | None = None,
 ) -> RuleSet:
     """Load and check all rule files under `path`; raise ConfigErrors listing every problem."""
+    return load_rules_checked(
+        path, connectors=connectors, destinations=destinations, engine=engine,
+        display_root=display_root, known_event_types=known_event_types,
+    ).ruleset
+
+
+def load_rules_checked(
+    path: Path,
+    *,
+    connectors: Mapping[str, type[Connector]],
+    destinations: Mapping[str, Destination],
+    engine: TemplateEngine,
+    display_root: Path | None = None,
+    known_event_types: Iterable[str] | None = None,
+) -> LoadResult:
+    """Like `load_ruleset`, also returning warnings and the parsed documents."""
     files = rule_files(path)
     errors: list[ConfigError] = []
-    rules: list[Rule] = []
-    seen: dict[str, Location] = {}
+    docs: list[YamlDocument] = []
     for file in files:
-        display = _display(file, display_root)
         try:
-            doc = load_yaml_file(file, display)
+            doc = load_yaml_file(file, _display(file, display_root))
         except ConfigError as exc:
             errors.append(exc)
             continue
         file_errors = schema_errors(doc, load_schema("rules.schema.json"))
         if file_errors:
             errors += file_errors
-            continue
-        for index, raw in enumerate(doc.data["rules"]):
-            rule, problems = _compile_rule(doc, index, raw, connectors, destinations, engine)
-            errors += problems
+        else:
+            docs.append(doc)
+    templates = _templates(docs, errors)
+    checker = _Checker(connectors, destinations, engine, templates)
+    rules: list[Rule] = []
+    seen: dict[str, Location] = {}
+    for doc in docs:
+        for index, raw in enumerate(doc.data.get("rules") or []):
+            rule = checker.rule(doc, ("rules", index), raw)
             if rule is None:
                 continue
             if rule.id in seen:
-                errors.append(RuleError(
+                checker.errors.append(RuleError(
                     f"duplicate rule id '{rule.id}' (first defined at {seen[rule.id]})",
                     location=doc.locate(("rules", index, "id")),
                     hint="rule ids must be unique across all rule files",
@@ -68,9 +104,14 @@ def load_ruleset(
                 continue
             seen[rule.id] = rule.location
             rules.append(rule)
+    errors += checker.errors
     if errors:
         raise ConfigErrors(errors)
-    return build_ruleset(rules, [_display(f, display_root) for f in files])
+    warnings = []
+    if known_event_types is not None:
+        warnings = _unreachable(rules, [*known_event_types, *BUILTIN_EVENT_TYPES])
+    return LoadResult(build_ruleset(rules, [_display(f, display_root) for f in files]),
+                      warnings, docs)
 
 
 def _display(file: Path, root: Path | None) -> str:
@@ -82,100 +123,208 @@ def _display(file: Path, root: Path | None) -> str:
     return str(file)
 
 
-def _compile_rule(
-    doc: YamlDocument,
-    index: int,
-    raw: dict[str, Any],
-    connectors: Mapping[str, type[Connector]],
-    destinations: Mapping[str, Destination],
-    engine: TemplateEngine,
-) -> tuple[Rule | None, list[ConfigError]]:
-    at = ("rules", index)
-    errors: list[ConfigError] = []
-    where: list[Condition] = []
-    for path, spec in (raw.get("where") or {}).items():
+def _templates(docs: list[YamlDocument], errors: list[ConfigError]) -> dict[str, Any]:
+    """`templates:` of all files in one namespace; a name defined twice is an error."""
+    found: dict[str, Any] = {}
+    where: dict[str, Location] = {}
+    for doc in docs:
+        for name, params in (doc.data.get("templates") or {}).items():
+            loc = doc.locate(("templates", name))
+            if name in found:
+                errors.append(RuleError(f"template '{name}' is defined twice (first at "
+                                        f"{where[name]})", location=loc))
+                continue
+            found[name], where[name] = params, loc
+    return found
+
+
+def _overlaps(pattern: str, known: str) -> bool:
+    """Can some event type match both globs? Compared on their literal prefixes."""
+    def prefix(text: str) -> str:
+        cut = min((text.index(c) for c in GLOB_CHARS if c in text), default=len(text))
+        return text[:cut]
+
+    a, b = prefix(pattern), prefix(known)
+    if a == pattern and b == known:
+        return a == b
+    if a == pattern:
+        return fnmatchcase(pattern, known)
+    if b == known:
+        return fnmatchcase(known, pattern)
+    return a.startswith(b) or b.startswith(a)
+
+
+def _unreachable(rules: list[Rule], known: list[str]) -> list[ConfigError]:
+    warnings: list[ConfigError] = []
+    for rule in rules:
+        dead = [p for p in rule.on if not any(_overlaps(p, k) for k in known)]
+        if len(dead) == len(rule.on):
+            warnings.append(RuleError(
+                f"rule '{rule.id}' can never match: no installed source emits "
+                f"{', '.join(repr(p) for p in dead)}", location=rule.location,
+                hint=f"known event types: {', '.join(sorted(known))}",
+            ))
+    return warnings
+
+
+class _Checker:
+    """Semantic checks of one rule at a time; collects errors instead of stopping."""
+
+    def __init__(
+        self,
+        connectors: Mapping[str, type[Connector]],
+        destinations: Mapping[str, Destination],
+        engine: TemplateEngine,
+        templates: Mapping[str, Any],
+    ) -> None:
+        self.connectors = connectors
+        self.destinations = destinations
+        self.engine = engine
+        self.templates = templates
+        self.errors: list[ConfigError] = []
+
+    def _error(self, doc: YamlDocument, at: PathKey, message: str, hint: str = "") -> None:
+        self.errors.append(RuleError(message, location=doc.locate(at), hint=hint))
+
+    def rule(self, doc: YamlDocument, at: PathKey, raw: dict[str, Any]) -> Rule | None:
+        before = len(self.errors)
+        where: list[Condition] = []
+        for path, spec in (raw.get("where") or {}).items():
+            try:
+                where.append(compile_condition(path, spec))
+            except ValueError as exc:
+                self._error(doc, (*at, "where", path), f"where '{path}': {exc}")
+        when = None
+        if "when" in raw:
+            when_names = self.engine.undeclared_names(raw["when"]) - TEMPLATE_NAMES
+            try:
+                when = self.engine.compile_expression(raw["when"])
+                if when_names:
+                    self._undefined(doc, (*at, "when"), when_names, TEMPLATE_NAMES)
+            except TemplateProblem as exc:
+                self._error(doc, (*at, "when"), f"when: {exc.message}")
+        throttle = self._window(doc, (*at, "throttle"), raw.get("throttle"), "per")
+        dedupe = self._window(doc, (*at, "dedupe"), raw.get("dedupe"), "window")
+        group = self._group(doc, (*at, "group"), raw.get("group"))
+        names = GROUP_TEMPLATE_NAMES if group is not None else TEMPLATE_NAMES
+        actions = [
+            spec for index, action in enumerate(raw["actions"])
+            if (spec := self._action(doc, (*at, "actions", index), index, action, names))
+        ]
+        if len(self.errors) > before:
+            return None
+        on, sources = raw["on"], raw.get("source", [])
+        return Rule(
+            id=raw["id"], description=raw.get("description", ""),
+            on=tuple(on) if isinstance(on, list) else (on,),
+            sources=tuple(sources) if isinstance(sources, list) else (sources,),
+            where=tuple(where), when=when, actions=tuple(actions), location=doc.locate(at),
+            stop=raw.get("continue", True) is False, throttle=throttle, dedupe=dedupe,
+            group=group,
+        )
+
+    def _undefined(self, doc: YamlDocument, at: PathKey, names: set[str],
+                   allowed: frozenset[str]) -> None:
+        self._error(doc, at, f"undefined name{'s' if len(names) > 1 else ''} "
+                             f"{', '.join(sorted(names))} in template",
+                    hint=f"templates can use: {', '.join(sorted(allowed))}")
+
+    def _duration(self, doc: YamlDocument, at: PathKey, value: Any) -> Any:
         try:
-            where.append(compile_condition(path, spec))
+            return parse_duration(value)
         except ValueError as exc:
-            errors.append(RuleError(f"where '{path}': {exc}",
-                                    location=doc.locate((*at, "where", path))))
-    when = None
-    if "when" in raw:
+            self._error(doc, at, str(exc))
+            return None
+
+    def _key(self, doc: YamlDocument, at: PathKey, text: str) -> Any:
         try:
-            when = engine.compile_expression(raw["when"])
+            if names := self.engine.undeclared_names(text) - TEMPLATE_NAMES:
+                self._undefined(doc, at, names, TEMPLATE_NAMES)
+            return self.engine.compile_value(text)
         except TemplateProblem as exc:
-            errors.append(RuleError(f"when: {exc.message}", location=doc.locate((*at, "when"))))
-    actions: list[ActionSpec] = []
-    for action_index, action in enumerate(raw["actions"]):
-        spec, problems = _compile_action(doc, (*at, "actions", action_index), action_index,
-                                         action, connectors, destinations, engine)
-        errors += problems
-        if spec is not None:
-            actions.append(spec)
-    if errors:
-        return None, errors
-    on = raw["on"]
-    return Rule(
-        id=raw["id"],
-        description=raw.get("description", ""),
-        on=tuple(on) if isinstance(on, list) else (on,),
-        where=tuple(where),
-        when=when,
-        actions=tuple(actions),
-        location=doc.locate(at),
-        stop=raw.get("continue", True) is False,
-    ), []
+            self._error(doc, at, exc.message)
+            return None
 
+    def _window(self, doc: YamlDocument, at: PathKey, raw: Any, length: str) -> Window | None:
+        if raw is None:
+            return None
+        per = self._duration(doc, (*at, length), raw[length])
+        key = self._key(doc, (*at, "key"), raw.get("key", "{{ event.subject }}"))
+        if per is None or key is None:
+            return None
+        return Window(key=key, per=per, limit=int(raw.get("limit", 1)))
 
-def _compile_action(
-    doc: YamlDocument,
-    at: tuple[str | int, ...],
-    action_index: int,
-    action: dict[str, Any],
-    connectors: Mapping[str, type[Connector]],
-    destinations: Mapping[str, Destination],
-    engine: TemplateEngine,
-) -> tuple[ActionSpec | None, list[ConfigError]]:
-    key, params = next(iter(action.items()))
-    params = params or {}
-    name, _, operation = key.partition(".")
-    loc = doc.locate((*at, key))
-    connector = connectors.get(name)
-    if connector is None:
-        return None, [RuleError(f"unknown connector '{name}'", location=loc,
-                                hint=f"installed connectors: {', '.join(sorted(connectors))}")]
-    errors: list[ConfigError] = list(
-        schema_errors(doc, connector.params_schema, at=(*at, key), value=params)
-    )
-    destination = None
-    if connector.destination_param is not None:
+    def _group(self, doc: YamlDocument, at: PathKey, raw: Any) -> Grouping | None:
+        if raw is None:
+            return None
+        window = self._duration(doc, (*at, "window"), raw["window"])
+        key = self._key(doc, (*at, "key"), raw.get("key", "all"))
+        if window is None or key is None:
+            return None
+        return Grouping(key=key, window=window, max_events=int(raw.get("max_events", 100)))
+
+    def _action(
+        self, doc: YamlDocument, at: PathKey, index: int, action: dict[str, Any],
+        names: frozenset[str],
+    ) -> ActionSpec | None:
+        key, params = next(iter(action.items()))
+        params = dict(params or {})
+        name, _, operation = key.partition(".")
+        if "use" in params:
+            template = self.templates.get(str(params["use"]))
+            if template is None:
+                self._error(doc, (*at, key, "use"), f"template '{params['use']}' is not defined",
+                            hint=f"defined templates: {', '.join(sorted(self.templates)) or 'none'}")
+                return None
+            params = _merge(template, {k: v for k, v in params.items() if k != "use"})
+        connector = self.connectors.get(name)
+        if connector is None:
+            self._error(doc, (*at, key), f"unknown connector '{name}'",
+                        hint=f"installed connectors: {', '.join(sorted(self.connectors))}")
+            return None
+        before = len(self.errors)
+        self.errors += schema_errors(doc, connector.params_schema, at=(*at, key), value=params)
+        destination = self._destination(doc, (*at, key), name, connector, params)
+        if undefined := self.engine.undeclared_names(params) - names:
+            self._undefined(doc, (*at, key), undefined, names)
+        try:
+            compiled = self.engine.compile_value(params)
+        except TemplateProblem as exc:
+            self._error(doc, (*at, key), exc.message)
+            return None
+        if len(self.errors) > before:
+            return None
+        return ActionSpec(index=index, connector=name, operation=operation or None,
+                          destination=destination, params=compiled, location=doc.locate((*at, key)))
+
+    def _destination(
+        self, doc: YamlDocument, at: PathKey, name: str, connector: type[Connector],
+        params: Mapping[str, Any],
+    ) -> str | None:
+        if connector.destination_param is None:
+            return None
         destination = params.get(connector.destination_param)
-        dest = destinations.get(destination) if isinstance(destination, str) else None
-        if destination is not None and dest is None:
-            known = sorted(n for n, d in destinations.items() if d.connector == name)
-            errors.append(RuleError(
-                f"destination '{destination}' is not defined",
-                location=doc.locate((*at, key, connector.destination_param)),
-                hint=f"known {name} destinations: {', '.join(known) or 'none'}"
-                     " (define it under destinations: in switchboard.yaml)",
-            ))
-        elif dest is not None and dest.connector != name:
-            errors.append(RuleError(
-                f"destination '{destination}' is a {dest.connector} destination, not {name}",
-                location=doc.locate((*at, key, connector.destination_param)),
-            ))
-    try:
-        compiled = engine.compile_value(params)
-    except TemplateProblem as exc:
-        errors.append(RuleError(exc.message, location=loc))
-        return None, errors
-    if errors:
-        return None, errors
-    return ActionSpec(
-        index=action_index,
-        connector=name,
-        operation=operation or None,
-        destination=destination if isinstance(destination, str) else None,
-        params=compiled,
-        location=loc,
-    ), []
+        if not isinstance(destination, str):
+            return None
+        dest = self.destinations.get(destination)
+        where = (*at, connector.destination_param)
+        if dest is None:
+            known = sorted(n for n, d in self.destinations.items() if d.connector == name)
+            self._error(doc, where, f"destination '{destination}' is not defined",
+                        hint=f"known {name} destinations: {', '.join(known) or 'none'}"
+                             " (define it under destinations: in switchboard.yaml)")
+        elif dest.connector != name:
+            self._error(doc, where,
+                        f"destination '{destination}' is a {dest.connector} destination, not {name}")
+        return destination
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge for `use:`: mappings merge, anything else in `override` wins."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -33,7 +33,10 @@ def rule_matches(rule: Rule, event: Mapping[str, Any]) -> bool:
 def match_rules(ruleset: RuleSet, event: Mapping[str, Any]) -> list[Rule]:
     """Rules that match, in load order; a matched `continue: false` rule ends the list."""
     matched: list[Rule] = []
-    for rule in ruleset.candidates(str(event.get("type", ""))):
+    source = str(event.get("source", ""))
+    for rule in ruleset.candidates(event):
+        if not rule.accepts_source(source):
+            continue
         try:
             ok = rule_matches(rule, event)
         except TemplateProblem:
@@ -46,10 +49,14 @@ def match_rules(ruleset: RuleSet, event: Mapping[str, Any]) -> list[Rule]:
 
 
 def render_actions(
-    rule: Rule, event: Mapping[str, Any]
+    rule: Rule, event: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None
 ) -> list[tuple[int, RenderedAction | RenderProblem]]:
-    """Render each action's params against the event; a failure is reported, not raised."""
-    context = {"event": event, "rule": {"id": rule.id, "description": rule.description}}
+    """Render each action's params against the event; a failure is reported, not raised.
+
+    `extra` adds names to the template context (`events` and `group` for group rules).
+    """
+    context = {"event": event, "rule": {"id": rule.id, "description": rule.description},
+               **(extra or {})}
     out: list[tuple[int, RenderedAction | RenderProblem]] = []
     for spec in rule.actions:
         try:

@@ -1,15 +1,25 @@
-"""The compiled rule model: frozen values built once by the loader."""
+"""The compiled rule model: frozen values built once by the loader, indexed for matching.
+
+Matching cost must not grow with unrelated rules: rules are bucketed by exact event type
+(globs are resolved once per event type and cached), and within a bucket by the value of
+the equality test most rules share (e.g. `fields.Project: Launch`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
 from hub.errors import Location
 from hub.rules.conditions import Condition
 from hub.rules.templates import CompiledExpression, CompiledValue
+
+GLOB_CHARS = frozenset("*?[")
+_CACHE_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,6 +33,24 @@ class ActionSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """`throttle` / `dedupe`: at most `limit` firings per rendered `key` per `per`."""
+
+    key: CompiledValue
+    per: timedelta
+    limit: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grouping:
+    """`group`: collect matching events by `key` for `window`, then act once on all of them."""
+
+    key: CompiledValue
+    window: timedelta
+    max_events: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     id: str
     description: str
@@ -31,45 +59,103 @@ class Rule:
     when: CompiledExpression | None
     actions: tuple[ActionSpec, ...]
     location: Location
+    sources: tuple[str, ...] = ()  # `source:` globs; empty = any source
     stop: bool = False  # `continue: false`: later rules are not evaluated
+    throttle: Window | None = None
+    dedupe: Window | None = None
+    group: Grouping | None = None
+
+    def accepts_source(self, source: str) -> bool:
+        return not self.sources or any(fnmatchcase(source, p) for p in self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """Rules for one event type: indexed by one equality path, the rest scanned."""
+
+    path: str | None
+    by_value: Mapping[Hashable, tuple[int, ...]]
+    scanned: tuple[int, ...]
+
+    def orders(self, event: Mapping[str, Any]) -> set[int]:
+        found = set(self.scanned)
+        if self.path is None:
+            return found
+        ok, value = lookup_path(event, self.path)
+        if not ok:
+            return found
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Hashable):
+                found.update(self.by_value.get(item, ()))
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleSet:
-    """Rules in load order, indexed by exact event type; glob patterns scanned separately."""
+    """Rules in load order with their indexes; safe to share between threads."""
 
     rules: tuple[Rule, ...]
     files: tuple[str, ...] = ()
-    by_type: Mapping[str, tuple[tuple[int, Rule], ...]] = field(default_factory=dict)
-    by_glob: tuple[tuple[int, str, Rule], ...] = ()
+    exact: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    globs: tuple[tuple[int, str], ...] = ()
+    _buckets: dict[str, _Bucket] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    def candidates(self, event_type: str) -> list[Rule]:
-        """Rules whose `on` may match `event_type`, in load order."""
-        found: dict[int, Rule] = dict(self.by_type.get(event_type, ()))
-        for order, pattern, rule in self.by_glob:
-            if order not in found and fnmatchcase(event_type, pattern):
-                found[order] = rule
-        return [found[k] for k in sorted(found)]
+    def candidates(self, event: Mapping[str, Any]) -> list[Rule]:
+        """Rules whose `on` matches the event's type and whose indexed test may hold."""
+        bucket = self._bucket(str(event.get("type", "")))
+        return [self.rules[i] for i in sorted(bucket.orders(event))]
+
+    def _bucket(self, event_type: str) -> _Bucket:
+        bucket = self._buckets.get(event_type)
+        if bucket is None:
+            orders = set(self.exact.get(event_type, ()))
+            orders.update(o for o, pattern in self.globs if fnmatchcase(event_type, pattern))
+            bucket = _index_bucket([(o, self.rules[o]) for o in sorted(orders)])
+            with self._lock:
+                if len(self._buckets) >= _CACHE_LIMIT:
+                    self._buckets.clear()
+                self._buckets[event_type] = bucket
+        return bucket
+
+
+def _index_bucket(rules: list[tuple[int, Rule]]) -> _Bucket:
+    """Pick the equality path most rules test, and index them by its value."""
+    counts: dict[str, int] = {}
+    for _, rule in rules:
+        for cond in rule.where:
+            if cond.equals is not None:
+                counts[cond.path] = counts.get(cond.path, 0) + 1
+    if not counts or max(counts.values()) < 2:
+        return _Bucket(None, {}, tuple(o for o, _ in rules))
+    path = max(counts, key=lambda p: counts[p])
+    by_value: dict[Hashable, list[int]] = {}
+    scanned: list[int] = []
+    for order, rule in rules:
+        keys = next((c.equals for c in rule.where if c.path == path and c.equals is not None),
+                    None)
+        if keys is None:
+            scanned.append(order)
+        else:
+            for key in keys:
+                by_value.setdefault(key, []).append(order)
+    return _Bucket(path, {k: tuple(v) for k, v in by_value.items()}, tuple(scanned))
 
 
 def build_ruleset(rules: list[Rule], files: list[str]) -> RuleSet:
-    by_type: dict[str, list[tuple[int, Rule]]] = {}
-    by_glob: list[tuple[int, str, Rule]] = []
+    exact: dict[str, list[int]] = {}
+    globs: list[tuple[int, str]] = []
     for order, rule in enumerate(rules):
         for pattern in rule.on:
-            if any(ch in pattern for ch in "*?["):
-                by_glob.append((order, pattern, rule))
+            if GLOB_CHARS & set(pattern):
+                globs.append((order, pattern))
             else:
-                by_type.setdefault(pattern, []).append((order, rule))
-    return RuleSet(
-        rules=tuple(rules),
-        files=tuple(files),
-        by_type={k: tuple(v) for k, v in by_type.items()},
-        by_glob=tuple(by_glob),
-    )
+                exact.setdefault(pattern, []).append(order)
+    return RuleSet(rules=tuple(rules), files=tuple(files),
+                   exact={k: tuple(v) for k, v in exact.items()}, globs=tuple(globs))
 
 
 def lookup_path(event: Mapping[str, Any], path: str) -> tuple[bool, Any]:
@@ -90,14 +176,18 @@ _TOP_LEVEL = frozenset({"id", "source", "type", "subject", "time", "data", "spec
 
 
 class RuleSetRef:
-    """The live rule set; replaced whole, so a reader always sees one consistent set."""
+    """The live rule set plus the last reload error; replaced whole, never mutated."""
 
     def __init__(self, ruleset: RuleSet) -> None:
         self._current = ruleset
+        self.last_error: str | None = None
+        self.loaded_at: float | None = None
 
     @property
     def current(self) -> RuleSet:
         return self._current
 
-    def swap(self, ruleset: RuleSet) -> None:
+    def swap(self, ruleset: RuleSet, *, at: float | None = None) -> None:
         self._current = ruleset  # a single reference assignment is atomic in CPython
+        self.last_error = None
+        self.loaded_at = at

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -75,6 +75,21 @@ class TemplateEngine:
             return CompiledExpression(self.env.compile_expression(inner), text)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"invalid expression: {exc.message}", exc.lineno) from exc
+
+    def undeclared_names(self, value: Any) -> set[str]:
+        """Top-level names a template string (or tree of them) uses, e.g. {"event"}."""
+        if isinstance(value, str):
+            if "{{" not in value and "{%" not in value:
+                return set()
+            try:
+                return set(meta.find_undeclared_variables(self.env.parse(value)))
+            except TemplateSyntaxError:
+                return set()  # reported by compile_value
+        if isinstance(value, Mapping):
+            return set().union(*(self.undeclared_names(v) for v in value.values()))
+        if isinstance(value, list):
+            return set().union(*(self.undeclared_names(v) for v in value))
+        return set()
 
     def _compile(self, value: Any) -> Any:
         if isinstance(value, str):

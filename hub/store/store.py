@@ -109,7 +109,7 @@ class Store:
         self._insert = _insert_ignore_factory(engine)
 
     def create_schema(self) -> None:
-        with self._guard("create the schema"):
+        with self.guard("create the schema"):
             metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -122,7 +122,7 @@ class Store:
         if not batch:
             return []
         ids = [e.id for e in batch]
-        with self._guard("store accepted events"), self.engine.begin() as conn:
+        with self.guard("store accepted events"), self.engine.begin() as conn:
             existing = set(conn.scalars(select(events.c.id).where(events.c.id.in_(ids))))
             rows: dict[str, dict[str, Any]] = {}
             for e in batch:
@@ -142,7 +142,7 @@ class Store:
         return out
 
     def get_event(self, event_id: str) -> EventRow | None:
-        with self._guard("read an event"), self.engine.connect() as conn:
+        with self.guard("read an event"), self.engine.connect() as conn:
             row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
         return _event_row(row) if row else None
 
@@ -152,7 +152,7 @@ class Store:
             events.c.status == "received",
             and_(events.c.status == "processing", events.c.lease_until < now),
         )
-        with self._guard("claim an event"), self.engine.begin() as conn:
+        with self.guard("claim an event"), self.engine.begin() as conn:
             result = conn.execute(
                 update(events)
                 .where(events.c.id == event_id, claimable)
@@ -174,39 +174,45 @@ class Store:
         error: str | None = None,
     ) -> list[str]:
         """Record the outcome and the deliveries in one transaction; return pending ids."""
-        planned = list(new_deliveries)
-        with self._guard("record a processed event"), self.engine.begin() as conn:
-            if planned:
-                conn.execute(self._insert(deliveries), [
-                    {
-                        "id": d.id, "inbound_id": d.inbound_id, "event_id": d.event_id,
-                        "rule_id": d.rule_id, "action_index": d.action_index,
-                        "connector": d.connector, "operation": d.operation,
-                        "destination": d.destination, "params": d.params,
-                        "idempotency_key": d.idempotency_key, "entity_key": d.entity_key,
-                        "status": d.status,
-                        "attempts": 0, "next_attempt_at": now, "last_error": d.last_error,
-                        "created_at": now, "updated_at": now,
-                    }
-                    for d in planned
-                ])
+        with self.guard("record a processed event"), self.engine.begin() as conn:
+            pending = self._insert_deliveries(conn, event_id, list(new_deliveries), now)
             conn.execute(
                 update(events).where(events.c.id == event_id).values(
                     status="failed" if error else "processed", normalized=normalized,
                     error=error, lease_until=None, processed_at=now,
                 )
             )
-            pending = conn.scalars(
-                select(deliveries.c.id).where(
-                    deliveries.c.inbound_id == event_id, deliveries.c.status == "pending"
-                )
-            ).all()
-        return list(pending)
+        return pending
+
+    def add_deliveries(self, inbound_id: str, planned: Iterable[NewDelivery], *,
+                       now: float) -> list[str]:
+        """Insert deliveries not tied to one inbound webhook (group digests); pending ids."""
+        with self.guard("record deliveries"), self.engine.begin() as conn:
+            return self._insert_deliveries(conn, inbound_id, list(planned), now)
+
+    def _insert_deliveries(
+        self, conn: Any, inbound_id: str, planned: list[NewDelivery], now: float
+    ) -> list[str]:
+        if planned:
+            conn.execute(self._insert(deliveries), [
+                {
+                    "id": d.id, "inbound_id": d.inbound_id, "event_id": d.event_id,
+                    "rule_id": d.rule_id, "action_index": d.action_index,
+                    "connector": d.connector, "operation": d.operation,
+                    "destination": d.destination, "params": d.params,
+                    "idempotency_key": d.idempotency_key, "entity_key": d.entity_key,
+                    "status": d.status, "attempts": 0, "next_attempt_at": now,
+                    "last_error": d.last_error, "created_at": now, "updated_at": now,
+                }
+                for d in planned
+            ])
+        return list(conn.scalars(select(deliveries.c.id).where(
+            deliveries.c.inbound_id == inbound_id, deliveries.c.status == "pending")))
 
     # --- deliveries ---------------------------------------------------------------
 
     def get_delivery(self, delivery_id: str) -> DeliveryRow | None:
-        with self._guard("read a delivery"), self.engine.connect() as conn:
+        with self.guard("read a delivery"), self.engine.connect() as conn:
             row = conn.execute(
                 select(deliveries).where(deliveries.c.id == delivery_id)
             ).mappings().first()
@@ -216,7 +222,7 @@ class Store:
         query = select(deliveries).order_by(deliveries.c.created_at, deliveries.c.action_index)
         if inbound_id is not None:
             query = query.where(deliveries.c.inbound_id == inbound_id)
-        with self._guard("list deliveries"), self.engine.connect() as conn:
+        with self.guard("list deliveries"), self.engine.connect() as conn:
             return [_delivery_row(r) for r in conn.execute(query).mappings()]
 
     def claim_delivery(self, delivery_id: str, *, now: float, lease_s: float) -> DeliveryRow | None:
@@ -225,7 +231,7 @@ class Store:
             and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
         )
-        with self._guard("claim a delivery"), self.engine.begin() as conn:
+        with self.guard("claim a delivery"), self.engine.begin() as conn:
             result = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id, claimable)
@@ -255,7 +261,7 @@ class Store:
             )
             .order_by(deliveries.c.updated_at)
         )
-        with self._guard("read entity refs"), self.engine.connect() as conn:
+        with self.guard("read entity refs"), self.engine.connect() as conn:
             return {(op or ""): ref for op, ref in conn.execute(query)}
 
     def delivery_due_in(self, delivery_id: str, *, now: float) -> float | None:
@@ -263,7 +269,7 @@ class Store:
         query = select(deliveries.c.status, deliveries.c.next_attempt_at).where(
             deliveries.c.id == delivery_id
         )
-        with self._guard("read a delivery"), self.engine.connect() as conn:
+        with self.guard("read a delivery"), self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None or row[0] != "pending" or row[1] <= now:
             return None
@@ -287,7 +293,7 @@ class Store:
             values["next_attempt_at"] = next_attempt_at
         if ref is not None:
             values["ref"] = ref
-        with self._guard("record a delivery attempt"), self.engine.begin() as conn:
+        with self.guard("record a delivery attempt"), self.engine.begin() as conn:
             conn.execute(attempts.insert().values(
                 delivery_id=delivery_id, number=attempt.number, started_at=attempt.started_at,
                 duration_ms=attempt.duration_ms, outcome=attempt.outcome,
@@ -299,7 +305,7 @@ class Store:
         query = select(attempts).where(attempts.c.delivery_id == delivery_id).order_by(
             attempts.c.number
         )
-        with self._guard("list attempts"), self.engine.connect() as conn:
+        with self.guard("list attempts"), self.engine.connect() as conn:
             return [
                 AttemptRecord(number=r["number"], started_at=r["started_at"],
                               duration_ms=r["duration_ms"], outcome=r["outcome"],
@@ -315,7 +321,7 @@ class Store:
             and_(events.c.status == "received", events.c.received_at < older_than),
             and_(events.c.status == "processing", events.c.lease_until < now),
         )
-        with self._guard("find stale events"), self.engine.connect() as conn:
+        with self.guard("find stale events"), self.engine.connect() as conn:
             return list(conn.scalars(select(events.c.id).where(cond).limit(limit)))
 
     def stale_deliveries(
@@ -327,17 +333,18 @@ class Store:
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
         )
         query = select(deliveries.c.id, deliveries.c.connector).where(cond).limit(limit)
-        with self._guard("find stale deliveries"), self.engine.connect() as conn:
+        with self.guard("find stale deliveries"), self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query)]
 
     def count_events(self, status: str | None = None) -> int:
         query = select(func.count()).select_from(events)
         if status is not None:
             query = query.where(events.c.status == status)
-        with self._guard("count events"), self.engine.connect() as conn:
+        with self.guard("count events"), self.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
 
-    def _guard(self, doing: str) -> _Guard:
+    def guard(self, doing: str) -> _Guard:
+        """Context manager turning SQLAlchemy errors into StoreError("could not <doing>")."""
         return _Guard(doing)
 
 

@@ -81,3 +81,42 @@ attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("detail", Text, nullable=True),
 )
+
+#: Counted firings for `throttle` / `dedupe`; one row per (rule, kind, event) so that
+#: processing an event twice counts it once.
+rule_firings = Table(
+    "rule_firings",
+    metadata,
+    Column("rule_id", String(200), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # throttle|dedupe
+    Column("event_id", String(64), primary_key=True),
+    Column("key", String(512), nullable=False),
+    Column("fired_at", Float, nullable=False),
+)
+Index("ix_rule_firings_key", rule_firings.c.rule_id, rule_firings.c.kind, rule_firings.c.key,
+      rule_firings.c.fired_at)
+
+#: Open and flushed `group` windows, and the events collected in them.
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("rule_id", String(200), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("status", String(16), nullable=False),  # open|flushing|flushed|dropped
+    Column("opened_at", Float, nullable=False),
+    Column("flush_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("count", Integer, nullable=False, default=0),
+)
+Index("ix_groups_open", groups.c.rule_id, groups.c.key, groups.c.status)
+
+group_events = Table(
+    "group_events",
+    metadata,
+    Column("rule_id", String(200), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("group_id", String(64), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("event", JSON, nullable=False),
+)

@@ -1,0 +1,137 @@
+"""throttle, dedupe and group: counted per key and window, idempotent under reprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.clock import FakeClock
+from hub.events import event_id_for
+from hub.plugins import load_plugins
+from hub.processing import ProcessOutcome, flush_group, process_event
+from hub.runtime import Runtime, build_runtime
+from hub.store import NewEvent, windows
+from tests.support import fixture_path, make_settings
+
+OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
+LABELED = fixture_path("github", "issues", "labeled.json").read_bytes()
+
+
+def _runtime(tmp_path: Path, rules: str) -> Runtime:
+    return build_runtime(make_settings(tmp_path, rules=rules), load_plugins(), clock=FakeClock())
+
+
+@pytest.fixture
+def clean() -> Iterator[list[Runtime]]:
+    made: list[Runtime] = []
+    yield made
+    for rt in made:
+        rt.close()
+
+
+def _deliver_event(rt: Runtime, delivery: str, body: bytes = OPENED,
+                   event: str = "issues") -> ProcessOutcome:
+    event_id = event_id_for("github", delivery)
+    rt.store.insert_events([NewEvent(
+        id=event_id, source="github", delivery_id=delivery,
+        received_at=rt.clock.now().timestamp(),
+        headers={"x-github-event": event}, body=body)])
+    outcome = process_event(event_id, store=rt.store, sources=rt.sources,
+                            ruleset=rt.rules.current, destinations=rt.settings.destinations,
+                            clock=rt.clock, lease_s=30)
+    assert outcome is not None
+    return outcome
+
+
+def _advance(rt: Runtime, seconds: float) -> None:
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds)
+
+
+THROTTLE = """
+rules:
+  - id: limited
+    on: github.issues.*
+    throttle: {key: "{{ event.data.fields.repository }}", per: 5m, limit: 2}
+    actions:
+      - log: {to: inbox, message: "{{ event.type }}"}
+"""
+
+
+def test_throttle_allows_limit_firings_per_key_per_window(
+    tmp_path: Path, clean: list[Runtime]
+) -> None:
+    rt = _runtime(tmp_path, THROTTLE)
+    clean.append(rt)
+    outcomes = [_deliver_event(rt, f"t-{n}") for n in range(3)]
+    assert [len(o.pending) for o in outcomes] == [1, 1, 0]
+    assert outcomes[2].suppressed == ["limited"]
+    _advance(rt, 5 * 60 + 1)
+    assert len(_deliver_event(rt, "t-later").pending) == 1
+
+
+def test_dedupe_drops_the_same_key_within_its_window(tmp_path: Path, clean: list[Runtime]) -> None:
+    rt = _runtime(tmp_path, """
+rules:
+  - id: once-per-issue
+    on: github.issues.*
+    dedupe: {key: "{{ event.data.entity.id }}", window: 10m}
+    actions:
+      - log: {to: inbox, message: "{{ event.type }}"}
+""")
+    clean.append(rt)
+    first = _deliver_event(rt, "d-1")
+    second = _deliver_event(rt, "d-2", LABELED, "issues")  # same issue, other action
+    assert len(first.pending) == 1
+    assert second.pending == []
+    assert second.suppressed == ["once-per-issue"]
+
+
+def test_group_collects_events_and_flushes_one_digest(tmp_path: Path, clean: list[Runtime]) -> None:
+    rt = _runtime(tmp_path, """
+rules:
+  - id: digest
+    on: github.issues.*
+    group: {key: "{{ event.data.fields.repository }}", window: 1h}
+    actions:
+      - log:
+          to: inbox
+          message: "{{ group.count }} issue events in {{ group.key }}: {{ events | map(attribute='type') | join(', ') }}"
+""")
+    clean.append(rt)
+    first = _deliver_event(rt, "g-1")
+    second = _deliver_event(rt, "g-2", LABELED)
+    assert first.pending == second.pending == []
+    [(group_id, flush_at)] = first.groups
+    assert second.groups == []  # joined the open group; its flush is already scheduled
+    assert flush_at == rt.clock.now().timestamp() + 3600
+    flush = {"store": rt.store, "ruleset": rt.rules.current,
+             "destinations": rt.settings.destinations, "clock": rt.clock, "lease_s": 30}
+    assert flush_group(group_id, **flush) is None  # not due yet
+    _advance(rt, 3600)
+    [(delivery_id, connector)] = flush_group(group_id, **flush) or []
+    assert connector == "log"
+    row = rt.store.get_delivery(delivery_id)
+    assert row is not None
+    assert row.params["message"] == (
+        "2 issue events in Codertocat/Hello-World: github.issues.opened, github.issues.labeled")
+    assert flush_group(group_id, **flush) is None  # flushed once
+    third = _deliver_event(rt, "g-3")
+    assert len(third.groups) == 1
+    assert third.groups[0][0] != group_id  # a new window
+
+
+def test_a_window_counts_an_event_once_however_often_it_is_processed(
+    tmp_path: Path, clean: list[Runtime]
+) -> None:
+    # A worker that counted an event and died before finishing will process it again.
+    rt = _runtime(tmp_path, THROTTLE)
+    clean.append(rt)
+    args = {"store": rt.store, "rule_id": "limited", "kind": "throttle", "key": "k",
+            "now": rt.clock.now().timestamp(), "per_s": 300.0, "limit": 2}
+    assert windows.admit(event_id="e1", **args)  # type: ignore[arg-type]
+    assert windows.admit(event_id="e1", **args)  # type: ignore[arg-type]
+    assert windows.admit(event_id="e2", **args)  # type: ignore[arg-type]
+    assert not windows.admit(event_id="e3", **args)  # type: ignore[arg-type]
