@@ -16,8 +16,9 @@ from hub.config import Settings, load_settings
 from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError
 from hub.logging import configure_logging
 from hub.plugins import Plugins, load_plugins
+from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
-from hub.runtime import build_runtime, load_rules
+from hub.runtime import Runtime, build_runtime, load_rules
 
 DEFAULT_CONFIG = "switchboard.yaml"
 
@@ -41,17 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
-    parser.add_argument("--config", "-c", default=os.environ.get("SWITCHBOARD_CONFIG",
-                                                                 DEFAULT_CONFIG),
-                        help="path to switchboard.yaml (env SWITCHBOARD_CONFIG)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SWITCHBOARD_CONFIG", DEFAULT_CONFIG),
+        help="path to switchboard.yaml (env SWITCHBOARD_CONFIG)",
+    )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(title="commands")
 
     serve = sub.add_parser("serve", help="run the hub (ingress + in-process worker)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--no-worker", action="store_true",
-                       help="ingress only; run `switchboard worker` processes separately")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="ingress only; run `switchboard worker` processes separately",
+    )
     serve.set_defaults(run=_serve)
 
     worker = sub.add_parser("worker", help="run a worker process (Redis mode)")
@@ -66,8 +73,23 @@ def _parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="work with rule files")
     rules_sub = rules.add_subparsers(title="rules commands")
     check = rules_sub.add_parser("check", help="validate rule files; exit 1 on any error")
-    check.add_argument("path", nargs="?", type=Path)
+    check.add_argument("path", nargs="?", type=Path, help="file or directory (default: config)")
     check.set_defaults(run=_rules_check)
+    test = rules_sub.add_parser("test", help="run the `tests:` cases of rule files")
+    test.add_argument("path", nargs="?", type=Path)
+    test.set_defaults(run=_rules_test)
+
+    simulate = sub.add_parser("simulate", help="dry run: which rules match, what would be sent")
+    simulate.add_argument("event", type=Path, help="a normalized event, or a raw payload")
+    simulate.add_argument("--source", help="treat the file as a raw payload of this source")
+    simulate.add_argument(
+        "--header",
+        "-H",
+        action="append",
+        default=[],
+        help="'Name: value' header for a raw payload (repeatable)",
+    )
+    simulate.set_defaults(run=_simulate)
     return parser
 
 
@@ -90,19 +112,27 @@ def _serve(args: argparse.Namespace) -> int:
     settings, plugins = _settings(args)
     configure_logging(args.log_level, settings.secret_values())
     if args.no_worker and settings.is_embedded:
-        raise ConfigError("--no-worker needs a shared broker",
-                          hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0")
+        raise ConfigError(
+            "--no-worker needs a shared broker",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+        )
     runtime = build_runtime(settings, plugins)
     app = create_app(runtime, run_worker=not args.no_worker)
+    watcher = _watch_rules(runtime)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    print(f"switchboard: listening on http://{host}:{port} "
-          f"({'embedded' if settings.is_embedded else 'redis'} broker, "
-          f"{'no worker' if args.no_worker else 'in-process worker'}, "
-          f"{len(runtime.rules.current.rules)} rules)", file=sys.stderr, flush=True)
+    print(
+        f"switchboard: listening on http://{host}:{port} "
+        f"({'embedded' if settings.is_embedded else 'redis'} broker, "
+        f"{'no worker' if args.no_worker else 'in-process worker'}, "
+        f"{len(runtime.rules.current.rules)} rules)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        watcher.stop()
         runtime.close()
     return 0
 
@@ -113,10 +143,13 @@ def _worker(args: argparse.Namespace) -> int:
     settings, plugins = _settings(args)
     configure_logging(args.log_level, settings.secret_values())
     if settings.is_embedded:
-        raise ConfigError("a separate worker needs a shared broker",
-                          hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0")
+        raise ConfigError(
+            "a separate worker needs a shared broker",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+        )
     runtime = build_runtime(settings, plugins)
     service = WorkerService(runtime, threads=args.threads)
+    watcher = _watch_rules(runtime)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -124,8 +157,23 @@ def _worker(args: argparse.Namespace) -> int:
     print(f"switchboard: worker {os.getpid()} running", file=sys.stderr, flush=True)
     stop.wait()
     service.stop()
+    watcher.stop()
     runtime.close()
     return 0
+
+
+def _watch_rules(runtime: Runtime) -> RulesWatcher:
+    """Hot reload on file change and on SIGHUP; the last good rule set keeps routing."""
+    templates = TemplateEngine()
+    watcher = RulesWatcher(
+        runtime.rules,
+        runtime.settings.rules_path,
+        lambda: load_rules(runtime.settings, runtime.plugins, templates).ruleset,
+        now=lambda: runtime.clock.now().timestamp(),
+    )
+    signal.signal(signal.SIGHUP, lambda *_: watcher.reload_now())
+    watcher.start()
+    return watcher
 
 
 def _sign(args: argparse.Namespace) -> int:
@@ -141,14 +189,64 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _rules_check(args: argparse.Namespace) -> int:
     settings, plugins = _settings(args)
-    if args.path is not None:
-        settings = _with_rules_path(settings, args.path)
-    ruleset = load_rules(settings, plugins, TemplateEngine())
-    print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files")
+    result = load_rules(settings, plugins, TemplateEngine(), args.path)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"ok: {len(result.ruleset.rules)} rules in {len(result.ruleset.files)} files"
+        + (f", {len(result.warnings)} warnings" if result.warnings else "")
+    )
     return 0
 
 
-def _with_rules_path(settings: Settings, path: Path) -> Settings:
-    from dataclasses import replace
+def _rules_test(args: argparse.Namespace) -> int:
+    from hub.clock import SystemClock
+    from hub.rules.testing import run_rule_tests
 
-    return replace(settings, rules_path=path)
+    settings, plugins = _settings(args)
+    result = load_rules(settings, plugins, TemplateEngine(), args.path)
+    sources = {name: cls() for name, cls in plugins.sources.items()}
+    cases = run_rule_tests(result.ruleset, result.documents, sources=sources, clock=SystemClock())
+    failed = [c for c in cases if not c.passed]
+    for case in cases:
+        print(f"{'ok  ' if case.passed else 'FAIL'} {case.location}: {case.name}")
+        if case.diff:
+            print("\n".join("     " + line for line in case.diff.splitlines()))
+    print(f"{len(cases) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from hub.clock import SystemClock
+    from hub.rules.testing import dry_run, normalize_payload
+
+    settings, plugins = _settings(args)
+    ruleset = load_rules(settings, plugins, TemplateEngine()).ruleset
+    body = args.event.read_bytes()
+    if args.source:
+        source_cls = plugins.sources.get(args.source)
+        if source_cls is None:
+            raise ConfigError(
+                f"unknown source '{args.source}'",
+                hint=f"installed: {', '.join(sorted(plugins.sources))}",
+            )
+        headers = dict(h.split(":", 1) for h in args.header)
+        events = normalize_payload(
+            source_cls(), body, {k.strip(): v.strip() for k, v in headers.items()}, SystemClock()
+        )
+    else:
+        events = [json.loads(body)]
+    for event in events:
+        shown = {**event, "data": {**event.get("data", {}), "raw": "…"}}
+        print("event:", json.dumps(shown, indent=2, ensure_ascii=False))
+        for verdict in dry_run(ruleset, event):
+            if verdict.matched:
+                print(f"MATCH {verdict.rule_id}")
+                for action in verdict.actions:
+                    print("   would send:", json.dumps(action, ensure_ascii=False))
+            else:
+                print(f"  no  {verdict.rule_id}: {verdict.reason}")
+    print("(dry run: nothing was sent)")
+    return 0

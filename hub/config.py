@@ -69,20 +69,24 @@ class Settings:
         return frozenset(values)
 
 
-def load_settings(
-    path: Path, *, environ: Mapping[str, str], plugins: Plugins
-) -> Settings:
+def load_settings(path: Path, *, environ: Mapping[str, str], plugins: Plugins) -> Settings:
     """Load a config file; every problem is reported at once as ConfigErrors."""
-    return settings_from_document(load_yaml_file(path), environ=environ, plugins=plugins,
-                                  base_dir=path.resolve().parent)
+    return settings_from_document(
+        load_yaml_file(path), environ=environ, plugins=plugins, base_dir=path.resolve().parent
+    )
 
 
 def load_settings_text(
-    text: str, *, environ: Mapping[str, str], plugins: Plugins, base_dir: Path,
+    text: str,
+    *,
+    environ: Mapping[str, str],
+    plugins: Plugins,
+    base_dir: Path,
     file: str = "switchboard.yaml",
 ) -> Settings:
-    return settings_from_document(load_yaml_text(text, file), environ=environ, plugins=plugins,
-                                  base_dir=base_dir)
+    return settings_from_document(
+        load_yaml_text(text, file), environ=environ, plugins=plugins, base_dir=base_dir
+    )
 
 
 def settings_from_document(
@@ -107,8 +111,9 @@ def settings_from_document(
             public_url=server.get("public_url"),
         ),
         database_url=environ.get("SWITCHBOARD_DATABASE_URL")
-        or _sqlite_relative(data.get("store", {}).get("url", "sqlite:///var/switchboard.db"),
-                            base_dir),
+        or _sqlite_relative(
+            data.get("store", {}).get("url", "sqlite:///var/switchboard.db"), base_dir
+        ),
         broker_url=environ.get("SWITCHBOARD_REDIS_URL") or broker.get("url", "embedded"),
         broker_namespace=broker.get("namespace", "switchboard"),
         worker=WorkerSettings(
@@ -126,7 +131,7 @@ def _sqlite_relative(url: str, base_dir: Path) -> str:
     """Relative SQLite paths are relative to the config file, not the working directory."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str(base_dir / url[len(prefix):])
+        return prefix + str(base_dir / url[len(prefix) :])
     return url
 
 
@@ -140,24 +145,41 @@ def _sources(
         if not raw.get("enabled", True):
             continue
         if name not in plugins.sources:
-            errors.append(ConfigError(
-                f"unknown source '{name}'", location=doc.locate(("sources", name)),
-                hint=f"installed sources: {', '.join(sorted(plugins.sources)) or 'none'}",
-            ))
+            errors.append(
+                ConfigError(
+                    f"unknown source '{name}'",
+                    location=doc.locate(("sources", name)),
+                    hint=f"installed sources: {', '.join(sorted(plugins.sources)) or 'none'}",
+                )
+            )
             continue
         options = {k: v for k, v in raw.items() if k not in ("secret", "enabled")}
-        errors += schema_errors(doc, plugins.sources[name].settings_schema,
-                                at=("sources", name), value=options)
+        errors += schema_errors(
+            doc, plugins.sources[name].settings_schema, at=("sources", name), value=options
+        )
         try:
             if "secret" in raw:
-                secret = resolve_secret_ref(raw["secret"], environ=environ, base_dir=base_dir,
-                                            where=f"sources.{name}.secret")
+                secret = resolve_secret_ref(
+                    raw["secret"],
+                    environ=environ,
+                    base_dir=base_dir,
+                    where=f"sources.{name}.secret",
+                )
             else:
-                secret = read_secret_env(f"SWITCHBOARD_SECRET_{name.upper().replace('-', '_')}",
-                                         environ=environ, base_dir=base_dir, optional=False)
+                secret = read_secret_env(
+                    f"SWITCHBOARD_SECRET_{name.upper().replace('-', '_')}",
+                    environ=environ,
+                    base_dir=base_dir,
+                    optional=False,
+                )
         except ConfigError as exc:
-            errors.append(ConfigError(f"sources.{name}: {exc.message}",
-                                      location=doc.locate(("sources", name)), hint=exc.hint))
+            errors.append(
+                ConfigError(
+                    f"sources.{name}: {exc.message}",
+                    location=doc.locate(("sources", name)),
+                    hint=exc.hint,
+                )
+            )
             continue
         out[name] = SourceSettings(name=name, secret=secret, options=MappingProxyType(options))
     if errors:
@@ -174,15 +196,18 @@ def _destinations(
         connector = raw["connector"]
         at = ("destinations", name)
         if connector not in plugins.connectors:
-            errors.append(ConfigError(
-                f"destination '{name}' uses unknown connector '{connector}'",
-                location=doc.locate((*at, "connector")),
-                hint=f"installed connectors: {', '.join(sorted(plugins.connectors))}",
-            ))
+            errors.append(
+                ConfigError(
+                    f"destination '{name}' uses unknown connector '{connector}'",
+                    location=doc.locate((*at, "connector")),
+                    hint=f"installed connectors: {', '.join(sorted(plugins.connectors))}",
+                )
+            )
             continue
         options = {k: v for k, v in raw.items() if k != "connector"}
-        schema_problems = schema_errors(doc, plugins.connectors[connector].destination_schema,
-                                        at=at, value=options)
+        schema_problems = schema_errors(
+            doc, plugins.connectors[connector].destination_schema, at=at, value=options
+        )
         if schema_problems:
             errors += schema_problems
             continue
@@ -193,18 +218,24 @@ def _destinations(
                 resolved[key] = value
                 continue
             try:
-                secret = resolve_secret_ref(value, environ=environ, base_dir=base_dir,
-                                            where=f"destinations.{name}.{key}")
+                secret = resolve_secret_ref(
+                    value, environ=environ, base_dir=base_dir, where=f"destinations.{name}.{key}"
+                )
             except ConfigError as exc:
-                errors.append(ConfigError(exc.message, location=doc.locate((*at, key)),
-                                          hint=exc.hint))
+                errors.append(
+                    ConfigError(exc.message, location=doc.locate((*at, key)), hint=exc.hint)
+                )
                 continue
             if secret is None:
                 ref = value.get("env") or value.get("file")
                 disabled = f"{key} is not set ({ref})"
             resolved[key] = secret
-        out[name] = Destination(name=name, connector=connector,
-                                options=MappingProxyType(resolved), disabled_reason=disabled)
+        out[name] = Destination(
+            name=name,
+            connector=connector,
+            options=MappingProxyType(resolved),
+            disabled_reason=disabled,
+        )
     if errors:
         raise ConfigErrors(errors)
     return out

@@ -82,20 +82,36 @@ async def deliver_once(
         # A delayed message can arrive a few ms before next_attempt_at (clock skew between
         # the broker's eta and ours); dropping it would stall the delivery until the sweeper.
         due_in = await asyncio.to_thread(store.delivery_due_in, delivery_id, now=now)
-        return DeliveryOutcome(delivery_id=delivery_id, connector="", decision=None,
-                               not_due_for_s=due_in)
+        return DeliveryOutcome(
+            delivery_id=delivery_id, connector="", decision=None, not_due_for_s=due_in
+        )
     connector = connectors.get(row.connector)
     destination = settings.destinations.get(row.destination) if row.destination else None
-    action = RenderedAction(connector=row.connector, operation=row.operation,
-                            destination=row.destination, params=row.params)
+    action = RenderedAction(
+        connector=row.connector,
+        operation=row.operation,
+        destination=row.destination,
+        params=row.params,
+    )
     refs: dict[str, str] = {}
     if row.entity_key is not None:
-        refs = await asyncio.to_thread(store.entity_refs, connector=row.connector,
-                                       destination=row.destination, entity_key=row.entity_key)
+        refs = await asyncio.to_thread(
+            store.entity_refs,
+            connector=row.connector,
+            destination=row.destination,
+            entity_key=row.entity_key,
+        )
     ctx = DeliveryContext(
-        delivery_id=row.id, event_id=row.event_id, rule_id=row.rule_id,
-        idempotency_key=row.idempotency_key, attempt=row.attempts, destination=destination,
-        now=clock.now(), previous_ref=row.ref, entity_key=row.entity_key, entity_refs=refs,
+        delivery_id=row.id,
+        event_id=row.event_id,
+        rule_id=row.rule_id,
+        idempotency_key=row.idempotency_key,
+        attempt=row.attempts,
+        destination=destination,
+        now=clock.now(),
+        previous_ref=row.ref,
+        entity_key=row.entity_key,
+        entity_refs=refs,
     )
     started = clock.monotonic()
     if connector is None:
@@ -106,22 +122,39 @@ async def deliver_once(
         except Exception as exc:  # a connector bug must not lose the delivery
             result = retry(None, f"connector {row.connector} raised {type(exc).__name__}: {exc}")
     duration_ms = (clock.monotonic() - started) * 1000
-    decision = decide(result, attempt=row.attempts, age_s=now - row.created_at, policy=policy,
-                      rng=rng)
+    decision = decide(
+        result, attempt=row.attempts, age_s=now - row.created_at, policy=policy, rng=rng
+    )
     finished = clock.now().timestamp()
     record = AttemptRecord(
-        number=row.attempts, started_at=now, duration_ms=duration_ms,
+        number=row.attempts,
+        started_at=now,
+        duration_ms=duration_ms,
         outcome=result.outcome,
-        status_code=result.status_code, detail=(result.reason or result.ref or "")[:DETAIL_LIMIT],
+        status_code=result.status_code,
+        detail=(result.reason or result.ref or "")[:DETAIL_LIMIT],
     )
     if decision.action == "delivered":
-        await asyncio.to_thread(store.finish_attempt, row.id, record, status="delivered",
-                                now=finished, ref=result.ref)
+        await asyncio.to_thread(
+            store.finish_attempt, row.id, record, status="delivered", now=finished, ref=result.ref
+        )
     elif decision.action == "retry":
-        await asyncio.to_thread(store.finish_attempt, row.id, record, status="pending",
-                                now=finished, next_attempt_at=finished + decision.delay_s,
-                                last_error=result.reason[:DETAIL_LIMIT])
+        await asyncio.to_thread(
+            store.finish_attempt,
+            row.id,
+            record,
+            status="pending",
+            now=finished,
+            next_attempt_at=finished + decision.delay_s,
+            last_error=result.reason[:DETAIL_LIMIT],
+        )
     else:
-        await asyncio.to_thread(store.finish_attempt, row.id, record, status="dead",
-                                now=finished, last_error=decision.reason[:DETAIL_LIMIT])
+        await asyncio.to_thread(
+            store.finish_attempt,
+            row.id,
+            record,
+            status="dead",
+            now=finished,
+            last_error=decision.reason[:DETAIL_LIMIT],
+        )
     return DeliveryOutcome(delivery_id=row.id, connector=row.connector, decision=decision)

@@ -36,16 +36,27 @@ async def receive_hook(request: Request) -> Response:
     limit = runtime.settings.server.max_body_bytes
     body = await read_body(request, limit)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw}
-    hook = HookRequest(source=name, headers=headers, body=body, query=dict(request.query_params),
-                       received_at=runtime.clock.now())
+    hook = HookRequest(
+        source=name,
+        headers=headers,
+        body=body,
+        query=dict(request.query_params),
+        received_at=runtime.clock.now(),
+    )
     verdict = source.verify(hook, runtime.settings.sources[name].secret, runtime.clock)
     if not verdict.store:
         return JSONResponse(dict(verdict.reply or {}), status_code=verdict.status)
     event_id = event_id_for(name, verdict.delivery_id)
-    outcome = await writer.submit(NewEvent(
-        id=event_id, source=name, delivery_id=verdict.delivery_id,
-        received_at=hook.received_at.timestamp(), headers=_storable(headers), body=body,
-    ))
+    outcome = await writer.submit(
+        NewEvent(
+            id=event_id,
+            source=name,
+            delivery_id=verdict.delivery_id,
+            received_at=hook.received_at.timestamp(),
+            headers=_storable(headers),
+            body=body,
+        )
+    )
     if outcome.duplicate:
         return JSONResponse({"id": event_id, "duplicate": True}, status_code=200)
     return JSONResponse({"id": event_id}, status_code=verdict.status)
@@ -82,7 +93,8 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     log.error("store unavailable on %s: %s", request.url.path, exc)
     return JSONResponse(
         {"code": "store_unavailable", "message": "the event store is unavailable; retry later"},
-        status_code=503, headers={"Retry-After": "5"},
+        status_code=503,
+        headers={"Retry-After": "5"},
     )
 
 

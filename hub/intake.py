@@ -70,8 +70,9 @@ class GroupCommitWriter:
                 await asyncio.to_thread(self._queue.enqueue_events, new_ids)
             except Exception:
                 # The rows are durable; the sweeper enqueues them once the broker is back.
-                log.exception("broker enqueue failed for %d events; the sweeper will retry",
-                              len(new_ids))
+                log.exception(
+                    "broker enqueue failed for %d events; the sweeper will retry", len(new_ids)
+                )
         for pending, outcome in zip(batch, outcomes, strict=True):
             if not pending.future.done():
                 pending.future.set_result(outcome)

@@ -11,10 +11,10 @@ from hub.secrets import MASK
 
 #: Token shapes masked even when they are not in the config (e.g. echoed by a provider).
 _TOKEN_PATTERNS = re.compile(
-    r"(/api/webhooks/\d+/)[A-Za-z0-9_.-]+"          # Discord webhook tokens in URLs
+    r"(/api/webhooks/\d+/)[A-Za-z0-9_.-]+"  # Discord webhook tokens in URLs
     r"|(?i:(bearer|token|secret)[ =:]+)[A-Za-z0-9_.~+/-]{12,}"
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"                # Slack tokens
-    r"|gh[pousr]_[A-Za-z0-9]{20,}"                   # GitHub tokens
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
     r"|secret_[A-Za-z0-9]{20,}|ntn_[A-Za-z0-9]{20,}"  # Notion integration tokens
 )
 

@@ -19,8 +19,7 @@ from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateProblem
 from hub.sources.base import NormalizeContext, RawEvent, Source
-from hub.store import NewDelivery, Store
-from hub.store import windows
+from hub.store import NewDelivery, Store, windows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,11 +51,19 @@ def process_event(
         return None
     source = sources.get(row.source)
     if source is None:
-        return _failed(store, row.id, now,
-                       f"source '{row.source}' is not enabled in this worker's configuration")
+        return _failed(
+            store,
+            row.id,
+            now,
+            f"source '{row.source}' is not enabled in this worker's configuration",
+        )
     raw = RawEvent(
-        id=row.id, source=row.source, delivery_id=row.delivery_id, headers=row.headers,
-        body=row.body, received_at=datetime.fromtimestamp(row.received_at, UTC),
+        id=row.id,
+        source=row.source,
+        delivery_id=row.delivery_id,
+        headers=row.headers,
+        body=row.body,
+        received_at=datetime.fromtimestamp(row.received_at, UTC),
     )
     try:
         events = source.normalize(raw, NormalizeContext(clock=clock))
@@ -76,9 +83,13 @@ def process_event(
                 continue
             if rule.group is not None:
                 slot = windows.add_to_group(
-                    store, rule_id=rule.id, key=_render_key(rule.group.key, rule, document),
-                    event_id=event.id, event={**document, "data": {**document["data"], "raw": None}},
-                    now=now, window_s=rule.group.window.total_seconds(),
+                    store,
+                    rule_id=rule.id,
+                    key=_render_key(rule.group.key, rule, document),
+                    event_id=event.id,
+                    event={**document, "data": {**document["data"], "raw": None}},
+                    now=now,
+                    window_s=rule.group.window.total_seconds(),
                     max_events=rule.group.max_events,
                 )
                 if slot is not None and slot.opened:
@@ -86,13 +97,19 @@ def process_event(
                 continue
             entity_key = f"{event.source}|{event.entity.kind}|{event.entity.id}"
             for index, rendered in render_actions(rule, document):
-                planned.append(plan_delivery(row.id, event.id, entity_key, rule, index, rendered,
-                                             destinations))
+                planned.append(
+                    plan_delivery(row.id, event.id, entity_key, rule, index, rendered, destinations)
+                )
         document["data"]["raw"] = None  # the raw body is stored once, on the event row
         stored.append(document)
     pending_ids = store.finish_event(row.id, now=now, normalized=stored, new_deliveries=planned)
-    return ProcessOutcome(event_id=row.id, pending=_with_connectors(store, planned, pending_ids),
-                          matched_rules=matched, groups=opened, suppressed=suppressed)
+    return ProcessOutcome(
+        event_id=row.id,
+        pending=_with_connectors(store, planned, pending_ids),
+        matched_rules=matched,
+        groups=opened,
+        suppressed=suppressed,
+    )
 
 
 def flush_group(
@@ -114,11 +131,14 @@ def flush_group(
         windows.finish_group(store, group_id, status="dropped")
         return []
     last = batch.events[-1]
-    extra = {"events": batch.events,
-             "group": {"key": batch.key, "count": len(batch.events), "id": group_id}}
+    extra = {
+        "events": batch.events,
+        "group": {"key": batch.key, "count": len(batch.events), "id": group_id},
+    }
     planned = [
-        plan_delivery(group_id, group_id, f"group|{rule.id}|{batch.key}", rule, index, rendered,
-                      destinations)
+        plan_delivery(
+            group_id, group_id, f"group|{rule.id}|{batch.key}", rule, index, rendered, destinations
+        )
         for index, rendered in render_actions(rule, last, extra=extra)
     ]
     pending_ids = store.add_deliveries(group_id, planned, now=now)
@@ -138,12 +158,19 @@ def _render_key(key: Any, rule: Rule, document: Mapping[str, Any]) -> str:
         return ""  # an unrenderable key still counts, under one shared key
 
 
-def _admitted(store: Store, rule: Rule, event_id: str, document: Mapping[str, Any],
-              now: float) -> bool:
+def _admitted(
+    store: Store, rule: Rule, event_id: str, document: Mapping[str, Any], now: float
+) -> bool:
     for kind, window in (("dedupe", rule.dedupe), ("throttle", rule.throttle)):
         if window is not None and not windows.admit(
-            store, rule_id=rule.id, kind=kind, key=_render_key(window.key, rule, document),
-            event_id=event_id, now=now, per_s=window.per.total_seconds(), limit=window.limit,
+            store,
+            rule_id=rule.id,
+            kind=kind,
+            key=_render_key(window.key, rule, document),
+            event_id=event_id,
+            now=now,
+            per_s=window.per.total_seconds(),
+            limit=window.limit,
         ):
             return False
     return True
@@ -171,10 +198,19 @@ def plan_delivery(
             status = "skipped"
             error = f"destination '{dest.name}' is disabled: {dest.disabled_reason}"
     return NewDelivery(
-        id=key[:32], inbound_id=inbound_id, event_id=event_id, rule_id=rule.id,
-        action_index=index, connector=spec.connector, operation=spec.operation,
-        destination=spec.destination, params=params, idempotency_key=key,
-        entity_key=entity_key, status=status, last_error=error,
+        id=key[:32],
+        inbound_id=inbound_id,
+        event_id=event_id,
+        rule_id=rule.id,
+        action_index=index,
+        connector=spec.connector,
+        operation=spec.operation,
+        destination=spec.destination,
+        params=params,
+        idempotency_key=key,
+        entity_key=entity_key,
+        status=status,
+        last_error=error,
     )
 
 

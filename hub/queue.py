@@ -65,22 +65,36 @@ class Queue:
 
     def enqueue_events(self, event_ids: Iterable[str]) -> None:
         for event_id in event_ids:
-            self.broker.enqueue(dramatiq.Message(
-                queue_name=EVENTS_QUEUE, actor_name=PROCESS_ACTOR, args=(event_id,),
-                kwargs={}, options={},
-            ))
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=EVENTS_QUEUE,
+                    actor_name=PROCESS_ACTOR,
+                    args=(event_id,),
+                    kwargs={},
+                    options={},
+                )
+            )
 
     def enqueue_group_flush(self, group_id: str, *, delay_s: float) -> None:
         """Flush a `group` window when it closes (on the events queue)."""
-        self.broker.enqueue(dramatiq.Message(
-            queue_name=EVENTS_QUEUE, actor_name=FLUSH_ACTOR, args=(group_id,), kwargs={},
-            options={},
-        ), delay=_delay_ms(delay_s))
+        self.broker.enqueue(
+            dramatiq.Message(
+                queue_name=EVENTS_QUEUE,
+                actor_name=FLUSH_ACTOR,
+                args=(group_id,),
+                kwargs={},
+                options={},
+            ),
+            delay=_delay_ms(delay_s),
+        )
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=delivery_queue(connector), actor_name=delivery_actor(connector),
-            args=(delivery_id,), kwargs={}, options={},
+            queue_name=delivery_queue(connector),
+            actor_name=delivery_actor(connector),
+            args=(delivery_id,),
+            kwargs={},
+            options={},
         )
         self.broker.enqueue(message, delay=_delay_ms(delay_s))
 

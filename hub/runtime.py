@@ -12,7 +12,8 @@ from hub.config import Settings
 from hub.delivery import RetryPolicy
 from hub.plugins import Plugins
 from hub.queue import Queue, make_broker
-from hub.rules import RuleSet, RuleSetRef, load_ruleset
+from hub.rules import RuleSetRef
+from hub.rules.loader import LoadResult, load_rules_checked
 from hub.rules.templates import TemplateEngine
 from hub.sources.base import Source
 from hub.store import Store, open_store
@@ -38,13 +39,17 @@ class Runtime:
         self.store.close()
 
 
-def load_rules(settings: Settings, plugins: Plugins, templates: TemplateEngine) -> RuleSet:
-    return load_ruleset(
-        settings.rules_path,
+def load_rules(
+    settings: Settings, plugins: Plugins, templates: TemplateEngine, path: Path | None = None
+) -> LoadResult:
+    """Load the rule files with everything the checks need; raises ConfigErrors."""
+    return load_rules_checked(
+        path or settings.rules_path,
         connectors=plugins.connectors,
         destinations=settings.destinations,
         engine=templates,
         display_root=Path.cwd(),
+        known_event_types=[t for src in plugins.sources.values() for t in src.event_types],
     )
 
 
@@ -57,7 +62,7 @@ def build_runtime(
 ) -> Runtime:
     """Open the store and broker and load the rules; raises ConfigError/StoreError."""
     templates = TemplateEngine()
-    ruleset = load_rules(settings, plugins, templates)
+    ruleset = load_rules(settings, plugins, templates).ruleset
     store = open_store(settings.database_url)
     broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
     return Runtime(

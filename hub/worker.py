@@ -43,8 +43,9 @@ class LoopThread:
 
     def start(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="switchboard-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="switchboard-loop", daemon=True
+        )
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
@@ -83,15 +84,17 @@ class WorkerService:
         self._stopping = threading.Event()
         lease = runtime.settings.worker.lease_seconds
         self._sweep_interval_s = sweep_interval_s or max(1.0, lease / 4)
-        self._sweeper = threading.Thread(target=self._sweep_forever, name="switchboard-sweeper",
-                                         daemon=True)
+        self._sweeper = threading.Thread(
+            target=self._sweep_forever, name="switchboard-sweeper", daemon=True
+        )
 
     def start(self) -> None:
         self._loop.start()
         self._http, self.connectors = self._loop.run(self._open_connectors())
         self._declare_actors()
-        self._worker = dramatiq.Worker(self.rt.queue.broker, worker_threads=self.threads,
-                                       worker_timeout=100)
+        self._worker = dramatiq.Worker(
+            self.rt.queue.broker, worker_threads=self.threads, worker_timeout=100
+        )
         self._worker.start()
         self._sweeper.start()
 
@@ -111,21 +114,31 @@ class WorkerService:
 
     def _declare_actors(self) -> None:
         broker = self.rt.queue.broker
-        dramatiq.actor(broker=broker, actor_name=PROCESS_ACTOR, queue_name=EVENTS_QUEUE,
-                       max_retries=0)(self._process)
-        dramatiq.actor(broker=broker, actor_name=FLUSH_ACTOR, queue_name=EVENTS_QUEUE,
-                       max_retries=0)(self._flush)
+        dramatiq.actor(
+            broker=broker, actor_name=PROCESS_ACTOR, queue_name=EVENTS_QUEUE, max_retries=0
+        )(self._process)
+        dramatiq.actor(
+            broker=broker, actor_name=FLUSH_ACTOR, queue_name=EVENTS_QUEUE, max_retries=0
+        )(self._flush)
         for name in self.rt.plugins.connectors:
-            dramatiq.actor(broker=broker, actor_name=delivery_actor(name),
-                           queue_name=delivery_queue(name), max_retries=0)(self._deliver_fn(name))
+            dramatiq.actor(
+                broker=broker,
+                actor_name=delivery_actor(name),
+                queue_name=delivery_queue(name),
+                max_retries=0,
+            )(self._deliver_fn(name))
 
     # --- actors -------------------------------------------------------------------
 
     def _process(self, event_id: str) -> None:
         rt = self.rt
         outcome = process_event(
-            event_id, store=rt.store, sources=rt.sources, ruleset=rt.rules.current,
-            destinations=rt.settings.destinations, clock=rt.clock,
+            event_id,
+            store=rt.store,
+            sources=rt.sources,
+            ruleset=rt.rules.current,
+            destinations=rt.settings.destinations,
+            clock=rt.clock,
             lease_s=rt.settings.worker.lease_seconds,
         )
         if outcome is None:
@@ -140,26 +153,42 @@ class WorkerService:
 
     def _flush(self, group_id: str) -> None:
         rt = self.rt
-        pending = flush_group(group_id, store=rt.store, ruleset=rt.rules.current,
-                              destinations=rt.settings.destinations, clock=rt.clock,
-                              lease_s=rt.settings.worker.lease_seconds)
+        pending = flush_group(
+            group_id,
+            store=rt.store,
+            ruleset=rt.rules.current,
+            destinations=rt.settings.destinations,
+            clock=rt.clock,
+            lease_s=rt.settings.worker.lease_seconds,
+        )
         for delivery_id, connector in pending or []:
             rt.queue.enqueue_delivery(delivery_id, connector)
 
     def _deliver_fn(self, connector: str) -> Callable[[str], None]:
         def deliver(delivery_id: str) -> None:
             rt = self.rt
-            outcome = self._loop.run(deliver_once(
-                delivery_id, store=rt.store, settings=rt.settings, connectors=self.connectors,
-                clock=rt.clock, policy=rt.policy, rng=rt.rng,
-                lease_s=rt.settings.worker.lease_seconds,
-            ))
+            outcome = self._loop.run(
+                deliver_once(
+                    delivery_id,
+                    store=rt.store,
+                    settings=rt.settings,
+                    connectors=self.connectors,
+                    clock=rt.clock,
+                    policy=rt.policy,
+                    rng=rt.rng,
+                    lease_s=rt.settings.worker.lease_seconds,
+                )
+            )
             if outcome.not_due_for_s is not None:
                 rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.not_due_for_s)
             elif outcome.decision is not None and outcome.decision.action == "retry":
                 rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.decision.delay_s)
-                log.info("delivery %s retry in %.3fs: %s", delivery_id,
-                         outcome.decision.delay_s, outcome.decision.reason)
+                log.info(
+                    "delivery %s retry in %.3fs: %s",
+                    delivery_id,
+                    outcome.decision.delay_s,
+                    outcome.decision.reason,
+                )
             elif outcome.decision is not None and outcome.decision.action == "dead":
                 log.warning("delivery %s is dead: %s", delivery_id, outcome.decision.reason)
 

@@ -75,9 +75,7 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
     return load_yaml_text(text, name)
 
 
-def _walk(
-    node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]], file: str
-) -> None:
+def _walk(node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]], file: str) -> None:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()

@@ -30,8 +30,9 @@ def github_signature(body: bytes, secret: str = GITHUB_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def github_headers(body: bytes, *, event: str, delivery: str,
-                   secret: str = GITHUB_SECRET) -> dict[str, str]:
+def github_headers(
+    body: bytes, *, event: str, delivery: str, secret: str = GITHUB_SECRET
+) -> dict[str, str]:
     return {
         "X-Hub-Signature-256": github_signature(body, secret),
         "X-GitHub-Event": event,
@@ -90,9 +91,10 @@ def write_config(
     (tmp_path / "rules").mkdir(exist_ok=True)
     (tmp_path / "rules" / "test.yaml").write_text(rules, encoding="utf-8")
     config = tmp_path / "switchboard.yaml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 server: {{max_body_bytes: {max_body_bytes}}}
-store: {{url: "sqlite:///{tmp_path / 'hub.db'}"}}
+store: {{url: "sqlite:///{tmp_path / "hub.db"}"}}
 broker: {{url: "{broker_url}", namespace: "{namespace}"}}
 worker: {{threads: 4, lease_seconds: {lease_seconds}}}
 rules: {{path: rules}}
@@ -105,12 +107,17 @@ destinations:
   inbox:
     connector: log
     path: inbox.log
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return config
 
 
 def make_settings(
-    tmp_path: Path, *, discord_url: str | None = None, environ: Mapping[str, str] | None = None,
+    tmp_path: Path,
+    *,
+    discord_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
     **kwargs: object,
 ) -> Settings:
     config = write_config(tmp_path, **kwargs)  # type: ignore[arg-type]

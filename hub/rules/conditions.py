@@ -15,8 +15,21 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-OPERATORS = ("eq", "in", "not", "exists", "glob", "regex", "gt", "gte", "lt", "lte",
-             "changed", "from", "to")
+OPERATORS = (
+    "eq",
+    "in",
+    "not",
+    "exists",
+    "glob",
+    "regex",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "changed",
+    "from",
+    "to",
+)
 
 Test = Callable[[bool, Any], bool]
 
@@ -59,9 +72,7 @@ def _compile(spec: Any) -> Test:
         return lambda found, value: found and _equals(value, spec)
     unknown = [k for k in spec if k not in OPERATORS]
     if unknown:
-        raise ValueError(
-            f"unknown operator '{unknown[0]}'; use one of: {', '.join(OPERATORS)}"
-        )
+        raise ValueError(f"unknown operator '{unknown[0]}'; use one of: {', '.join(OPERATORS)}")
     tests = [_operator(str(op), arg) for op, arg in spec.items()]
     return lambda found, value: all(t(found, value) for t in tests)
 
@@ -90,10 +101,16 @@ def _operator(op: str, arg: Any) -> Test:
     if op in ("gt", "gte", "lt", "lte"):
         if isinstance(arg, bool) or not isinstance(arg, int | float):
             raise ValueError(f"'{op}' takes a number")
-        compare = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__,
-                   "lte": float.__le__}[op]
+        compare = {
+            "gt": float.__gt__,
+            "gte": float.__ge__,
+            "lt": float.__lt__,
+            "lte": float.__le__,
+        }[op]
         return lambda found, value: (
-            found and isinstance(value, int | float) and not isinstance(value, bool)
+            found
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
             and compare(float(value), float(arg))
         )
     if op == "changed":

@@ -41,8 +41,10 @@ def rule_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise RuleError(f"rules path {path} does not exist",
-                        hint="set rules.path in switchboard.yaml to a directory of .yaml files")
+        raise RuleError(
+            f"rules path {path} does not exist",
+            hint="set rules.path in switchboard.yaml to a directory of .yaml files",
+        )
     return sorted(p for p in path.iterdir() if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
 
 
@@ -57,8 +59,12 @@ def load_ruleset(
 ) -> RuleSet:
     """Load and check all rule files under `path`; raise ConfigErrors listing every problem."""
     return load_rules_checked(
-        path, connectors=connectors, destinations=destinations, engine=engine,
-        display_root=display_root, known_event_types=known_event_types,
+        path,
+        connectors=connectors,
+        destinations=destinations,
+        engine=engine,
+        display_root=display_root,
+        known_event_types=known_event_types,
     ).ruleset
 
 
@@ -96,11 +102,13 @@ def load_rules_checked(
             if rule is None:
                 continue
             if rule.id in seen:
-                checker.errors.append(RuleError(
-                    f"duplicate rule id '{rule.id}' (first defined at {seen[rule.id]})",
-                    location=doc.locate(("rules", index, "id")),
-                    hint="rule ids must be unique across all rule files",
-                ))
+                checker.errors.append(
+                    RuleError(
+                        f"duplicate rule id '{rule.id}' (first defined at {seen[rule.id]})",
+                        location=doc.locate(("rules", index, "id")),
+                        hint="rule ids must be unique across all rule files",
+                    )
+                )
                 continue
             seen[rule.id] = rule.location
             rules.append(rule)
@@ -110,8 +118,9 @@ def load_rules_checked(
     warnings = []
     if known_event_types is not None:
         warnings = _unreachable(rules, [*known_event_types, *BUILTIN_EVENT_TYPES])
-    return LoadResult(build_ruleset(rules, [_display(f, display_root) for f in files]),
-                      warnings, docs)
+    return LoadResult(
+        build_ruleset(rules, [_display(f, display_root) for f in files]), warnings, docs
+    )
 
 
 def _display(file: Path, root: Path | None) -> str:
@@ -131,8 +140,11 @@ def _templates(docs: list[YamlDocument], errors: list[ConfigError]) -> dict[str,
         for name, params in (doc.data.get("templates") or {}).items():
             loc = doc.locate(("templates", name))
             if name in found:
-                errors.append(RuleError(f"template '{name}' is defined twice (first at "
-                                        f"{where[name]})", location=loc))
+                errors.append(
+                    RuleError(
+                        f"template '{name}' is defined twice (first at {where[name]})", location=loc
+                    )
+                )
                 continue
             found[name], where[name] = params, loc
     return found
@@ -140,6 +152,7 @@ def _templates(docs: list[YamlDocument], errors: list[ConfigError]) -> dict[str,
 
 def _overlaps(pattern: str, known: str) -> bool:
     """Can some event type match both globs? Compared on their literal prefixes."""
+
     def prefix(text: str) -> str:
         cut = min((text.index(c) for c in GLOB_CHARS if c in text), default=len(text))
         return text[:cut]
@@ -159,11 +172,14 @@ def _unreachable(rules: list[Rule], known: list[str]) -> list[ConfigError]:
     for rule in rules:
         dead = [p for p in rule.on if not any(_overlaps(p, k) for k in known)]
         if len(dead) == len(rule.on):
-            warnings.append(RuleError(
-                f"rule '{rule.id}' can never match: no installed source emits "
-                f"{', '.join(repr(p) for p in dead)}", location=rule.location,
-                hint=f"known event types: {', '.join(sorted(known))}",
-            ))
+            warnings.append(
+                RuleError(
+                    f"rule '{rule.id}' can never match: no installed source emits "
+                    f"{', '.join(repr(p) for p in dead)}",
+                    location=rule.location,
+                    hint=f"known event types: {', '.join(sorted(known))}",
+                )
+            )
     return warnings
 
 
@@ -208,26 +224,37 @@ class _Checker:
         group = self._group(doc, (*at, "group"), raw.get("group"))
         names = GROUP_TEMPLATE_NAMES if group is not None else TEMPLATE_NAMES
         actions = [
-            spec for index, action in enumerate(raw["actions"])
+            spec
+            for index, action in enumerate(raw["actions"])
             if (spec := self._action(doc, (*at, "actions", index), index, action, names))
         ]
         if len(self.errors) > before:
             return None
         on, sources = raw["on"], raw.get("source", [])
         return Rule(
-            id=raw["id"], description=raw.get("description", ""),
+            id=raw["id"],
+            description=raw.get("description", ""),
             on=tuple(on) if isinstance(on, list) else (on,),
             sources=tuple(sources) if isinstance(sources, list) else (sources,),
-            where=tuple(where), when=when, actions=tuple(actions), location=doc.locate(at),
-            stop=raw.get("continue", True) is False, throttle=throttle, dedupe=dedupe,
+            where=tuple(where),
+            when=when,
+            actions=tuple(actions),
+            location=doc.locate(at),
+            stop=raw.get("continue", True) is False,
+            throttle=throttle,
+            dedupe=dedupe,
             group=group,
         )
 
-    def _undefined(self, doc: YamlDocument, at: PathKey, names: set[str],
-                   allowed: frozenset[str]) -> None:
-        self._error(doc, at, f"undefined name{'s' if len(names) > 1 else ''} "
-                             f"{', '.join(sorted(names))} in template",
-                    hint=f"templates can use: {', '.join(sorted(allowed))}")
+    def _undefined(
+        self, doc: YamlDocument, at: PathKey, names: set[str], allowed: frozenset[str]
+    ) -> None:
+        self._error(
+            doc,
+            at,
+            f"undefined name{'s' if len(names) > 1 else ''} {', '.join(sorted(names))} in template",
+            hint=f"templates can use: {', '.join(sorted(allowed))}",
+        )
 
     def _duration(self, doc: YamlDocument, at: PathKey, value: Any) -> Any:
         try:
@@ -264,7 +291,11 @@ class _Checker:
         return Grouping(key=key, window=window, max_events=int(raw.get("max_events", 100)))
 
     def _action(
-        self, doc: YamlDocument, at: PathKey, index: int, action: dict[str, Any],
+        self,
+        doc: YamlDocument,
+        at: PathKey,
+        index: int,
+        action: dict[str, Any],
         names: frozenset[str],
     ) -> ActionSpec | None:
         key, params = next(iter(action.items()))
@@ -273,14 +304,22 @@ class _Checker:
         if "use" in params:
             template = self.templates.get(str(params["use"]))
             if template is None:
-                self._error(doc, (*at, key, "use"), f"template '{params['use']}' is not defined",
-                            hint=f"defined templates: {', '.join(sorted(self.templates)) or 'none'}")
+                self._error(
+                    doc,
+                    (*at, key, "use"),
+                    f"template '{params['use']}' is not defined",
+                    hint=f"defined templates: {', '.join(sorted(self.templates)) or 'none'}",
+                )
                 return None
             params = _merge(template, {k: v for k, v in params.items() if k != "use"})
         connector = self.connectors.get(name)
         if connector is None:
-            self._error(doc, (*at, key), f"unknown connector '{name}'",
-                        hint=f"installed connectors: {', '.join(sorted(self.connectors))}")
+            self._error(
+                doc,
+                (*at, key),
+                f"unknown connector '{name}'",
+                hint=f"installed connectors: {', '.join(sorted(self.connectors))}",
+            )
             return None
         before = len(self.errors)
         self.errors += schema_errors(doc, connector.params_schema, at=(*at, key), value=params)
@@ -294,11 +333,21 @@ class _Checker:
             return None
         if len(self.errors) > before:
             return None
-        return ActionSpec(index=index, connector=name, operation=operation or None,
-                          destination=destination, params=compiled, location=doc.locate((*at, key)))
+        return ActionSpec(
+            index=index,
+            connector=name,
+            operation=operation or None,
+            destination=destination,
+            params=compiled,
+            location=doc.locate((*at, key)),
+        )
 
     def _destination(
-        self, doc: YamlDocument, at: PathKey, name: str, connector: type[Connector],
+        self,
+        doc: YamlDocument,
+        at: PathKey,
+        name: str,
+        connector: type[Connector],
         params: Mapping[str, Any],
     ) -> str | None:
         if connector.destination_param is None:
@@ -310,12 +359,19 @@ class _Checker:
         where = (*at, connector.destination_param)
         if dest is None:
             known = sorted(n for n, d in self.destinations.items() if d.connector == name)
-            self._error(doc, where, f"destination '{destination}' is not defined",
-                        hint=f"known {name} destinations: {', '.join(known) or 'none'}"
-                             " (define it under destinations: in switchboard.yaml)")
+            self._error(
+                doc,
+                where,
+                f"destination '{destination}' is not defined",
+                hint=f"known {name} destinations: {', '.join(known) or 'none'}"
+                " (define it under destinations: in switchboard.yaml)",
+            )
         elif dest.connector != name:
-            self._error(doc, where,
-                        f"destination '{destination}' is a {dest.connector} destination, not {name}")
+            self._error(
+                doc,
+                where,
+                f"destination '{destination}' is a {dest.connector} destination, not {name}",
+            )
         return destination
 
 

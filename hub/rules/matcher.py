@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from connectors.base import RenderedAction
@@ -20,6 +21,7 @@ class RenderProblem:
 
 def rule_matches(rule: Rule, event: Mapping[str, Any]) -> bool:
     """Does one rule match an event dict (its `on` is assumed to have matched)?"""
+
     def lookup(path: str) -> tuple[bool, Any]:
         return lookup_path(event, path)
 
@@ -28,6 +30,28 @@ def rule_matches(rule: Rule, event: Mapping[str, Any]) -> bool:
     if rule.when is not None:
         return rule.when.evaluate({"event": event})
     return True
+
+
+def explain(rule: Rule, event: Mapping[str, Any]) -> str | None:
+    """Why `rule` does not match `event` (None when it does); the same tests as matching."""
+    event_type = str(event.get("type", ""))
+    if not any(fnmatchcase(event_type, pattern) for pattern in rule.on):
+        return f"type {event_type!r} is not {' / '.join(rule.on)}"
+    source = str(event.get("source", ""))
+    if not rule.accepts_source(source):
+        return f"source {source!r} is not {' / '.join(rule.sources)}"
+    for cond in rule.where:
+        found, value = lookup_path(event, cond.path)
+        if not cond.test(found, value):
+            shown = repr(value) if found else "absent"
+            return f"where {cond.path}: {cond.source!r} does not hold (value: {shown})"
+    if rule.when is not None:
+        try:
+            if not rule.when.evaluate({"event": event}):
+                return f"when {rule.when.source!r} is false"
+        except TemplateProblem as exc:
+            return f"when failed: {exc.message}"
+    return None
 
 
 def match_rules(ruleset: RuleSet, event: Mapping[str, Any]) -> list[Rule]:
@@ -55,8 +79,11 @@ def render_actions(
 
     `extra` adds names to the template context (`events` and `group` for group rules).
     """
-    context = {"event": event, "rule": {"id": rule.id, "description": rule.description},
-               **(extra or {})}
+    context = {
+        "event": event,
+        "rule": {"id": rule.id, "description": rule.description},
+        **(extra or {}),
+    }
     out: list[tuple[int, RenderedAction | RenderProblem]] = []
     for spec in rule.actions:
         try:
@@ -64,8 +91,15 @@ def render_actions(
         except TemplateProblem as exc:
             out.append((spec.index, RenderProblem(rule.id, spec.index, exc.message)))
             continue
-        out.append((spec.index, RenderedAction(
-            connector=spec.connector, operation=spec.operation,
-            destination=spec.destination, params=params,
-        )))
+        out.append(
+            (
+                spec.index,
+                RenderedAction(
+                    connector=spec.connector,
+                    operation=spec.operation,
+                    destination=spec.destination,
+                    params=params,
+                ),
+            )
+        )
     return out

@@ -135,8 +135,7 @@ def _index_bucket(rules: list[tuple[int, Rule]]) -> _Bucket:
     by_value: dict[Hashable, list[int]] = {}
     scanned: list[int] = []
     for order, rule in rules:
-        keys = next((c.equals for c in rule.where if c.path == path and c.equals is not None),
-                    None)
+        keys = next((c.equals for c in rule.where if c.path == path and c.equals is not None), None)
         if keys is None:
             scanned.append(order)
         else:
@@ -154,8 +153,12 @@ def build_ruleset(rules: list[Rule], files: list[str]) -> RuleSet:
                 globs.append((order, pattern))
             else:
                 exact.setdefault(pattern, []).append(order)
-    return RuleSet(rules=tuple(rules), files=tuple(files),
-                   exact={k: tuple(v) for k, v in exact.items()}, globs=tuple(globs))
+    return RuleSet(
+        rules=tuple(rules),
+        files=tuple(files),
+        exact={k: tuple(v) for k, v in exact.items()},
+        globs=tuple(globs),
+    )
 
 
 def lookup_path(event: Mapping[str, Any], path: str) -> tuple[bool, Any]:

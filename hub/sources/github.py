@@ -125,16 +125,24 @@ def _entity(
         short = ref.split("/", 2)[-1] if ref.count("/") >= 2 else ref
         head = _mapping(payload.get("head_commit"))
         return (
-            Entity(kind=kind, id=f"{repo_name}@{ref}", url=_str_or_none(payload.get("compare")),
-                   title=short or None),
+            Entity(
+                kind=kind,
+                id=f"{repo_name}@{ref}",
+                url=_str_or_none(payload.get("compare")),
+                title=short or None,
+            ),
             ref or None,
             parse_time(head.get("timestamp")),
         )
     if event_name == "ping":
         hook_id = str(payload.get("hook_id") or _mapping(payload.get("hook")).get("id") or "hook")
         return (
-            Entity(kind="hook", id=hook_id, url=_str_or_none(repo.get("html_url")),
-                   title=_str_or_none(payload.get("zen"))),
+            Entity(
+                kind="hook",
+                id=hook_id,
+                url=_str_or_none(repo.get("html_url")),
+                title=_str_or_none(payload.get("zen")),
+            ),
             f"hooks/{hook_id}",
             None,
         )
@@ -145,22 +153,33 @@ def _entity(
         number = obj.get("number")
         parent = _mapping(payload.get("pull_request")) or _mapping(payload.get("issue"))
         title = (
-            obj.get("title") or obj.get("name") or obj.get("tag_name")
-            or parent.get("title") or None
+            obj.get("title")
+            or obj.get("name")
+            or obj.get("tag_name")
+            or parent.get("title")
+            or None
         )
         ident = f"{repo_name}#{number}" if number is not None else str(obj.get("id", ""))
         subject = f"{key}s/{number}" if number is not None else f"{key}s/{obj.get('id', '')}"
         when = parse_time(obj.get("updated_at")) or parse_time(obj.get("submitted_at"))
         return (
-            Entity(kind=key, id=ident or key, url=_str_or_none(obj.get("html_url")),
-                   title=_str_or_none(title)),
+            Entity(
+                kind=key,
+                id=ident or key,
+                url=_str_or_none(obj.get("html_url")),
+                title=_str_or_none(title),
+            ),
             subject,
             when,
         )
     if repo:
         return (
-            Entity(kind="repository", id=repo_name or str(repo.get("id")),
-                   url=_str_or_none(repo.get("html_url")), title=repo_name or None),
+            Entity(
+                kind="repository",
+                id=repo_name or str(repo.get("id")),
+                url=_str_or_none(repo.get("html_url")),
+                title=repo_name or None,
+            ),
             f"repos/{repo_name}" if repo_name else None,
             None,
         )
@@ -220,8 +239,11 @@ def _fields(event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
                 title=obj.get("title"),
                 state=obj.get("state"),
                 author=_mapping(obj.get("user")).get("login"),
-                labels=[str(lbl.get("name")) for lbl in obj.get("labels") or []
-                        if isinstance(lbl, Mapping)],
+                labels=[
+                    str(lbl.get("name"))
+                    for lbl in obj.get("labels") or []
+                    if isinstance(lbl, Mapping)
+                ],
                 assignees=_logins(obj.get("assignees")),
                 milestone=_mapping(obj.get("milestone")).get("title"),
             )
@@ -239,14 +261,18 @@ def _fields(event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
         fields.update(review_state=review.get("state"), review_body=review.get("body"))
     if release := _mapping(payload.get("release")):
         fields.update(
-            tag=release.get("tag_name"), name=release.get("name"),
-            prerelease=release.get("prerelease"), draft=release.get("draft"),
+            tag=release.get("tag_name"),
+            name=release.get("name"),
+            prerelease=release.get("prerelease"),
+            draft=release.get("draft"),
         )
     if run := _mapping(payload.get("workflow_run")):
         fields.update(
             workflow=run.get("name") or _mapping(payload.get("workflow")).get("name"),
-            status=run.get("status"), conclusion=run.get("conclusion"),
-            branch=run.get("head_branch"), run_number=run.get("run_number"),
+            status=run.get("status"),
+            conclusion=run.get("conclusion"),
+            branch=run.get("head_branch"),
+            run_number=run.get("run_number"),
         )
     if event_name == "push":
         ref = str(payload.get("ref") or "")
@@ -255,13 +281,21 @@ def _fields(event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
             ref=ref,
             branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
             tag=ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None,
-            before=payload.get("before"), after=payload.get("after"),
-            created=payload.get("created"), deleted=payload.get("deleted"),
-            forced=payload.get("forced"), commit_count=len(commits or []),
+            before=payload.get("before"),
+            after=payload.get("after"),
+            created=payload.get("created"),
+            deleted=payload.get("deleted"),
+            forced=payload.get("forced"),
+            commit_count=len(commits or []),
             commits=[
-                {"id": c.get("id"), "message": c.get("message"),
-                 "author": _mapping(c.get("author")).get("name"), "url": c.get("url")}
-                for c in (commits or []) if isinstance(c, Mapping)
+                {
+                    "id": c.get("id"),
+                    "message": c.get("message"),
+                    "author": _mapping(c.get("author")).get("name"),
+                    "url": c.get("url"),
+                }
+                for c in (commits or [])
+                if isinstance(c, Mapping)
             ],
         )
     return fields

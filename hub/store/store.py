@@ -128,9 +128,14 @@ class Store:
             for e in batch:
                 if e.id not in existing and e.id not in rows:
                     rows[e.id] = {
-                        "id": e.id, "source": e.source, "delivery_id": e.delivery_id,
-                        "status": "received", "received_at": e.received_at,
-                        "headers": e.headers, "body": e.body, "attempts": 0,
+                        "id": e.id,
+                        "source": e.source,
+                        "delivery_id": e.delivery_id,
+                        "status": "received",
+                        "received_at": e.received_at,
+                        "headers": e.headers,
+                        "body": e.body,
+                        "attempts": 0,
                     }
             if rows:
                 conn.execute(self._insert(events), list(rows.values()))
@@ -156,8 +161,9 @@ class Store:
             result = conn.execute(
                 update(events)
                 .where(events.c.id == event_id, claimable)
-                .values(status="processing", lease_until=now + lease_s,
-                        attempts=events.c.attempts + 1)
+                .values(
+                    status="processing", lease_until=now + lease_s, attempts=events.c.attempts + 1
+                )
             )
             if result.rowcount != 1:
                 return None
@@ -177,15 +183,21 @@ class Store:
         with self.guard("record a processed event"), self.engine.begin() as conn:
             pending = self._insert_deliveries(conn, event_id, list(new_deliveries), now)
             conn.execute(
-                update(events).where(events.c.id == event_id).values(
-                    status="failed" if error else "processed", normalized=normalized,
-                    error=error, lease_until=None, processed_at=now,
+                update(events)
+                .where(events.c.id == event_id)
+                .values(
+                    status="failed" if error else "processed",
+                    normalized=normalized,
+                    error=error,
+                    lease_until=None,
+                    processed_at=now,
                 )
             )
         return pending
 
-    def add_deliveries(self, inbound_id: str, planned: Iterable[NewDelivery], *,
-                       now: float) -> list[str]:
+    def add_deliveries(
+        self, inbound_id: str, planned: Iterable[NewDelivery], *, now: float
+    ) -> list[str]:
         """Insert deliveries not tied to one inbound webhook (group digests); pending ids."""
         with self.guard("record deliveries"), self.engine.begin() as conn:
             return self._insert_deliveries(conn, inbound_id, list(planned), now)
@@ -194,28 +206,48 @@ class Store:
         self, conn: Any, inbound_id: str, planned: list[NewDelivery], now: float
     ) -> list[str]:
         if planned:
-            conn.execute(self._insert(deliveries), [
-                {
-                    "id": d.id, "inbound_id": d.inbound_id, "event_id": d.event_id,
-                    "rule_id": d.rule_id, "action_index": d.action_index,
-                    "connector": d.connector, "operation": d.operation,
-                    "destination": d.destination, "params": d.params,
-                    "idempotency_key": d.idempotency_key, "entity_key": d.entity_key,
-                    "status": d.status, "attempts": 0, "next_attempt_at": now,
-                    "last_error": d.last_error, "created_at": now, "updated_at": now,
-                }
-                for d in planned
-            ])
-        return list(conn.scalars(select(deliveries.c.id).where(
-            deliveries.c.inbound_id == inbound_id, deliveries.c.status == "pending")))
+            conn.execute(
+                self._insert(deliveries),
+                [
+                    {
+                        "id": d.id,
+                        "inbound_id": d.inbound_id,
+                        "event_id": d.event_id,
+                        "rule_id": d.rule_id,
+                        "action_index": d.action_index,
+                        "connector": d.connector,
+                        "operation": d.operation,
+                        "destination": d.destination,
+                        "params": d.params,
+                        "idempotency_key": d.idempotency_key,
+                        "entity_key": d.entity_key,
+                        "status": d.status,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "last_error": d.last_error,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for d in planned
+                ],
+            )
+        return list(
+            conn.scalars(
+                select(deliveries.c.id).where(
+                    deliveries.c.inbound_id == inbound_id, deliveries.c.status == "pending"
+                )
+            )
+        )
 
     # --- deliveries ---------------------------------------------------------------
 
     def get_delivery(self, delivery_id: str) -> DeliveryRow | None:
         with self.guard("read a delivery"), self.engine.connect() as conn:
-            row = conn.execute(
-                select(deliveries).where(deliveries.c.id == delivery_id)
-            ).mappings().first()
+            row = (
+                conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+                .mappings()
+                .first()
+            )
         return _delivery_row(row) if row else None
 
     def list_deliveries(self, *, inbound_id: str | None = None) -> list[DeliveryRow]:
@@ -235,14 +267,20 @@ class Store:
             result = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id, claimable)
-                .values(status="sending", lease_until=now + lease_s,
-                        attempts=deliveries.c.attempts + 1, updated_at=now)
+                .values(
+                    status="sending",
+                    lease_until=now + lease_s,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now,
+                )
             )
             if result.rowcount != 1:
                 return None
-            row = conn.execute(
-                select(deliveries).where(deliveries.c.id == delivery_id)
-            ).mappings().one()
+            row = (
+                conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+                .mappings()
+                .one()
+            )
         return _delivery_row(row)
 
     def entity_refs(
@@ -253,7 +291,8 @@ class Store:
             select(deliveries.c.operation, deliveries.c.ref)
             .where(
                 deliveries.c.connector == connector,
-                deliveries.c.destination.is_(None) if destination is None
+                deliveries.c.destination.is_(None)
+                if destination is None
                 else deliveries.c.destination == destination,
                 deliveries.c.entity_key == entity_key,
                 deliveries.c.status == "delivered",
@@ -287,29 +326,46 @@ class Store:
         last_error: str | None = None,
     ) -> None:
         """Record one attempt and move the delivery to its next state."""
-        values: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now,
-                                  "last_error": last_error}
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "updated_at": now,
+            "last_error": last_error,
+        }
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         if ref is not None:
             values["ref"] = ref
         with self.guard("record a delivery attempt"), self.engine.begin() as conn:
-            conn.execute(attempts.insert().values(
-                delivery_id=delivery_id, number=attempt.number, started_at=attempt.started_at,
-                duration_ms=attempt.duration_ms, outcome=attempt.outcome,
-                status_code=attempt.status_code, detail=attempt.detail,
-            ))
+            conn.execute(
+                attempts.insert().values(
+                    delivery_id=delivery_id,
+                    number=attempt.number,
+                    started_at=attempt.started_at,
+                    duration_ms=attempt.duration_ms,
+                    outcome=attempt.outcome,
+                    status_code=attempt.status_code,
+                    detail=attempt.detail,
+                )
+            )
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
     def list_attempts(self, delivery_id: str) -> list[AttemptRecord]:
-        query = select(attempts).where(attempts.c.delivery_id == delivery_id).order_by(
-            attempts.c.number
+        query = (
+            select(attempts)
+            .where(attempts.c.delivery_id == delivery_id)
+            .order_by(attempts.c.number)
         )
         with self.guard("list attempts"), self.engine.connect() as conn:
             return [
-                AttemptRecord(number=r["number"], started_at=r["started_at"],
-                              duration_ms=r["duration_ms"], outcome=r["outcome"],
-                              status_code=r["status_code"], detail=r["detail"])
+                AttemptRecord(
+                    number=r["number"],
+                    started_at=r["started_at"],
+                    duration_ms=r["duration_ms"],
+                    outcome=r["outcome"],
+                    status_code=r["status_code"],
+                    detail=r["detail"],
+                )
                 for r in conn.execute(query).mappings()
             ]
 
@@ -409,19 +465,36 @@ def _insert_ignore_factory(engine: Engine) -> Any:
 
 def _event_row(row: Any) -> EventRow:
     return EventRow(
-        id=row["id"], source=row["source"], delivery_id=row["delivery_id"],
-        status=row["status"], received_at=row["received_at"], headers=dict(row["headers"]),
-        body=bytes(row["body"]), normalized=row["normalized"], error=row["error"],
+        id=row["id"],
+        source=row["source"],
+        delivery_id=row["delivery_id"],
+        status=row["status"],
+        received_at=row["received_at"],
+        headers=dict(row["headers"]),
+        body=bytes(row["body"]),
+        normalized=row["normalized"],
+        error=row["error"],
         attempts=row["attempts"],
     )
 
 
 def _delivery_row(row: Any) -> DeliveryRow:
     return DeliveryRow(
-        id=row["id"], inbound_id=row["inbound_id"], event_id=row["event_id"],
-        rule_id=row["rule_id"], action_index=row["action_index"], connector=row["connector"],
-        operation=row["operation"], destination=row["destination"], params=dict(row["params"]),
-        idempotency_key=row["idempotency_key"], status=row["status"], attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], ref=row["ref"],
-        entity_key=row["entity_key"], created_at=row["created_at"],
+        id=row["id"],
+        inbound_id=row["inbound_id"],
+        event_id=row["event_id"],
+        rule_id=row["rule_id"],
+        action_index=row["action_index"],
+        connector=row["connector"],
+        operation=row["operation"],
+        destination=row["destination"],
+        params=dict(row["params"]),
+        idempotency_key=row["idempotency_key"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        ref=row["ref"],
+        entity_key=row["entity_key"],
+        created_at=row["created_at"],
     )

@@ -65,8 +65,12 @@ deliveries = Table(
 )
 Index("ix_deliveries_event", deliveries.c.event_id)
 Index("ix_deliveries_status_next", deliveries.c.status, deliveries.c.next_attempt_at)
-Index("ix_deliveries_entity", deliveries.c.connector, deliveries.c.destination,
-      deliveries.c.entity_key)
+Index(
+    "ix_deliveries_entity",
+    deliveries.c.connector,
+    deliveries.c.destination,
+    deliveries.c.entity_key,
+)
 
 #: The audit trail: every send attempt of every delivery.
 attempts = Table(
@@ -93,8 +97,13 @@ rule_firings = Table(
     Column("key", String(512), nullable=False),
     Column("fired_at", Float, nullable=False),
 )
-Index("ix_rule_firings_key", rule_firings.c.rule_id, rule_firings.c.kind, rule_firings.c.key,
-      rule_firings.c.fired_at)
+Index(
+    "ix_rule_firings_key",
+    rule_firings.c.rule_id,
+    rule_firings.c.kind,
+    rule_firings.c.key,
+    rule_firings.c.fired_at,
+)
 
 #: Open and flushed `group` windows, and the events collected in them.
 groups = Table(

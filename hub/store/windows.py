@@ -28,82 +28,148 @@ class GroupBatch:
 
 
 def admit(
-    store: Store, *, rule_id: str, kind: str, key: str, event_id: str, now: float,
-    per_s: float, limit: int,
+    store: Store,
+    *,
+    rule_id: str,
+    kind: str,
+    key: str,
+    event_id: str,
+    now: float,
+    per_s: float,
+    limit: int,
 ) -> bool:
     """May this event fire the rule? Counts firings per key in the trailing window."""
     with store.guard("check a rule window"), store.engine.begin() as conn:
-        already = conn.scalar(select(func.count()).select_from(rule_firings).where(
-            rule_firings.c.rule_id == rule_id, rule_firings.c.kind == kind,
-            rule_firings.c.event_id == event_id))
+        already = conn.scalar(
+            select(func.count())
+            .select_from(rule_firings)
+            .where(
+                rule_firings.c.rule_id == rule_id,
+                rule_firings.c.kind == kind,
+                rule_firings.c.event_id == event_id,
+            )
+        )
         if already:
             return True  # counted when this event was first processed
-        recent = conn.scalar(select(func.count()).select_from(rule_firings).where(
-            rule_firings.c.rule_id == rule_id, rule_firings.c.kind == kind,
-            rule_firings.c.key == key, rule_firings.c.fired_at > now - per_s))
+        recent = conn.scalar(
+            select(func.count())
+            .select_from(rule_firings)
+            .where(
+                rule_firings.c.rule_id == rule_id,
+                rule_firings.c.kind == kind,
+                rule_firings.c.key == key,
+                rule_firings.c.fired_at > now - per_s,
+            )
+        )
         if (recent or 0) >= limit:
             return False
-        conn.execute(rule_firings.insert().values(rule_id=rule_id, kind=kind, event_id=event_id,
-                                                  key=key, fired_at=now))
+        conn.execute(
+            rule_firings.insert().values(
+                rule_id=rule_id, kind=kind, event_id=event_id, key=key, fired_at=now
+            )
+        )
     return True
 
 
 def add_to_group(
-    store: Store, *, rule_id: str, key: str, event_id: str, event: dict[str, Any], now: float,
-    window_s: float, max_events: int,
+    store: Store,
+    *,
+    rule_id: str,
+    key: str,
+    event_id: str,
+    event: dict[str, Any],
+    now: float,
+    window_s: float,
+    max_events: int,
 ) -> GroupSlot | None:
     """Put an event in the open group for (rule, key), opening one if needed.
 
     None when the event was already collected (reprocessing after a crash).
     """
     with store.guard("collect an event into a group"), store.engine.begin() as conn:
-        if conn.scalar(select(group_events.c.group_id).where(
-                group_events.c.rule_id == rule_id, group_events.c.event_id == event_id)):
+        if conn.scalar(
+            select(group_events.c.group_id).where(
+                group_events.c.rule_id == rule_id, group_events.c.event_id == event_id
+            )
+        ):
             return None
-        row = conn.execute(select(groups.c.id, groups.c.flush_at, groups.c.count).where(
-            groups.c.rule_id == rule_id, groups.c.key == key, groups.c.status == "open",
-        )).first()
+        row = conn.execute(
+            select(groups.c.id, groups.c.flush_at, groups.c.count).where(
+                groups.c.rule_id == rule_id,
+                groups.c.key == key,
+                groups.c.status == "open",
+            )
+        ).first()
         opened = row is None
         if row is None:
             group_id, flush_at, count = uuid.uuid4().hex, now + window_s, 0
-            conn.execute(groups.insert().values(id=group_id, rule_id=rule_id, key=key,
-                                                status="open", opened_at=now, flush_at=flush_at,
-                                                count=0))
+            conn.execute(
+                groups.insert().values(
+                    id=group_id,
+                    rule_id=rule_id,
+                    key=key,
+                    status="open",
+                    opened_at=now,
+                    flush_at=flush_at,
+                    count=0,
+                )
+            )
         else:
             group_id, flush_at, count = row[0], row[1], row[2]
-        conn.execute(group_events.insert().values(rule_id=rule_id, event_id=event_id,
-                                                  group_id=group_id, position=count, event=event))
+        conn.execute(
+            group_events.insert().values(
+                rule_id=rule_id, event_id=event_id, group_id=group_id, position=count, event=event
+            )
+        )
         if count + 1 >= max_events:
             flush_at = min(flush_at, now)  # full: flush now rather than grow without bound
-        conn.execute(update(groups).where(groups.c.id == group_id).values(
-            count=count + 1, flush_at=flush_at))
+        conn.execute(
+            update(groups).where(groups.c.id == group_id).values(count=count + 1, flush_at=flush_at)
+        )
     return GroupSlot(group_id=group_id, flush_at=flush_at, opened=opened or flush_at <= now)
 
 
 def claim_group(store: Store, group_id: str, *, now: float, lease_s: float) -> GroupBatch | None:
     """Take a due group for flushing; None if not due, already flushed or held elsewhere."""
-    due = and_(groups.c.flush_at <= now, (groups.c.status == "open") | and_(
-        groups.c.status == "flushing", groups.c.lease_until < now))
+    due = and_(
+        groups.c.flush_at <= now,
+        (groups.c.status == "open")
+        | and_(groups.c.status == "flushing", groups.c.lease_until < now),
+    )
     with store.guard("claim a group"), store.engine.begin() as conn:
-        result = conn.execute(update(groups).where(groups.c.id == group_id, due).values(
-            status="flushing", lease_until=now + lease_s))
+        result = conn.execute(
+            update(groups)
+            .where(groups.c.id == group_id, due)
+            .values(status="flushing", lease_until=now + lease_s)
+        )
         if result.rowcount != 1:
             return None
-        head = conn.execute(select(groups.c.rule_id, groups.c.key).where(
-            groups.c.id == group_id)).one()
-        events = [r[0] for r in conn.execute(select(group_events.c.event).where(
-            group_events.c.group_id == group_id).order_by(group_events.c.position))]
+        head = conn.execute(
+            select(groups.c.rule_id, groups.c.key).where(groups.c.id == group_id)
+        ).one()
+        events = [
+            r[0]
+            for r in conn.execute(
+                select(group_events.c.event)
+                .where(group_events.c.group_id == group_id)
+                .order_by(group_events.c.position)
+            )
+        ]
     return GroupBatch(group_id=group_id, rule_id=head[0], key=head[1], events=events)
 
 
 def finish_group(store: Store, group_id: str, *, status: str = "flushed") -> None:
     with store.guard("finish a group"), store.engine.begin() as conn:
-        conn.execute(update(groups).where(groups.c.id == group_id).values(
-            status=status, lease_until=None))
+        conn.execute(
+            update(groups).where(groups.c.id == group_id).values(status=status, lease_until=None)
+        )
 
 
 def due_groups(store: Store, *, now: float, limit: int = 500) -> list[str]:
-    cond = and_(groups.c.flush_at <= now, (groups.c.status == "open") | and_(
-        groups.c.status == "flushing", groups.c.lease_until < now))
+    cond = and_(
+        groups.c.flush_at <= now,
+        (groups.c.status == "open")
+        | and_(groups.c.status == "flushing", groups.c.lease_until < now),
+    )
     with store.guard("find due groups"), store.engine.connect() as conn:
         return list(conn.scalars(select(groups.c.id).where(cond).limit(limit)))

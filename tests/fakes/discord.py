@@ -45,22 +45,27 @@ class FakeDiscord:
             return [r for r in self.received if r.status == 200]
 
     def app(self) -> Starlette:
-        message = json.loads(fixture_path("discord", "webhook.execute.wait-true.message.json")
-                             .read_text())
+        message = json.loads(
+            fixture_path("discord", "webhook.execute.wait-true.message.json").read_text()
+        )
 
         async def execute(request: Request) -> Response:
             body = await request.json()
             with self._lock:
-                status, reply, headers = (self.script.pop(0) if self.script
-                                          else (200, None, {}))
-                self.received.append(Received(time.monotonic(), request.url.path,
-                                              dict(request.query_params), body, status))
+                status, reply, headers = self.script.pop(0) if self.script else (200, None, {})
+                self.received.append(
+                    Received(
+                        time.monotonic(), request.url.path, dict(request.query_params), body, status
+                    )
+                )
                 self._next_id += 1
                 message_id = str(self._next_id)
             if status != 200:
                 return JSONResponse(reply, status_code=status, headers=headers)
             return JSONResponse({**message, **body, "id": message_id})
 
-        return Starlette(routes=[
-            Route("/api/webhooks/{hook_id}/{token}", execute, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/api/webhooks/{hook_id}/{token}", execute, methods=["POST"]),
+            ]
+        )

@@ -33,8 +33,11 @@ def discord() -> Iterator[tuple[FakeDiscord, str]]:
 
 
 def _post_issue(client: TestClient, delivery: str, *, expect: int = 202) -> str:
-    response = client.post("/hooks/github", content=ISSUE_OPENED,
-                           headers=github_headers(ISSUE_OPENED, event="issues", delivery=delivery))
+    response = client.post(
+        "/hooks/github",
+        content=ISSUE_OPENED,
+        headers=github_headers(ISSUE_OPENED, event="issues", delivery=delivery),
+    )
     assert response.status_code == expect, response.text
     return str(response.json()["id"])
 
@@ -60,14 +63,17 @@ def test_embedded_mode_delivers_the_rendered_embed_exactly_once(
     sent = fake.received[0]
     assert sent.query == {"wait": "true"}
     assert sent.body["content"] == f"opened {event_id}"
-    assert sent.body["embeds"] == [{
-        "title": "#1 Spelling error in the README file",
-        "url": "https://github.com/Codertocat/Hello-World/issues/1",
-        "description": "Opened by Codertocat",
-    }]
+    assert sent.body["embeds"] == [
+        {
+            "title": "#1 Spelling error in the README file",
+            "url": "https://github.com/Codertocat/Hello-World/issues/1",
+            "description": "Opened by Codertocat",
+        }
+    ]
     assert sent.body["allowed_mentions"] == {"parse": []}
-    discord_row = next(r for r in runtime.store.list_deliveries(inbound_id=event_id)
-                       if r.connector == "discord")
+    discord_row = next(
+        r for r in runtime.store.list_deliveries(inbound_id=event_id) if r.connector == "discord"
+    )
     assert discord_row.ref is not None  # the message id from ?wait=true is kept
     inbox = (tmp_path / "inbox.log").read_text().splitlines()
     assert len(inbox) == 1
@@ -88,8 +94,9 @@ def test_a_429_from_discord_is_retried_no_earlier_than_its_retry_after(
     assert [r.status for r in fake.received] == [429, 200]
     waited = fake.received[1].at - fake.received[0].at
     assert waited >= 0.4, f"retried after {waited:.3f}s, before Discord's retry_after of 0.4s"
-    row = next(r for r in runtime.store.list_deliveries(inbound_id=event_id)
-               if r.connector == "discord")
+    row = next(
+        r for r in runtime.store.list_deliveries(inbound_id=event_id) if r.connector == "discord"
+    )
     attempts = runtime.store.list_attempts(row.id)
     assert [(a.outcome, a.status_code) for a in attempts] == [("retry", 429), ("ok", 200)]
 
@@ -101,12 +108,18 @@ def test_destination_without_its_optional_secret_records_skipped_not_sent(
     runtime = build_runtime(make_settings(tmp_path, discord_url=None), load_plugins())
     with TestClient(create_app(runtime, run_worker=True)) as client:
         event_id = _post_issue(client, "skip-1")
-        wait_until(lambda: any(r.status == "delivered" for r in
-                               runtime.store.list_deliveries(inbound_id=event_id)),
-                   10, "the log action delivered")
+        wait_until(
+            lambda: any(
+                r.status == "delivered" for r in runtime.store.list_deliveries(inbound_id=event_id)
+            ),
+            10,
+            "the log action delivered",
+        )
     runtime.close()
-    statuses = {r.connector: (r.status, r.last_error)
-                for r in runtime.store.list_deliveries(inbound_id=event_id)}
+    statuses = {
+        r.connector: (r.status, r.last_error)
+        for r in runtime.store.list_deliveries(inbound_id=event_id)
+    }
     assert statuses["discord"][0] == "skipped"
     assert "TEST_DISCORD_WEBHOOK_URL" in (statuses["discord"][1] or "")
     assert fake.received == []
@@ -117,8 +130,9 @@ def test_redis_mode_ingress_and_separate_worker_deliver_exactly_once(
     tmp_path: Path, discord: tuple[FakeDiscord, str], redis_namespace: str
 ) -> None:
     fake, url = discord
-    settings = make_settings(tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS,
-                             namespace=redis_namespace)
+    settings = make_settings(
+        tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace
+    )
     ingress_rt = build_runtime(settings, load_plugins())
     worker_rt = build_runtime(settings, load_plugins())
     worker = WorkerService(worker_rt)
@@ -127,8 +141,11 @@ def test_redis_mode_ingress_and_separate_worker_deliver_exactly_once(
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
             ids = [_post_issue(client, f"redis-{n}") for n in range(5)]
             _post_issue(client, "redis-0", expect=200)  # duplicate delivery: processed once
-            wait_until(lambda: all(_delivered(worker_rt, i) for i in ids), 15,
-                       "all 5 events delivered through Redis")
+            wait_until(
+                lambda: all(_delivered(worker_rt, i) for i in ids),
+                15,
+                "all 5 events delivered through Redis",
+            )
     finally:
         worker.stop()
         ingress_rt.close()

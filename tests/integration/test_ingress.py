@@ -34,8 +34,11 @@ ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
 def test_signed_github_event_is_stored_and_answered_202(
     client: TestClient, runtime: Runtime
 ) -> None:
-    response = client.post("/hooks/github", content=ISSUE_OPENED,
-                           headers=github_headers(ISSUE_OPENED, event="issues", delivery="d-1"))
+    response = client.post(
+        "/hooks/github",
+        content=ISSUE_OPENED,
+        headers=github_headers(ISSUE_OPENED, event="issues", delivery="d-1"),
+    )
     assert response.status_code == 202
     event_id = response.json()["id"]
     row = runtime.store.get_event(event_id)
@@ -60,26 +63,60 @@ def test_duplicate_delivery_id_answers_200_with_the_first_id_and_stores_once(
 @pytest.mark.parametrize(
     ("headers", "body", "status", "code"),
     [
-        pytest.param({"X-GitHub-Event": "issues", "X-GitHub-Delivery": "x"}, ISSUE_OPENED,
-                     401, "bad_signature", id="missing-signature"),
-        pytest.param({**github_headers(ISSUE_OPENED, event="issues", delivery="x",
-                                       secret="wrong-secret")}, ISSUE_OPENED,
-                     401, "bad_signature", id="wrong-secret"),
-        pytest.param(github_headers(ISSUE_OPENED, event="issues", delivery="x"),
-                     ISSUE_OPENED.replace(b"Spelling", b"Smelling"),
-                     401, "bad_signature", id="tampered-body"),
-        pytest.param(github_headers(b"{not json", event="issues", delivery="x"), b"{not json",
-                     400, "bad_json", id="malformed-json"),
-        pytest.param(github_headers(b"[1, 2]", event="issues", delivery="x"), b"[1, 2]",
-                     400, "bad_json", id="json-array"),
-        pytest.param({k: v for k, v in github_headers(ISSUE_OPENED, event="issues",
-                                                      delivery="x").items()
-                      if k != "X-GitHub-Delivery"}, ISSUE_OPENED,
-                     400, "malformed_payload", id="missing-delivery-id"),
+        pytest.param(
+            {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "x"},
+            ISSUE_OPENED,
+            401,
+            "bad_signature",
+            id="missing-signature",
+        ),
+        pytest.param(
+            {**github_headers(ISSUE_OPENED, event="issues", delivery="x", secret="wrong-secret")},
+            ISSUE_OPENED,
+            401,
+            "bad_signature",
+            id="wrong-secret",
+        ),
+        pytest.param(
+            github_headers(ISSUE_OPENED, event="issues", delivery="x"),
+            ISSUE_OPENED.replace(b"Spelling", b"Smelling"),
+            401,
+            "bad_signature",
+            id="tampered-body",
+        ),
+        pytest.param(
+            github_headers(b"{not json", event="issues", delivery="x"),
+            b"{not json",
+            400,
+            "bad_json",
+            id="malformed-json",
+        ),
+        pytest.param(
+            github_headers(b"[1, 2]", event="issues", delivery="x"),
+            b"[1, 2]",
+            400,
+            "bad_json",
+            id="json-array",
+        ),
+        pytest.param(
+            {
+                k: v
+                for k, v in github_headers(ISSUE_OPENED, event="issues", delivery="x").items()
+                if k != "X-GitHub-Delivery"
+            },
+            ISSUE_OPENED,
+            400,
+            "malformed_payload",
+            id="missing-delivery-id",
+        ),
     ],
 )
 def test_bad_requests_are_refused_with_a_clear_code_and_nothing_is_stored(
-    client: TestClient, runtime: Runtime, headers: dict[str, str], body: bytes, status: int,
+    client: TestClient,
+    runtime: Runtime,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
     code: str,
 ) -> None:
     response = client.post("/hooks/github", content=body, headers=headers)
@@ -101,8 +138,9 @@ def test_unknown_source_is_404_and_names_the_enabled_ones(
 
 def test_oversize_body_with_content_length_is_413(client: TestClient, runtime: Runtime) -> None:
     body = b'{"pad": "' + b"x" * (70 * 1024) + b'"}'
-    response = client.post("/hooks/github", content=body,
-                           headers=github_headers(body, event="issues", delivery="big"))
+    response = client.post(
+        "/hooks/github", content=body, headers=github_headers(body, event="issues", delivery="big")
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert runtime.store.count_events() == 0

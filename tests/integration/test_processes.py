@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "hub", *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 @pytest.fixture
@@ -46,11 +47,17 @@ def test_ingress_process_and_two_worker_processes_deliver_every_event_once(
     fake, url = discord
     config = write_config(tmp_path, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace)
     port = free_port()
-    env = {**os.environ, "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
-           "TEST_DISCORD_WEBHOOK_URL": url}
+    env = {
+        **os.environ,
+        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
+        "TEST_DISCORD_WEBHOOK_URL": url,
+    }
     procs = [
-        _spawn(["-c", str(config), "serve", "--no-worker", "--port", str(port)], env,
-               tmp_path / "serve.log"),
+        _spawn(
+            ["-c", str(config), "serve", "--no-worker", "--port", str(port)],
+            env,
+            tmp_path / "serve.log",
+        ),
         _spawn(["-c", str(config), "worker", "--threads", "2"], env, tmp_path / "worker1.log"),
         _spawn(["-c", str(config), "worker", "--threads", "2"], env, tmp_path / "worker2.log"),
     ]
@@ -68,8 +75,11 @@ def test_ingress_process_and_two_worker_processes_deliver_every_event_once(
         ids = []
         with httpx.Client(base_url=base, timeout=5) as client:
             for n in range(30):
-                response = client.post("/hooks/github", content=body, headers=github_headers(
-                    body, event="issues", delivery=f"proc-{n}"))
+                response = client.post(
+                    "/hooks/github",
+                    content=body,
+                    headers=github_headers(body, event="issues", delivery=f"proc-{n}"),
+                )
                 assert response.status_code == 202, response.text
                 ids.append(response.json()["id"])
         wait_until(lambda: len(fake.ok()) >= 30, 30, "30 messages reached the fake Discord")

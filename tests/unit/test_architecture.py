@@ -24,9 +24,13 @@ def _imports(path: Path) -> set[str]:
 def test_connectors_import_only_connectors_base_and_third_party_libraries() -> None:
     for path in (REPO / "connectors").glob("*.py"):
         bad = {n for n in _imports(path) if n.startswith("hub")}
-        bad |= {n for n in _imports(path)
-                if n.startswith("connectors.") and n not in ("connectors.base",)
-                and not n.startswith("connectors._")}
+        bad |= {
+            n
+            for n in _imports(path)
+            if n.startswith("connectors.")
+            and n not in ("connectors.base",)
+            and not n.startswith("connectors._")
+        }
         assert not bad, f"{path.name} imports {sorted(bad)}; connectors may use connectors.base"
 
 
@@ -47,13 +51,29 @@ def test_sql_redis_and_jinja_each_live_at_one_edge() -> None:
 
 def test_core_never_names_a_connector_module() -> None:
     for path in (REPO / "hub").rglob("*.py"):
-        named = {n for n in _imports(path) if n.startswith("connectors.") and n != "connectors.base"}
+        named = {
+            n for n in _imports(path) if n.startswith("connectors.") and n != "connectors.base"
+        }
         assert not named, f"{path} imports {named}; plugins load through entry points"
 
 
 def test_plugin_api_surface_is_pinned() -> None:
-    assert sorted(connectors.base.__all__) == sorted([
-        "SECRET_REF_SCHEMA", "Connector", "ConnectorEnv", "DeliveryContext", "Destination",
-        "RenderedAction", "SecretValue", "SendResult", "classify_status", "fail", "ok",
-        "parse_retry_after", "redact_url", "retry", "secret_option",
-    ])
+    assert sorted(connectors.base.__all__) == sorted(
+        [
+            "SECRET_REF_SCHEMA",
+            "Connector",
+            "ConnectorEnv",
+            "DeliveryContext",
+            "Destination",
+            "RenderedAction",
+            "SecretValue",
+            "SendResult",
+            "classify_status",
+            "fail",
+            "ok",
+            "parse_retry_after",
+            "redact_url",
+            "retry",
+            "secret_option",
+        ]
+    )

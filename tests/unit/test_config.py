@@ -21,7 +21,7 @@ destinations:
 """
 
 
-def _load(text: str, environ: dict[str, str] | None = None, tmp: Path = Path("/tmp")) -> object:
+def _load(text: str, environ: dict[str, str] | None = None, tmp: Path = Path("/srv/switchboard")) -> object:
     return load_settings_text(text, environ=environ or {}, plugins=PLUGINS, base_dir=tmp)
 
 
@@ -32,8 +32,9 @@ def _error(text: str, environ: dict[str, str] | None = None) -> str:
 
 
 def test_valid_config_becomes_typed_settings_with_masked_secrets() -> None:
-    settings = load_settings_text(BASE, environ={"GH_SECRET": "s3cr3t-value"}, plugins=PLUGINS,
-                                  base_dir=Path("/srv/hub"))
+    settings = load_settings_text(
+        BASE, environ={"GH_SECRET": "s3cr3t-value"}, plugins=PLUGINS, base_dir=Path("/srv/hub")
+    )
     secret = settings.sources["github"].secret
     assert isinstance(secret, Secret)
     assert secret.reveal() == "s3cr3t-value"
@@ -47,10 +48,16 @@ def test_valid_config_becomes_typed_settings_with_masked_secrets() -> None:
 
 
 def test_environment_overrides_store_and_broker_urls() -> None:
-    settings = load_settings_text(BASE, environ={
-        "GH_SECRET": "x" * 8, "SWITCHBOARD_DATABASE_URL": "postgresql://db/test",
-        "SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:6379/3",
-    }, plugins=PLUGINS, base_dir=Path("/srv"))
+    settings = load_settings_text(
+        BASE,
+        environ={
+            "GH_SECRET": "x" * 8,
+            "SWITCHBOARD_DATABASE_URL": "postgresql://db/test",
+            "SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:6379/3",
+        },
+        plugins=PLUGINS,
+        base_dir=Path("/srv"),
+    )
     assert settings.database_url == "postgresql://db/test"
     assert settings.broker_url == "redis://127.0.0.1:6379/3"
     assert not settings.is_embedded
@@ -63,16 +70,24 @@ def test_source_secret_defaults_to_switchboard_secret_env_var() -> None:
 
 def test_secret_from_file(tmp_path: Path) -> None:
     (tmp_path / "gh.secret").write_text("from-file-secret\n")
-    settings = load_settings_text("sources:\n  github: {secret: {file: gh.secret}}\n",
-                                  environ={}, plugins=PLUGINS, base_dir=tmp_path)
+    settings = load_settings_text(
+        "sources:\n  github: {secret: {file: gh.secret}}\n",
+        environ={},
+        plugins=PLUGINS,
+        base_dir=tmp_path,
+    )
     assert settings.sources["github"].secret.reveal() == "from-file-secret"  # type: ignore[union-attr]
 
 
 def test_both_var_and_var_file_set_is_an_error() -> None:
-    message = _error("sources:\n  github: {}\n", {"SWITCHBOARD_SECRET_GITHUB": "a" * 8,
-                                                  "SWITCHBOARD_SECRET_GITHUB_FILE": "/x"})
-    assert message == ("switchboard.yaml:2:3: sources.github: both SWITCHBOARD_SECRET_GITHUB and "
-                       "SWITCHBOARD_SECRET_GITHUB_FILE are set; unset one of them")
+    message = _error(
+        "sources:\n  github: {}\n",
+        {"SWITCHBOARD_SECRET_GITHUB": "a" * 8, "SWITCHBOARD_SECRET_GITHUB_FILE": "/x"},
+    )
+    assert message == (
+        "switchboard.yaml:2:3: sources.github: both SWITCHBOARD_SECRET_GITHUB and "
+        "SWITCHBOARD_SECRET_GITHUB_FILE are set; unset one of them"
+    )
 
 
 def test_missing_secret_names_the_variable_and_how_to_set_it() -> None:
@@ -106,8 +121,10 @@ def test_all_errors_are_reported_at_once_sorted_by_line() -> None:
 
 def test_unknown_connector_in_destination_lists_installed_ones() -> None:
     message = _error("destinations:\n  x: {connector: pager}\n")
-    assert message.startswith("switchboard.yaml:2:7: destination 'x' uses unknown connector "
-                              "'pager'; installed connectors: ")
+    assert message.startswith(
+        "switchboard.yaml:2:7: destination 'x' uses unknown connector "
+        "'pager'; installed connectors: "
+    )
     assert "discord" in message
     assert "log" in message
 

@@ -24,13 +24,19 @@ POLICY = RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=60.0, max_age
     ],
 )
 def test_decision_table(result: SendResult, attempt: int, age_s: float, expected: Decision) -> None:
-    assert decide(result, attempt=attempt, age_s=age_s, policy=POLICY,
-                  rng=random.Random(1)) == expected
+    assert (
+        decide(result, attempt=attempt, age_s=age_s, policy=POLICY, rng=random.Random(1))
+        == expected
+    )
 
 
 def test_retry_after_is_honoured_exactly_with_no_jitter() -> None:
-    delays = {decide(retry(2.5, "429"), attempt=2, age_s=0, policy=POLICY,
-                     rng=random.Random(seed)).delay_s for seed in range(20)}
+    delays = {
+        decide(
+            retry(2.5, "429"), attempt=2, age_s=0, policy=POLICY, rng=random.Random(seed)
+        ).delay_s
+        for seed in range(20)
+    }
     assert delays == {2.5}
 
 
@@ -38,7 +44,9 @@ def test_backoff_without_retry_after_is_full_jitter_capped_exponential() -> None
     rng = random.Random(7)
     for attempt in range(1, 5):
         ceiling = min(POLICY.max_delay_s, POLICY.base_delay_s * 2 ** (attempt - 1))
-        delays = [decide(retry(None, "503"), attempt=attempt, age_s=0, policy=POLICY,
-                         rng=rng).delay_s for _ in range(200)]
+        delays = [
+            decide(retry(None, "503"), attempt=attempt, age_s=0, policy=POLICY, rng=rng).delay_s
+            for _ in range(200)
+        ]
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8  # the spread really uses the whole window

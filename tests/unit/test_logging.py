@@ -9,8 +9,9 @@ from hub.logging import MaskingFormatter, mask_text
 
 
 def test_configured_secrets_are_masked_wherever_they_appear() -> None:
-    text = mask_text("signing with gh-secret-123 failed for url?key=gh-secret-123",
-                     ["gh-secret-123"])
+    text = mask_text(
+        "signing with gh-secret-123 failed for url?key=gh-secret-123", ["gh-secret-123"]
+    )
     assert "gh-secret-123" not in text
     assert text.count("**********") == 2
 

@@ -31,16 +31,31 @@ def clean() -> Iterator[list[Runtime]]:
         rt.close()
 
 
-def _deliver_event(rt: Runtime, delivery: str, body: bytes = OPENED,
-                   event: str = "issues") -> ProcessOutcome:
+def _deliver_event(
+    rt: Runtime, delivery: str, body: bytes = OPENED, event: str = "issues"
+) -> ProcessOutcome:
     event_id = event_id_for("github", delivery)
-    rt.store.insert_events([NewEvent(
-        id=event_id, source="github", delivery_id=delivery,
-        received_at=rt.clock.now().timestamp(),
-        headers={"x-github-event": event}, body=body)])
-    outcome = process_event(event_id, store=rt.store, sources=rt.sources,
-                            ruleset=rt.rules.current, destinations=rt.settings.destinations,
-                            clock=rt.clock, lease_s=30)
+    rt.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="github",
+                delivery_id=delivery,
+                received_at=rt.clock.now().timestamp(),
+                headers={"x-github-event": event},
+                body=body,
+            )
+        ]
+    )
+    outcome = process_event(
+        event_id,
+        store=rt.store,
+        sources=rt.sources,
+        ruleset=rt.rules.current,
+        destinations=rt.settings.destinations,
+        clock=rt.clock,
+        lease_s=30,
+    )
     assert outcome is not None
     return outcome
 
@@ -73,14 +88,17 @@ def test_throttle_allows_limit_firings_per_key_per_window(
 
 
 def test_dedupe_drops_the_same_key_within_its_window(tmp_path: Path, clean: list[Runtime]) -> None:
-    rt = _runtime(tmp_path, """
+    rt = _runtime(
+        tmp_path,
+        """
 rules:
   - id: once-per-issue
     on: github.issues.*
     dedupe: {key: "{{ event.data.entity.id }}", window: 10m}
     actions:
       - log: {to: inbox, message: "{{ event.type }}"}
-""")
+""",
+    )
     clean.append(rt)
     first = _deliver_event(rt, "d-1")
     second = _deliver_event(rt, "d-2", LABELED, "issues")  # same issue, other action
@@ -90,7 +108,9 @@ rules:
 
 
 def test_group_collects_events_and_flushes_one_digest(tmp_path: Path, clean: list[Runtime]) -> None:
-    rt = _runtime(tmp_path, """
+    rt = _runtime(
+        tmp_path,
+        """
 rules:
   - id: digest
     on: github.issues.*
@@ -98,8 +118,11 @@ rules:
     actions:
       - log:
           to: inbox
-          message: "{{ group.count }} issue events in {{ group.key }}: {{ events | map(attribute='type') | join(', ') }}"
-""")
+          message: >-
+            {{ group.count }} issue events in {{ group.key }}:
+            {{ events | map(attribute='type') | join(', ') }}
+""",
+    )
     clean.append(rt)
     first = _deliver_event(rt, "g-1")
     second = _deliver_event(rt, "g-2", LABELED)
@@ -107,8 +130,13 @@ rules:
     [(group_id, flush_at)] = first.groups
     assert second.groups == []  # joined the open group; its flush is already scheduled
     assert flush_at == rt.clock.now().timestamp() + 3600
-    flush = {"store": rt.store, "ruleset": rt.rules.current,
-             "destinations": rt.settings.destinations, "clock": rt.clock, "lease_s": 30}
+    flush = {
+        "store": rt.store,
+        "ruleset": rt.rules.current,
+        "destinations": rt.settings.destinations,
+        "clock": rt.clock,
+        "lease_s": 30,
+    }
     assert flush_group(group_id, **flush) is None  # not due yet
     _advance(rt, 3600)
     [(delivery_id, connector)] = flush_group(group_id, **flush) or []
@@ -116,7 +144,8 @@ rules:
     row = rt.store.get_delivery(delivery_id)
     assert row is not None
     assert row.params["message"] == (
-        "2 issue events in Codertocat/Hello-World: github.issues.opened, github.issues.labeled")
+        "2 issue events in Codertocat/Hello-World: github.issues.opened, github.issues.labeled"
+    )
     assert flush_group(group_id, **flush) is None  # flushed once
     third = _deliver_event(rt, "g-3")
     assert len(third.groups) == 1
@@ -129,8 +158,15 @@ def test_a_window_counts_an_event_once_however_often_it_is_processed(
     # A worker that counted an event and died before finishing will process it again.
     rt = _runtime(tmp_path, THROTTLE)
     clean.append(rt)
-    args = {"store": rt.store, "rule_id": "limited", "kind": "throttle", "key": "k",
-            "now": rt.clock.now().timestamp(), "per_s": 300.0, "limit": 2}
+    args = {
+        "store": rt.store,
+        "rule_id": "limited",
+        "kind": "throttle",
+        "key": "k",
+        "now": rt.clock.now().timestamp(),
+        "per_s": 300.0,
+        "limit": 2,
+    }
     assert windows.admit(event_id="e1", **args)  # type: ignore[arg-type]
     assert windows.admit(event_id="e1", **args)  # type: ignore[arg-type]
     assert windows.admit(event_id="e2", **args)  # type: ignore[arg-type]

@@ -21,31 +21,51 @@ BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = build_runtime(make_settings(tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t",
-                                     lease_seconds=30), load_plugins(), clock=FakeClock())
+    rt = build_runtime(
+        make_settings(
+            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
+        ),
+        load_plugins(),
+        clock=FakeClock(),
+    )
     yield rt
     rt.close()
 
 
 def _accept(rt: Runtime, delivery: str) -> str:
     event_id = event_id_for("github", delivery)
-    [outcome] = rt.store.insert_events([NewEvent(
-        id=event_id, source="github", delivery_id=delivery,
-        received_at=rt.clock.now().timestamp(),
-        headers={"x-github-event": "issues", "content-type": "application/json"}, body=BODY,
-    )])
+    [outcome] = rt.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="github",
+                delivery_id=delivery,
+                received_at=rt.clock.now().timestamp(),
+                headers={"x-github-event": "issues", "content-type": "application/json"},
+                body=BODY,
+            )
+        ]
+    )
     assert not outcome.duplicate
     return event_id
 
 
 def _process(rt: Runtime, event_id: str) -> object:
-    return process_event(event_id, store=rt.store, sources=rt.sources, ruleset=rt.rules.current,
-                         destinations=rt.settings.destinations, clock=rt.clock, lease_s=30)
+    return process_event(
+        event_id,
+        store=rt.store,
+        sources=rt.sources,
+        ruleset=rt.rules.current,
+        destinations=rt.settings.destinations,
+        clock=rt.clock,
+        lease_s=30,
+    )
 
 
 def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
-    event = NewEvent(id="e1", source="github", delivery_id="d1", received_at=0.0, headers={},
-                     body=b"{}")
+    event = NewEvent(
+        id="e1", source="github", delivery_id="d1", received_at=0.0, headers={}, body=b"{}"
+    )
     first = runtime.store.insert_events([event, event])
     second = runtime.store.insert_events([event])
     assert [o.duplicate for o in first] == [False, True]
@@ -66,16 +86,18 @@ def test_processing_plans_one_delivery_per_action_and_is_idempotent(runtime: Run
 def test_an_event_held_by_a_dead_worker_is_reprocessed_after_its_lease(runtime: Runtime) -> None:
     # given a worker that claimed the event and then died (kill -9) before finishing
     event_id = _accept(runtime, "d-2")
-    assert runtime.store.claim_event(event_id, now=runtime.clock.now().timestamp(),
-                                     lease_s=30) is not None
+    assert (
+        runtime.store.claim_event(event_id, now=runtime.clock.now().timestamp(), lease_s=30)
+        is not None
+    )
     # when a second worker gets the message while the lease holds, it must not touch it
     assert _process(runtime, event_id) is None
     # then, once the lease has run out, the sweeper finds it and processing completes once
     assert isinstance(runtime.clock, FakeClock)
     runtime.clock.advance(31)
-    assert runtime.store.stale_event_ids(now=runtime.clock.now().timestamp(),
-                                         older_than=runtime.clock.now().timestamp() - 30) == [
-        event_id]
+    assert runtime.store.stale_event_ids(
+        now=runtime.clock.now().timestamp(), older_than=runtime.clock.now().timestamp() - 30
+    ) == [event_id]
     assert _process(runtime, event_id) is not None
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
 
@@ -100,16 +122,22 @@ def test_a_delivery_claimed_by_a_dead_worker_is_sent_again_after_its_lease(
 ) -> None:
     event_id = _accept(runtime, "d-4")
     _process(runtime, event_id)
-    [log_delivery] = [d for d in runtime.store.list_deliveries(inbound_id=event_id)
-                      if d.connector == "log"]
+    [log_delivery] = [
+        d for d in runtime.store.list_deliveries(inbound_id=event_id) if d.connector == "log"
+    ]
     now = runtime.clock.now().timestamp()
     assert runtime.store.claim_delivery(log_delivery.id, now=now, lease_s=30) is not None
     assert runtime.store.claim_delivery(log_delivery.id, now=now + 1, lease_s=30) is None
     # The expired claim is stale, and so is the discord delivery nobody ever picked up.
     stale = set(runtime.store.stale_deliveries(now=now + 31, older_than=now + 1))
-    assert stale == {(log_delivery.id, "log"),
-                     *((d.id, "discord") for d in runtime.store.list_deliveries(inbound_id=event_id)
-                       if d.connector == "discord")}
+    assert stale == {
+        (log_delivery.id, "log"),
+        *(
+            (d.id, "discord")
+            for d in runtime.store.list_deliveries(inbound_id=event_id)
+            if d.connector == "discord"
+        ),
+    }
     again = runtime.store.claim_delivery(log_delivery.id, now=now + 31, lease_s=30)
     assert again is not None
     assert again.attempts == 2

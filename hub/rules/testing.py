@@ -1,0 +1,154 @@
+"""`switchboard rules test` and `simulate`: dry runs through the worker's own functions.
+
+Nothing here sends anything; matching and rendering are `hub.rules.matcher`'s, so a rule
+that passes here behaves the same in the worker.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from hub.clock import Clock
+from hub.errors import ConfigError, Location
+from hub.events import event_id_for
+from hub.rules.matcher import RenderProblem, explain, match_rules, render_actions
+from hub.rules.model import RuleSet
+from hub.sources.base import NormalizeContext, RawEvent, Source
+from hub.yamldoc import YamlDocument
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    rule_id: str
+    matched: bool
+    reason: str | None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dry_run(ruleset: RuleSet, event: Mapping[str, Any]) -> list[RuleVerdict]:
+    """Every rule with whether it matches and why not, and the rendered actions if it does."""
+    matched = {r.id for r in match_rules(ruleset, event)}
+    verdicts = []
+    for rule in ruleset.rules:
+        reason = explain(rule, event)
+        if reason is None and rule.id not in matched:
+            reason = "an earlier rule with `continue: false` matched first"
+        actions = (
+            [rendered_to_dict(rule.id, r) for _, r in render_actions(rule, event)]
+            if rule.id in matched
+            else []
+        )
+        verdicts.append(RuleVerdict(rule.id, rule.id in matched, reason, actions))
+    return verdicts
+
+
+def rendered_to_dict(rule_id: str, rendered: Any) -> dict[str, Any]:
+    """`{rule, <connector[.op]>: params}`, the shape `tests:` expectations are written in."""
+    if isinstance(rendered, RenderProblem):
+        return {"rule": rule_id, "error": rendered.message}
+    key = rendered.connector + (f".{rendered.operation}" if rendered.operation else "")
+    return {"rule": rule_id, key: dict(rendered.params)}
+
+
+def normalize_payload(
+    source: Source,
+    body: bytes,
+    headers: Mapping[str, str],
+    clock: Clock,
+    delivery_id: str = "simulated",
+) -> list[dict[str, Any]]:
+    """Run a raw provider payload through a source's normalizer (no signature check)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw = RawEvent(
+        id=event_id_for(source.name, delivery_id),
+        source=source.name,
+        delivery_id=delivery_id,
+        headers=lowered,
+        body=body,
+        received_at=clock.now().astimezone(UTC),
+    )
+    return [e.to_dict() for e in source.normalize(raw, NormalizeContext(clock=clock))]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    file: str
+    name: str
+    location: Location
+    passed: bool
+    diff: str = ""
+
+
+def run_rule_tests(
+    ruleset: RuleSet,
+    docs: list[YamlDocument],
+    *,
+    sources: Mapping[str, Source],
+    clock: Clock,
+) -> list[CaseResult]:
+    """Run every `tests:` case of the given rule files."""
+    results = []
+    for doc in docs:
+        for index, case in enumerate(doc.data.get("tests") or []):
+            location = doc.locate(("tests", index))
+            try:
+                events = _case_events(doc, case, sources, clock)
+            except (ConfigError, OSError, ValueError) as exc:
+                results.append(CaseResult(doc.file, case["name"], location, False, str(exc)))
+                continue
+            results.append(_check_case(ruleset, doc.file, case, location, events))
+    return results
+
+
+def _case_events(
+    doc: YamlDocument, case: Mapping[str, Any], sources: Mapping[str, Source], clock: Clock
+) -> list[dict[str, Any]]:
+    if "event" in case:
+        return [dict(case["event"])]
+    fixture = case["fixture"]
+    source = sources.get(fixture["source"])
+    if source is None:
+        raise ConfigError(f"source '{fixture['source']}' is not enabled")
+    path = Path(doc.file).parent / fixture["path"]
+    return normalize_payload(source, path.read_bytes(), fixture.get("headers", {}), clock)
+
+
+def _check_case(
+    ruleset: RuleSet,
+    file: str,
+    case: Mapping[str, Any],
+    location: Location,
+    events: list[dict[str, Any]],
+) -> CaseResult:
+    expect = case["expect"]
+    got_rules: list[str] = []
+    got_actions: list[dict[str, Any]] = []
+    for event in events:
+        for verdict in dry_run(ruleset, event):
+            if verdict.matched:
+                got_rules.append(verdict.rule_id)
+                got_actions += verdict.actions
+    want: dict[str, Any] = {}
+    got: dict[str, Any] = {}
+    if "rules" in expect:
+        want["rules"], got["rules"] = list(expect["rules"]), got_rules
+    if "actions" in expect:
+        want["actions"], got["actions"] = list(expect["actions"]), got_actions
+    if want == got:
+        return CaseResult(file, case["name"], location, True)
+    diff = "\n".join(
+        difflib.unified_diff(
+            _pretty(want).splitlines(), _pretty(got).splitlines(), "expected", "got", lineterm=""
+        )
+    )
+    return CaseResult(file, case["name"], location, False, diff)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
