@@ -30,8 +30,20 @@ def schema_errors(
 ) -> list[ConfigError]:
     """All schema violations of `value` (default: the whole document), located in `doc`."""
     target = doc.data if value is None and not at else value
-    validator = Draft202012Validator(schema)
+    validator = _validator(schema)
     return [_to_config_error(doc, at, err) for err in _leaves(validator.iter_errors(target))]
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """One compiled validator per schema object (plugin schemas are module constants)."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema))
+        _VALIDATORS[id(schema)] = cached
+    return cached[1]
 
 
 def _leaves(errors: Iterable[ValidationError]) -> list[ValidationError]:

@@ -212,11 +212,10 @@ class _Checker:
                 self._error(doc, (*at, "where", path), f"where '{path}': {exc}")
         when = None
         if "when" in raw:
-            when_names = self.engine.undeclared_names(raw["when"]) - TEMPLATE_NAMES
             try:
                 when = self.engine.compile_expression(raw["when"])
-                if when_names:
-                    self._undefined(doc, (*at, "when"), when_names, TEMPLATE_NAMES)
+                if when_names := when.names - TEMPLATE_NAMES:
+                    self._undefined(doc, (*at, "when"), set(when_names), TEMPLATE_NAMES)
             except TemplateProblem as exc:
                 self._error(doc, (*at, "when"), f"when: {exc.message}")
         throttle = self._window(doc, (*at, "throttle"), raw.get("throttle"), "per")
@@ -265,12 +264,13 @@ class _Checker:
 
     def _key(self, doc: YamlDocument, at: PathKey, text: str) -> Any:
         try:
-            if names := self.engine.undeclared_names(text) - TEMPLATE_NAMES:
-                self._undefined(doc, at, names, TEMPLATE_NAMES)
-            return self.engine.compile_value(text)
+            compiled = self.engine.compile_value(text)
         except TemplateProblem as exc:
             self._error(doc, at, exc.message)
             return None
+        if names := compiled.names - TEMPLATE_NAMES:
+            self._undefined(doc, at, set(names), TEMPLATE_NAMES)
+        return compiled
 
     def _window(self, doc: YamlDocument, at: PathKey, raw: Any, length: str) -> Window | None:
         if raw is None:
@@ -324,13 +324,13 @@ class _Checker:
         before = len(self.errors)
         self.errors += schema_errors(doc, connector.params_schema, at=(*at, key), value=params)
         destination = self._destination(doc, (*at, key), name, connector, params)
-        if undefined := self.engine.undeclared_names(params) - names:
-            self._undefined(doc, (*at, key), undefined, names)
         try:
             compiled = self.engine.compile_value(params)
         except TemplateProblem as exc:
             self._error(doc, (*at, key), exc.message)
             return None
+        if undefined := compiled.names - names:
+            self._undefined(doc, (*at, key), set(undefined), names)
         if len(self.errors) > before:
             return None
         return ActionSpec(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -31,6 +31,8 @@ class CompiledValue:
     """A params tree with every template string compiled once, at load time."""
 
     tree: Any
+    #: Top-level names the templates use (e.g. {"event"}), for load-time checks.
+    names: frozenset[str] = frozenset()
 
     def render(self, context: Mapping[str, Any]) -> Any:
         return _render(self.tree, context)
@@ -48,6 +50,7 @@ class CompiledExpression:
 
     expression: Any
     source: str
+    names: frozenset[str] = frozenset()
 
     def evaluate(self, context: Mapping[str, Any]) -> bool:
         try:
@@ -63,47 +66,53 @@ class TemplateEngine:
         self.env = ImmutableSandboxedEnvironment(
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
+        # Identical template text (shared `use:` templates) compiles once per engine.
+        self._cache: dict[str, tuple[_Compiled, frozenset[str]]] = {}
 
     def compile_value(self, value: Any) -> CompiledValue:
-        return CompiledValue(self._compile(value))
+        names: set[str] = set()
+        return CompiledValue(self._compile(value, names), frozenset(names))
 
     def compile_expression(self, text: str) -> CompiledExpression:
         inner = text.strip()
         if inner.startswith("{{") and inner.endswith("}}"):
             inner = inner[2:-2].strip()
         try:
-            return CompiledExpression(self.env.compile_expression(inner), text)
+            names = _names(self.env.parse("{{ " + inner + " }}"))
+            return CompiledExpression(self.env.compile_expression(inner), text, names)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"invalid expression: {exc.message}", exc.lineno) from exc
 
-    def undeclared_names(self, value: Any) -> set[str]:
-        """Top-level names a template string (or tree of them) uses, e.g. {"event"}."""
-        if isinstance(value, str):
-            if "{{" not in value and "{%" not in value:
-                return set()
-            try:
-                return set(meta.find_undeclared_variables(self.env.parse(value)))
-            except TemplateSyntaxError:
-                return set()  # reported by compile_value
-        if isinstance(value, Mapping):
-            return set().union(*(self.undeclared_names(v) for v in value.values()))
-        if isinstance(value, list):
-            return set().union(*(self.undeclared_names(v) for v in value))
-        return set()
-
-    def _compile(self, value: Any) -> Any:
+    def _compile(self, value: Any, names: set[str]) -> Any:
         if isinstance(value, str):
             if "{{" not in value and "{%" not in value and "{#" not in value:
                 return value
-            try:
-                return _Compiled(self.env.from_string(value), value)
-            except TemplateSyntaxError as exc:
-                raise TemplateProblem(f"invalid template: {exc.message}", exc.lineno) from exc
+            cached = self._cache.get(value)
+            if cached is None:
+                try:
+                    # Parse once: the same tree gives the names used and the compiled code.
+                    tree = self.env.parse(value)
+                    cached = (_Compiled(self.env.from_string(tree), value), _names(tree))
+                except TemplateSyntaxError as exc:
+                    raise TemplateProblem(f"invalid template: {exc.message}", exc.lineno) from exc
+                self._cache[value] = cached
+            names.update(cached[1])
+            return cached[0]
         if isinstance(value, Mapping):
-            return {str(k): self._compile(v) for k, v in value.items()}
+            return {str(k): self._compile(v, names) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._compile(v) for v in value]
+            return [self._compile(v, names) for v in value]
         return value
+
+
+def _names(tree: nodes.Template) -> frozenset[str]:
+    """Names a template reads but never assigns (a cheap walk; Jinja's `meta` module
+    generates code to find them, which costs more than compiling the template)."""
+    loads: set[str] = set()
+    stores: set[str] = set()
+    for node in tree.find_all(nodes.Name):
+        (loads if node.ctx == "load" else stores).add(node.name)
+    return frozenset(loads - stores)
 
 
 def _render(tree: Any, context: Mapping[str, Any]) -> Any:

@@ -315,3 +315,77 @@ def test_shipped_demo_rules_load_against_the_example_config() -> None:
         engine=TemplateEngine(),
     )
     assert {r.id for r in ruleset.rules} >= {"github-issue-opened", "github-pr-merged"}
+
+
+def test_undefined_name_in_an_action_template_is_located(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        "rules:\n  - id: a\n    on: x.y\n    actions:\n"
+        "      - log: {to: inbox, message: '{{ evnt.id }}'}\n",
+    )
+    assert message == (
+        "r.yaml:5:9: undefined name evnt in template; templates can use: event, rule"
+    )
+
+
+def test_undefined_name_in_when_is_located(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        f"rules:\n  - id: a\n    on: x.y\n    when: 'events | length'\n    actions:\n{LOG_ACTION}",
+    )
+    assert message == (
+        "r.yaml:4:5: undefined name events in template; templates can use: event, rule"
+    )
+
+
+def test_group_rules_may_use_events_and_group(tmp_path: Path) -> None:
+    ruleset = _ruleset(
+        tmp_path,
+        "rules:\n  - id: a\n    on: x.y\n    group: {window: 1h}\n    actions:\n"
+        "      - log: {to: inbox, message: '{{ group.count }} {{ events | length }}'}\n",
+    )
+    assert ruleset.rules[0].group is not None
+
+
+def test_bad_duration_says_how_to_write_one(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        "rules:\n  - id: a\n    on: x.y\n    throttle: {per: 5 minutes}\n"
+        f"    actions:\n{LOG_ACTION}",
+    )
+    assert message == (
+        "r.yaml:4:16: '5 minutes' is not a duration; write e.g. 30s, 5m, 1h30m or 2d"
+    )
+
+
+def test_use_of_an_unknown_template_lists_the_defined_ones(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        "templates:\n  card: {message: hi}\nrules:\n  - id: a\n    on: x.y\n    actions:\n"
+        "      - log: {use: crad, to: inbox}\n",
+    )
+    assert message == "r.yaml:7:15: template 'crad' is not defined; defined templates: card"
+
+
+def test_use_merges_a_template_under_explicit_params(tmp_path: Path) -> None:
+    ruleset = _ruleset(
+        tmp_path,
+        "templates:\n  card: {to: inbox, message: 'from template {{ event.id }}'}\nrules:\n"
+        "  - id: a\n    on: github.issues.opened\n    actions:\n      - log: {use: card}\n"
+        "      - log: {use: card, message: override}\n",
+    )
+    rendered = [a for _, a in render_actions(ruleset.rules[0], _event())]
+    assert [a.params for a in rendered if isinstance(a, RenderedAction)] == [
+        {"to": "inbox", "message": "from template ev-1"},
+        {"to": "inbox", "message": "override"},
+    ]
+
+
+def test_source_globs_restrict_a_rule(tmp_path: Path) -> None:
+    ruleset = _ruleset(
+        tmp_path,
+        "rules:\n  - id: a\n    on: github.*\n    source: github/acme/*\n"
+        f"    actions:\n{LOG_ACTION}",
+    )
+    assert not match_rules(ruleset, _event())  # source github/o/r
+    assert match_rules(ruleset, {**_event(), "source": "github/acme/site"})
