@@ -8,6 +8,7 @@ belong to the delivery engine, so a connector never sleeps, loops or writes stat
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,10 +117,15 @@ class SendResult:
     #: retry: seconds the provider asked us to wait, or None for engine backoff.
     after: float | None = None
     status_code: int | None = None
+    #: The provider says this destination's budget is spent for this long (e.g. Discord's
+    #: X-RateLimit-Remaining: 0 with X-RateLimit-Reset-After): every worker holds off.
+    pause_s: float | None = None
 
 
-def ok(ref: str | None = None, *, status_code: int | None = None) -> SendResult:
-    return SendResult("ok", ref=ref, status_code=status_code)
+def ok(
+    ref: str | None = None, *, status_code: int | None = None, pause_s: float | None = None
+) -> SendResult:
+    return SendResult("ok", ref=ref, status_code=status_code, pause_s=pause_s)
 
 
 def retry(
@@ -173,9 +179,12 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        # float() also reads "nan", "inf" and "1e999": none of them is a wait.
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.base import Destination
+from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
 from hub.secrets import Secret, is_secret_ref, read_secret_env, resolve_secret_ref
@@ -44,6 +45,23 @@ class SourceSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryPolicy:
+    """How the engine treats one destination: retries, rate limits, concurrency, breaker."""
+
+    max_attempts: int = 8
+    max_age_s: float = 24 * 3600.0
+    #: (count, per seconds) windows shared by all workers; () = unlimited.
+    limits: tuple[tuple[int, float], ...] = ()
+    concurrency: int = 4
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+
+
+#: Destination keys the delivery engine reads; the rest belong to the connector.
+ENGINE_KEYS = ("rate_limit", "retry", "concurrency", "breaker")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the hub needs to start, validated."""
 
@@ -56,6 +74,16 @@ class Settings:
     rules_path: Path = Path("rules")
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     destinations: Mapping[str, Destination] = field(default_factory=dict)
+    #: Per destination name; see `policy_for` for destinations without an entry.
+    policies: Mapping[str, DeliveryPolicy] = field(default_factory=dict)
+
+    def policy_for(
+        self, destination: str | None, default_limits: tuple[tuple[int, float], ...] = ()
+    ) -> DeliveryPolicy:
+        policy = self.policies.get(destination) if destination else None
+        if policy is not None:
+            return policy
+        return DeliveryPolicy(max_attempts=self.worker.max_attempts, limits=default_limits)
 
     @property
     def is_embedded(self) -> bool:
@@ -99,6 +127,8 @@ def settings_from_document(
         raise ConfigErrors(errors)
     sources = _sources(doc, environ=environ, plugins=plugins, base_dir=base_dir)
     destinations = _destinations(doc, environ=environ, plugins=plugins, base_dir=base_dir)
+    max_attempts = int(data.get("worker", {}).get("max_attempts", 8))
+    policies = _policies(doc, plugins, max_attempts)
     server = data.get("server", {})
     worker = data.get("worker", {})
     broker = data.get("broker", {})
@@ -124,6 +154,7 @@ def settings_from_document(
         rules_path=base_dir / data.get("rules", {}).get("path", "rules"),
         sources=MappingProxyType(sources),
         destinations=MappingProxyType(destinations),
+        policies=MappingProxyType(policies),
     )
 
 
@@ -204,7 +235,7 @@ def _destinations(
                 )
             )
             continue
-        options = {k: v for k, v in raw.items() if k != "connector"}
+        options = {k: v for k, v in raw.items() if k != "connector" and k not in ENGINE_KEYS}
         schema_problems = schema_errors(
             doc, plugins.connectors[connector].destination_schema, at=at, value=options
         )
@@ -239,3 +270,40 @@ def _destinations(
     if errors:
         raise ConfigErrors(errors)
     return out
+
+
+def _policies(doc: YamlDocument, plugins: Plugins, max_attempts: int) -> dict[str, DeliveryPolicy]:
+    """Delivery policy per destination: its own settings over the connector's defaults."""
+    out: dict[str, DeliveryPolicy] = {}
+    errors: list[ConfigError] = []
+    for name, raw in (doc.data.get("destinations") or {}).items():
+        at = ("destinations", name)
+        connector = plugins.connectors.get(raw["connector"])
+        limits: tuple[tuple[int, float], ...] = tuple(getattr(connector, "rate_limits", ()))
+        try:
+            if "rate_limit" in raw:
+                limits = tuple(_rate(text) for text in raw["rate_limit"])
+            retry = raw.get("retry", {})
+            breaker = raw.get("breaker", {})
+            out[name] = DeliveryPolicy(
+                max_attempts=int(retry.get("max_attempts", max_attempts)),
+                max_age_s=parse_duration(retry.get("max_age", "24h")).total_seconds(),
+                limits=limits,
+                concurrency=int(raw.get("concurrency", 4)),
+                breaker_threshold=int(breaker.get("threshold", 5)),
+                breaker_cooldown_s=parse_duration(breaker.get("cooldown", "30s")).total_seconds(),
+            )
+        except ValueError as exc:
+            errors.append(ConfigError(f"destinations.{name}: {exc}", location=doc.locate(at)))
+    if errors:
+        raise ConfigErrors(errors)
+    return out
+
+
+def _rate(text: str) -> tuple[int, float]:
+    """`5/2s` → (5, 2.0)."""
+    count, _, window = text.partition("/")
+    seconds = parse_duration(window if window[0].isdigit() else "1" + window).total_seconds()
+    if int(count) < 1 or seconds <= 0:
+        raise ValueError(f"rate_limit '{text}' must be a positive count per a positive window")
+    return int(count), seconds

@@ -1,8 +1,9 @@
-"""The delivery policy and one send: what happens after a connector answers.
+"""The delivery engine: one send of one delivery, and the policy for what comes next.
 
 `decide` is a pure function of (result, attempt, age, policy, rng), tested as a table.
-`deliver_once` claims a delivery row, calls the connector, records the attempt and
-says whether (and when) to try again; it never sleeps.
+`DeliveryEngine.deliver` claims a delivery row, waits for nothing (an open breaker or a
+spent rate limit hands the row back with a time to come back), calls the connector,
+records the attempt and says whether and when to try again. It never sleeps.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Literal
 
 from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, retry
 from hub.clock import Clock
-from hub.config import Settings
-from hub.store import AttemptRecord, Store
+from hub.config import DeliveryPolicy, Settings
+from hub.logging import mask_text
+from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
+from hub.store import AttemptRecord, DeliveryRow, Store
 
 DETAIL_LIMIT = 500
 
@@ -59,102 +62,199 @@ def decide(
 class DeliveryOutcome:
     delivery_id: str
     connector: str
-    decision: Decision | None  # None: nothing was sent (done, or leased elsewhere)
-    #: Set when the message came early: seconds until the delivery is due.
-    not_due_for_s: float | None = None
+    #: None: nothing was sent (done, leased elsewhere, deferred or not yet due).
+    decision: Decision | None
+    #: Set when the delivery must be looked at again later: seconds from now.
+    come_back_in_s: float | None = None
+    #: A delivery for the same entity that was waiting for this one to finish.
+    next_in_line: str | None = None
 
 
-async def deliver_once(
-    delivery_id: str,
-    *,
-    store: Store,
-    settings: Settings,
-    connectors: Mapping[str, Connector],
-    clock: Clock,
-    policy: RetryPolicy,
-    rng: random.Random,
-    lease_s: float,
-) -> DeliveryOutcome:
-    """Send one delivery if it is due and unclaimed, and record what happened."""
-    now = clock.now().timestamp()
-    row = await asyncio.to_thread(store.claim_delivery, delivery_id, now=now, lease_s=lease_s)
-    if row is None:
-        # A delayed message can arrive a few ms before next_attempt_at (clock skew between
-        # the broker's eta and ours); dropping it would stall the delivery until the sweeper.
-        due_in = await asyncio.to_thread(store.delivery_due_in, delivery_id, now=now)
+def destination_key(connector: str, destination: str | None) -> str:
+    return f"{connector}:{destination or '-'}"
+
+
+class DeliveryEngine:
+    """Everything one send needs, built once per worker process."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        connectors: Mapping[str, Connector],
+        clock: Clock,
+        rng: random.Random,
+        limiter: Limiter,
+        breaker: Breaker,
+        secrets: frozenset[str] = frozenset(),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.connectors = connectors
+        self.clock = clock
+        self.rng = rng
+        self.limiter = limiter
+        self.breaker = breaker
+        self.secrets = secrets
+        self.lease_s = settings.worker.lease_seconds
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def policy(self, row: DeliveryRow) -> DeliveryPolicy:
+        connector = self.connectors.get(row.connector)
+        defaults = tuple(getattr(connector, "rate_limits", ()))
+        return self.settings.policy_for(row.destination, defaults)
+
+    async def deliver(self, delivery_id: str) -> DeliveryOutcome:
+        """Send one delivery if it is due, unclaimed and first in line for its entity."""
+        now = self.clock.now().timestamp()
+        row = await asyncio.to_thread(
+            self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s
+        )
+        if row is None:
+            return await self._not_claimed(delivery_id, now)
+        key = destination_key(row.connector, row.destination)
+        policy = self.policy(row)
+        breaker = BreakerPolicy(
+            threshold=policy.breaker_threshold, cooldown_s=policy.breaker_cooldown_s
+        )
+        wait = await asyncio.to_thread(self.breaker.check, key, breaker)
+        if wait <= 0 and policy.limits:
+            limits = [Limit(count, per) for count, per in policy.limits]
+            wait = await asyncio.to_thread(self.limiter.acquire, key, limits)
+        if wait > 0:  # hand the row back without an attempt; come back when allowed
+            await asyncio.to_thread(self.store.defer_delivery, row.id, until=now + wait, now=now)
+            return DeliveryOutcome(
+                delivery_id=row.id, connector=row.connector, decision=None, come_back_in_s=wait
+            )
+        slot = self._slots.setdefault(key, asyncio.Semaphore(policy.concurrency))
+        async with slot:
+            return await self._send(row, key, policy, breaker, now)
+
+    async def _not_claimed(self, delivery_id: str, now: float) -> DeliveryOutcome:
+        # A delayed message can wake a few ms before next_attempt_at (the broker's clock
+        # is not ours), and a delivery can wait behind an earlier one for its entity;
+        # dropping either message would stall the delivery until the sweeper.
+        hint = await asyncio.to_thread(self.store.claim_hint, delivery_id, now=now)
+        come_back = None
+        if hint is not None:
+            # Blocked rows are also woken by their predecessor; this is the fallback.
+            come_back = hint[1] if hint[0] == "early" else 2.0
         return DeliveryOutcome(
-            delivery_id=delivery_id, connector="", decision=None, not_due_for_s=due_in
+            delivery_id=delivery_id, connector="", decision=None, come_back_in_s=come_back
         )
-    connector = connectors.get(row.connector)
-    destination = settings.destinations.get(row.destination) if row.destination else None
-    action = RenderedAction(
-        connector=row.connector,
-        operation=row.operation,
-        destination=row.destination,
-        params=row.params,
-    )
-    refs: dict[str, str] = {}
-    if row.entity_key is not None:
-        refs = await asyncio.to_thread(
-            store.entity_refs,
+
+    async def _send(
+        self,
+        row: DeliveryRow,
+        key: str,
+        policy: DeliveryPolicy,
+        breaker: BreakerPolicy,
+        now: float,
+    ) -> DeliveryOutcome:
+        connector = self.connectors.get(row.connector)
+        refs: dict[str, str] = {}
+        if row.entity_key is not None:
+            refs = await asyncio.to_thread(
+                self.store.entity_refs,
+                connector=row.connector,
+                destination=row.destination,
+                entity_key=row.entity_key,
+            )
+        action = RenderedAction(
             connector=row.connector,
+            operation=row.operation,
             destination=row.destination,
+            params=row.params,
+        )
+        ctx = DeliveryContext(
+            delivery_id=row.id,
+            event_id=row.event_id,
+            rule_id=row.rule_id,
+            idempotency_key=row.idempotency_key,
+            attempt=row.attempts,
+            destination=self.settings.destinations.get(row.destination)
+            if row.destination
+            else None,
+            now=self.clock.now(),
+            previous_ref=row.ref,
             entity_key=row.entity_key,
+            entity_refs=refs,
         )
-    ctx = DeliveryContext(
-        delivery_id=row.id,
-        event_id=row.event_id,
-        rule_id=row.rule_id,
-        idempotency_key=row.idempotency_key,
-        attempt=row.attempts,
-        destination=destination,
-        now=clock.now(),
-        previous_ref=row.ref,
-        entity_key=row.entity_key,
-        entity_refs=refs,
-    )
-    started = clock.monotonic()
-    if connector is None:
-        result = retry(None, f"connector '{row.connector}' is not installed in this worker")
-    else:
-        try:
-            result = await connector.send(action, ctx)
-        except Exception as exc:  # a connector bug must not lose the delivery
-            result = retry(None, f"connector {row.connector} raised {type(exc).__name__}: {exc}")
-    duration_ms = (clock.monotonic() - started) * 1000
-    decision = decide(
-        result, attempt=row.attempts, age_s=now - row.created_at, policy=policy, rng=rng
-    )
-    finished = clock.now().timestamp()
-    record = AttemptRecord(
-        number=row.attempts,
-        started_at=now,
-        duration_ms=duration_ms,
-        outcome=result.outcome,
-        status_code=result.status_code,
-        detail=(result.reason or result.ref or "")[:DETAIL_LIMIT],
-    )
-    if decision.action == "delivered":
+        started = self.clock.monotonic()
+        if connector is None:
+            result = retry(None, f"connector '{row.connector}' is not installed in this worker")
+        else:
+            try:
+                result = await connector.send(action, ctx)
+            except Exception as exc:  # a connector bug must not lose the delivery
+                result = retry(
+                    None, f"connector {row.connector} raised {type(exc).__name__}: {exc}"
+                )
+        duration_ms = (self.clock.monotonic() - started) * 1000
+        if result.pause_s:
+            await asyncio.to_thread(self.limiter.pause, key, result.pause_s)
+        if result.outcome == "retry" and result.after:
+            await asyncio.to_thread(self.limiter.pause, key, result.after)
+        # A 4xx `fail` means the destination answered: only retryable failures trip it.
         await asyncio.to_thread(
-            store.finish_attempt, row.id, record, status="delivered", now=finished, ref=result.ref
+            self.breaker.record, key, breaker, success=result.outcome != "retry"
         )
-    elif decision.action == "retry":
-        await asyncio.to_thread(
-            store.finish_attempt,
-            row.id,
-            record,
-            status="pending",
-            now=finished,
-            next_attempt_at=finished + decision.delay_s,
-            last_error=result.reason[:DETAIL_LIMIT],
+        retry_policy = RetryPolicy(max_attempts=policy.max_attempts, max_age_s=policy.max_age_s)
+        decision = decide(
+            result,
+            attempt=row.attempts,
+            age_s=now - row.created_at,
+            policy=retry_policy,
+            rng=self.rng,
         )
-    else:
-        await asyncio.to_thread(
-            store.finish_attempt,
-            row.id,
-            record,
-            status="dead",
-            now=finished,
-            last_error=decision.reason[:DETAIL_LIMIT],
+        await self._record(row, result, decision, now, duration_ms)
+        nxt = None
+        if decision.action != "retry":
+            nxt = await asyncio.to_thread(self.store.next_in_line, row)
+        return DeliveryOutcome(
+            delivery_id=row.id,
+            connector=row.connector,
+            decision=decision,
+            come_back_in_s=decision.delay_s if decision.action == "retry" else None,
+            next_in_line=nxt,
         )
-    return DeliveryOutcome(delivery_id=row.id, connector=row.connector, decision=decision)
+
+    async def _record(
+        self,
+        row: DeliveryRow,
+        result: SendResult,
+        decision: Decision,
+        now: float,
+        duration_ms: float,
+    ) -> None:
+        finished = self.clock.now().timestamp()
+        detail = mask_text(result.reason or result.ref or "", self.secrets)[:DETAIL_LIMIT]
+        record = AttemptRecord(
+            number=row.attempts,
+            started_at=now,
+            duration_ms=duration_ms,
+            outcome=result.outcome,
+            status_code=result.status_code,
+            detail=detail,
+        )
+        finish = self.store.finish_attempt
+        if decision.action == "delivered":
+            await asyncio.to_thread(
+                finish, row.id, record, status="delivered", now=finished, ref=result.ref
+            )
+        elif decision.action == "retry":
+            await asyncio.to_thread(
+                finish,
+                row.id,
+                record,
+                status="pending",
+                now=finished,
+                next_attempt_at=finished + decision.delay_s,
+                last_error=detail,
+            )
+        else:
+            reason = mask_text(decision.reason, self.secrets)[:DETAIL_LIMIT]
+            await asyncio.to_thread(
+                finish, row.id, record, status="dead", now=finished, last_error=reason
+            )

@@ -98,7 +98,16 @@ def process_event(
             entity_key = f"{event.source}|{event.entity.kind}|{event.entity.id}"
             for index, rendered in render_actions(rule, document):
                 planned.append(
-                    plan_delivery(row.id, event.id, entity_key, rule, index, rendered, destinations)
+                    plan_delivery(
+                        row.id,
+                        event.id,
+                        entity_key,
+                        rule,
+                        index,
+                        rendered,
+                        destinations,
+                        seq=row.received_at + len(planned) * 1e-6,
+                    )
                 )
         document["data"]["raw"] = None  # the raw body is stored once, on the event row
         stored.append(document)
@@ -137,7 +146,14 @@ def flush_group(
     }
     planned = [
         plan_delivery(
-            group_id, group_id, f"group|{rule.id}|{batch.key}", rule, index, rendered, destinations
+            group_id,
+            group_id,
+            f"group|{rule.id}|{batch.key}",
+            rule,
+            index,
+            rendered,
+            destinations,
+            seq=now + index * 1e-6,
         )
         for index, rendered in render_actions(rule, last, extra=extra)
     ]
@@ -184,6 +200,8 @@ def plan_delivery(
     index: int,
     rendered: RenderedAction | RenderProblem,
     destinations: Mapping[str, Destination],
+    *,
+    seq: float = 0.0,
 ) -> NewDelivery:
     """One outbox row; a render failure or disabled destination is recorded, not dropped."""
     key = idempotency_key(event_id, rule.id, index)
@@ -209,6 +227,7 @@ def plan_delivery(
         params=params,
         idempotency_key=key,
         entity_key=entity_key,
+        seq=seq,
         status=status,
         last_error=error,
     )

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from hub.clock import Clock, SystemClock
 from hub.config import Settings
-from hub.delivery import RetryPolicy
 from hub.plugins import Plugins
 from hub.queue import Queue, make_broker
+from hub.ratelimit import Breaker, Limiter, make_limits
 from hub.rules import RuleSetRef
 from hub.rules.loader import LoadResult, load_rules_checked
 from hub.rules.templates import TemplateEngine
@@ -31,7 +31,8 @@ class Runtime:
     sources: Mapping[str, Source]
     rules: RuleSetRef
     templates: TemplateEngine
-    policy: RetryPolicy
+    limiter: Limiter
+    breaker: Breaker
     rng: random.Random = field(default_factory=random.Random)
 
     def close(self) -> None:
@@ -65,15 +66,18 @@ def build_runtime(
     ruleset = load_rules(settings, plugins, templates).ruleset
     store = open_store(settings.database_url)
     broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
+    clock = clock or SystemClock()
+    limiter, breaker = make_limits(settings.broker_url, settings.broker_namespace, clock.monotonic)
     return Runtime(
         settings=settings,
         plugins=plugins,
         store=store,
         queue=Queue(broker, plugins.connectors),
-        clock=clock or SystemClock(),
+        clock=clock,
         sources={name: plugins.sources[name]() for name in settings.sources},
         rules=RuleSetRef(ruleset),
         templates=templates,
-        policy=RetryPolicy(max_attempts=settings.worker.max_attempts),
+        limiter=limiter,
+        breaker=breaker,
         rng=rng or random.Random(),  # noqa: S311 - backoff jitter, not cryptography
     )

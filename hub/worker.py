@@ -17,7 +17,7 @@ import dramatiq
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
-from hub.delivery import deliver_once
+from hub.delivery import DeliveryEngine
 from hub.http import make_client
 from hub.processing import flush_group, process_event
 from hub.queue import (
@@ -80,6 +80,7 @@ class WorkerService:
         self._loop = LoopThread()
         self._http: httpx.AsyncClient | None = None
         self.connectors: Mapping[str, Connector] = {}
+        self.engine: DeliveryEngine | None = None
         self._worker: dramatiq.Worker | None = None
         self._stopping = threading.Event()
         lease = runtime.settings.worker.lease_seconds
@@ -91,6 +92,17 @@ class WorkerService:
     def start(self) -> None:
         self._loop.start()
         self._http, self.connectors = self._loop.run(self._open_connectors())
+        rt = self.rt
+        self.engine = DeliveryEngine(
+            store=rt.store,
+            settings=rt.settings,
+            connectors=self.connectors,
+            clock=rt.clock,
+            rng=rt.rng,
+            limiter=rt.limiter,
+            breaker=rt.breaker,
+            secrets=rt.settings.secret_values(),
+        )
         self._declare_actors()
         self._worker = dramatiq.Worker(
             self.rt.queue.broker, worker_threads=self.threads, worker_timeout=100
@@ -166,31 +178,23 @@ class WorkerService:
 
     def _deliver_fn(self, connector: str) -> Callable[[str], None]:
         def deliver(delivery_id: str) -> None:
-            rt = self.rt
-            outcome = self._loop.run(
-                deliver_once(
-                    delivery_id,
-                    store=rt.store,
-                    settings=rt.settings,
-                    connectors=self.connectors,
-                    clock=rt.clock,
-                    policy=rt.policy,
-                    rng=rt.rng,
-                    lease_s=rt.settings.worker.lease_seconds,
-                )
-            )
-            if outcome.not_due_for_s is not None:
-                rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.not_due_for_s)
-            elif outcome.decision is not None and outcome.decision.action == "retry":
-                rt.queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.decision.delay_s)
+            assert self.engine is not None  # noqa: S101 - actors run only after start()
+            outcome = self._loop.run(self.engine.deliver(delivery_id))
+            queue = self.rt.queue
+            if outcome.come_back_in_s is not None:
+                queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.come_back_in_s)
+            if outcome.next_in_line is not None:
+                queue.enqueue_delivery(outcome.next_in_line, connector)
+            decision = outcome.decision
+            if decision is not None and decision.action == "retry":
                 log.info(
-                    "delivery %s retry in %.3fs: %s",
+                    "delivery %s: retry in %.3fs: %s",
                     delivery_id,
-                    outcome.decision.delay_s,
-                    outcome.decision.reason,
+                    decision.delay_s,
+                    decision.reason,
                 )
-            elif outcome.decision is not None and outcome.decision.action == "dead":
-                log.warning("delivery %s is dead: %s", delivery_id, outcome.decision.reason)
+            elif decision is not None and decision.action == "dead":
+                log.warning("delivery %s is dead: %s", delivery_id, decision.reason)
 
         deliver.__name__ = delivery_actor(connector)
         return deliver

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, and_, create_engine, event, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -66,6 +66,7 @@ class NewDelivery:
     params: dict[str, Any]
     idempotency_key: str
     entity_key: str | None = None
+    seq: float = 0.0
     status: str = "pending"
     last_error: str | None = None
 
@@ -88,6 +89,7 @@ class DeliveryRow:
     last_error: str | None
     ref: str | None
     entity_key: str | None
+    seq: float
     created_at: float
 
 
@@ -221,6 +223,7 @@ class Store:
                         "params": d.params,
                         "idempotency_key": d.idempotency_key,
                         "entity_key": d.entity_key,
+                        "seq": d.seq,
                         "status": d.status,
                         "attempts": 0,
                         "next_attempt_at": now,
@@ -258,7 +261,8 @@ class Store:
             return [_delivery_row(r) for r in conn.execute(query).mappings()]
 
     def claim_delivery(self, delivery_id: str, *, now: float, lease_s: float) -> DeliveryRow | None:
-        """Take a due delivery for sending; None if done, not due, or leased elsewhere."""
+        """Take a due delivery for sending; None if done, not due, leased elsewhere, or
+        waiting behind an earlier delivery for the same entity and destination."""
         claimable = or_(
             and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
@@ -266,7 +270,7 @@ class Store:
         with self.guard("claim a delivery"), self.engine.begin() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id, claimable)
+                .where(deliveries.c.id == delivery_id, claimable, ~_has_predecessor())
                 .values(
                     status="sending",
                     lease_until=now + lease_s,
@@ -291,9 +295,7 @@ class Store:
             select(deliveries.c.operation, deliveries.c.ref)
             .where(
                 deliveries.c.connector == connector,
-                deliveries.c.destination.is_(None)
-                if destination is None
-                else deliveries.c.destination == destination,
+                _same(deliveries.c.destination, destination),
                 deliveries.c.entity_key == entity_key,
                 deliveries.c.status == "delivered",
                 deliveries.c.ref.is_not(None),
@@ -303,16 +305,59 @@ class Store:
         with self.guard("read entity refs"), self.engine.connect() as conn:
             return {(op or ""): ref for op, ref in conn.execute(query)}
 
-    def delivery_due_in(self, delivery_id: str, *, now: float) -> float | None:
-        """Seconds until a pending delivery is due, or None if it is not pending-and-early."""
-        query = select(deliveries.c.status, deliveries.c.next_attempt_at).where(
-            deliveries.c.id == delivery_id
-        )
+    def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
+        """Why a pending delivery could not be claimed: ("early", seconds until due) or
+        ("blocked", 0) behind an earlier delivery; None when there is nothing to wait for."""
         with self.guard("read a delivery"), self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None or row[0] != "pending" or row[1] <= now:
+            row = conn.execute(
+                select(deliveries.c.status, deliveries.c.next_attempt_at).where(
+                    deliveries.c.id == delivery_id
+                )
+            ).first()
+            if row is None or row[0] != "pending":
+                return None
+            if row[1] > now:
+                return "early", float(row[1] - now)
+            blocked = conn.scalar(
+                select(func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.id == delivery_id, _has_predecessor())
+            )
+        return ("blocked", 0.0) if blocked else None
+
+    def next_in_line(self, row: DeliveryRow) -> str | None:
+        """The earliest pending delivery for the same entity and destination, if any."""
+        if row.entity_key is None:
             return None
-        return float(row[1] - now)
+        query = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.connector == row.connector,
+                _same(deliveries.c.destination, row.destination),
+                deliveries.c.entity_key == row.entity_key,
+                deliveries.c.status == "pending",
+            )
+            .order_by(deliveries.c.seq, deliveries.c.id)
+            .limit(1)
+        )
+        with self.guard("find the next delivery"), self.engine.connect() as conn:
+            found = conn.scalar(query)
+        return str(found) if found is not None else None
+
+    def defer_delivery(self, delivery_id: str, *, until: float, now: float) -> None:
+        """Hand back a claim without counting an attempt (rate limit, open breaker)."""
+        with self.guard("defer a delivery"), self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
+                .values(
+                    status="pending",
+                    next_attempt_at=until,
+                    lease_until=None,
+                    attempts=deliveries.c.attempts - 1,
+                    updated_at=now,
+                )
+            )
 
     def finish_attempt(
         self,
@@ -419,6 +464,29 @@ class _Guard:
             raise StoreError(f"could not {self.doing}: {type(exc).__name__}: {first}") from exc
 
 
+def _same(column: Any, value: str | None) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _has_predecessor() -> Any:
+    """An earlier undelivered delivery for the same entity, connector and destination."""
+    earlier = deliveries.alias("earlier")
+    return exists().where(
+        deliveries.c.entity_key.is_not(None),
+        earlier.c.entity_key == deliveries.c.entity_key,
+        earlier.c.connector == deliveries.c.connector,
+        or_(
+            earlier.c.destination == deliveries.c.destination,
+            and_(earlier.c.destination.is_(None), deliveries.c.destination.is_(None)),
+        ),
+        earlier.c.status.in_(("pending", "sending")),
+        or_(
+            earlier.c.seq < deliveries.c.seq,
+            and_(earlier.c.seq == deliveries.c.seq, earlier.c.id < deliveries.c.id),
+        ),
+    )
+
+
 def open_store(url: str) -> Store:
     """Open (and create if needed) the store at a SQLAlchemy URL."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -496,5 +564,6 @@ def _delivery_row(row: Any) -> DeliveryRow:
         last_error=row["last_error"],
         ref=row["ref"],
         entity_key=row["entity_key"],
+        seq=row["seq"],
         created_at=row["created_at"],
     )

@@ -60,6 +60,8 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("ref", String(256), nullable=True),
     Column("entity_key", String(512), nullable=True),
+    # Event order for one entity: the webhook's receive time plus the action's position.
+    Column("seq", Float, nullable=False, default=0.0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
