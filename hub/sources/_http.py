@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,9 @@ def check_hmac_sha256(body: bytes, key: bytes, presented: str, *, header: str) -
     if scheme != "sha256" or not digest:
         raise SignatureError(f"{header} must look like sha256=<hex digest>")
     expected = hmac.new(key, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, digest.strip().lower()):
+    digest = digest.strip().lower()
+    # Ingress decodes header bytes as latin-1, and compare_digest raises on non-ASCII text.
+    if not digest.isascii() or not hmac.compare_digest(expected, digest):
         raise SignatureError(f"{header} does not match the body; check the shared secret")
 
 
@@ -33,11 +36,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e999) is refused, not infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Strict JSON (no NaN/Infinity) whose top level is an object."""
+    """Strict JSON (no NaN/Infinity, no overflowing numbers) whose top level is an object."""
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError as exc:
         raise MalformedPayload("body is not valid UTF-8", code="bad_encoding") from exc
     except (ValueError, RecursionError) as exc:

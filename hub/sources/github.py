@@ -53,7 +53,7 @@ class GitHubSource:
         )
         event = require_header(request.headers, "X-GitHub-Event", error=MalformedPayload)
         delivery = require_header(request.headers, "X-GitHub-Delivery", error=MalformedPayload)
-        if not event.replace("_", "").isalnum():
+        if not (event.isascii() and event.replace("_", "").isalnum()):
             raise MalformedPayload(f"X-GitHub-Event {event!r} is not an event name")
         parse_json_object(_json_body(request.headers, request.body))
         return Verdict(delivery_id=delivery)
@@ -83,7 +83,7 @@ class GitHubSource:
                 time=when or raw.received_at,
                 entity=entity,
                 actor=_actor(event_name, payload),
-                changes=_changes(payload),
+                changes=_changes(event_name, payload),
                 fields=_fields(event_name, payload, repo),
                 raw=payload,
             )
@@ -98,13 +98,22 @@ def _json_body(headers: Mapping[str, str], body: bytes) -> bytes:
     """
     is_form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
     if is_form and body.startswith(b"payload="):
-        form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
+        try:
+            form = urllib.parse.parse_qs(
+                body.decode("utf-8"), keep_blank_values=True, errors="strict"
+            )
+        except UnicodeDecodeError as exc:
+            raise MalformedPayload(
+                "form body is not valid URL-encoded UTF-8", code="bad_encoding"
+            ) from exc
+        # An empty `payload=` is kept (as "") so the JSON check reports it.
         return form["payload"][0].encode("utf-8")
     return body
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in text.lower())
+    """Lower-case ASCII letters, digits, `_` and `-` only, as the event type pattern allows."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_-" else "_" for c in text.lower())
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -202,11 +211,15 @@ def _actor(event_name: str, payload: Mapping[str, Any]) -> Actor:
     )
 
 
-def _changes(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """GitHub's `changes` ({"title": {"from": old}}) as {from, to} pairs."""
+def _changes(event_name: str, payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """GitHub's `changes` ({"title": {"from": old}}) as {from, to} pairs.
+
+    `to` is the value GitHub states, else the same key on the changed object: the subject,
+    or the object named like the event (`repository`, `organization`, `project_card`...).
+    """
     raw = _mapping(payload.get("changes"))
     target: Mapping[str, Any] = {}
-    for key in _SUBJECT_KEYS:
+    for key in (*_SUBJECT_KEYS, event_name):
         if payload.get(key):
             target = _mapping(payload.get(key))
             break
@@ -214,7 +227,8 @@ def _changes(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, change in raw.items():
         change_map = _mapping(change)
         if "from" in change_map:
-            out[name] = {"from": change_map["from"], "to": target.get(name)}
+            new = change_map["to"] if "to" in change_map else target.get(name)
+            out[name] = {"from": change_map["from"], "to": new}
     return out
 
 

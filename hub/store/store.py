@@ -417,9 +417,12 @@ class Store:
     # --- sweeping -----------------------------------------------------------------
 
     def stale_event_ids(self, *, now: float, older_than: float, limit: int = 500) -> list[str]:
-        """Events never picked up, or whose processing lease ran out."""
+        """Events never picked up (or replayed), or whose processing lease ran out."""
         cond = or_(
-            and_(events.c.status == "received", events.c.received_at < older_than),
+            and_(
+                events.c.status == "received",
+                or_(events.c.received_at < older_than, events.c.lease_until < older_than),
+            ),
             and_(events.c.status == "processing", events.c.lease_until < now),
         )
         with self.guard("find stale events"), self.engine.connect() as conn:

@@ -1,0 +1,106 @@
+"""The dead-letter queue: replay by delivery id, event id or --dead; no duplicate sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.clock import FakeClock
+from hub.events import event_id_for
+from hub.plugins import load_plugins
+from hub.processing import process_event
+from hub.runtime import Runtime, build_runtime
+from hub.store import AttemptRecord, NewEvent
+from hub.store.replay import dead_since, replay
+from hub.worker import WorkerService
+from tests.support import fixture_path, make_settings
+
+BODY = fixture_path("github", "issues", "opened.json").read_bytes()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = build_runtime(
+        make_settings(
+            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
+        ),
+        load_plugins(),
+        clock=FakeClock(),
+    )
+    yield rt
+    rt.close()
+
+
+def _processed(rt: Runtime, delivery: str) -> str:
+    event_id = event_id_for("github", delivery)
+    rt.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="github",
+                delivery_id=delivery,
+                received_at=rt.clock.now().timestamp(),
+                headers={"x-github-event": "issues"},
+                body=BODY,
+            )
+        ]
+    )
+    process_event(
+        event_id,
+        store=rt.store,
+        sources=rt.sources,
+        ruleset=rt.rules.current,
+        destinations=rt.settings.destinations,
+        clock=rt.clock,
+        lease_s=30,
+    )
+    return event_id
+
+
+def _finish(rt: Runtime, delivery_id: str, status: str) -> None:
+    now = rt.clock.now().timestamp()
+    assert rt.store.claim_delivery(delivery_id, now=now, lease_s=30) is not None
+    rt.store.finish_attempt(
+        delivery_id,
+        AttemptRecord(
+            number=1, started_at=now, duration_ms=1, outcome="fail", status_code=404, detail="gone"
+        ),
+        status=status,
+        now=now,
+        last_error="gone",
+    )
+
+
+def test_replaying_a_dead_delivery_makes_it_pending_and_due(runtime: Runtime) -> None:
+    event_id = _processed(runtime, "r-1")
+    dead, done = runtime.store.list_deliveries(inbound_id=event_id)
+    _finish(runtime, dead.id, "dead")
+    _finish(runtime, done.id, "delivered")
+    now = runtime.clock.now().timestamp()
+    assert dead_since(runtime.store, since=now - 60) == [dead.id]
+
+    result = replay(runtime.store, [event_id], now=now, due_at=now)
+    assert result.delivery_ids == [(dead.id, dead.connector)]
+    assert result.skipped == [done.id]  # delivered: not sent twice without --force
+    row = runtime.store.get_delivery(dead.id)
+    assert row is not None
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert runtime.store.get_delivery(done.id).status == "delivered"  # type: ignore[union-attr]
+
+    forced = replay(runtime.store, [done.id], now=now, due_at=now, force=True)
+    assert forced.delivery_ids == [(done.id, done.connector)]
+
+
+def test_an_embedded_replay_is_picked_up_by_the_running_hubs_sweeper(runtime: Runtime) -> None:
+    event_id = _processed(runtime, "r-2")
+    [first, _] = runtime.store.list_deliveries(inbound_id=event_id)
+    _finish(runtime, first.id, "dead")
+    now = runtime.clock.now().timestamp()
+    replay(runtime.store, [first.id, event_id], now=now, due_at=now - 31)
+    assert WorkerService(runtime).sweep_once() == 2  # the event (re-runs rules) + the delivery
+    broker = runtime.queue.broker
+    queued = b"".join(m for q in broker.queues.values() for m in q.queue)  # type: ignore[attr-defined]
+    assert event_id.encode() in queued
+    assert first.id.encode() in queued
