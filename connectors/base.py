@@ -194,7 +194,9 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-_URL_SECRET_PARTS = re.compile(r"(/webhooks/\d+/)[^/?#\s]+|([?&](?:token|key|sig|signature)=)[^&#\s]+")
+_URL_SECRET_PARTS = re.compile(
+    r"(/webhooks/\d+/)[^/?#\s]+|([?&](?:token|key|sig|signature)=)[^&#\s]+"
+)
 
 
 def redact_url(url: str | httpx.URL) -> str:
@@ -202,6 +204,4 @@ def redact_url(url: str | httpx.URL) -> str:
     parsed = httpx.URL(str(url))
     if parsed.userinfo:
         parsed = parsed.copy_with(username="redacted", password=None)
-    return _URL_SECRET_PARTS.sub(
-        lambda m: (m.group(1) or m.group(2)) + "REDACTED", str(parsed)
-    )
+    return _URL_SECRET_PARTS.sub(lambda m: (m.group(1) or m.group(2)) + "REDACTED", str(parsed))

@@ -7,6 +7,7 @@ Rate limits: https://discord.com/developers/docs/topics/rate-limits — a 429 ca
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import httpx
@@ -38,17 +39,43 @@ _embed_schema: dict[str, Any] = {
     "examples": [{"title": "{{ event.data.entity.title }}", "url": "{{ event.data.entity.url }}"}],
     "additionalProperties": False,
     "properties": {
-        "title": {"type": "string", "description": "Embed title (256 chars).", "examples": ["New issue"]},
-        "description": {"type": "string", "description": "Embed text (4096 chars).", "examples": ["Opened by Ada"]},
-        "url": {"type": "string", "description": "Link of the title.", "examples": ["https://github.com/o/r/issues/1"]},
-        "color": {"type": ["integer", "string"], "description": "Colour as an integer.", "examples": [5763719]},
-        "timestamp": {"type": "string", "description": "ISO 8601 time shown in the footer.", "examples": ["{{ event.time }}"]},
-        "footer": {"type": "object", "description": "{text, icon_url}.", "examples": [{"text": "Switchboard"}]},
+        "title": {
+            "type": "string",
+            "description": "Embed title (256 chars).",
+            "examples": ["New issue"],
+        },
+        "description": {
+            "type": "string",
+            "description": "Embed text (4096 chars).",
+            "examples": ["Opened by Ada"],
+        },
+        "url": {
+            "type": "string",
+            "description": "Link of the title.",
+            "examples": ["https://github.com/o/r/issues/1"],
+        },
+        "color": {
+            "type": ["integer", "string"],
+            "description": "Colour as an integer.",
+            "examples": [5763719],
+        },
+        "timestamp": {
+            "type": "string",
+            "description": "ISO 8601 time shown in the footer.",
+            "examples": ["{{ event.time }}"],
+        },
+        "footer": {
+            "type": "object",
+            "description": "{text, icon_url}.",
+            "examples": [{"text": "Switchboard"}],
+        },
         "fields": {
             "type": "array",
             "maxItems": 25,
             "description": "Up to 25 {name, value, inline} fields.",
-            "examples": [[{"name": "Repo", "value": "{{ event.data.fields.repository }}", "inline": True}]],
+            "examples": [
+                [{"name": "Repo", "value": "{{ event.data.fields.repository }}", "inline": True}]
+            ],
             "items": {
                 "type": "object",
                 "required": ["name", "value"],
@@ -105,7 +132,11 @@ destination_schema: dict[str, Any] = {
             "description": "The channel webhook URL (a secret: it grants posting).",
             "examples": [{"env": "DISCORD_WEBHOOK_URL"}],
         },
-        "username": {"type": "string", "description": "Default sender name.", "examples": ["Switchboard"]},
+        "username": {
+            "type": "string",
+            "description": "Default sender name.",
+            "examples": ["Switchboard"],
+        },
     },
 }
 
@@ -125,9 +156,18 @@ class DiscordConnector:
         url = secret_option(ctx.destination, "webhook_url")
         if url is None:
             return fail("discord destination has no webhook_url")
-        body = build_message(action.params, ctx)
+        try:
+            body = build_message(action.params, ctx)
+        except ValueError as exc:
+            return fail(f"cannot build the Discord message: {exc}")
         try:
             response = await self._http.post(url, params={"wait": "true"}, json=body)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            # Retrying cannot fix the URL, and its text is the secret: name only the problem.
+            return fail(
+                f"discord webhook_url is not a usable https URL ({type(exc).__name__}); "
+                "check the destination's secret"
+            )
         except httpx.TimeoutException:
             return retry(None, f"timed out posting to {redact_url(url)}")
         except httpx.TransportError as exc:
@@ -145,8 +185,9 @@ def build_message(params: Any, ctx: DeliveryContext) -> dict[str, Any]:
         embeds.insert(0, params["embed"])
     if embeds:
         body["embeds"] = [_embed(e) for e in embeds[:10]]
-    username = params.get("username") or (ctx.destination.options.get("username")
-                                          if ctx.destination else None)
+    username = params.get("username") or (
+        ctx.destination.options.get("username") if ctx.destination else None
+    )
     if username:
         body["username"] = str(username)
     return body
@@ -159,18 +200,34 @@ def _embed(raw: dict[str, Any]) -> dict[str, Any]:
     if "description" in embed:
         embed["description"] = _truncate(str(embed["description"]), DESCRIPTION_LIMIT)
     if isinstance(embed.get("color"), str):
-        text = embed["color"].lstrip("#")
-        embed["color"] = int(text, 16) if not text.isdigit() else int(text)
+        embed["color"] = _color(embed["color"])
     return embed
+
+
+def _color(text: str) -> int:
+    """A colour string as Discord's integer: `#RRGGBB` and hex letters are hex, digits decimal."""
+    value = text.strip()
+    try:
+        if value.startswith("#"):
+            return int(value[1:], 16)
+        return int(value) if value.isdigit() else int(value, 16)
+    except ValueError:
+        raise ValueError(
+            f"embed color {text!r} is not a colour; use an integer or #RRGGBB"
+        ) from None
 
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
+_TOKEN_IN_PATH = re.compile(r"/webhooks/\d+/([^/]+)")
+
+
 def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResult:
     """Map Discord's answer to ok / retry(after) / fail."""
     where = redact_url(response.request.url)
+    token = _TOKEN_IN_PATH.search(response.request.url.path)
     if response.is_success:
         message_id = None
         try:
@@ -180,11 +237,17 @@ def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResu
             message_id = None
         return ok(message_id, status_code=response.status_code)
     detail = _error_detail(response)
+    if token:
+        # Discord or a proxy in front of it may quote the request path in an error page.
+        detail = detail.replace(token.group(1), "REDACTED")
     if response.status_code == 429:
-        return retry(_retry_after(response, ctx), f"rate limited by Discord ({detail})",
-                     status_code=429)
-    return classify_status(response.status_code,
-                           reason=f"Discord answered {response.status_code} for {where}: {detail}")
+        return retry(
+            _retry_after(response, ctx), f"rate limited by Discord ({detail})", status_code=429
+        )
+    return classify_status(
+        response.status_code,
+        reason=f"Discord answered {response.status_code} for {where}: {detail}",
+    )
 
 
 def _retry_after(response: httpx.Response, ctx: DeliveryContext) -> float | None:

@@ -21,7 +21,9 @@ destinations:
 """
 
 
-def _load(text: str, environ: dict[str, str] | None = None, tmp: Path = Path("/srv/switchboard")) -> object:
+def _load(
+    text: str, environ: dict[str, str] | None = None, tmp: Path = Path("/srv/switchboard")
+) -> object:
     return load_settings_text(text, environ=environ or {}, plugins=PLUGINS, base_dir=tmp)
 
 
