@@ -148,6 +148,9 @@ class DiscordConnector:
     params_schema: ClassVar[dict[str, Any]] = params_schema
     destination_schema: ClassVar[dict[str, Any]] = destination_schema
     destination_param: ClassVar[str | None] = "channel"
+    #: Discord's webhook limits: about 5 requests per 2 s per webhook, and 30 messages a
+    #: minute per channel. Per-destination settings may lower them, never need to raise.
+    rate_limits: ClassVar[tuple[tuple[int, float], ...]] = ((5, 2.0), (30, 60.0))
 
     def __init__(self, env: ConnectorEnv) -> None:
         self._http = env.http
@@ -235,7 +238,7 @@ def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResu
             message_id = str(data["id"]) if isinstance(data, dict) and "id" in data else None
         except ValueError:
             message_id = None
-        return ok(message_id, status_code=response.status_code)
+        return ok(message_id, status_code=response.status_code, pause_s=_spent_budget(response))
     detail = _error_detail(response)
     if token:
         # Discord or a proxy in front of it may quote the request path in an error page.
@@ -248,6 +251,21 @@ def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResu
         response.status_code,
         reason=f"Discord answered {response.status_code} for {where}: {detail}",
     )
+
+
+def _spent_budget(response: httpx.Response) -> float | None:
+    """Seconds until the bucket refills when Discord says it is empty, else None.
+
+    Learning from `X-RateLimit-Remaining: 0` lets every worker hold off before the
+    next request turns into a 429, whatever limits the destination was configured with.
+    """
+    if response.headers.get("x-ratelimit-remaining", "").strip() != "0":
+        return None
+    try:
+        reset_after = float(response.headers.get("x-ratelimit-reset-after", ""))
+    except ValueError:
+        return None
+    return reset_after if 0 < reset_after < 3600 else None
 
 
 def _retry_after(response: httpx.Response, ctx: DeliveryContext) -> float | None:

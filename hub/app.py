@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.admin.routes import admin_routes
 from hub.errors import RequestRejected, StoreError
 from hub.ingress import receive_hook, rejected, store_unavailable
 from hub.intake import GroupCommitWriter
+from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.worker import WorkerService
 
@@ -39,6 +41,7 @@ def create_app(
     worker_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """Build the hub; with `run_worker` the in-process worker starts with the app."""
+    metrics = HubMetrics(runtime)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -48,7 +51,7 @@ def create_app(
         if worker is not None:
             await asyncio.to_thread(worker.start)
         try:
-            yield {"runtime": runtime, "writer": writer, "worker": worker}
+            yield {"runtime": runtime, "writer": writer, "worker": worker, "metrics": metrics}
         finally:
             await writer.stop()
             if worker is not None:
@@ -59,6 +62,8 @@ def create_app(
             Route("/hooks/{source}", receive_hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            *admin_routes(runtime),
         ],
         exception_handlers={RequestRejected: rejected, StoreError: store_unavailable},
         lifespan=lifespan,

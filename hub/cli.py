@@ -101,6 +101,18 @@ def _parser() -> argparse.ArgumentParser:
         help="'Name: value' header for a raw payload (repeatable)",
     )
     simulate.set_defaults(run=_simulate)
+
+    prune = sub.add_parser("prune", help="drop old raw payloads and attempt logs (retention)")
+    prune.add_argument("--older-than", default="30d", help="age to keep, e.g. 30d (default)")
+    prune.add_argument("--batch-size", type=int, default=500, help="rows per transaction")
+    prune.set_defaults(run=_prune)
+
+    admin = sub.add_parser("admin", help="admin dashboard and API helpers")
+    admin_sub = admin.add_subparsers(title="admin commands")
+    hash_pw = admin_sub.add_parser(
+        "hash-password", help="print a scrypt hash for admin.users[].password_hash"
+    )
+    hash_pw.set_defaults(run=_hash_password)
     return parser
 
 
@@ -307,4 +319,40 @@ def _simulate(args: argparse.Namespace) -> int:
             else:
                 print(f"  no  {verdict.rule_id}: {verdict.reason}")
     print("(dry run: nothing was sent)")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from hub.durations import parse_duration
+    from hub.store import open_store
+    from hub.store.retention import prune
+
+    settings, _ = _settings(args)
+    try:
+        keep_s = parse_duration(args.older_than).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(f"--older-than: {exc}") from exc
+    store = open_store(settings.database_url)
+    try:
+        pruned = prune(store, older_than=time_now() - keep_s, batch_size=args.batch_size)
+    finally:
+        store.close()
+    print(f"pruned {pruned.payloads} raw payloads and {pruned.attempts} attempts")
+    return 0
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from hub.admin.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise ConfigError("use a password of at least 8 characters")
+    print(hash_password(password))
     return 0

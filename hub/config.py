@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.base import Destination
+from hub.admin.settings import AdminSettings, admin_settings
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
@@ -35,6 +36,7 @@ class WorkerSettings:
     threads: int = 4
     lease_seconds: float = 60.0
     max_attempts: int = 8
+    http_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +78,8 @@ class Settings:
     destinations: Mapping[str, Destination] = field(default_factory=dict)
     #: Per destination name; see `policy_for` for destinations without an entry.
     policies: Mapping[str, DeliveryPolicy] = field(default_factory=dict)
+    #: The `admin:` section; None serves neither the API nor the dashboard.
+    admin: AdminSettings | None = None
 
     def policy_for(
         self, destination: str | None, default_limits: tuple[tuple[int, float], ...] = ()
@@ -94,6 +98,8 @@ class Settings:
         values = {s.secret.reveal() for s in self.sources.values() if s.secret}
         for dest in self.destinations.values():
             values |= {v.reveal() for v in dest.options.values() if isinstance(v, Secret)}
+        if self.admin is not None:
+            values |= self.admin.secret_values()
         return frozenset(values)
 
 
@@ -150,11 +156,13 @@ def settings_from_document(
             threads=int(worker.get("threads", 4)),
             lease_seconds=float(worker.get("lease_seconds", 60)),
             max_attempts=int(worker.get("max_attempts", 8)),
+            http_timeout_seconds=float(worker.get("http_timeout_seconds", 10)),
         ),
         rules_path=base_dir / data.get("rules", {}).get("path", "rules"),
         sources=MappingProxyType(sources),
         destinations=MappingProxyType(destinations),
         policies=MappingProxyType(policies),
+        admin=admin_settings(doc, environ=environ, base_dir=base_dir),
     )
 
 
@@ -188,6 +196,16 @@ def _sources(
         errors += schema_errors(
             doc, plugins.sources[name].settings_schema, at=("sources", name), value=options
         )
+        for key, value in list(options.items()):
+            if _is_secret_ref(value):  # e.g. the Notion integration token for API reads
+                try:
+                    options[key] = resolve_secret_ref(
+                        value, environ=environ, base_dir=base_dir, where=f"sources.{name}.{key}"
+                    )
+                except ConfigError as exc:
+                    errors.append(
+                        ConfigError(exc.message, location=doc.locate(("sources", name, key)))
+                    )
         try:
             if "secret" in raw:
                 secret = resolve_secret_ref(
@@ -270,6 +288,15 @@ def _destinations(
     if errors:
         raise ConfigErrors(errors)
     return out
+
+
+def _is_secret_ref(value: object) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and set(value) <= {"env", "file", "optional"}
+        and ("env" in value or "file" in value)
+    )
 
 
 def _policies(doc: YamlDocument, plugins: Plugins, max_attempts: int) -> dict[str, DeliveryPolicy]:

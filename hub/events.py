@@ -77,6 +77,30 @@ class Event:
         }
 
 
+def event_from_dict(doc: Mapping[str, Any]) -> Event:
+    """The inverse of `Event.to_dict`, for events kept as JSON between processing steps."""
+    data = doc.get("data") or {}
+    entity = data.get("entity") or {}
+    actor = data.get("actor") or {}
+    return Event(
+        id=str(doc["id"]),
+        source=str(doc["source"]),
+        type=str(doc["type"]),
+        subject=doc.get("subject"),
+        time=datetime.fromisoformat(str(doc["time"]).replace("Z", "+00:00")),
+        entity=Entity(
+            kind=str(entity.get("kind") or ""),
+            id=str(entity.get("id") or ""),
+            url=entity.get("url"),
+            title=entity.get("title"),
+        ),
+        actor=Actor(id=actor.get("id"), name=actor.get("name"), email=actor.get("email")),
+        changes=dict(data.get("changes") or {}),
+        fields=dict(data.get("fields") or {}),
+        raw=data.get("raw"),
+    )
+
+
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a Z, as CloudEvents' JSON format writes it."""
     text = value.isoformat().replace("+00:00", "Z")

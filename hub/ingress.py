@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from hub.errors import PayloadTooLarge, RequestRejected, StoreError, UnknownSource
 from hub.events import event_id_for
 from hub.intake import GroupCommitWriter
+from hub.metrics import record_rejection
 from hub.runtime import Runtime
 from hub.sources.base import HookRequest
 from hub.store import NewEvent
@@ -44,6 +45,8 @@ async def receive_hook(request: Request) -> Response:
         received_at=runtime.clock.now(),
     )
     verdict = source.verify(hook, runtime.settings.sources[name].secret, runtime.clock)
+    if verdict.admin_notice:
+        log.warning("source %s: %s", name, verdict.admin_notice)
     if not verdict.store:
         return JSONResponse(dict(verdict.reply or {}), status_code=verdict.status)
     event_id = event_id_for(name, verdict.delivery_id)
@@ -57,6 +60,13 @@ async def receive_hook(request: Request) -> Response:
             body=body,
         )
     )
+    if verdict.reply is not None:
+        # The provider expects its own protocol answer (Discord's deferred response, Slack's
+        # acknowledgement), duplicates included; the event id travels in a header instead.
+        headers = {"X-Switchboard-Event-Id": event_id}
+        if outcome.duplicate:
+            headers["X-Switchboard-Duplicate"] = "true"
+        return JSONResponse(dict(verdict.reply), status_code=verdict.status, headers=headers)
     if outcome.duplicate:
         return JSONResponse({"id": event_id, "duplicate": True}, status_code=200)
     return JSONResponse({"id": event_id}, status_code=verdict.status)
@@ -85,6 +95,7 @@ async def rejected(request: Request, exc: Exception) -> Response:
     """A refused request: a stable code and a message, never a traceback."""
     assert isinstance(exc, RequestRejected)  # noqa: S101 - registered only for this type
     log.info("rejected %s %s: %s %s", request.method, request.url.path, exc.status, exc.code)
+    record_rejection(request, exc)
     return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status)
 
 

@@ -7,19 +7,22 @@ so a message processed twice after a crash plans nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
-from hub.events import Event, idempotency_key
+from hub.events import Event, event_from_dict, idempotency_key
 from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateProblem
-from hub.sources.base import NormalizeContext, RawEvent, Source
+from hub.sources.base import EnrichingSource, NormalizeContext, RawEvent, RetryLater, Source
 from hub.store import NewDelivery, Store, windows
+
+log = logging.getLogger("switchboard.processing")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +37,33 @@ class ProcessOutcome:
     error: str | None = None
 
 
+#: Runs an enriching source's `enrich` on the worker's event loop; None: events stay thin.
+Enrich = Callable[[EnrichingSource, list[Event]], list[Event]]
+#: A source-level coalescing window is stored as a group under this rule id prefix.
+SOURCE_GROUP_PREFIX = "@source:"
+#: When a provider gives no Retry-After, enrichment is tried again after this long.
+ENRICH_RETRY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlushOutcome:
+    #: (delivery id, connector) ready to send now.
+    pending: list[tuple[str, str]]
+    #: Set when the flush must run again later (a source's provider asked to wait).
+    retry_in_s: float | None = None
+    #: Groups opened by events a source flush produced (their own rule windows).
+    groups: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Routed:
+    planned: list[NewDelivery] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+    opened: list[tuple[str, float]] = field(default_factory=list)
+    stored: list[dict[str, Any]] = field(default_factory=list)
+
+
 def process_event(
     event_id: str,
     *,
@@ -43,6 +73,7 @@ def process_event(
     destinations: Mapping[str, Destination],
     clock: Clock,
     lease_s: float,
+    enrich: Enrich | None = None,
 ) -> ProcessOutcome | None:
     """Claim, normalize and route one stored event; None if it is done or held elsewhere."""
     now = clock.now().timestamp()
@@ -69,17 +100,81 @@ def process_event(
         events = source.normalize(raw, NormalizeContext(clock=clock))
     except Exception as exc:  # a normalizer bug marks the event failed; it stays replayable
         return _failed(store, row.id, now, f"normalize failed: {type(exc).__name__}: {exc}")
-    planned: list[NewDelivery] = []
-    matched: list[str] = []
-    suppressed: list[str] = []
+    coalescing: list[tuple[str, float]] = []
+    if isinstance(source, EnrichingSource) and enrich is not None:
+        events, coalescing = _coalesce(
+            store, source, row.source, row.id, row.received_at, events, now
+        )
+        try:
+            events = enrich(source, events) if events else []
+        except RetryLater as exc:
+            # Leave the claim to expire: the sweeper hands the event out again after its lease.
+            log.warning("event %s: enrichment must wait: %s", row.id, exc)
+            return None
+        except Exception as exc:  # an enrichment bug must not loop: fail, replayable
+            return _failed(store, row.id, now, f"enrich failed: {type(exc).__name__}: {exc}")
+    routed = _route(store, ruleset, destinations, events, row.id, row.received_at, now)
+    pending_ids = store.finish_event(
+        row.id, now=now, normalized=routed.stored, new_deliveries=routed.planned
+    )
+    return ProcessOutcome(
+        event_id=row.id,
+        pending=_with_connectors(store, routed.planned, pending_ids),
+        matched_rules=routed.matched,
+        groups=routed.opened + coalescing,
+        suppressed=routed.suppressed,
+    )
+
+
+def _coalesce(
+    store: Store,
+    source: EnrichingSource,
+    source_name: str,
+    inbound_id: str,
+    received_at: float,
+    events: list[Event],
+    now: float,
+) -> tuple[list[Event], list[tuple[str, float]]]:
+    """Park events that coalesce in their source window; return the rest and new windows."""
+    direct: list[Event] = []
     opened: list[tuple[str, float]] = []
-    stored: list[dict[str, Any]] = []
+    for event in events:
+        key = source.coalesce_key(event) if source.coalesce_window_s > 0 else None
+        if key is None:
+            direct.append(event)
+            continue
+        slot = windows.add_to_group(
+            store,
+            rule_id=SOURCE_GROUP_PREFIX + source_name,
+            key=key,
+            event_id=event.id,
+            event={**event.to_dict(), "_inbound": inbound_id, "_received_at": received_at},
+            now=now,
+            window_s=source.coalesce_window_s,
+            max_events=1000,
+        )
+        if slot is not None and slot.opened:
+            opened.append((slot.group_id, slot.flush_at))
+    return direct, opened
+
+
+def _route(
+    store: Store,
+    ruleset: RuleSet,
+    destinations: Mapping[str, Destination],
+    events: list[Event],
+    inbound_id: str,
+    received_at: float,
+    now: float,
+) -> _Routed:
+    """Match events against the rules and plan one delivery per action (or fill groups)."""
+    out = _Routed()
     for event in events:
         document = event.to_dict()
         for rule in match_rules(ruleset, document):
-            matched.append(rule.id)
+            out.matched.append(rule.id)
             if not _admitted(store, rule, event.id, document, now):
-                suppressed.append(rule.id)
+                out.suppressed.append(rule.id)
                 continue
             if rule.group is not None:
                 slot = windows.add_to_group(
@@ -93,32 +188,25 @@ def process_event(
                     max_events=rule.group.max_events,
                 )
                 if slot is not None and slot.opened:
-                    opened.append((slot.group_id, slot.flush_at))
+                    out.opened.append((slot.group_id, slot.flush_at))
                 continue
             entity_key = f"{event.source}|{event.entity.kind}|{event.entity.id}"
             for index, rendered in render_actions(rule, document):
-                planned.append(
+                out.planned.append(
                     plan_delivery(
-                        row.id,
+                        inbound_id,
                         event.id,
                         entity_key,
                         rule,
                         index,
                         rendered,
                         destinations,
-                        seq=row.received_at + len(planned) * 1e-6,
+                        seq=received_at + len(out.planned) * 1e-6,
                     )
                 )
         document["data"]["raw"] = None  # the raw body is stored once, on the event row
-        stored.append(document)
-    pending_ids = store.finish_event(row.id, now=now, normalized=stored, new_deliveries=planned)
-    return ProcessOutcome(
-        event_id=row.id,
-        pending=_with_connectors(store, planned, pending_ids),
-        matched_rules=matched,
-        groups=opened,
-        suppressed=suppressed,
-    )
+        out.stored.append(document)
+    return out
 
 
 def flush_group(
@@ -129,16 +217,22 @@ def flush_group(
     destinations: Mapping[str, Destination],
     clock: Clock,
     lease_s: float,
-) -> list[tuple[str, str]] | None:
-    """Run a group rule's actions once over its collected events; None if not due."""
+    sources: Mapping[str, Source] | None = None,
+    enrich: Enrich | None = None,
+) -> FlushOutcome | None:
+    """Run a group rule's actions once over its collected events, or enrich a source's
+    coalesced burst and route it; None if not due."""
     now = clock.now().timestamp()
     batch = windows.claim_group(store, group_id, now=now, lease_s=lease_s)
     if batch is None:
         return None
+    if batch.rule_id.startswith(SOURCE_GROUP_PREFIX):
+        source = (sources or {}).get(batch.rule_id.removeprefix(SOURCE_GROUP_PREFIX))
+        return _flush_source_burst(batch, source, store, ruleset, destinations, enrich, now)
     rule = ruleset.get(batch.rule_id)
     if rule is None or not batch.events:
         windows.finish_group(store, group_id, status="dropped")
-        return []
+        return FlushOutcome(pending=[])
     last = batch.events[-1]
     extra = {
         "events": batch.events,
@@ -159,7 +253,47 @@ def flush_group(
     ]
     pending_ids = store.add_deliveries(group_id, planned, now=now)
     windows.finish_group(store, group_id)
-    return _with_connectors(store, planned, pending_ids)
+    return FlushOutcome(pending=_with_connectors(store, planned, pending_ids))
+
+
+def _flush_source_burst(
+    batch: windows.GroupBatch,
+    source: Source | None,
+    store: Store,
+    ruleset: RuleSet,
+    destinations: Mapping[str, Destination],
+    enrich: Enrich | None,
+    now: float,
+) -> FlushOutcome:
+    """One enrichment for a burst of thin events on one entity, routed like any event."""
+    if not isinstance(source, EnrichingSource) or enrich is None or not batch.events:
+        windows.finish_group(store, batch.group_id, status="dropped")
+        return FlushOutcome(pending=[])
+    first, last = batch.events[0], batch.events[-1]
+    thin = [
+        event_from_dict({k: v for k, v in doc.items() if not k.startswith("_")})
+        for doc in batch.events
+    ]
+    try:
+        events = enrich(source, thin)
+    except RetryLater as exc:
+        wait = exc.after_s if exc.after_s is not None else ENRICH_RETRY_S
+        windows.postpone_group(store, batch.group_id, until=now + wait)
+        log.warning("source burst %s: enrichment must wait %.1fs: %s", batch.group_id, wait, exc)
+        return FlushOutcome(pending=[], retry_in_s=wait)
+    except Exception:  # an enrichment bug: keep the burst for a replay, do not loop
+        log.exception("source burst %s: enrichment failed", batch.group_id)
+        windows.finish_group(store, batch.group_id, status="failed")
+        return FlushOutcome(pending=[])
+    inbound_id = str(first["_inbound"])
+    routed = _route(
+        store, ruleset, destinations, events, inbound_id, float(last["_received_at"]), now
+    )
+    pending_ids = store.add_deliveries(inbound_id, routed.planned, now=now)
+    windows.finish_group(store, batch.group_id)
+    return FlushOutcome(
+        pending=_with_connectors(store, routed.planned, pending_ids), groups=routed.opened
+    )
 
 
 def _failed(store: Store, event_id: str, now: float, error: str) -> ProcessOutcome:
@@ -247,4 +381,12 @@ def _with_connectors(
     return out
 
 
-__all__ = ["Event", "ProcessOutcome", "flush_group", "plan_delivery", "process_event"]
+__all__ = [
+    "Enrich",
+    "Event",
+    "FlushOutcome",
+    "ProcessOutcome",
+    "flush_group",
+    "plan_delivery",
+    "process_event",
+]

@@ -6,6 +6,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.config import Settings
@@ -54,6 +55,12 @@ def load_rules(
     )
 
 
+def make_source(cls: type[Source], options: Mapping[str, Any]) -> Source:
+    """A source built from its validated options when it takes any (`from_options`)."""
+    factory = getattr(cls, "from_options", None)
+    return factory(options) if factory is not None else cls()
+
+
 def build_runtime(
     settings: Settings,
     plugins: Plugins,
@@ -74,7 +81,10 @@ def build_runtime(
         store=store,
         queue=Queue(broker, plugins.connectors),
         clock=clock,
-        sources={name: plugins.sources[name]() for name in settings.sources},
+        sources={
+            name: make_source(plugins.sources[name], source.options)
+            for name, source in settings.sources.items()
+        },
         rules=RuleSetRef(ruleset),
         templates=templates,
         limiter=limiter,

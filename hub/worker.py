@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import dramatiq
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
-from hub.delivery import DeliveryEngine
+from hub.delivery import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
+from hub.events import Event
 from hub.http import make_client
 from hub.processing import flush_group, process_event
 from hub.queue import (
@@ -27,8 +28,11 @@ from hub.queue import (
     delivery_actor,
     delivery_queue,
 )
+from hub.ratelimit import Limit
 from hub.runtime import Runtime
+from hub.sources.base import EnrichContext, EnrichingSource
 from hub.store import windows
+from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.worker")
 T = TypeVar("T")
@@ -120,7 +124,9 @@ class WorkerService:
         self._sweeper.join(timeout=5)
 
     async def _open_connectors(self) -> tuple[httpx.AsyncClient, dict[str, Connector]]:
-        http = make_client(transport=self._transport)
+        http = make_client(
+            timeout_s=self.rt.settings.worker.http_timeout_seconds, transport=self._transport
+        )
         env = ConnectorEnv(http=http, base_dir=self.rt.settings.base_dir)
         return http, {name: cls(env) for name, cls in self.rt.plugins.connectors.items()}
 
@@ -152,6 +158,7 @@ class WorkerService:
             destinations=rt.settings.destinations,
             clock=rt.clock,
             lease_s=rt.settings.worker.lease_seconds,
+            enrich=self._enrich,
         )
         if outcome is None:
             return
@@ -165,16 +172,43 @@ class WorkerService:
 
     def _flush(self, group_id: str) -> None:
         rt = self.rt
-        pending = flush_group(
+        outcome = flush_group(
             group_id,
             store=rt.store,
             ruleset=rt.rules.current,
             destinations=rt.settings.destinations,
             clock=rt.clock,
             lease_s=rt.settings.worker.lease_seconds,
+            sources=rt.sources,
+            enrich=self._enrich,
         )
-        for delivery_id, connector in pending or []:
+        if outcome is None:
+            return
+        for delivery_id, connector in outcome.pending:
             rt.queue.enqueue_delivery(delivery_id, connector)
+        now = rt.clock.now().timestamp()
+        for opened_id, flush_at in outcome.groups:
+            rt.queue.enqueue_group_flush(opened_id, delay_s=max(0.0, flush_at - now))
+        if outcome.retry_in_s is not None:
+            rt.queue.enqueue_group_flush(group_id, delay_s=outcome.retry_in_s)
+
+    # --- enrichment (sources that fetch what their webhooks only point at) -----------
+
+    def _enrich(self, source: EnrichingSource, events: list[Event]) -> list[Event]:
+        assert self._http is not None  # noqa: S101 - actors run only after start()
+        ctx = EnrichContext(
+            clock=self.rt.clock,
+            http=self._http,
+            snapshots=StoreSnapshots(self.rt.store),
+            throttle=self._throttle,
+        )
+        return self._loop.run(source.enrich(events, ctx))
+
+    async def _throttle(self, key: str, limits: Sequence[tuple[int, float]]) -> None:
+        """Wait for a slot in a shared budget (every worker process draws on the same one)."""
+        wanted = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in limits]
+        while (wait := await asyncio.to_thread(self.rt.limiter.acquire, key, wanted)) > 0:
+            await self.rt.clock.sleep(wait)
 
     def _deliver_fn(self, connector: str) -> Callable[[str], None]:
         def deliver(delivery_id: str) -> None:
@@ -182,7 +216,9 @@ class WorkerService:
             outcome = self._loop.run(self.engine.deliver(delivery_id))
             queue = self.rt.queue
             if outcome.come_back_in_s is not None:
-                queue.enqueue_delivery(delivery_id, connector, delay_s=outcome.come_back_in_s)
+                # Wake early; the engine waits out the last fraction exactly.
+                early = max(0.0, outcome.come_back_in_s - WAKE_EARLY_S)
+                queue.enqueue_delivery(delivery_id, connector, delay_s=early)
             if outcome.next_in_line is not None:
                 queue.enqueue_delivery(outcome.next_in_line, connector)
             decision = outcome.decision

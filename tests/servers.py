@@ -13,8 +13,9 @@ from tests.support import free_port, wait_until
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[str]:
-    port = free_port()
+def serve_in_thread(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
+    """Serve until the block ends; pass `port` to come back on the same address later."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"

@@ -86,8 +86,16 @@ def write_config(
     rules: str = DEFAULT_RULES,
     max_body_bytes: int = 1048576,
     lease_seconds: float = 60,
+    worker_threads: int = 4,
+    http_timeout_seconds: float = 10,
+    tasks_policy: str = "",
+    extra_sources: str = "",
 ) -> Path:
-    """A switchboard.yaml (github source, a discord + a log destination) and one rule file."""
+    """A switchboard.yaml (github source, a discord + a log destination) and one rule file.
+
+    `tasks_policy` is YAML lines (indented by 4) added to the discord destination `tasks`;
+    `extra_sources` is YAML lines (indented by 2) added under `sources:`.
+    """
     (tmp_path / "rules").mkdir(exist_ok=True)
     (tmp_path / "rules" / "test.yaml").write_text(rules, encoding="utf-8")
     config = tmp_path / "switchboard.yaml"
@@ -96,14 +104,19 @@ def write_config(
 server: {{max_body_bytes: {max_body_bytes}}}
 store: {{url: "sqlite:///{tmp_path / "hub.db"}"}}
 broker: {{url: "{broker_url}", namespace: "{namespace}"}}
-worker: {{threads: 4, lease_seconds: {lease_seconds}}}
+worker:
+  threads: {worker_threads}
+  lease_seconds: {lease_seconds}
+  http_timeout_seconds: {http_timeout_seconds}
 rules: {{path: rules}}
 sources:
   github: {{secret: {{env: SWITCHBOARD_SECRET_GITHUB}}}}
+{extra_sources}
 destinations:
   tasks:
     connector: discord
     webhook_url: {{env: TEST_DISCORD_WEBHOOK_URL, optional: true}}
+{tasks_policy}
   inbox:
     connector: log
     path: inbox.log

@@ -6,16 +6,28 @@ runs in the worker and is pure (API enrichment goes through clients on the conte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
 
 from hub.clock import Clock
 from hub.events import Event
 from hub.secrets import Secret
 
-__all__ = ["HookRequest", "NormalizeContext", "RawEvent", "Source", "Verdict"]
+__all__ = [
+    "EnrichContext",
+    "EnrichingSource",
+    "HookRequest",
+    "NormalizeContext",
+    "RawEvent",
+    "RetryLater",
+    "SnapshotStore",
+    "Source",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,15 +45,19 @@ class HookRequest:
 class Verdict:
     """What ingress does with a verified request.
 
-    `store` is False for protocol traffic answered directly (handshakes);
-    `reply` is then the JSON body to send with `status`. The stored form of an
-    accepted request is its raw body, which the worker parses again.
+    `store` is False for protocol traffic answered directly (handshakes). `reply`, when
+    set, is the JSON body sent with `status` instead of `{"id": ...}`: for a handshake, or
+    for a stored request whose provider wants its own acknowledgement (chat commands).
+    The stored form of an accepted request is its raw body, which the worker parses again.
     """
 
     delivery_id: str
     store: bool = True
     status: int = 202
     reply: Mapping[str, Any] | None = None
+    #: Something the admin must act on (Notion's verification token to paste back);
+    #: ingress logs it.
+    admin_notice: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,3 +93,56 @@ class Source(Protocol):
         ...
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]: ...
+
+
+class SnapshotStore(Protocol):
+    """The last state a source saw of an entity, by key, for computing `changes`."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, doc: dict[str, Any], *, version: str | None, now: float) -> bool:
+        """Store unless a newer `version` is stored; True when written."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrichContext:
+    """What a source may use to complete thin events in the worker (never in ingress)."""
+
+    clock: Clock
+    #: The worker's shared HTTP client (timeouts and pool set once).
+    http: httpx.AsyncClient
+    snapshots: SnapshotStore
+    #: `await throttle(key, [(count, per_s), ...])` returns once a request may be made:
+    #: one budget per key shared by every worker process (Notion: 3/s per integration).
+    throttle: Callable[[str, Sequence[tuple[int, float]]], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """Enrichment could not finish now (the provider is rate limiting or down)."""
+
+    def __init__(self, reason: str, *, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
+@runtime_checkable
+class EnrichingSource(Source, Protocol):
+    """A source whose events are thin (ids only) and are completed by fetching.
+
+    Events with the same `coalesce_key` arriving within `coalesce_window_s` are enriched
+    together, once: a burst of edits to one Notion page is one fetch and one event.
+    """
+
+    coalesce_window_s: float
+
+    def coalesce_key(self, event: Event) -> str | None:
+        """Events with the same key are enriched together; None: enrich at once."""
+        ...
+
+    async def enrich(self, events: Sequence[Event], ctx: EnrichContext) -> list[Event]:
+        """The complete events for these (thin, same-key) ones; [] when nothing changed.
+
+        Raise RetryLater when the provider cannot answer now.
+        """
+        ...

@@ -262,7 +262,8 @@ class Store:
 
     def claim_delivery(self, delivery_id: str, *, now: float, lease_s: float) -> DeliveryRow | None:
         """Take a due delivery for sending; None if done, not due, leased elsewhere, or
-        waiting behind an earlier delivery for the same entity and destination."""
+        waiting behind an earlier delivery for the same entity and destination (or behind
+        an earlier event not yet processed, which may turn out to be for the same entity)."""
         claimable = or_(
             and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
@@ -270,7 +271,12 @@ class Store:
         with self.guard("claim a delivery"), self.engine.begin() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id, claimable, ~_has_predecessor())
+                .where(
+                    deliveries.c.id == delivery_id,
+                    claimable,
+                    ~_has_predecessor(),
+                    ~_earlier_event_unprocessed(),
+                )
                 .values(
                     status="sending",
                     lease_until=now + lease_s,
@@ -306,8 +312,9 @@ class Store:
             return {(op or ""): ref for op, ref in conn.execute(query)}
 
     def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
-        """Why a pending delivery could not be claimed: ("early", seconds until due) or
-        ("blocked", 0) behind an earlier delivery; None when there is nothing to wait for."""
+        """Why a pending delivery could not be claimed, with seconds to come back in:
+        ("early", until due), ("ordering", short) behind an event still being processed,
+        ("blocked", fallback) behind an earlier delivery; None: nothing to wait for."""
         with self.guard("read a delivery"), self.engine.connect() as conn:
             row = conn.execute(
                 select(deliveries.c.status, deliveries.c.next_attempt_at).where(
@@ -318,12 +325,18 @@ class Store:
                 return None
             if row[1] > now:
                 return "early", float(row[1] - now)
-            blocked = conn.scalar(
+            this = deliveries.c.id == delivery_id
+            if conn.scalar(
+                select(func.count()).select_from(deliveries).where(this, _has_predecessor())
+            ):
+                return "blocked", BLOCKED_RECHECK_S
+            if conn.scalar(
                 select(func.count())
                 .select_from(deliveries)
-                .where(deliveries.c.id == delivery_id, _has_predecessor())
-            )
-        return ("blocked", 0.0) if blocked else None
+                .where(this, _earlier_event_unprocessed())
+            ):
+                return "ordering", ORDERING_RECHECK_S
+        return None
 
     def next_in_line(self, row: DeliveryRow) -> str | None:
         """The earliest pending delivery for the same entity and destination, if any."""
@@ -432,8 +445,14 @@ class Store:
         self, *, now: float, older_than: float, limit: int = 500
     ) -> list[tuple[str, str]]:
         """(id, connector) of due deliveries that no queue seems to hold, or expired leases."""
+        # A pending row behind an earlier one for its entity is woken when that one
+        # finishes (and that one is swept itself if its message was lost): skip it here.
         cond = or_(
-            and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at < older_than),
+            and_(
+                deliveries.c.status == "pending",
+                deliveries.c.next_attempt_at < older_than,
+                ~_has_predecessor(),
+            ),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
         )
         query = select(deliveries.c.id, deliveries.c.connector).where(cond).limit(limit)
@@ -490,6 +509,20 @@ def _has_predecessor() -> Any:
     )
 
 
+def _earlier_event_unprocessed() -> Any:
+    """An event received before this delivery's event that is not processed yet.
+
+    Its entity is unknown until it is normalized, so it may be the same entity: an
+    entity's deliveries go out in the order their events arrived, not the order workers
+    happened to process them in. Processing takes milliseconds, so the wait is short.
+    """
+    return exists().where(
+        deliveries.c.entity_key.is_not(None),
+        events.c.status.in_(("received", "processing")),
+        events.c.received_at < deliveries.c.seq,
+    )
+
+
 def open_store(url: str) -> Store:
     """Open (and create if needed) the store at a SQLAlchemy URL."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -505,6 +538,13 @@ def open_store(url: str) -> Store:
     store = Store(engine)
     store.create_schema()
     return store
+
+
+#: How soon a delivery waiting behind another delivery looks again; the one it waits for
+#: also wakes it when it finishes, so this is only the fallback.
+BLOCKED_RECHECK_S = 2.0
+#: How soon a delivery waiting for an earlier event's processing looks again.
+ORDERING_RECHECK_S = 0.1
 
 
 def new_delivery_id() -> str:

@@ -131,3 +131,14 @@ group_events = Table(
     Column("position", Integer, nullable=False),
     Column("event", JSON, nullable=False),
 )
+
+#: The last state a source saw of an entity (e.g. a Notion page's flattened properties),
+#: to compute `changes` on the next event. `version` orders writes (last_edited_time).
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("version", String(64), nullable=True),
+    Column("doc", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

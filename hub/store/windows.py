@@ -165,6 +165,16 @@ def finish_group(store: Store, group_id: str, *, status: str = "flushed") -> Non
         )
 
 
+def postpone_group(store: Store, group_id: str, *, until: float) -> None:
+    """Open a claimed group again, to flush at `until` (its source asked us to wait)."""
+    with store.guard("postpone a group"), store.engine.begin() as conn:
+        conn.execute(
+            update(groups)
+            .where(groups.c.id == group_id)
+            .values(status="open", flush_at=until, lease_until=None)
+        )
+
+
 def due_groups(store: Store, *, now: float, limit: int = 500) -> list[str]:
     cond = and_(
         groups.c.flush_at <= now,

@@ -139,7 +139,9 @@ rules:
     }
     assert flush_group(group_id, **flush) is None  # not due yet
     _advance(rt, 3600)
-    [(delivery_id, connector)] = flush_group(group_id, **flush) or []
+    flushed = flush_group(group_id, **flush)
+    assert flushed is not None
+    [(delivery_id, connector)] = flushed.pending
     assert connector == "log"
     row = rt.store.get_delivery(delivery_id)
     assert row is not None

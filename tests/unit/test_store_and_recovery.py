@@ -12,7 +12,7 @@ from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
-from hub.store import NewEvent
+from hub.store import AttemptRecord, NewEvent
 from hub.worker import WorkerService
 from tests.support import fixture_path, make_settings
 
@@ -141,3 +141,33 @@ def test_a_delivery_claimed_by_a_dead_worker_is_sent_again_after_its_lease(
     again = runtime.store.claim_delivery(log_delivery.id, now=now + 31, lease_s=30)
     assert again is not None
     assert again.attempts == 2
+
+
+def test_the_sweeper_leaves_a_delivery_waiting_behind_its_entity_to_its_predecessor(
+    runtime: Runtime,
+) -> None:
+    # Two events for the same issue: the second's deliveries wait for the first's.
+    first = _accept(runtime, "d-5")
+    runtime.clock.advance(1)  # type: ignore[attr-defined]
+    second = _accept(runtime, "d-6")
+    _process(runtime, first)
+    _process(runtime, second)
+    now = runtime.clock.now().timestamp()
+    stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
+    earlier = {d.id for d in runtime.store.list_deliveries(inbound_id=first)}
+    later = {d.id for d in runtime.store.list_deliveries(inbound_id=second)}
+    assert stale == earlier
+    # Once the first ones are delivered, the waiting ones are due for the sweeper too.
+    for delivery_id in earlier:
+        row = runtime.store.claim_delivery(delivery_id, now=now, lease_s=30)
+        assert row is not None
+        runtime.store.finish_attempt(
+            delivery_id,
+            AttemptRecord(
+                number=1, started_at=now, duration_ms=1.0, outcome="ok", status_code=200, detail=""
+            ),
+            status="delivered",
+            now=now,
+        )
+    stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
+    assert stale == later

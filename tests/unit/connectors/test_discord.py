@@ -571,3 +571,44 @@ def test_classify_status(status: int, outcome: str) -> None:
 def test_classify_status_passes_the_wait_on_to_a_retry() -> None:
     assert classify_status(429, reason="slow down", after=2.5).after == 2.5
     assert classify_status(503, reason="down").after is None
+
+
+# --- learning the bucket from the headers ---------------------------------------------------
+
+
+def _ok_with_headers(remaining: str, reset_after: str) -> Handler:
+    _, body, headers = _fixture_response(
+        "webhook.execute.wait-true.message.json", "webhook.execute.ok.headers.json"
+    )
+    headers = {
+        **headers,
+        "X-RateLimit-Remaining": remaining,
+        "X-RateLimit-Reset-After": reset_after,
+    }
+    return _reply(200, body=body, headers=headers)
+
+
+def test_a_message_that_empties_the_bucket_pauses_the_destination(tmp_path: Path) -> None:
+    sent = _send(_ok_with_headers("0", "1.750"), tmp_path)
+
+    assert sent.result.outcome == "ok"
+    assert sent.result.pause_s == pytest.approx(1.75)
+
+
+def test_a_message_with_budget_left_does_not_pause(tmp_path: Path) -> None:
+    _, _, real_headers = _fixture_response(
+        "webhook.execute.wait-true.message.json", "webhook.execute.ok.headers.json"
+    )
+    sent = _send(_ok_with_headers(real_headers["X-RateLimit-Remaining"], "2.000"), tmp_path)
+
+    assert sent.result.outcome == "ok"
+    assert sent.result.pause_s is None
+
+
+@pytest.mark.parametrize("reset_after", ["", "soon", "-1", "nan"])
+def test_an_unreadable_reset_does_not_pause(reset_after: str, tmp_path: Path) -> None:
+    assert _send(_ok_with_headers("0", reset_after), tmp_path).result.pause_s is None
+
+
+def test_discord_declares_its_documented_webhook_limits() -> None:
+    assert DiscordConnector.rate_limits == ((5, 2.0), (30, 60.0))

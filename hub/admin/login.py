@@ -1,0 +1,120 @@
+"""GET/POST /admin/login and POST /admin/logout.
+
+The login form is protected by a double-submit token (a random cookie echoed in the
+form), since there is no session yet to hold a CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from hub.admin.auth import Credentials, Principal
+from hub.admin.forms import checked_form, read_form
+from hub.admin.session import COOKIE, LOGIN_COOKIE, encode_session, new_session
+from hub.admin.settings import AdminSettings
+from hub.runtime import Runtime
+
+log = logging.getLogger("switchboard.admin")
+
+
+class Login:
+    def __init__(
+        self, templates: Jinja2Templates, credentials: Credentials, settings: AdminSettings
+    ) -> None:
+        self.templates = templates
+        self.credentials = credentials
+        self.settings = settings
+
+    async def form(self, request: Request) -> Response:
+        return self._page(
+            request, error=None, status=200, next_path=request.query_params.get("next", "")
+        )
+
+    async def submit(self, request: Request) -> Response:
+        form = await read_form(request)
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not hmac.compare_digest(expected, form.get("csrf")):
+            return self._page(
+                request,
+                error="The form expired; try again.",
+                status=403,
+                next_path=form.get("next"),
+            )
+        principal: Principal | None
+        if form.get("token"):
+            principal = self.credentials.by_token(form.get("token"))
+        else:
+            principal = self.credentials.by_password(form.get("username"), form.get("password"))
+        if principal is None:
+            log.info("admin login failed from %s", request.client.host if request.client else "?")
+            return self._page(
+                request,
+                error="Wrong token, username or password.",
+                status=401,
+                next_path=form.get("next"),
+            )
+        runtime: Runtime = request.state.runtime
+        session = new_session(
+            principal.name,
+            principal.role,
+            now=runtime.clock.now().timestamp(),
+            ttl_s=self.settings.session_ttl_s,
+        )
+        root = request.scope.get("root_path", "")
+        target = form.get("next")
+        # Only same-dashboard paths: never an open redirect to another site.
+        if not target.startswith(root + "/") or target.startswith("//"):
+            target = root + "/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE,
+            encode_session(session, self.credentials.session_key),
+            max_age=int(self.settings.session_ttl_s),
+            path=root or "/",
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.secure_cookies,
+        )
+        response.delete_cookie(LOGIN_COOKIE, path=root or "/")
+        log.info("admin login: %s (%s)", principal.name, principal.role)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        await checked_form(request)
+        root = request.scope.get("root_path", "")
+        response = RedirectResponse(f"{root}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=root or "/")
+        return response
+
+    def _page(
+        self, request: Request, *, error: str | None, status: int, next_path: str
+    ) -> Response:
+        token = secrets.token_urlsafe(24)
+        context: dict[str, Any] = {
+            "error": error,
+            "csrf": token,
+            "next": next_path,
+            "has_users": bool(self.settings.users),
+            "user": None,
+        }
+        response = self.templates.TemplateResponse(
+            request, "login.html", context, status_code=status
+        )
+        root = request.scope.get("root_path", "")
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            max_age=3600,
+            path=root or "/",
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.secure_cookies,
+        )
+        return response

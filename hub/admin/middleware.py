@@ -1,0 +1,56 @@
+"""Session ASGI middleware for /admin: read the signed cookie, or send to the login page.
+
+Sets `scope["user"]` (a Principal) and `scope["auth"]` (the Session, for its CSRF
+token). Unauthenticated requests are redirected to /admin/login; POSTs by read-only
+users get 403. Webhook routes are outside this mount and never see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.admin.auth import Credentials
+from hub.admin.session import COOKIE, decode_session
+
+#: Paths (below the mount) that need no session.
+OPEN_PATHS = ("/login", "/static/")
+
+
+class SessionAuth:
+    def __init__(self, app: ASGIApp, *, credentials: Credentials, now: Callable[[], float]) -> None:
+        self.app = app
+        self.credentials = credentials
+        self.now = now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        root = scope.get("root_path", "")
+        below = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
+        session = decode_session(
+            conn.cookies.get(COOKIE), self.credentials.session_key, now=self.now()
+        )
+        principal = self.credentials.principal_for(session.name, session.role) if session else None
+        if principal is None or session is None:
+            if below.startswith(OPEN_PATHS):
+                await self.app({**scope, "user": None, "auth": None}, receive, send)
+                return
+            target = quote(scope["path"] + ("?" + conn.url.query if conn.url.query else ""))
+            login = RedirectResponse(f"{root}/login?next={target}", status_code=303)
+            await login(scope, receive, send)
+            return
+        if scope["method"] == "POST" and not principal.can_write and below != "/logout":
+            denied = PlainTextResponse(
+                f"'{principal.name}' is read-only; replaying and simulating need role admin",
+                status_code=403,
+            )
+            await denied(scope, receive, send)
+            return
+        await self.app({**scope, "user": principal, "auth": session}, receive, send)

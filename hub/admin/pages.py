@@ -1,0 +1,231 @@
+"""The dashboard's pages: overview, events, deliveries (DLQ + replay), rules, sources.
+
+Pages show the same dicts the JSON API returns (`hub.api.views`), masked the same way,
+so the dashboard can never show more than the API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from hub.admin.charts import throughput_chart
+from hub.admin.forms import checked_form
+from hub.api import views
+from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
+from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail
+from hub.api.operations import InvalidInput, replay_now, simulate
+from hub.api.stats import load_stats
+from hub.api.views import Masker
+from hub.durations import parse_duration
+from hub.runtime import Runtime
+from hub.store import stats
+from hub.store.queries import EventFilter, list_deliveries, list_events
+from hub.store.stats import MinuteBucket
+
+
+class Dashboard:
+    """Page handlers; each reads the runtime from lifespan state."""
+
+    def __init__(self, templates: Jinja2Templates) -> None:
+        self.templates = templates
+
+    def render(self, request: Request, name: str, **context: Any) -> Response:
+        runtime: Runtime = request.state.runtime
+        masker = Masker(runtime.settings.secret_values())
+        session = request.auth
+        base = {
+            "user": request.user,
+            "csrf": session.csrf if session else "",
+            "root": request.scope.get("root_path", ""),
+            "notice": request.query_params.get("notice"),
+        }
+        return self.templates.TemplateResponse(
+            request, name, {**base, **{k: masker(v) for k, v in context.items()}}
+        )
+
+    async def overview(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        data = await asyncio.to_thread(load_stats, runtime, 60)
+        recent = await asyncio.to_thread(list_events, runtime.store, EventFilter(limit=8))
+        buckets = [
+            MinuteBucket(0.0, b["received"], b["delivered"], b["failed"], b["retried"])
+            for b in data["throughput"]
+        ]
+        labels = [str(b["start"])[11:16] for b in data["throughput"]]
+        return self.render(
+            request,
+            "overview.html",
+            stats=data,
+            chart=throughput_chart(buckets, labels),
+            chart_labels=labels,
+            recent=[views.event_summary(e) for e in recent.items],
+            rules={
+                "count": len(runtime.rules.current.rules),
+                "files": len(runtime.rules.current.files),
+                "last_error": runtime.rules.last_error,
+            },
+        )
+
+    async def events(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        f = event_filter(request, runtime.clock.now().timestamp())
+        try:
+            page = await asyncio.to_thread(list_events, runtime.store, f)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return self.render(
+            request,
+            "events.html",
+            items=[views.event_summary(e) for e in page.items],
+            next_url=_next_url(request, page.next_cursor),
+            filters=dict(request.query_params),
+            sources=sorted(runtime.sources),
+            statuses=EVENT_STATUSES,
+        )
+
+    async def event(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        detail = await asyncio.to_thread(
+            load_event_detail, runtime, request.path_params["event_id"]
+        )
+        if detail is None:
+            raise HTTPException(404, "no such event")
+        return self.render(request, "event.html", event=detail)
+
+    async def deliveries(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        f = delivery_filter(request, runtime.clock.now().timestamp())
+        try:
+            page = await asyncio.to_thread(list_deliveries, runtime.store, f)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return self.render(
+            request,
+            "deliveries.html",
+            items=[views.delivery(d) for d in page.items],
+            next_url=_next_url(request, page.next_cursor),
+            filters=dict(request.query_params),
+            statuses=DELIVERY_STATUSES,
+            current=f.status or "",
+        )
+
+    async def delivery(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        found = await asyncio.to_thread(load_delivery, runtime, request.path_params["delivery_id"])
+        if found is None:
+            raise HTTPException(404, "no such delivery")
+        return self.render(request, "delivery.html", delivery=found)
+
+    async def replay(self, request: Request) -> Response:
+        """One delivery (`id`), the checked ones (`ids`), or every dead one (`dead_since`)."""
+        runtime: Runtime = request.state.runtime
+        form = await checked_form(request)
+        ids = [i for i in form.getlist("ids") + form.getlist("id") if i]
+        since: float | None = None
+        if form.get("dead_since"):
+            try:
+                back = parse_duration(form.get("dead_since")).total_seconds()
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from exc
+            since = runtime.clock.now().timestamp() - back
+        if not ids and since is None:
+            notice = "Nothing selected to replay."
+        else:
+            result = await asyncio.to_thread(
+                replay_now, runtime, ids, dead_since_s=since, force=form.get("force") == "1"
+            )
+            notice = f"Replaying {len(result.deliveries)} deliveries."
+            if result.skipped:
+                notice += f" Left {len(result.skipped)} delivered ones alone."
+        back_to = form.get("back") or "/deliveries?status=dead"
+        if not back_to.startswith("/") or back_to.startswith("//"):
+            back_to = "/deliveries?status=dead"
+        root = request.scope.get("root_path", "")
+        sep = "&" if "?" in back_to else "?"
+        return RedirectResponse(
+            f"{root}{back_to}{sep}{urlencode({'notice': notice})}", status_code=303
+        )
+
+    async def rules(self, request: Request) -> Response:
+        return await self._rules_page(request, simulation=None, form=None, error=None)
+
+    async def simulate(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        form = await checked_form(request)
+        text = form.get("payload")
+        headers = dict(
+            (name.strip(), value.strip())
+            for name, _, value in (
+                line.partition(":") for line in form.get("headers").splitlines() if ":" in line
+            )
+        )
+        results: list[dict[str, Any]] | None = None
+        error: str | None = None
+        try:
+            payload: Any = json.loads(text)
+        except ValueError:
+            payload = text
+        try:
+            results = simulate(
+                runtime, source=form.get("source") or None, payload=payload, headers=headers
+            )
+        except InvalidInput as exc:
+            error = exc.message
+        return await self._rules_page(request, simulation=results, form=form.fields, error=error)
+
+    async def _rules_page(
+        self,
+        request: Request,
+        *,
+        simulation: list[dict[str, Any]] | None,
+        form: dict[str, list[str]] | None,
+        error: str | None,
+    ) -> Response:
+        runtime: Runtime = request.state.runtime
+        counts = await asyncio.to_thread(stats.rule_counts, runtime.store)
+        values = {k: v[0] for k, v in (form or {}).items() if v and k != "csrf"}
+        return self.render(
+            request,
+            "rules.html",
+            status=views.rules_status(runtime.rules, counts),
+            sources=sorted(runtime.plugins.sources),
+            simulation=simulation,
+            simulate_error=error,
+            form=values,
+        )
+
+    async def sources(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        last = await asyncio.to_thread(stats.last_event_per_source, runtime.store)
+        base = runtime.settings.server.public_url or str(request.base_url).rstrip("/")
+        rows = []
+        for name, settings in sorted(runtime.settings.sources.items()):
+            seen = last.get(name)
+            rows.append(
+                {
+                    "name": name,
+                    "url": f"{base.rstrip('/')}/hooks/{name}",
+                    "has_secret": settings.secret is not None,
+                    "last_event": seen[0] if seen else None,
+                    "last_at": views.iso(seen[1]) if seen else None,
+                    "last_status": seen[2] if seen else None,
+                }
+            )
+        return self.render(
+            request, "sources.html", sources=rows, public_url=runtime.settings.server.public_url
+        )
+
+
+def _next_url(request: Request, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "notice")}
+    return f"{request.url.path}?{urlencode({**params, 'cursor': cursor})}"

@@ -1,0 +1,77 @@
+"""The /admin mount: its routes, templates, static files and session middleware."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from hub.admin.auth import Credentials
+from hub.admin.login import Login
+from hub.admin.middleware import SessionAuth
+from hub.admin.pages import Dashboard
+from hub.admin.settings import AdminSettings
+from hub.api import api_mount
+from hub.clock import Clock
+from hub.runtime import Runtime
+
+HERE = Path(__file__).resolve().parent
+PREFIX = "/admin"
+
+
+def admin_routes(runtime: Runtime) -> list[BaseRoute]:
+    """/api/v1 and /admin, only when switchboard.yaml has an `admin:` section."""
+    admin = runtime.settings.admin
+    if admin is None:
+        return []
+    credentials = Credentials(admin)
+    return [api_mount(credentials), admin_mount(credentials, admin, runtime.clock)]
+
+
+def admin_mount(credentials: Credentials, settings: AdminSettings, clock: Clock) -> Mount:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["pretty"] = _pretty
+    templates.env.filters["when"] = _when
+    pages = Dashboard(templates)
+    login = Login(templates, credentials, settings)
+    return Mount(
+        PREFIX,
+        routes=[
+            Route("/", pages.overview, methods=["GET"], name="admin_overview"),
+            Route("/login", login.form, methods=["GET"]),
+            Route("/login", login.submit, methods=["POST"]),
+            Route("/logout", login.logout, methods=["POST"]),
+            Route("/events", pages.events, methods=["GET"]),
+            Route("/events/{event_id}", pages.event, methods=["GET"]),
+            Route("/deliveries", pages.deliveries, methods=["GET"]),
+            Route("/deliveries/replay", pages.replay, methods=["POST"]),
+            Route("/deliveries/{delivery_id}", pages.delivery, methods=["GET"]),
+            Route("/rules", pages.rules, methods=["GET"]),
+            Route("/rules/simulate", pages.simulate, methods=["POST"]),
+            Route("/sources", pages.sources, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="admin_static"),
+        ],
+        middleware=[
+            Middleware(SessionAuth, credentials=credentials, now=lambda: clock.now().timestamp())
+        ],
+    )
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def _when(value: str | None) -> str:
+    """`2026-11-21T10:00:03.123Z` → `2026-11-21 10:00:03`."""
+    if not value:
+        return "—"
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")

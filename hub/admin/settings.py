@@ -1,0 +1,106 @@
+"""The `admin:` section of switchboard.yaml: who may read or operate the hub.
+
+Tokens and password hashes are secret references, resolved here at load time like every
+other secret; the rest of the admin code only sees `AdminSettings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hub.durations import parse_duration
+from hub.errors import ConfigError, ConfigErrors
+from hub.secrets import Secret, resolve_secret_ref
+from hub.yamldoc import YamlDocument
+
+Role = Literal["admin", "read"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminToken:
+    """An API/dashboard bearer token."""
+
+    name: str
+    role: Role
+    token: Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminUser:
+    """A dashboard user; `password_hash` is `scrypt$n$r$p$salt$hash` (see hub.admin.passwords)."""
+
+    username: str
+    role: Role
+    password_hash: Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminSettings:
+    tokens: tuple[AdminToken, ...] = ()
+    users: tuple[AdminUser, ...] = ()
+    #: Signs session cookies; when unset it is derived from all tokens and hashes, so every
+    #: hub process agrees on it and changing a credential logs everyone out.
+    session_secret: Secret | None = None
+    session_ttl_s: float = 12 * 3600.0
+    secure_cookies: bool = False
+
+    def secret_values(self) -> set[str]:
+        values = {t.token.reveal() for t in self.tokens}
+        if self.session_secret is not None:
+            values.add(self.session_secret.reveal())
+        return values
+
+
+def admin_settings(
+    doc: YamlDocument, *, environ: Mapping[str, str], base_dir: Path
+) -> AdminSettings | None:
+    """Parse `admin:`; None when the section is absent (no API, no dashboard)."""
+    raw = doc.data.get("admin")
+    if raw is None:
+        return None
+    errors: list[ConfigError] = []
+
+    def secret(value: Any, at: tuple[str | int, ...]) -> Secret | None:
+        where = ".".join(str(p) for p in at)
+        if isinstance(value, str):  # only password hashes may be inline (the schema says so)
+            return Secret(value, origin=f"inline:{where}")
+        try:
+            return resolve_secret_ref(value, environ=environ, base_dir=base_dir, where=where)
+        except ConfigError as exc:
+            errors.append(ConfigError(exc.message, location=doc.locate(at), hint=exc.hint))
+            return None
+
+    tokens = []
+    for index, item in enumerate(raw.get("tokens") or []):
+        value = secret(item["token"], ("admin", "tokens", index, "token"))
+        if value is not None:
+            tokens.append(AdminToken(name=item["name"], role=item.get("role", "read"), token=value))
+    users = []
+    for index, item in enumerate(raw.get("users") or []):
+        at = ("admin", "users", index, "password_hash")
+        value = secret(item["password_hash"], at)
+        if value is not None and not value.reveal().startswith("scrypt$"):
+            errors.append(
+                ConfigError(
+                    f"admin.users.{index}.password_hash is not a scrypt hash",
+                    location=doc.locate(at),
+                    hint="make one with `switchboard admin hash-password`",
+                )
+            )
+        elif value is not None:
+            role = item.get("role", "read")
+            users.append(AdminUser(username=item["username"], role=role, password_hash=value))
+    session = raw.get("session_secret")
+    session_secret = secret(session, ("admin", "session_secret")) if session else None
+    if errors:
+        raise ConfigErrors(errors)
+    return AdminSettings(
+        tokens=tuple(tokens),
+        users=tuple(users),
+        session_secret=session_secret,
+        session_ttl_s=parse_duration(raw.get("session_ttl", "12h")).total_seconds(),
+        secure_cookies=bool(raw.get("secure_cookies", False)),
+    )

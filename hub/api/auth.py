@@ -1,0 +1,46 @@
+"""Bearer-token ASGI middleware for /api/v1: 401 without a valid token, 403 for a
+read-only token on anything but GET/HEAD. Webhook routes never pass through it."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.admin.auth import Credentials, bearer_token
+from hub.api.http import error
+
+_READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class BearerAuth:
+    """Puts the caller's `Principal` in `scope["user"]` (read as `request.user`)."""
+
+    def __init__(
+        self, app: ASGIApp, *, credentials: Credentials, public: tuple[str, ...] = ()
+    ) -> None:
+        self.app = app
+        self.credentials = credentials
+        self.public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].endswith(self.public or ("\0",)):
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(Headers(scope=scope).get("authorization"))
+        principal = self.credentials.by_token(token) if token else None
+        if principal is None:
+            response = error(
+                401,
+                "unauthorized",
+                "send a valid token: Authorization: Bearer <token> (see admin.tokens)",
+                **{"WWW-Authenticate": 'Bearer realm="switchboard"'},
+            )
+            await response(scope, receive, send)
+            return
+        if scope["method"] not in _READ_METHODS and not principal.can_write:
+            response = error(
+                403, "forbidden", f"token '{principal.name}' is read-only; this needs role admin"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app({**scope, "user": principal}, receive, send)

@@ -1,0 +1,73 @@
+"""GET /api/v1/events and /api/v1/events/{id}."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api import views
+from hub.api.http import BadRequest, error, masked_json, query_choice, query_int, query_since
+from hub.runtime import Runtime
+from hub.store.queries import (
+    EventFilter,
+    deliveries_of_event,
+    event_processed_at,
+    list_events,
+    matched_rules,
+)
+
+EVENT_STATUSES = ("received", "processing", "processed", "failed")
+
+
+def event_filter(request: Request, now: float) -> EventFilter:
+    q = request.query_params
+    return EventFilter(
+        source=q.get("source") or None,
+        type=q.get("type") or None,
+        status=query_choice(request, "status", EVENT_STATUSES),
+        since=query_since(request, now),
+        q=q.get("q") or None,
+        limit=query_int(request, "limit", 50, low=1, high=200),
+        cursor=q.get("cursor") or None,
+    )
+
+
+async def list_events_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    f = event_filter(request, runtime.clock.now().timestamp())
+    try:
+        page = await asyncio.to_thread(list_events, runtime.store, f)
+    except ValueError as exc:  # a cursor we did not write
+        raise BadRequest(str(exc)) from exc
+    return masked_json(
+        request,
+        {"items": [views.event_summary(e) for e in page.items], "next_cursor": page.next_cursor},
+    )
+
+
+def load_event_detail(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
+    """Everything about one inbound event, as the API shows it (unmasked)."""
+    store = runtime.store
+    row = store.get_event(event_id)
+    if row is None:
+        return None
+    ids = [str(e.get("id")) for e in row.normalized or [] if isinstance(e, dict)]
+    deliveries = [(d, store.list_attempts(d.id)) for d in deliveries_of_event(store, event_id)]
+    return views.event_detail(
+        row,
+        matched=matched_rules(store, event_id, ids),
+        deliveries=deliveries,
+        processed_at=event_processed_at(store, event_id),
+    )
+
+
+async def get_event_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    event_id = request.path_params["event_id"]
+    detail = await asyncio.to_thread(load_event_detail, runtime, event_id)
+    if detail is None:
+        return error(404, "not_found", f"no event with id '{event_id}'")
+    return masked_json(request, detail)

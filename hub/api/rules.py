@@ -1,0 +1,38 @@
+"""GET /api/v1/rules (files, reload state, match counts) and POST /api/v1/simulate."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api import views
+from hub.api.http import BadRequest, json_body, masked_json
+from hub.api.operations import simulate
+from hub.runtime import Runtime
+from hub.store.stats import rule_counts
+
+MAX_SIMULATE_BYTES = 1024 * 1024
+
+
+async def rules_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    counts = await asyncio.to_thread(rule_counts, runtime.store)
+    return masked_json(request, views.rules_status(runtime.rules, counts))
+
+
+async def simulate_endpoint(request: Request) -> Response:
+    """`{"source": "github", "headers": {...}, "payload": {...}}`, or `{"payload": <event>}`."""
+    runtime: Runtime = request.state.runtime
+    body = await json_body(request, limit=MAX_SIMULATE_BYTES)
+    source = body.get("source")
+    headers = body.get("headers") or {}
+    if source is not None and not isinstance(source, str):
+        raise BadRequest("source must be a source name such as 'github'")
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise BadRequest("headers must be an object of strings")
+    if "payload" not in body:
+        raise BadRequest("payload is required: the raw webhook body, or a normalized event")
+    results = simulate(runtime, source=source, payload=body["payload"], headers=headers)
+    return masked_json(request, {"dry_run": True, "events": results})

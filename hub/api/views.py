@@ -1,0 +1,157 @@
+"""JSON shapes of events, deliveries and rules, shared by the API and the dashboard.
+
+Every string that leaves the hub goes through `Masker`, so a secret that ended up in a
+payload, header or error text is shown masked, never as is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.logging import mask_text
+from hub.rules.model import Rule, RuleSetRef
+from hub.store import AttemptRecord, EventRow
+from hub.store.queries import DeliveryView, EventSummary
+from hub.store.stats import RuleCounts
+
+
+class Masker:
+    """Masks the configured secrets (and token-shaped strings) in any JSON value."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(secrets)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_text(value, self._secrets)
+        if isinstance(value, dict):
+            return {str(k): self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(v) for v in value]
+        return value
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds → RFC 3339 UTC (`2026-11-21T10:00:00.123Z`)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_summary(e: EventSummary) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "source": e.source,
+        "delivery_id": e.delivery_id,
+        "status": e.status,
+        "received_at": iso(e.received_at),
+        "processed_at": iso(e.processed_at),
+        "types": e.types,
+        "titles": e.titles,
+        "error": e.error,
+    }
+
+
+def payload_of(row: EventRow) -> Any:
+    """The raw body as JSON when it parses, else as text; None once pruned."""
+    if not row.body:
+        return None
+    text = row.body.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def event_detail(
+    row: EventRow,
+    *,
+    matched: list[str],
+    deliveries: list[tuple[DeliveryView, list[AttemptRecord]]],
+    processed_at: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "source": row.source,
+        "delivery_id": row.delivery_id,
+        "status": row.status,
+        "received_at": iso(row.received_at),
+        "processed_at": iso(processed_at),
+        "processing_attempts": row.attempts,
+        "error": row.error,
+        "headers": dict(row.headers),
+        "payload": payload_of(row),
+        "payload_pruned": not row.body,
+        "normalized": row.normalized or [],
+        "matched_rules": matched,
+        "deliveries": [delivery(d, history) for d, history in deliveries],
+    }
+
+
+def delivery(d: DeliveryView, history: list[AttemptRecord] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": d.id,
+        "event": d.inbound_id,
+        "event_id": d.event_id,
+        "rule": d.rule_id,
+        "action_index": d.action_index,
+        "connector": d.connector,
+        "operation": d.operation,
+        "destination": d.destination,  # a name from switchboard.yaml; its options stay there
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
+        "last_error": d.last_error,
+        "ref": d.ref,
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
+        "params": d.params,
+    }
+    if history is not None:
+        out["attempt_history"] = [attempt(a) for a in history]
+    return out
+
+
+def attempt(a: AttemptRecord) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "started_at": iso(a.started_at),
+        "duration_ms": round(a.duration_ms, 3),
+        "outcome": a.outcome,
+        "status_code": a.status_code,
+        "detail": a.detail,
+    }
+
+
+def rules_status(ref: RuleSetRef, counts: dict[str, RuleCounts]) -> dict[str, Any]:
+    ruleset = ref.current
+    return {
+        "files": list(ruleset.files),
+        "loaded_at": iso(ref.loaded_at),
+        "last_error": ref.last_error,
+        "count": len(ruleset.rules),
+        "rules": [rule(r, counts.get(r.id)) for r in ruleset.rules],
+    }
+
+
+def rule(r: Rule, counts: RuleCounts | None) -> dict[str, Any]:
+    c = counts or RuleCounts(0, 0, 0, 0, None)
+    return {
+        "id": r.id,
+        "description": r.description,
+        "on": list(r.on),
+        "sources": list(r.sources),
+        "location": str(r.location),
+        "actions": [
+            {"connector": a.connector, "operation": a.operation, "destination": a.destination}
+            for a in r.actions
+        ],
+        "matched_events": c.matched_events,
+        "deliveries": c.deliveries,
+        "delivered": c.delivered,
+        "dead": c.dead,
+        "last_matched_at": iso(c.last_matched_at),
+    }

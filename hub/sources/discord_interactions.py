@@ -1,0 +1,318 @@
+"""Discord interactions endpoint: slash commands, components and modals as `command.*` events.
+
+Docs: https://discord.com/developers/docs/interactions/receiving-and-responding
+Signature: `X-Signature-Ed25519: hex(Ed25519(timestamp + raw body))`, verified with the
+application's public key (hex, from the developer portal), and `X-Signature-Timestamp`.
+Discord probes the endpoint with bad signatures when the URL is saved and expects 401.
+Discord waits 3 s and never retries, so every answer is decided here without I/O: PING gets
+PONG, a command gets a deferred response (type 5) and the worker follows up later through
+the interaction token, which is valid for 15 minutes.
+Delivery id: the interaction id (a snowflake, unique per invocation).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import VerifyKey
+
+from hub.clock import Clock
+from hub.errors import MalformedPayload, SignatureError
+from hub.events import Actor, Entity, Event, event_id_for, format_time
+from hub.secrets import Secret
+from hub.sources._http import parse_json_object, require_header
+from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+
+__all__ = [
+    "API_BASE",
+    "DiscordInteractionsSource",
+    "flatten_options",
+    "interaction_event",
+    "snowflake_time",
+]
+
+SIGNATURE_HEADER = "X-Signature-Ed25519"
+TIMESTAMP_HEADER = "X-Signature-Timestamp"
+#: Requests signed further than this from our clock are refused as replays.
+REPLAY_WINDOW = timedelta(minutes=5)
+#: How long an interaction token accepts follow-ups (Discord's documented limit).
+TOKEN_LIFETIME = timedelta(minutes=15)
+API_BASE = "https://discord.com/api/v10"
+#: Discord epoch (2015-01-01) in ms; a snowflake's top 42 bits count ms since then.
+_DISCORD_EPOCH_MS = 1_420_070_400_000
+_EPHEMERAL = 1 << 6
+
+# Interaction types (https://discord.com/developers/docs/interactions/receiving-and-responding
+# #interaction-object-interaction-type) and the response types we answer with.
+PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
+PONG, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 5, 6, 8
+_SUB_COMMAND, _SUB_COMMAND_GROUP = 1, 2
+_BAD_SIGNATURE = f"{SIGNATURE_HEADER} does not match the timestamp and body; check the public key"
+_REDACTED = "[redacted: see data.fields.followup]"
+
+
+class DiscordInteractionsSource:
+    """Verifies Discord interactions and answers them within Discord's 3-second limit."""
+
+    name: ClassVar[str] = "discord"
+    settings_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "public_key": {
+                "type": "string",
+                "pattern": "^[0-9a-fA-F]{64}$",
+                "description": "The application's public key (General Information page); "
+                "not secret. Used when the source has no `secret`.",
+                "examples": ["e9f1c6a3" * 8],
+            },
+            "ephemeral": {
+                "type": "boolean",
+                "default": False,
+                "description": "Defer command answers as ephemeral (only the invoker sees "
+                "the follow-up).",
+                "examples": [True],
+            },
+        },
+    }
+    event_types: ClassVar[tuple[str, ...]] = ("command.*", "command.interaction.*")
+
+    def __init__(self, *, public_key: str | None = None, ephemeral: bool = False) -> None:
+        self._public_key = public_key
+        self._ephemeral = ephemeral
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> DiscordInteractionsSource:
+        """Build from `sources.discord` in switchboard.yaml (validated by settings_schema)."""
+        key = options.get("public_key")
+        return cls(
+            public_key=str(key) if key else None, ephemeral=bool(options.get("ephemeral", False))
+        )
+
+    def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
+        key = self._verify_key(secret)
+        signature = require_header(request.headers, SIGNATURE_HEADER, error=SignatureError)
+        timestamp = require_header(request.headers, TIMESTAMP_HEADER, error=SignatureError)
+        if not _is_valid_signature(key, timestamp, request.body, signature):
+            raise SignatureError(_BAD_SIGNATURE)
+        _check_fresh(timestamp, clock.now())
+        payload = parse_json_object(request.body)
+        kind = payload.get("type")
+        interaction_id = _snowflake(payload.get("id"), "id")
+        if kind == PING:
+            return Verdict(
+                delivery_id=interaction_id, store=False, status=200, reply={"type": PONG}
+            )
+        if kind == AUTOCOMPLETE:
+            # Suggestions must come back in this response; ingress cannot query anything.
+            reply = {"type": AUTOCOMPLETE_RESULT, "data": {"choices": []}}
+            return Verdict(delivery_id=interaction_id, store=False, status=200, reply=reply)
+        if kind not in (APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT):
+            raise MalformedPayload(f"Discord interaction type {kind!r} is not supported")
+        _command_name(payload)  # refuse a body the worker could not normalize
+        return Verdict(delivery_id=interaction_id, status=200, reply=self._deferral(kind))
+
+    def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
+        payload = parse_json_object(raw.body)
+        if payload.get("type") not in (APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT):
+            return []
+        return [interaction_event(payload, delivery_id=raw.delivery_id)]
+
+    def _verify_key(self, secret: Secret | None) -> VerifyKey:
+        text = secret.reveal() if secret is not None else self._public_key
+        if not text:
+            raise SignatureError(
+                "no public key is configured for source 'discord'; set sources.discord.secret "
+                "(or SWITCHBOARD_SECRET_DISCORD) to the application's public key"
+            )
+        try:
+            return VerifyKey(bytes.fromhex(text.strip()))
+        except (ValueError, TypeError, CryptoError) as exc:
+            raise SignatureError(
+                "the configured Discord public key is not 64 hex characters; copy it from "
+                "the developer portal's General Information page",
+                code="bad_public_key",
+            ) from exc
+
+    def _deferral(self, kind: int) -> Mapping[str, Any]:
+        """Type 6 keeps a component's message as is; otherwise show 'thinking…' (type 5)."""
+        if kind == MESSAGE_COMPONENT:
+            return {"type": DEFERRED_UPDATE_MESSAGE}
+        if self._ephemeral:
+            return {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": _EPHEMERAL}}
+        return {"type": DEFERRED_CHANNEL_MESSAGE}
+
+
+def _is_valid_signature(key: VerifyKey, timestamp: str, body: bytes, signature: str) -> bool:
+    """One outcome for every kind of bad signature, so a failure teaches an attacker nothing."""
+    try:
+        key.verify(timestamp.encode("latin-1") + body, binascii.unhexlify(signature))
+    except (BadSignatureError, CryptoError, ValueError, TypeError, binascii.Error):
+        return False
+    return True
+
+
+def _check_fresh(timestamp: str, now: datetime) -> None:
+    # Twelve digits reach past the year 30000: longer is garbage, and would overflow.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds", code="stale_request")
+    skew = abs(now - datetime.fromtimestamp(int(timestamp), UTC))
+    if skew > REPLAY_WINDOW:
+        raise SignatureError(
+            f"{TIMESTAMP_HEADER} is {int(skew.total_seconds())} s away from our clock, outside "
+            "the 5-minute replay window; check the server's clock",
+            code="stale_request",
+        )
+
+
+def snowflake_time(snowflake: str) -> datetime:
+    """When Discord created the object: the same on every replay, unlike our clock."""
+    return datetime.fromtimestamp(((int(snowflake) >> 22) + _DISCORD_EPOCH_MS) / 1000, UTC)
+
+
+def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
+    """One interaction as an event; the follow-up credentials go to `fields.followup` only."""
+    kind = payload.get("type")
+    interaction_id = _snowflake(payload.get("id"), "id")
+    data = _mapping(payload.get("data"))
+    name = _command_name(payload)
+    user = _mapping(_mapping(payload.get("member")).get("user")) or _mapping(payload.get("user"))
+    guild_id = _str_or_none(payload.get("guild_id"))
+    channel = _mapping(payload.get("channel"))
+    channel_id = _str_or_none(payload.get("channel_id") or channel.get("id"))
+    created = snowflake_time(interaction_id)
+    fields: dict[str, Any] = {
+        "platform": "discord",
+        "user": {
+            "id": _str_or_none(user.get("id")),
+            "username": _str_or_none(user.get("username")),
+            "global_name": _str_or_none(user.get("global_name")),
+        },
+        "channel": {"id": channel_id, "name": _str_or_none(channel.get("name"))},
+        "guild": {"id": guild_id},
+        "locale": _str_or_none(payload.get("locale")),
+        "followup": _followup(payload, created),
+    }
+    if kind == APPLICATION_COMMAND:
+        path, options = flatten_options(data.get("options"))
+        args = [*path, *(f"{k}:{v}" for k, v in options.items())]
+        fields.update(
+            command=name,
+            subcommand=" ".join(path) or None,
+            options=options,
+            args=args,
+            text=" ".join(args),
+            target_id=_str_or_none(data.get("target_id")),
+        )
+        type_, title = f"command.{_slug(name)}", " ".join([f"/{name}", *args])
+    else:
+        fields.update(
+            interaction="component" if kind == MESSAGE_COMPONENT else "modal",
+            action_id=name,
+            values=_component_values(data),
+            message_id=_str_or_none(_mapping(payload.get("message")).get("id")),
+        )
+        type_, title = f"command.interaction.{_slug(name)}", name
+    raw = dict(payload)
+    if "token" in raw:
+        raw["token"] = _REDACTED
+    return Event(
+        id=event_id_for("discord", delivery_id),
+        source=f"discord/{guild_id or 'dm'}",
+        type=type_,
+        subject=f"interactions/{interaction_id}",
+        time=created,
+        entity=Entity(kind="command", id=interaction_id, title=title),
+        actor=Actor(
+            id=_str_or_none(user.get("id")),
+            name=_str_or_none(user.get("global_name") or user.get("username")),
+        ),
+        fields=fields,
+        raw=raw,
+    )
+
+
+def flatten_options(options: object) -> tuple[list[str], dict[str, Any]]:
+    """Subcommand (group) names as a path, and the leaf options as {name: value}."""
+    path: list[str] = []
+    values: dict[str, Any] = {}
+    current = options
+    while isinstance(current, list):
+        nested = None
+        for option in current:
+            opt = _mapping(option)
+            if opt.get("type") in (_SUB_COMMAND, _SUB_COMMAND_GROUP):
+                path.append(str(opt.get("name", "")))
+                nested = opt.get("options") or []
+            elif "name" in opt:
+                values[str(opt["name"])] = opt.get("value")
+        current = nested
+    return path, values
+
+
+def _followup(payload: Mapping[str, Any], created: datetime) -> dict[str, Any] | None:
+    """A SHORT-LIVED SECRET: anyone holding it can post as the app in that channel (15 min)."""
+    token, app_id = payload.get("token"), payload.get("application_id")
+    if not isinstance(token, str) or not token or app_id is None:
+        return None
+    return {
+        "secret": True,
+        "kind": "discord.interaction",
+        "application_id": str(app_id),
+        "interaction_token": token,
+        # POST here for a follow-up; PATCH {url}/messages/@original edits the deferred answer.
+        "url": f"{API_BASE}/webhooks/{app_id}/{token}",
+        "expires_at": format_time(created + TOKEN_LIFETIME),
+    }
+
+
+def _component_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Select menu choices, or a modal's text inputs by their custom_id."""
+    if isinstance(data.get("values"), list):
+        return {"values": [str(v) for v in data["values"]]}
+    out: dict[str, Any] = {}
+    stack: list[Any] = list(data.get("components") or [])
+    while stack:
+        item = _mapping(stack.pop(0))
+        if isinstance(item.get("components"), list):
+            stack.extend(item["components"])
+        if item.get("custom_id") is not None and "value" in item:
+            out[str(item["custom_id"])] = item["value"]
+        elif isinstance(item.get("component"), Mapping):
+            stack.append(item["component"])
+    return out
+
+
+def _command_name(payload: Mapping[str, Any]) -> str:
+    data = _mapping(payload.get("data"))
+    key = "name" if payload.get("type") == APPLICATION_COMMAND else "custom_id"
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedPayload(f"Discord interaction has no data.{key}")
+    return value
+
+
+def _snowflake(value: object, what: str) -> str:
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        raise MalformedPayload(f"Discord interaction {what} must be a snowflake string")
+    return value
+
+
+def _slug(text: str) -> str:
+    """Lower-case ASCII letters, digits, `_` and `-`, as the event type pattern allows."""
+    slug = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "_-" else "_" for c in text.lower().strip()
+    )
+    return slug or "unknown"
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

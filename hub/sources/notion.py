@@ -1,0 +1,364 @@
+"""Notion integration webhooks: the subscription handshake, signed thin events.
+
+Docs: https://developers.notion.com/reference/webhooks and
+https://developers.notion.com/reference/webhooks-events-delivery
+Handshake: a new subscription first POSTs `{"verification_token": "secret_..."}`, unsigned.
+It is answered 200 and not stored; ingress hands the token to the admin
+(`verification_token_of`), who pastes it back into Notion and configures it as this
+source's secret. Signature: `X-Notion-Signature: sha256=HMAC_SHA256(token, raw body)`.
+Delivery id: the event's `id`, which Notion keeps across retries (`attempt_number` 1-8).
+Events carry ids, not values: `normalize` is thin, and the worker fetches the page and
+fills in fields and changes (hub/notion/enrich.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from connectors.base import SECRET_REF_SCHEMA
+from hub.clock import Clock
+from hub.durations import parse_duration
+from hub.errors import SignatureError
+from hub.events import Actor, Entity, Event, event_id_for
+from hub.notion.client import (
+    DEFAULT_NOTION_VERSION,
+    NOTION_API,
+    HttpPageFetcher,
+    PermanentFetchError,
+    RetryableFetchError,
+)
+from hub.notion.enrich import enrich_page_event, page_parent_ids
+from hub.notion.notices import (
+    NotionNotice,
+    is_handshake,
+    notice_fields,
+    parse_notice,
+    verification_token_of,
+)
+from hub.secrets import Secret
+from hub.sources._http import check_hmac_sha256, parse_json_object
+from hub.sources.base import (
+    EnrichContext,
+    HookRequest,
+    NormalizeContext,
+    RawEvent,
+    RetryLater,
+    Verdict,
+)
+
+__all__ = ["NotionSource", "event_from_notice", "handshake_verdict", "verification_token_of"]
+
+SIGNATURE_HEADER = "X-Notion-Signature"
+#: Notion's documented average: 3 requests per second per integration.
+NOTION_BUDGET: tuple[tuple[int, float], ...] = ((3, 1.0),)
+#: Verbs that say what happened to the page as a whole; they win over edits in a burst.
+_LIFECYCLE = ("created", "deleted", "undeleted", "moved")
+
+#: The JSON answer to the handshake; the token itself is never echoed.
+HANDSHAKE_REPLY: Mapping[str, Any] = MappingProxyType(
+    {
+        "ok": True,
+        "message": "verification token received; the admin can see it in Switchboard and "
+        "must paste it into Notion's Verify dialog, then configure it as the notion secret",
+    }
+)
+
+
+class NotionSource:
+    """Verifies Notion webhook deliveries and turns them into thin `notion.<entity>.<verb>`."""
+
+    name: ClassVar[str] = "notion"
+    settings_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "databases": {
+                "type": "object",
+                "description": "Database or data source id → what its pages are, e.g. "
+                "{kind: task}; becomes `entity.kind` (default: page).",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["kind"],
+                    "properties": {"kind": {"type": "string", "minLength": 1}},
+                },
+                "examples": [{"8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80": {"kind": "task"}}],
+            },
+            "coalesce_window": {
+                "type": ["string", "number"],
+                "description": "Events on one page this close together become one event.",
+                "default": "5s",
+                "examples": ["5s"],
+            },
+            "api_token": {
+                **SECRET_REF_SCHEMA,
+                "description": "The integration's Internal Integration Secret, used by the "
+                "worker to fetch the pages events point at.",
+                "examples": [{"env": "SWITCHBOARD_NOTION_TOKEN"}],
+            },
+            "api_url": {
+                "type": "string",
+                "description": "Notion API base URL (for a proxy or a test double).",
+                "default": "https://api.notion.com",
+                "examples": ["https://api.notion.com"],
+            },
+            "notion_version": {
+                "type": "string",
+                "pattern": "^\\d{4}-\\d{2}-\\d{2}$",
+                "description": "Notion-Version header for API reads.",
+                "default": "2025-09-03",
+                "examples": ["2025-09-03"],
+            },
+            "max_age": {
+                "type": ["string", "number"],
+                "description": "Refuse signed events whose timestamp is older than this "
+                "(Notion retries for about 24 hours; unset = no limit).",
+                "examples": ["48h"],
+            },
+        },
+    }
+    event_types: ClassVar[tuple[str, ...]] = (
+        "notion.page.*",
+        "notion.database.*",
+        "notion.data_source.*",
+        "notion.comment.*",
+        "notion.*.*",
+    )
+
+    def __init__(
+        self,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        max_age: timedelta | None = None,
+        api_token: Secret | None = None,
+        api_url: str = NOTION_API,
+        notion_version: str = DEFAULT_NOTION_VERSION,
+        coalesce_window_s: float = 2.0,
+    ) -> None:
+        self._kinds = dict(kinds or {})
+        self._max_age = max_age
+        self._token = api_token
+        self._api_url = api_url
+        self._version = notion_version
+        #: Edits to one page this close together are fetched once and become one event.
+        self.coalesce_window_s = coalesce_window_s
+        self._names: dict[str, dict[str, str]] = {}  # database id -> property id -> name
+        self._names_locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> NotionSource:
+        """Build from `sources.notion` in switchboard.yaml (validated by settings_schema)."""
+        databases = options.get("databases") or {}
+        token = options.get("api_token")
+        return cls(
+            kinds={db: str(spec["kind"]) for db, spec in databases.items()},
+            max_age=parse_duration(options["max_age"]) if "max_age" in options else None,
+            api_token=token if isinstance(token, Secret) else None,
+            api_url=str(options.get("api_url", NOTION_API)),
+            notion_version=str(options.get("notion_version", DEFAULT_NOTION_VERSION)),
+            coalesce_window_s=parse_duration(
+                options.get("coalesce_window", "2s")
+            ).total_seconds(),
+        )
+
+    def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
+        signature = request.headers.get(SIGNATURE_HEADER.lower(), "").strip()
+        if not signature:
+            # Only the handshake comes unsigned; anything else is refused before parsing.
+            token = verification_token_of(request.body)
+            if token is None:
+                raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+            return handshake_verdict(token)
+        if secret is None:
+            raise SignatureError(
+                "no verification token is configured for source 'notion'; complete the "
+                "subscription handshake and set it as sources.notion.secret"
+            )
+        check_hmac_sha256(
+            request.body, secret.reveal().encode(), signature, header=SIGNATURE_HEADER
+        )
+        payload = parse_json_object(request.body)
+        if is_handshake(payload):
+            return handshake_verdict(str(payload["verification_token"]))
+        notice = parse_notice(payload)
+        self._check_age(notice, clock.now())
+        # 200 rather than 202: Notion's delivery docs speak of a 200 (DESIGN §1).
+        return Verdict(delivery_id=notice.id, status=200)
+
+    def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
+        payload = parse_json_object(raw.body)
+        if is_handshake(payload):
+            return []
+        notice = parse_notice(payload)
+        return [event_from_notice(notice, received_at=raw.received_at, kinds=self._kinds)]
+
+    # --- enrichment in the worker ------------------------------------------------------
+
+    def coalesce_key(self, event: Event) -> str | None:
+        """Page events are fetched per page; comments and databases pass through thin."""
+        notion = event.fields.get("notion") or {}
+        if notion.get("entity_type") != "page" or self._token is None:
+            return None
+        return f"page:{event.entity.id}"
+
+    async def enrich(self, events: Sequence[Event], ctx: EnrichContext) -> list[Event]:
+        """One fetch for a burst on one page: the event with its fields and `changes`."""
+        if not events or self.coalesce_key(events[0]) is None or self._token is None:
+            return list(events)
+        merged = _merge_burst(events)
+        fetcher = HttpPageFetcher(
+            ctx.http, self._token, ctx.clock, base_url=self._api_url, notion_version=self._version
+        )
+        budget = "notion-api:" + hashlib.sha256(self._token.reveal().encode()).hexdigest()[:16]
+        try:
+            await ctx.throttle(budget, NOTION_BUDGET)
+            page = await fetcher.fetch_page(merged.entity.id)
+            names = await self._property_names(fetcher, page, ctx, budget)
+        except RetryableFetchError as exc:
+            raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
+        except PermanentFetchError as exc:
+            # Gone or not shared with the integration: the thin event is all there is.
+            notion = {**merged.fields.get("notion", {}), "fetch_error": exc.message}
+            return [dataclasses.replace(merged, fields={**merged.fields, "notion": notion})]
+        key = f"notion:page:{merged.entity.id}"
+        previous = await asyncio.to_thread(ctx.snapshots.get, key)
+        event, snapshot = enrich_page_event(
+            merged,
+            page,
+            previous=previous.get("fields") if previous else None,
+            kinds=self._kinds,
+            names=names,
+        )
+        await asyncio.to_thread(
+            ctx.snapshots.put,
+            key,
+            {"fields": dict(snapshot.fields)},
+            version=snapshot.last_edited_time,
+            now=ctx.clock.now().timestamp(),
+        )
+        if previous is not None and not event.changes and merged.type.endswith("_updated"):
+            return []  # edited and reverted within the window, or nothing we can see changed
+        return [event]
+
+    async def _property_names(
+        self, fetcher: HttpPageFetcher, page: Mapping[str, Any], ctx: EnrichContext, budget: str
+    ) -> dict[str, str] | None:
+        """Property id -> name of the page's database, fetched once per worker."""
+        parents = page_parent_ids(page)
+        if not parents:
+            return None
+        # Enrichment runs on the worker's one event loop: the lock makes concurrent bursts
+        # of one database wait for a single schema read instead of each spending budget.
+        lock = self._names_locks.setdefault(parents[0], asyncio.Lock())
+        async with lock:
+            cached = self._names.get(parents[0])
+            if cached is None:
+                await ctx.throttle(budget, NOTION_BUDGET)
+                parent = page.get("parent") or {}
+                cached = await fetcher.fetch_property_names(
+                    database_id=parent.get("database_id"),
+                    data_source_id=parent.get("data_source_id"),
+                )
+                self._names[parents[0]] = cached
+        return cached
+
+    def _check_age(self, notice: NotionNotice, now: datetime) -> None:
+        if self._max_age is None or notice.timestamp is None:
+            return
+        if now - notice.timestamp > self._max_age:
+            raise SignatureError(
+                f"Notion event {notice.id} is from {notice.timestamp.isoformat()}, older than "
+                f"the {self._max_age} replay window",
+                code="stale_request",
+            )
+
+
+def _merge_burst(events: Sequence[Event]) -> Event:
+    """One event for a burst on one page: the first id, the deciding verb, all property ids."""
+    first, last = events[0], events[-1]
+    verbs = [e.type for e in events if e.type.rsplit(".", 1)[-1] in _LIFECYCLE]
+    notion = dict(first.fields.get("notion") or {})
+    updated: list[str] = []
+    for event in events:
+        for prop in (event.fields.get("notion") or {}).get("updated_properties", []):
+            if prop not in updated:
+                updated.append(prop)
+    notion["updated_properties"] = updated
+    notion["coalesced_events"] = [e.id for e in events]
+    return dataclasses.replace(
+        first,
+        type=verbs[-1] if verbs else last.type,
+        time=last.time,
+        fields={**first.fields, "notion": notion},
+    )
+
+
+def handshake_verdict(token: str) -> Verdict:
+    """Answer the handshake 200 without storing it; the id names the token, not reveals it."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    return Verdict(
+        delivery_id=f"verification-{digest}",
+        store=False,
+        status=200,
+        reply=HANDSHAKE_REPLY,
+        admin_notice=(
+            f"Notion subscription handshake: verification token {token} — paste it into "
+            "Notion's Verify dialog and set it as the notion source's secret "
+            "(SWITCHBOARD_SECRET_NOTION)"
+        ),
+    )
+
+
+def event_from_notice(
+    notice: NotionNotice, *, received_at: datetime, kinds: Mapping[str, str] | None = None
+) -> Event:
+    """The thin event: ids, authors and updated property ids, no property values.
+
+    Also used for a coalesced burst (hub/notion/diff.py): its notice keeps the first
+    delivery's id, so the event id is the one that delivery would have had.
+    """
+    kinds = kinds or {}
+    kind = notice.entity_type
+    if notice.entity_type == "page":
+        kind = next(
+            (kinds[i] for i in (notice.data_source_id, notice.parent_id) if i and i in kinds),
+            "page",
+        )
+    author = notice.authors[0] if notice.authors else None
+    return Event(
+        id=event_id_for("notion", notice.id),
+        source=f"notion/workspace/{notice.workspace_id}" if notice.workspace_id else "notion",
+        type=f"notion.{_slug(notice.type)}",
+        subject=f"{_slug(notice.entity_type)}/{notice.entity_id}",
+        time=notice.timestamp or received_at,
+        entity=Entity(kind=kind, id=notice.entity_id, url=_url(notice)),
+        actor=Actor(id=author.id if author else None),
+        fields={"notion": notice_fields(notice)},
+        raw=dict(notice.raw),
+    )
+
+
+def _url(notice: NotionNotice) -> str | None:
+    """notion.so/<id without dashes> opens a page or database (and a comment's page)."""
+    if notice.entity_type in ("page", "database"):
+        target: str | None = notice.entity_id
+    elif notice.entity_type == "comment":
+        target = notice.page_id
+    else:
+        target = None
+    return f"https://www.notion.so/{target.replace('-', '')}" if target else None
+
+
+def _slug(text: str) -> str:
+    """Dot-separated lower-case ASCII words, as the event type pattern allows."""
+    words = (
+        "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in w)
+        for w in text.lower().split(".")
+    )
+    return ".".join(w for w in words if w) or "unknown"

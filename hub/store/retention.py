@@ -1,0 +1,72 @@
+"""Retention: drop old raw payloads and attempt logs in small batches.
+
+Event rows themselves stay (their ids keep deduplicating provider retries, and the
+deliveries still point at them); only the bulky parts go. Each batch is its own short
+transaction, so pruning a large store never holds a long write lock over ingress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+
+from hub.store.store import TERMINAL_DELIVERY, Store
+from hub.store.tables import attempts, deliveries, events
+
+#: Event statuses whose raw body is no longer needed for processing.
+_DONE_EVENTS = ("processed", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    payloads: int
+    attempts: int
+
+
+def prune(store: Store, *, older_than: float, batch_size: int = 500) -> Pruned:
+    """Blank the raw bodies and headers of finished events received before `older_than`,
+    and delete attempts (of finished deliveries) started before it."""
+    payloads = 0
+    while True:
+        with store.guard("prune raw payloads"), store.engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    select(events.c.id)
+                    .where(
+                        events.c.received_at < older_than,
+                        events.c.status.in_(_DONE_EVENTS),
+                        func.length(events.c.body) > 0,
+                    )
+                    .limit(batch_size)
+                )
+            )
+            if ids:
+                conn.execute(
+                    update(events).where(events.c.id.in_(ids)).values(body=b"", headers={})
+                )
+        payloads += len(ids)
+        if len(ids) < batch_size:
+            break
+    removed = 0
+    finished = select(deliveries.c.id).where(deliveries.c.status.in_(TERMINAL_DELIVERY))
+    while True:
+        with store.guard("prune attempts"), store.engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    select(attempts.c.id)
+                    .where(
+                        and_(
+                            attempts.c.started_at < older_than,
+                            attempts.c.delivery_id.in_(finished),
+                        )
+                    )
+                    .limit(batch_size)
+                )
+            )
+            if ids:
+                conn.execute(delete(attempts).where(attempts.c.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < batch_size:
+            break
+    return Pruned(payloads, removed)

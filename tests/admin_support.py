@@ -1,0 +1,75 @@
+"""Helpers for the admin API, dashboard, metrics and browser tests: a hub with `admin:`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from hub.admin.passwords import hash_password
+from hub.app import create_app
+from hub.config import Settings, load_settings
+from hub.plugins import load_plugins
+from hub.runtime import Runtime, build_runtime
+from tests.support import GITHUB_SECRET, fixture_path, github_headers, write_config
+
+ADMIN_TOKEN = "adm-token-0123456789abcdef"
+READ_TOKEN = "read-token-0123456789abcdef"
+PASSWORD = "correct horse battery staple"
+DISCORD_TOKEN = "discord-hook-secret-token-xyz"
+ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
+
+ADMIN_YAML = """
+admin:
+  tokens:
+    - {{name: ops, role: admin, token: {{env: TEST_ADMIN_TOKEN}}}}
+    - {{name: viewer, role: read, token: {{env: TEST_READ_TOKEN}}}}
+  users:
+    - {{username: ada, role: admin, password_hash: "{hash}"}}
+    - {{username: bob, role: read, password_hash: {{env: TEST_BOB_HASH}}}}
+"""
+
+
+def admin_settings(tmp_path: Path, *, discord_url: str | None = None) -> Settings:
+    """The standard test config (github → discord + log) plus an `admin:` section."""
+    config = write_config(tmp_path)
+    with config.open("a", encoding="utf-8") as out:
+        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
+    env = {
+        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
+        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TEST_READ_TOKEN": READ_TOKEN,
+        "TEST_BOB_HASH": hash_password(PASSWORD),
+    }
+    if discord_url:
+        env["TEST_DISCORD_WEBHOOK_URL"] = discord_url
+    return load_settings(config, environ=env, plugins=load_plugins())
+
+
+@contextmanager
+def admin_hub(
+    tmp_path: Path, *, discord_url: str | None = None
+) -> Iterator[tuple[Runtime, TestClient]]:
+    """A running hub (with its in-process worker) and a TestClient on it."""
+    runtime = build_runtime(admin_settings(tmp_path, discord_url=discord_url), load_plugins())
+    try:
+        with TestClient(create_app(runtime, run_worker=True)) as client:
+            yield runtime, client
+    finally:
+        runtime.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_issue(client: TestClient, delivery: str, body: bytes = ISSUE_OPENED) -> str:
+    response = client.post(
+        "/hooks/github",
+        content=body,
+        headers=github_headers(body, event="issues", delivery=delivery),
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])

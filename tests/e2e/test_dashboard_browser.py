@@ -1,0 +1,147 @@
+"""The dashboard in a real browser (Debian's chromium via Playwright), against a real hub
+served by uvicorn: log in, open an event, replay a dead delivery, simulate a payload.
+
+Screenshots of every page go to $ARTIFACTS_DIR (default: the test's tmp dir/artifacts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from hub.app import create_app
+from hub.plugins import load_plugins
+from hub.runtime import Runtime, build_runtime
+from tests.admin_support import ADMIN_TOKEN, DISCORD_TOKEN, ISSUE_OPENED, admin_settings
+from tests.fakes.discord import FakeDiscord
+from tests.servers import serve_in_thread
+from tests.support import free_port, github_headers, in_ci, wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if in_ci():
+            pytest.fail(f"{CHROMIUM} is required in CI: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@contextlib.contextmanager
+def serve_hub(runtime: Runtime) -> Iterator[str]:
+    """The whole hub under uvicorn in a thread, lifespan on (writer and worker run)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime, run_worker=True),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, 10, f"hub on port {port} started")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_log_in_open_an_event_replay_a_dead_delivery_and_simulate(
+    tmp_path: Path, chromium: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    artifacts = Path(os.environ.get("ARTIFACTS_DIR") or tmp_path / "artifacts")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    fake = FakeDiscord()
+    fake.script.append((400, {"message": "Invalid Form Body", "code": 50035}, {}))
+    with serve_in_thread(fake.app()) as discord_base:
+        url = f"{discord_base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
+        runtime = build_runtime(admin_settings(tmp_path, discord_url=url), load_plugins())
+        with serve_hub(runtime) as base, sync_playwright() as pw:
+            # Given an event whose Discord delivery died on a 400
+            answer = httpx.post(
+                f"{base}/hooks/github",
+                content=ISSUE_OPENED,
+                headers=github_headers(ISSUE_OPENED, event="issues", delivery="browser-1"),
+            )
+            assert answer.status_code == 202
+            event_id = answer.json()["id"]
+            rows = runtime.store.list_deliveries
+            wait_until(
+                lambda: {r.status for r in rows(inbound_id=event_id)} == {"dead", "delivered"},
+                10,
+                "one delivery dead, one delivered",
+            )
+            dead = next(r.id for r in rows(inbound_id=event_id) if r.status == "dead")
+
+            browser = pw.chromium.launch(executable_path=str(chromium))
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            # When an admin logs in with a token
+            page.goto(f"{base}/admin/")
+            expect(page).to_have_url(f"{base}/admin/login?next=/admin/")
+            page.screenshot(path=artifacts / "login.png")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Overview")
+            expect(page.locator(".tile.bad")).to_have_count(2)  # 1 failed, 1 in the DLQ
+            page.screenshot(path=artifacts / "overview.png", full_page=True)
+
+            # Then the event page shows the payload, normalized event and deliveries
+            page.click("nav >> text=Events")
+            page.screenshot(path=artifacts / "events.png", full_page=True)
+            page.click(f"a[href='/admin/events/{event_id}']")
+            expect(page.locator("h1")).to_contain_text(event_id)
+            expect(page.locator("text=Invalid Form Body").first).to_be_visible()
+            expect(page.locator("pre").first).to_contain_text("github.issues.opened")
+            page.screenshot(path=artifacts / "event.png", full_page=True)
+
+            # And a dead delivery replayed from the DLQ gets delivered
+            page.goto(f"{base}/admin/deliveries?status=dead")
+            page.screenshot(path=artifacts / "dead-letter-queue.png", full_page=True)
+            page.click(f"form:has(input[value='{dead}']) >> button")
+            expect(page.locator(".notice")).to_contain_text("Replaying 1 deliveries")
+            wait_until(
+                lambda: getattr(runtime.store.get_delivery(dead), "status", None) == "delivered",
+                10,
+                "replayed delivery delivered",
+            )
+            page.goto(f"{base}/admin/deliveries/{dead}")
+            expect(page.locator("h1 .status")).to_have_text("delivered")
+            page.screenshot(path=artifacts / "delivery.png", full_page=True)
+
+            # And a pasted payload is simulated without sending anything
+            page.click("nav >> text=Rules")
+            page.select_option("select[name=source]", "github")
+            page.fill("textarea[name=headers]", "X-GitHub-Event: issues")
+            page.fill("textarea[name=payload]", json.dumps(json.loads(ISSUE_OPENED), indent=1))
+            page.click("#simulate button[type=submit]")
+            expect(page.locator(".verdicts .match")).to_contain_text("issue-opened")
+            expect(page.locator(".results")).to_contain_text("Spelling error in the README file")
+            page.screenshot(path=artifacts / "rules-simulate.png", full_page=True)
+
+            page.click("nav >> text=Sources")
+            expect(page.locator("code.copy")).to_have_text(f"{base}/hooks/github")
+            page.screenshot(path=artifacts / "sources.png", full_page=True)
+            browser.close()
+        runtime.close()
+    assert [r.status for r in fake.received] == [400, 200]
+    assert len(list(artifacts.glob("*.png"))) == 8

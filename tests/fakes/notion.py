@@ -1,0 +1,134 @@
+"""A fake Notion REST API serving the shared fixtures; it can rate-limit and fail on cue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.support import fixture_path
+
+FAKE_TOKEN = "ntn_fixture_not_real_token"
+
+
+def notion_fixture(*parts: str) -> dict[str, Any]:
+    """A fixture under shared/fixtures/notion/, without the `_headers` notes key."""
+    data = json.loads(fixture_path("notion", *parts).read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data.pop("_headers", None)
+    return data  # type: ignore[no-any-return]  # every Notion fixture here is an object
+
+
+def _key(object_id: str) -> str:
+    return object_id.replace("-", "").lower()
+
+
+@dataclass
+class Seen:
+    """One request the fake answered."""
+
+    path: str
+    notion_version: str | None
+    status: int
+    #: time.monotonic() when the request was answered, to check the rate seen by Notion.
+    at: float = 0.0
+
+
+@dataclass
+class FakeNotion:
+    """GET /v1/pages|databases|data_sources/{id}; `script` replies come first, in order."""
+
+    token: str = FAKE_TOKEN
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (status, body, headers) to answer with before serving objects normally.
+    script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def with_fixtures(cls) -> FakeNotion:
+        """Launch post (before the edit), pricing page, release notes; the Tasks schema."""
+        fake = cls()
+        for name in ("launch-post.before", "pricing-page", "release-notes"):
+            fake.put_page(notion_fixture("api", "pages", f"{name}.json"))
+        database = notion_fixture("api", "databases", "tasks.json")
+        fake.databases[_key(database["id"])] = database
+        source = notion_fixture("api", "data_sources", "tasks.json")
+        fake.data_sources[_key(source["id"])] = source
+        return fake
+
+    def put_page(self, page: dict[str, Any]) -> None:
+        with self._lock:
+            self.pages[_key(page["id"])] = page
+
+    def rate_limit_next(self, retry_after: str | None = "2") -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.script.append((429, notion_fixture("api", "errors", "429-rate_limited.json"), headers))
+
+    def fail_next(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        default = {
+            "object": "error",
+            "status": status,
+            "code": "internal_server_error",
+            "message": "Unexpected error occurred.",
+        }
+        self.script.append((status, default if body is None else body, headers or {}))
+
+    def app(self) -> Starlette:
+        def store_for(kind: str) -> dict[str, dict[str, Any]]:
+            return {
+                "pages": self.pages,
+                "databases": self.databases,
+                "data_sources": self.data_sources,
+            }[kind]
+
+        async def get_object(request: Request) -> Response:
+            kind = request.url.path.split("/")[2]
+            object_id = request.path_params["object_id"]
+            status, body, headers = self._answer(request, store_for(kind), kind, object_id)
+            with self._lock:
+                self.seen.append(
+                    Seen(
+                        request.url.path,
+                        request.headers.get("notion-version"),
+                        status,
+                        time.monotonic(),
+                    )
+                )
+            return JSONResponse(body, status_code=status, headers=headers)
+
+        return Starlette(
+            routes=[
+                Route(f"/v1/{kind}/{{object_id}}", get_object, methods=["GET"])
+                for kind in ("pages", "databases", "data_sources")
+            ]
+        )
+
+    def _answer(
+        self, request: Request, objects: dict[str, dict[str, Any]], kind: str, object_id: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            if self.script:
+                return self.script.pop(0)
+            found = objects.get(_key(object_id))
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return 401, notion_fixture("api", "errors", "401-unauthorized.json"), {}
+        if found is None:
+            body = notion_fixture("api", "errors", "404-object_not_found.json")
+            body["message"] = (
+                f"Could not find {kind.rstrip('s')} with ID: {object_id}. Make sure the "
+                "relevant pages and databases are shared with your integration."
+            )
+            return 404, body, {}
+        return 200, found, {}

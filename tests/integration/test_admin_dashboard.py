@@ -1,0 +1,240 @@
+"""The /admin dashboard through the real app: login, sessions, CSRF, roles, pages, replay,
+simulate, and that secrets are never rendered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from hub.admin.session import COOKIE, LOGIN_COOKIE, decode_session, encode_session, new_session
+from hub.runtime import Runtime
+from tests.admin_support import (
+    ADMIN_TOKEN,
+    DISCORD_TOKEN,
+    ISSUE_OPENED,
+    PASSWORD,
+    READ_TOKEN,
+    admin_hub,
+    post_issue,
+)
+from tests.fakes.discord import FakeDiscord
+from tests.servers import serve_in_thread
+from tests.support import GITHUB_SECRET, wait_until
+
+
+@pytest.fixture
+def discord() -> Iterator[tuple[FakeDiscord, str]]:
+    fake = FakeDiscord()
+    with serve_in_thread(fake.app()) as base:
+        yield fake, f"{base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
+
+
+def login(client: TestClient, **fields: str) -> httpx.Response:
+    client.get("/admin/login")
+    csrf = client.cookies.get(LOGIN_COOKIE)
+    assert csrf
+    response: httpx.Response = client.post(
+        "/admin/login", data={"csrf": csrf, **fields}, follow_redirects=False
+    )
+    return response
+
+
+def page_csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def _settled(runtime: Runtime, event_id: str) -> bool:
+    rows = runtime.store.list_deliveries(inbound_id=event_id)
+    return len(rows) == 2 and all(r.status in ("delivered", "dead", "skipped") for r in rows)
+
+
+def test_pages_redirect_to_login_until_signed_in_with_a_token(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (_, client):
+        response = client.get("/admin/events?source=github", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/admin/login?next=/admin/events%3Fsource%3Dgithub"
+
+        assert login(client, token="wrong").status_code == 401
+        response = login(client, token=ADMIN_TOKEN, next="/admin/events?source=github")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/admin/events?source=github"
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=")
+        assert "HttpOnly" in cookie
+        assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
+        assert ADMIN_TOKEN not in cookie
+        overview = client.get("/admin/")
+        assert overview.status_code == 200
+        assert "Throughput per minute" in overview.text
+        assert "<svg" in overview.text
+
+
+def test_login_needs_its_form_token_and_never_redirects_off_site(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (_, client):
+        client.get("/admin/login")
+        forged = client.post(
+            "/admin/login",
+            data={"csrf": "guess", "token": ADMIN_TOKEN},
+            follow_redirects=False,
+        )
+        assert forged.status_code == 403
+        assert COOKIE not in forged.headers.get("set-cookie", "")
+        response = login(client, token=ADMIN_TOKEN, next="//evil.example/x")
+        assert response.headers["location"] == "/admin/"
+
+
+def test_password_login_and_a_tampered_or_expired_cookie(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (_, client):
+        assert login(client, username="ada", password="wrong").status_code == 401
+        assert login(client, username="nobody", password=PASSWORD).status_code == 401
+        assert login(client, username="ada", password=PASSWORD).status_code == 303
+        assert client.get("/admin/rules").status_code == 200
+
+        value = client.cookies.get(COOKIE)
+        assert value
+        payload, _, signature = value.rpartition(".")
+        client.cookies.set(COOKIE, payload + "." + signature[::-1], path="/admin")
+        assert client.get("/admin/rules", follow_redirects=False).status_code == 303
+
+    key = b"k" * 32
+    session = new_session("ada", "admin", now=1000.0, ttl_s=60)
+    assert decode_session(encode_session(session, key), key, now=1059.0) == session
+    assert decode_session(encode_session(session, key), key, now=1061.0) is None
+    assert decode_session(encode_session(session, key), b"x" * 32, now=1000.0) is None
+
+
+def test_replay_from_the_dead_letter_page_needs_admin_and_csrf(
+    tmp_path: Path, discord: tuple[FakeDiscord, str]
+) -> None:
+    fake, url = discord
+    fake.script.append((400, {"message": "Invalid Form Body", "code": 50035}, {}))
+    with admin_hub(tmp_path, discord_url=url) as (runtime, client):
+        event_id = post_issue(client, "dash-dead")
+        wait_until(lambda: _settled(runtime, event_id), 10, "event settled")
+        dead = next(
+            r.id for r in runtime.store.list_deliveries(inbound_id=event_id) if r.status == "dead"
+        )
+
+        # A read-only user sees the DLQ but cannot replay.
+        login(client, token=READ_TOKEN)
+        page = client.get("/admin/deliveries?status=dead")
+        assert dead[:8] in page.text
+        assert "Replay selected" not in page.text
+        denied = client.post(
+            "/admin/deliveries/replay", data={"csrf": page_csrf(page.text), "id": dead}
+        )
+        assert denied.status_code == 403
+
+        client.cookies.clear()
+        login(client, token=ADMIN_TOKEN)
+        page = client.get("/admin/deliveries?status=dead")
+        assert "Replay selected" in page.text
+        assert "dead-letter queue" in page.text
+        assert "Replay all dead (24 h)" in page.text
+        no_csrf = client.post("/admin/deliveries/replay", data={"ids": dead})
+        assert no_csrf.status_code == 403
+        assert getattr(runtime.store.get_delivery(dead), "status", None) == "dead"
+
+        response = client.post(
+            "/admin/deliveries/replay",
+            data={"csrf": page_csrf(page.text), "ids": dead, "back": "/deliveries?status=dead"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/admin/deliveries?status=dead&notice=")
+        wait_until(
+            lambda: getattr(runtime.store.get_delivery(dead), "status", None) == "delivered",
+            10,
+            "replayed delivery delivered",
+        )
+        detail = client.get(f"/admin/deliveries/{dead}")
+        assert detail.text.count("status-fail") == 1
+        assert "status-ok" in detail.text
+
+
+def test_event_page_shows_payload_normalized_event_rules_and_attempts(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (runtime, client):
+        event_id = post_issue(client, "dash-event")
+        wait_until(lambda: _settled(runtime, event_id), 10, "event settled")
+        login(client, token=READ_TOKEN)
+        listing = client.get("/admin/events", params={"type": "github.issues.*"})
+        assert event_id[:8] in listing.text
+        assert "Spelling error in the README file" in listing.text
+        html = client.get(f"/admin/events/{event_id}").text
+        assert "github.issues.opened" in html
+        assert "issue-opened" in html
+        assert "Codertocat/Hello-World" in html  # from the raw payload
+        assert "status-ok" in html  # the log delivery's attempt
+        assert client.get("/admin/events/nope").status_code == 404
+
+
+def test_simulate_box_and_sources_page(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (runtime, client):
+        login(client, token=ADMIN_TOKEN)
+        page = client.get("/admin/rules")
+        assert "issue-opened" in page.text
+        result = client.post(
+            "/admin/rules/simulate",
+            data={
+                "csrf": page_csrf(page.text),
+                "source": "github",
+                "headers": "X-GitHub-Event: issues\nX-GitHub-Delivery: sim",
+                "payload": ISSUE_OPENED.decode(),
+            },
+        )
+        assert result.status_code == 200
+        assert "status-match" in result.text
+        assert "#1 Spelling error in the README file" in result.text
+        assert "nothing was sent" in result.text
+        assert runtime.store.count_events() == 0
+
+        sources = client.get("/admin/sources").text
+        assert "http://testserver/hooks/github" in sources
+        assert "never" in sources
+
+
+def test_no_page_renders_a_secret(tmp_path: Path, discord: tuple[FakeDiscord, str]) -> None:
+    _, url = discord
+    with admin_hub(tmp_path, discord_url=url) as (runtime, client):
+        body = ISSUE_OPENED.replace(
+            b"Spelling error in the README file", f"oops {GITHUB_SECRET}".encode()
+        )
+        event_id = post_issue(client, "dash-secret", body)
+        wait_until(lambda: _settled(runtime, event_id), 10, "event settled")
+        login(client, token=ADMIN_TOKEN)
+        delivery = runtime.store.list_deliveries(inbound_id=event_id)[0].id
+        pages = [
+            client.get(p).text
+            for p in (
+                "/admin/",
+                "/admin/events",
+                f"/admin/events/{event_id}",
+                "/admin/deliveries",
+                f"/admin/deliveries/{delivery}",
+                "/admin/rules",
+                "/admin/sources",
+            )
+        ]
+    assert "oops" in pages[2]
+    for html in pages:
+        for secret in (GITHUB_SECRET, ADMIN_TOKEN, READ_TOKEN, DISCORD_TOKEN, url):
+            assert secret not in html
+
+
+def test_logout_needs_csrf_and_ends_the_session(tmp_path: Path) -> None:
+    with admin_hub(tmp_path) as (_, client):
+        login(client, token=ADMIN_TOKEN)
+        page = client.get("/admin/")
+        assert client.post("/admin/logout", data={"csrf": "bad"}).status_code == 403
+        response = client.post(
+            "/admin/logout", data={"csrf": page_csrf(page.text)}, follow_redirects=False
+        )
+        assert response.status_code == 303
+        assert client.get("/admin/", follow_redirects=False).status_code == 303
