@@ -41,6 +41,8 @@ class ProcessOutcome:
 Enrich = Callable[[EnrichingSource, list[Event]], list[Event]]
 #: A source-level coalescing window is stored as a group under this rule id prefix.
 SOURCE_GROUP_PREFIX = "@source:"
+#: A burst keeps its window open while events keep coming, up to this many windows.
+COALESCE_MAX_WAIT_FACTOR = 5
 #: When a provider gives no Retry-After, enrichment is tried again after this long.
 ENRICH_RETRY_S = 5.0
 
@@ -152,6 +154,7 @@ def _coalesce(
             now=now,
             window_s=source.coalesce_window_s,
             max_events=1000,
+            max_wait_s=COALESCE_MAX_WAIT_FACTOR * source.coalesce_window_s,
         )
         if slot is not None and slot.opened:
             opened.append((slot.group_id, slot.flush_at))
@@ -225,7 +228,9 @@ def flush_group(
     now = clock.now().timestamp()
     batch = windows.claim_group(store, group_id, now=now, lease_s=lease_s)
     if batch is None:
-        return None
+        # A sliding window may have moved on since this flush was scheduled: come back.
+        due_in = windows.group_due_in(store, group_id, now=now)
+        return None if due_in is None else FlushOutcome(pending=[], retry_in_s=due_in)
     if batch.rule_id.startswith(SOURCE_GROUP_PREFIX):
         source = (sources or {}).get(batch.rule_id.removeprefix(SOURCE_GROUP_PREFIX))
         return _flush_source_burst(batch, source, store, ruleset, destinations, enrich, now)

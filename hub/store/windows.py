@@ -81,9 +81,12 @@ def add_to_group(
     now: float,
     window_s: float,
     max_events: int,
+    max_wait_s: float | None = None,
 ) -> GroupSlot | None:
     """Put an event in the open group for (rule, key), opening one if needed.
 
+    With `max_wait_s` the window slides: each event moves the flush to `window_s` after
+    it, but never later than `max_wait_s` after the first (a debounce that cannot starve).
     None when the event was already collected (reprocessing after a crash).
     """
     with store.guard("collect an event into a group"), store.engine.begin() as conn:
@@ -94,7 +97,7 @@ def add_to_group(
         ):
             return None
         row = conn.execute(
-            select(groups.c.id, groups.c.flush_at, groups.c.count).where(
+            select(groups.c.id, groups.c.flush_at, groups.c.count, groups.c.opened_at).where(
                 groups.c.rule_id == rule_id,
                 groups.c.key == key,
                 groups.c.status == "open",
@@ -116,6 +119,8 @@ def add_to_group(
             )
         else:
             group_id, flush_at, count = row[0], row[1], row[2]
+            if max_wait_s is not None:
+                flush_at = max(flush_at, min(now + window_s, row[3] + max_wait_s))
         conn.execute(
             group_events.insert().values(
                 rule_id=rule_id, event_id=event_id, group_id=group_id, position=count, event=event
@@ -163,6 +168,17 @@ def finish_group(store: Store, group_id: str, *, status: str = "flushed") -> Non
         conn.execute(
             update(groups).where(groups.c.id == group_id).values(status=status, lease_until=None)
         )
+
+
+def group_due_in(store: Store, group_id: str, *, now: float) -> float | None:
+    """Seconds until an open group is due, or None when it is not waiting to be flushed."""
+    with store.guard("read a group"), store.engine.connect() as conn:
+        row = conn.execute(
+            select(groups.c.status, groups.c.flush_at).where(groups.c.id == group_id)
+        ).first()
+    if row is None or row[0] != "open" or row[1] <= now:
+        return None
+    return float(row[1] - now)
 
 
 def postpone_group(store: Store, group_id: str, *, until: float) -> None:

@@ -12,7 +12,7 @@ from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.processing import ProcessOutcome, flush_group, process_event
 from hub.runtime import Runtime, build_runtime
-from hub.store import NewEvent, windows
+from hub.store import NewEvent, Store, open_store, windows
 from tests.support import fixture_path, make_settings
 
 OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
@@ -137,7 +137,11 @@ rules:
         "clock": rt.clock,
         "lease_s": 30,
     }
-    assert flush_group(group_id, **flush) is None  # not due yet
+    early = flush_group(group_id, **flush)  # not due yet: come back when it is
+    assert early is not None
+    assert early.pending == []
+    assert early.retry_in_s is not None
+    assert early.retry_in_s > 0
     _advance(rt, 3600)
     flushed = flush_group(group_id, **flush)
     assert flushed is not None
@@ -173,3 +177,28 @@ def test_a_window_counts_an_event_once_however_often_it_is_processed(
     assert windows.admit(event_id="e1", **args)  # type: ignore[arg-type]
     assert windows.admit(event_id="e2", **args)  # type: ignore[arg-type]
     assert not windows.admit(event_id="e3", **args)  # type: ignore[arg-type]
+
+
+def test_a_sliding_window_follows_the_burst_but_never_past_its_cap(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    common = {"rule_id": "@source:notion", "key": "page:1", "window_s": 2.0, "max_events": 100}
+
+    def add(n: int, now: float) -> float:
+        slot = windows.add_to_group(
+            store, event_id=f"e{n}", event={"n": n}, now=now, max_wait_s=5.0, **common
+        )
+        assert slot is not None
+        return slot.flush_at
+
+    assert add(0, now=100.0) == 102.0
+    assert add(1, now=101.5) == 103.5  # each event moves the flush 2 s past it...
+    assert add(2, now=103.0) == 105.0
+    assert add(3, now=104.5) == 105.0  # ...but not past 5 s after the first
+    assert windows.group_due_in(store, _only_group(store), now=104.5) == 0.5
+    store.close()
+
+
+def _only_group(store: Store) -> str:
+    batch_ids = windows.due_groups(store, now=1e12)
+    assert len(batch_ids) == 1
+    return batch_ids[0]
