@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 ## Start the hub on 127.0.0.1:8000: SQLite store, in-process worker, demo rules.
 run: $(STAMP)
 	SWITCHBOARD_SECRET_GITHUB=$${SWITCHBOARD_SECRET_GITHUB:-demo-secret} \
+	SWITCHBOARD_ADMIN_TOKEN=$${SWITCHBOARD_ADMIN_TOKEN:-demo-admin-token} \
 		$(BIN)/switchboard --config switchboard.example.yaml serve
 
 ## Lint, type-check and run the whole test suite (unit, integration, processes).

@@ -149,7 +149,7 @@ class DiscordConnector:
     destination_schema: ClassVar[dict[str, Any]] = destination_schema
     destination_param: ClassVar[str | None] = "channel"
     #: Discord's webhook limits: about 5 requests per 2 s per webhook, and 30 messages a
-    #: minute per channel. Per-destination settings may lower them, never need to raise.
+    #: minute per channel. A destination's `rate_limit` setting replaces them.
     rate_limits: ClassVar[tuple[tuple[int, float], ...]] = ((5, 2.0), (30, 60.0))
 
     def __init__(self, env: ConnectorEnv) -> None:
