@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, exists, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -111,8 +122,13 @@ class Store:
         self._insert = _insert_ignore_factory(engine)
 
     def create_schema(self) -> None:
-        with self.guard("create the schema"):
-            metadata.create_all(self.engine)
+        """Create missing tables; processes starting together on PostgreSQL take turns."""
+        with self.guard("create the schema"), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # CREATE TABLE IF NOT EXISTS still races on the type catalogue; a
+                # transaction-scoped advisory lock serialises start-up, not normal work.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            metadata.create_all(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -120,32 +136,40 @@ class Store:
     # --- events -------------------------------------------------------------------
 
     def insert_events(self, batch: Sequence[NewEvent]) -> list[InsertOutcome]:
-        """Insert a batch in one transaction; rows whose id exists are duplicates."""
+        """Insert a batch in one transaction; rows whose id exists are duplicates.
+
+        The database says which rows it inserted (`ON CONFLICT DO NOTHING RETURNING id`):
+        a row another ingress process commits at the same moment is a duplicate here,
+        never a second "new" event.
+        """
         if not batch:
             return []
-        ids = [e.id for e in batch]
+        rows: dict[str, dict[str, Any]] = {}
+        for e in batch:
+            rows.setdefault(
+                e.id,
+                {
+                    "id": e.id,
+                    "source": e.source,
+                    "delivery_id": e.delivery_id,
+                    "status": "received",
+                    "received_at": e.received_at,
+                    "headers": e.headers,
+                    "body": e.body,
+                    "attempts": 0,
+                },
+            )
         with self.guard("store accepted events"), self.engine.begin() as conn:
-            existing = set(conn.scalars(select(events.c.id).where(events.c.id.in_(ids))))
-            rows: dict[str, dict[str, Any]] = {}
-            for e in batch:
-                if e.id not in existing and e.id not in rows:
-                    rows[e.id] = {
-                        "id": e.id,
-                        "source": e.source,
-                        "delivery_id": e.delivery_id,
-                        "status": "received",
-                        "received_at": e.received_at,
-                        "headers": e.headers,
-                        "body": e.body,
-                        "attempts": 0,
-                    }
-            if rows:
-                conn.execute(self._insert(events), list(rows.values()))
-        seen: set[str] = set(existing)
+            inserted = set(
+                conn.scalars(
+                    self._insert(events).returning(events.c.id, sort_by_parameter_order=True),
+                    list(rows.values()),
+                )
+            )
         out: list[InsertOutcome] = []
         for e in batch:
-            out.append(InsertOutcome(e.id, duplicate=e.id in seen))
-            seen.add(e.id)
+            out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))
+            inserted.discard(e.id)  # a second copy in the same batch is a duplicate
         return out
 
     def get_event(self, event_id: str) -> EventRow | None:
@@ -536,8 +560,16 @@ def open_store(url: str) -> Store:
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot open store {url.split('@')[-1]!r}: {exc}") from exc
     store = Store(engine)
-    store.create_schema()
+    try:
+        store.create_schema()
+    except StoreError:
+        engine.dispose()
+        raise
     return store
+
+
+#: Advisory lock id for schema creation on PostgreSQL ("switchbd" in ASCII).
+SCHEMA_LOCK_KEY = 0x73776974636862
 
 
 #: How soon a delivery waiting behind another delivery looks again; the one it waits for
