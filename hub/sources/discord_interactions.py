@@ -25,6 +25,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, require_header
+from hub.sources._values import mapping, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = [
@@ -178,23 +179,23 @@ def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
     """One interaction as an event; the follow-up credentials go to `fields.followup` only."""
     kind = payload.get("type")
     interaction_id = _snowflake(payload.get("id"), "id")
-    data = _mapping(payload.get("data"))
+    data = mapping(payload.get("data"))
     name = _command_name(payload)
-    user = _mapping(_mapping(payload.get("member")).get("user")) or _mapping(payload.get("user"))
-    guild_id = _str_or_none(payload.get("guild_id"))
-    channel = _mapping(payload.get("channel"))
-    channel_id = _str_or_none(payload.get("channel_id") or channel.get("id"))
+    user = mapping(mapping(payload.get("member")).get("user")) or mapping(payload.get("user"))
+    guild_id = str_or_none(payload.get("guild_id"))
+    channel = mapping(payload.get("channel"))
+    channel_id = str_or_none(payload.get("channel_id") or channel.get("id"))
     created = snowflake_time(interaction_id)
     fields: dict[str, Any] = {
         "platform": "discord",
         "user": {
-            "id": _str_or_none(user.get("id")),
-            "username": _str_or_none(user.get("username")),
-            "global_name": _str_or_none(user.get("global_name")),
+            "id": str_or_none(user.get("id")),
+            "username": str_or_none(user.get("username")),
+            "global_name": str_or_none(user.get("global_name")),
         },
-        "channel": {"id": channel_id, "name": _str_or_none(channel.get("name"))},
+        "channel": {"id": channel_id, "name": str_or_none(channel.get("name"))},
         "guild": {"id": guild_id},
-        "locale": _str_or_none(payload.get("locale")),
+        "locale": str_or_none(payload.get("locale")),
         "followup": _followup(payload, created),
     }
     if kind == APPLICATION_COMMAND:
@@ -206,17 +207,17 @@ def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
             options=options,
             args=args,
             text=" ".join(args),
-            target_id=_str_or_none(data.get("target_id")),
+            target_id=str_or_none(data.get("target_id")),
         )
-        type_, title = f"command.{_slug(name)}", " ".join([f"/{name}", *args])
+        type_, title = f"command.{type_word(name)}", " ".join([f"/{name}", *args])
     else:
         fields.update(
             interaction="component" if kind == MESSAGE_COMPONENT else "modal",
             action_id=name,
             values=_component_values(data),
-            message_id=_str_or_none(_mapping(payload.get("message")).get("id")),
+            message_id=str_or_none(mapping(payload.get("message")).get("id")),
         )
-        type_, title = f"command.interaction.{_slug(name)}", name
+        type_, title = f"command.interaction.{type_word(name)}", name
     raw = dict(payload)
     if "token" in raw:
         raw["token"] = _REDACTED
@@ -228,8 +229,8 @@ def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
         time=created,
         entity=Entity(kind="command", id=interaction_id, title=title),
         actor=Actor(
-            id=_str_or_none(user.get("id")),
-            name=_str_or_none(user.get("global_name") or user.get("username")),
+            id=str_or_none(user.get("id")),
+            name=str_or_none(user.get("global_name") or user.get("username")),
         ),
         fields=fields,
         raw=raw,
@@ -244,7 +245,7 @@ def flatten_options(options: object) -> tuple[list[str], dict[str, Any]]:
     while isinstance(current, list):
         nested = None
         for option in current:
-            opt = _mapping(option)
+            opt = mapping(option)
             if opt.get("type") in (_SUB_COMMAND, _SUB_COMMAND_GROUP):
                 path.append(str(opt.get("name", "")))
                 nested = opt.get("options") or []
@@ -277,7 +278,7 @@ def _component_values(data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     stack: list[Any] = list(data.get("components") or [])
     while stack:
-        item = _mapping(stack.pop(0))
+        item = mapping(stack.pop(0))
         if isinstance(item.get("components"), list):
             stack.extend(item["components"])
         if item.get("custom_id") is not None and "value" in item:
@@ -288,7 +289,7 @@ def _component_values(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _command_name(payload: Mapping[str, Any]) -> str:
-    data = _mapping(payload.get("data"))
+    data = mapping(payload.get("data"))
     key = "name" if payload.get("type") == APPLICATION_COMMAND else "custom_id"
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -300,19 +301,3 @@ def _snowflake(value: object, what: str) -> str:
     if not (isinstance(value, str) and value.isascii() and value.isdigit()):
         raise MalformedPayload(f"Discord interaction {what} must be a snowflake string")
     return value
-
-
-def _slug(text: str) -> str:
-    """Lower-case ASCII letters, digits, `_` and `-`, as the event type pattern allows."""
-    slug = "".join(
-        c if (c.isascii() and c.isalnum()) or c in "_-" else "_" for c in text.lower().strip()
-    )
-    return slug or "unknown"
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -17,6 +17,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object, parse_time, require_header
+from hub.sources._values import mapping, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 #: Payload keys that name the main object of an event, most specific first.
@@ -62,11 +63,11 @@ class GitHubSource:
         event_name = raw.headers["x-github-event"]
         payload = parse_json_object(_json_body(raw.headers, raw.body))
         action = payload.get("action")
-        type_ = f"github.{_slug(event_name)}"
+        type_ = f"github.{type_word(event_name)}"
         if isinstance(action, str) and action:
-            type_ += f".{_slug(action)}"
-        repo = _mapping(payload.get("repository"))
-        org = _mapping(payload.get("organization"))
+            type_ += f".{type_word(action)}"
+        repo = mapping(payload.get("repository"))
+        org = mapping(payload.get("organization"))
         if repo.get("full_name"):
             source = f"github/{repo['full_name']}"
         elif org.get("login"):
@@ -111,19 +112,6 @@ def _json_body(headers: Mapping[str, str], body: bytes) -> bytes:
     return body
 
 
-def _slug(text: str) -> str:
-    """Lower-case ASCII letters, digits, `_` and `-` only, as the event type pattern allows."""
-    return "".join(c if (c.isascii() and c.isalnum()) or c in "_-" else "_" for c in text.lower())
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def _entity(
     event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
 ) -> tuple[Entity, str | None, Any]:
@@ -132,35 +120,35 @@ def _entity(
         ref = str(payload.get("ref") or "")
         kind = "tag" if ref.startswith("refs/tags/") else "branch"
         short = ref.split("/", 2)[-1] if ref.count("/") >= 2 else ref
-        head = _mapping(payload.get("head_commit"))
+        head = mapping(payload.get("head_commit"))
         return (
             Entity(
                 kind=kind,
                 id=f"{repo_name}@{ref}",
-                url=_str_or_none(payload.get("compare")),
+                url=str_or_none(payload.get("compare")),
                 title=short or None,
             ),
             ref or None,
             parse_time(head.get("timestamp")),
         )
     if event_name == "ping":
-        hook_id = str(payload.get("hook_id") or _mapping(payload.get("hook")).get("id") or "hook")
+        hook_id = str(payload.get("hook_id") or mapping(payload.get("hook")).get("id") or "hook")
         return (
             Entity(
                 kind="hook",
                 id=hook_id,
-                url=_str_or_none(repo.get("html_url")),
-                title=_str_or_none(payload.get("zen")),
+                url=str_or_none(repo.get("html_url")),
+                title=str_or_none(payload.get("zen")),
             ),
             f"hooks/{hook_id}",
             None,
         )
     for key in _SUBJECT_KEYS:
-        obj = _mapping(payload.get(key))
+        obj = mapping(payload.get(key))
         if not obj:
             continue
         number = obj.get("number")
-        parent = _mapping(payload.get("pull_request")) or _mapping(payload.get("issue"))
+        parent = mapping(payload.get("pull_request")) or mapping(payload.get("issue"))
         title = (
             obj.get("title")
             or obj.get("name")
@@ -175,8 +163,8 @@ def _entity(
             Entity(
                 kind=key,
                 id=ident or key,
-                url=_str_or_none(obj.get("html_url")),
-                title=_str_or_none(title),
+                url=str_or_none(obj.get("html_url")),
+                title=str_or_none(title),
             ),
             subject,
             when,
@@ -186,28 +174,28 @@ def _entity(
             Entity(
                 kind="repository",
                 id=repo_name or str(repo.get("id")),
-                url=_str_or_none(repo.get("html_url")),
+                url=str_or_none(repo.get("html_url")),
                 title=repo_name or None,
             ),
             f"repos/{repo_name}" if repo_name else None,
             None,
         )
-    org = _mapping(payload.get("organization"))
-    login = str(org.get("login") or _mapping(payload.get("sender")).get("login") or "github")
+    org = mapping(payload.get("organization"))
+    login = str(org.get("login") or mapping(payload.get("sender")).get("login") or "github")
     return Entity(kind="organization", id=login, title=login), None, None
 
 
 def _actor(event_name: str, payload: Mapping[str, Any]) -> Actor:
-    sender = _mapping(payload.get("sender"))
+    sender = mapping(payload.get("sender"))
     if event_name == "push":
-        pusher = _mapping(payload.get("pusher"))
+        pusher = mapping(payload.get("pusher"))
         return Actor(
-            id=_str_or_none(sender.get("id")),
-            name=_str_or_none(sender.get("login") or pusher.get("name")),
-            email=_str_or_none(pusher.get("email")),
+            id=str_or_none(sender.get("id")),
+            name=str_or_none(sender.get("login") or pusher.get("name")),
+            email=str_or_none(pusher.get("email")),
         )
     return Actor(
-        id=_str_or_none(sender.get("id")), name=_str_or_none(sender.get("login")), email=None
+        id=str_or_none(sender.get("id")), name=str_or_none(sender.get("login")), email=None
     )
 
 
@@ -217,15 +205,15 @@ def _changes(event_name: str, payload: Mapping[str, Any]) -> dict[str, dict[str,
     `to` is the value GitHub states, else the same key on the changed object: the subject,
     or the object named like the event (`repository`, `organization`, `project_card`...).
     """
-    raw = _mapping(payload.get("changes"))
+    raw = mapping(payload.get("changes"))
     target: Mapping[str, Any] = {}
     for key in (*_SUBJECT_KEYS, event_name):
         if payload.get(key):
-            target = _mapping(payload.get(key))
+            target = mapping(payload.get(key))
             break
     out: dict[str, dict[str, Any]] = {}
     for name, change in raw.items():
-        change_map = _mapping(change)
+        change_map = mapping(change)
         if "from" in change_map:
             new = change_map["to"] if "to" in change_map else target.get(name)
             out[name] = {"from": change_map["from"], "to": new}
@@ -243,46 +231,46 @@ def _fields(event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
         "event": event_name,
         "action": payload.get("action"),
         "repository": repo.get("full_name"),
-        "sender": _mapping(payload.get("sender")).get("login"),
+        "sender": mapping(payload.get("sender")).get("login"),
     }
     for key in ("issue", "pull_request"):
-        obj = _mapping(payload.get(key))
+        obj = mapping(payload.get(key))
         if obj:
             fields.update(
                 number=obj.get("number"),
                 title=obj.get("title"),
                 state=obj.get("state"),
-                author=_mapping(obj.get("user")).get("login"),
+                author=mapping(obj.get("user")).get("login"),
                 labels=[
                     str(lbl.get("name"))
                     for lbl in obj.get("labels") or []
                     if isinstance(lbl, Mapping)
                 ],
                 assignees=_logins(obj.get("assignees")),
-                milestone=_mapping(obj.get("milestone")).get("title"),
+                milestone=mapping(obj.get("milestone")).get("title"),
             )
             if key == "pull_request":
                 fields.update(
                     draft=obj.get("draft"),
                     merged=obj.get("merged"),
-                    base=_mapping(obj.get("base")).get("ref"),
-                    head=_mapping(obj.get("head")).get("ref"),
+                    base=mapping(obj.get("base")).get("ref"),
+                    head=mapping(obj.get("head")).get("ref"),
                 )
             break
-    if comment := _mapping(payload.get("comment")):
+    if comment := mapping(payload.get("comment")):
         fields["comment"] = comment.get("body")
-    if review := _mapping(payload.get("review")):
+    if review := mapping(payload.get("review")):
         fields.update(review_state=review.get("state"), review_body=review.get("body"))
-    if release := _mapping(payload.get("release")):
+    if release := mapping(payload.get("release")):
         fields.update(
             tag=release.get("tag_name"),
             name=release.get("name"),
             prerelease=release.get("prerelease"),
             draft=release.get("draft"),
         )
-    if run := _mapping(payload.get("workflow_run")):
+    if run := mapping(payload.get("workflow_run")):
         fields.update(
-            workflow=run.get("name") or _mapping(payload.get("workflow")).get("name"),
+            workflow=run.get("name") or mapping(payload.get("workflow")).get("name"),
             status=run.get("status"),
             conclusion=run.get("conclusion"),
             branch=run.get("head_branch"),
@@ -305,7 +293,7 @@ def _fields(event_name: str, payload: Mapping[str, Any], repo: Mapping[str, Any]
                 {
                     "id": c.get("id"),
                     "message": c.get("message"),
-                    "author": _mapping(c.get("author")).get("name"),
+                    "author": mapping(c.get("author")).get("name"),
                     "url": c.get("url"),
                 }
                 for c in (commits or [])

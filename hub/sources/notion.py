@@ -43,6 +43,7 @@ from hub.notion.notices import (
 )
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object
+from hub.sources._values import type_word
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
@@ -162,9 +163,7 @@ class NotionSource:
             api_token=token if isinstance(token, Secret) else None,
             api_url=str(options.get("api_url", NOTION_API)),
             notion_version=str(options.get("notion_version", DEFAULT_NOTION_VERSION)),
-            coalesce_window_s=parse_duration(
-                options.get("coalesce_window", "2s")
-            ).total_seconds(),
+            coalesce_window_s=parse_duration(options.get("coalesce_window", "2s")).total_seconds(),
         )
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
@@ -357,8 +356,5 @@ def _url(notice: NotionNotice) -> str | None:
 
 def _slug(text: str) -> str:
     """Dot-separated lower-case ASCII words, as the event type pattern allows."""
-    words = (
-        "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in w)
-        for w in text.lower().split(".")
-    )
+    words = (type_word(w, default="") for w in text.split("."))
     return ".".join(w for w in words if w) or "unknown"

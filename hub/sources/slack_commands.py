@@ -27,6 +27,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, require_header
+from hub.sources._values import mapping, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = [
@@ -187,7 +188,7 @@ def command_event(form: Mapping[str, str], delivery_id: str, when: datetime) -> 
     return Event(
         id=event_id_for("slack", delivery_id),
         source=f"slack/{team_id or 'unknown'}",
-        type=f"command.{_slug(name)}",
+        type=f"command.{type_word(name)}",
         subject=f"commands/{delivery_id}",
         time=when,
         entity=Entity(kind="command", id=delivery_id, title=f"/{name} {text}".strip()),
@@ -199,42 +200,42 @@ def command_event(form: Mapping[str, str], delivery_id: str, when: datetime) -> 
 
 def interaction_events(payload: Mapping[str, Any], delivery_id: str, when: datetime) -> list[Event]:
     """One event per action of a block_actions payload; one for a shortcut."""
-    user = _mapping(payload.get("user"))
-    team = _mapping(payload.get("team"))
-    channel = _mapping(payload.get("channel"))
+    user = mapping(payload.get("user"))
+    team = mapping(payload.get("team"))
+    channel = mapping(payload.get("channel"))
     kind = str(payload.get("type"))
     base: dict[str, Any] = {
         "platform": "slack",
         "interaction": kind,
-        "user": {"id": _str_or_none(user.get("id")), "name": _str_or_none(user.get("username"))},
+        "user": {"id": str_or_none(user.get("id")), "name": str_or_none(user.get("username"))},
         "channel": {
-            "id": _str_or_none(channel.get("id")),
-            "name": _str_or_none(channel.get("name")),
+            "id": str_or_none(channel.get("id")),
+            "name": str_or_none(channel.get("name")),
         },
-        "team": {"id": _str_or_none(team.get("id")), "domain": _str_or_none(team.get("domain"))},
-        "trigger_id": _str_or_none(payload.get("trigger_id")),
+        "team": {"id": str_or_none(team.get("id")), "domain": str_or_none(team.get("domain"))},
+        "trigger_id": str_or_none(payload.get("trigger_id")),
         "message": _message(payload),
         "followup": _followup(payload.get("response_url"), when),
     }
     if kind == "block_actions":
-        actions = [_mapping(a) for a in payload.get("actions") or []]
+        actions = [mapping(a) for a in payload.get("actions") or []]
         specifics = [
             {
-                "action_id": _str_or_none(a.get("action_id")),
-                "block_id": _str_or_none(a.get("block_id")),
-                "action_type": _str_or_none(a.get("type")),
+                "action_id": str_or_none(a.get("action_id")),
+                "block_id": str_or_none(a.get("block_id")),
+                "action_type": str_or_none(a.get("type")),
                 "value": _action_value(a),
             }
             for a in actions
         ]
     else:
-        specifics = [{"action_id": _str_or_none(payload.get("callback_id"))}]
+        specifics = [{"action_id": str_or_none(payload.get("callback_id"))}]
     raw = _redacted(payload)
     return [
         Event(
             id=event_id_for("slack", delivery_id, index),
             source=f"slack/{base['team']['id'] or 'unknown'}",
-            type=f"command.interaction.{_slug(spec['action_id'] or kind)}",
+            type=f"command.interaction.{type_word(spec['action_id'] or kind)}",
             subject=f"commands/{delivery_id}",
             time=when,
             entity=Entity(kind="interaction", id=delivery_id, title=spec["action_id"]),
@@ -321,10 +322,10 @@ def _action_value(action: Mapping[str, Any]) -> Any:
     """What the user picked: a button's value, a menu's choice(s), a date or a text input."""
     if "value" in action:
         return action["value"]
-    if selected := _mapping(action.get("selected_option")):
+    if selected := mapping(action.get("selected_option")):
         return selected.get("value")
     if isinstance(action.get("selected_options"), list):
-        return [_mapping(o).get("value") for o in action["selected_options"]]
+        return [mapping(o).get("value") for o in action["selected_options"]]
     for key in ("selected_user", "selected_channel", "selected_conversation", "selected_date"):
         if key in action:
             return action[key]
@@ -332,10 +333,10 @@ def _action_value(action: Mapping[str, Any]) -> Any:
 
 
 def _message(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    message = _mapping(payload.get("message"))
+    message = mapping(payload.get("message"))
     if not message:
         return None
-    return {"ts": _str_or_none(message.get("ts")), "text": _str_or_none(message.get("text"))}
+    return {"ts": str_or_none(message.get("ts")), "text": str_or_none(message.get("text"))}
 
 
 def _followup(response_url: object, when: datetime) -> dict[str, Any] | None:
@@ -359,19 +360,3 @@ def _redacted(payload: Mapping[str, Any]) -> dict[str, Any]:
     if "response_url" in out:
         out["response_url"] = _REDACTED
     return out
-
-
-def _slug(text: str) -> str:
-    """Lower-case ASCII letters, digits, `_` and `-`, as the event type pattern allows."""
-    slug = "".join(
-        c if (c.isascii() and c.isalnum()) or c in "_-" else "_" for c in text.lower().strip()
-    )
-    return slug or "unknown"
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
