@@ -14,7 +14,9 @@ from jsonschema.exceptions import ValidationError
 from hub.errors import ConfigError
 from hub.yamldoc import PathKey, YamlDocument
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+#: `hub/schemas` links to the repository's `schemas/` and ships in the wheel as package
+#: data, so an installed hub (not only a checkout) finds its schemas.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 @cache
