@@ -183,14 +183,16 @@ def test_dockerfile_copies_only_paths_that_exist() -> None:
                 assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
 
 
-def test_the_image_keeps_schemas_beside_the_hub_package() -> None:
-    # hub/validation.py loads <package parent>/schemas; a plain wheel install lacks them.
+def test_the_image_installs_the_schemas_with_the_package() -> None:
+    # hub/schemas links to ../schemas and ships as package data: the build stage needs both.
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
-    assert "COPY schemas ./schemas" in text
-    assert "PYTHONPATH=/app" in text
+    build = text.split("AS runtime")[0]
+    assert "COPY schemas ./schemas" in build
+    assert build.index("COPY schemas") < build.index("pip install .")
     from hub import validation
 
-    assert validation.SCHEMA_DIR == REPO / "schemas"
+    assert validation.SCHEMA_DIR.resolve() == REPO / "schemas"
+    assert (validation.SCHEMA_DIR / "config.schema.json").is_file()
 
 
 # --- docker compose ------------------------------------------------------------------------
