@@ -8,6 +8,7 @@ belong to the delivery engine, so a connector never sleeps, loops or writes stat
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "redact_url",
     "retry",
     "secret_option",
+    "shared_budget_key",
 ]
 
 #: JSON Schema for a secret given by reference in a destination's settings.
@@ -205,3 +207,9 @@ def redact_url(url: str | httpx.URL) -> str:
     if parsed.userinfo:
         parsed = parsed.copy_with(username="redacted", password=None)
     return _URL_SECRET_PARTS.sub(lambda m: (m.group(1) or m.group(2)) + "REDACTED", str(parsed))
+
+
+def shared_budget_key(service: str, credential: str) -> str:
+    """The rate-limit budget of one provider credential (e.g. a Notion integration token),
+    named without revealing it, so every reader and writer using it draws on one budget."""
+    return f"{service}:{hashlib.sha256(credential.encode()).hexdigest()[:16]}"

@@ -39,6 +39,7 @@ from connectors.base import (
     parse_retry_after,
     retry,
     secret_option,
+    shared_budget_key,
 )
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,11 @@ class NotionConnector:
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._parents: dict[tuple[str, str], str] = {}
         self._targets: dict[tuple[str, str], Target] = {}
+
+    def budget_key(self, destination: Destination | None) -> str | None:
+        """Writes share the integration's budget with the notion source's page reads."""
+        token = secret_option(destination, "token")
+        return shared_budget_key("notion-api", token) if token else None
 
     async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult:
         if action.operation not in OPERATIONS:

@@ -80,6 +80,14 @@ class DeliveryOutcome:
     next_in_line: str | None = None
 
 
+def _budget_key(connector: Connector | None, ctx: DeliveryContext, default: str) -> str:
+    """The rate-limit budget a send draws on: per destination, unless the connector says
+    several share one (a Notion integration token is one budget for reads and writes)."""
+    shared = getattr(connector, "budget_key", None)
+    key = shared(ctx.destination) if shared is not None else None
+    return key if isinstance(key, str) and key else default
+
+
 def destination_key(connector: str, destination: str | None) -> str:
     return f"{connector}:{destination or '-'}"
 
@@ -203,7 +211,9 @@ class DeliveryEngine:
         wait = await asyncio.to_thread(self.breaker.check, key, breaker)
         if wait <= 0 and policy.limits:
             limits = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in policy.limits]
-            wait = await asyncio.to_thread(self.limiter.acquire, key, limits)
+            wait = await asyncio.to_thread(
+                self.limiter.acquire, _budget_key(connector, ctx, key), limits
+            )
         if wait > 0:  # hand the row back without an attempt; come back when allowed
             await asyncio.to_thread(self.store.defer_delivery, row.id, until=now + wait, now=now)
             return DeliveryOutcome(
@@ -221,9 +231,13 @@ class DeliveryEngine:
                 )
         duration_ms = (self.clock.monotonic() - started) * 1000
         if result.pause_s:
-            await asyncio.to_thread(self.limiter.pause, key, result.pause_s)
+            await asyncio.to_thread(
+                self.limiter.pause, _budget_key(connector, ctx, key), result.pause_s
+            )
         if result.outcome == "retry" and result.after:
-            await asyncio.to_thread(self.limiter.pause, key, result.after)
+            await asyncio.to_thread(
+                self.limiter.pause, _budget_key(connector, ctx, key), result.after
+            )
         # A 4xx `fail` means the destination answered: only retryable failures trip it.
         await asyncio.to_thread(
             self.breaker.record, key, breaker, success=result.outcome != "retry"

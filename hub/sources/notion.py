@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from connectors.base import SECRET_REF_SCHEMA
+from connectors.base import SECRET_REF_SCHEMA, shared_budget_key
 from hub.clock import Clock
 from hub.durations import parse_duration
 from hub.errors import SignatureError
@@ -43,7 +43,7 @@ from hub.notion.notices import (
 )
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object
-from hub.sources._values import type_word
+from hub.sources._values import source_path, type_word
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
@@ -214,7 +214,7 @@ class NotionSource:
         fetcher = HttpPageFetcher(
             ctx.http, self._token, ctx.clock, base_url=self._api_url, notion_version=self._version
         )
-        budget = "notion-api:" + hashlib.sha256(self._token.reveal().encode()).hexdigest()[:16]
+        budget = shared_budget_key("notion-api", self._token.reveal())
         try:
             await ctx.throttle(budget, NOTION_BUDGET)
             page = await fetcher.fetch_page(merged.entity.id)
@@ -332,7 +332,9 @@ def event_from_notice(
     author = notice.authors[0] if notice.authors else None
     return Event(
         id=event_id_for("notion", notice.id),
-        source=f"notion/workspace/{notice.workspace_id}" if notice.workspace_id else "notion",
+        source=source_path("notion/workspace", notice.workspace_id)
+        if notice.workspace_id
+        else "notion",
         type=f"notion.{_slug(notice.type)}",
         subject=f"{_slug(notice.entity_type)}/{notice.entity_id}",
         time=notice.timestamp or received_at,

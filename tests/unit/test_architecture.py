@@ -75,5 +75,6 @@ def test_plugin_api_surface_is_pinned() -> None:
             "redact_url",
             "retry",
             "secret_option",
+            "shared_budget_key",
         ]
     )
