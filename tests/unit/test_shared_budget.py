@@ -55,7 +55,7 @@ def test_the_source_and_the_connector_draw_on_the_same_budget(tmp_path: Path) ->
                 throttle=throttle,  # type: ignore[arg-type]
             )
             with contextlib.suppress(RuntimeError):
-                await source.enrich([_thin_event(source)], ctx)
+                await source.enrich([_thin_event()], ctx)
             return _budget_key(connector, _ctx(destination), "notion:acme")
 
     delivery_key = asyncio.run(run())
@@ -64,7 +64,7 @@ def test_the_source_and_the_connector_draw_on_the_same_budget(tmp_path: Path) ->
     assert FAKE_TOKEN not in delivery_key
 
 
-def _thin_event(source: NotionSource) -> Event:  # noqa: ARG001
+def _thin_event() -> Event:
     return Event(
         id="e1",
         source="notion/workspace/w",
