@@ -18,6 +18,7 @@ from hub.ingress import receive_hook, rejected, store_unavailable
 from hub.intake import GroupCommitWriter
 from hub.metrics import HubMetrics
 from hub.runtime import Runtime
+from hub.scheduler import Scheduler, SchedulerService, scheduler_name
 from hub.worker import WorkerService
 
 
@@ -32,6 +33,13 @@ async def readyz(request: Request) -> Response:
     except StoreError as exc:
         return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+def _embedded_scheduler(runtime: Runtime) -> SchedulerService:
+    """The hub with its own worker also fires `schedule:` rules (store claims: once)."""
+    return SchedulerService(
+        Scheduler(runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name())
+    )
 
 
 def create_app(
@@ -50,9 +58,14 @@ def create_app(
         worker = WorkerService(runtime, transport=worker_transport) if run_worker else None
         if worker is not None:
             await asyncio.to_thread(worker.start)
+        scheduler = _embedded_scheduler(runtime) if run_worker else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield {"runtime": runtime, "writer": writer, "worker": worker, "metrics": metrics}
         finally:
+            if scheduler is not None:
+                await asyncio.to_thread(scheduler.stop)
             await writer.stop()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)

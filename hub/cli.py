@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int)
     worker.set_defaults(run=_worker)
 
+    scheduler = sub.add_parser(
+        "scheduler",
+        help="fire `schedule:` rules (Redis mode; several may run, each tick fires once)",
+    )
+    scheduler.set_defaults(run=_scheduler)
+
     sign = sub.add_parser("sign", help="print the signature header a source expects for a file")
     sign.add_argument("source", choices=["github"])
     sign.add_argument("payload", type=Path)
@@ -178,6 +184,35 @@ def _worker(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     service.start()
     print(f"switchboard: worker {os.getpid()} running", file=sys.stderr, flush=True)
+    stop.wait()
+    service.stop()
+    watcher.stop()
+    runtime.close()
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from hub.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
+
+    settings, plugins = _settings(args)
+    configure_logging(args.log_level, settings.secret_values())
+    if settings.is_embedded:
+        raise ConfigError(
+            "a separate scheduler needs a shared broker; `switchboard serve` runs one itself",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+        )
+    runtime = build_runtime(settings, plugins)
+    service = SchedulerService(
+        Scheduler(runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name())
+    )
+    watcher = _watch_rules(runtime)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    print(f"switchboard: scheduler {os.getpid()} running", file=sys.stderr, flush=True)
+    for rule_id, tick in next_ticks(runtime.rules, runtime.clock.now()):
+        print(f"  {rule_id}: next tick {tick.isoformat() if tick else 'never'}", file=sys.stderr)
     stop.wait()
     service.stop()
     watcher.stop()

@@ -238,10 +238,10 @@ class DeliveryEngine:
             await asyncio.to_thread(
                 self.limiter.pause, _budget_key(connector, ctx, key), result.after
             )
-        # A 4xx `fail` means the destination answered: only retryable failures trip it.
-        await asyncio.to_thread(
-            self.breaker.record, key, breaker, success=result.outcome != "retry"
-        )
+        # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
+        # us (the limiter handles that): only errors and silence trip the breaker.
+        healthy = result.outcome != "retry" or result.status_code == 429
+        await asyncio.to_thread(self.breaker.record, key, breaker, success=healthy)
         retry_policy = RetryPolicy(max_attempts=policy.max_attempts, max_age_s=policy.max_age_s)
         decision = decide(
             result,

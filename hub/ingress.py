@@ -44,7 +44,9 @@ async def receive_hook(request: Request) -> Response:
         query=dict(request.query_params),
         received_at=runtime.clock.now(),
     )
-    verdict = source.verify(hook, runtime.settings.sources[name].secret, runtime.clock)
+    configured = runtime.settings.sources.get(name)  # built-in sources have no settings
+    secret = configured.secret if configured is not None else None
+    verdict = source.verify(hook, secret, runtime.clock)
     if verdict.admin_notice:
         log.warning("source %s: %s", name, verdict.admin_notice)
     if not verdict.store:
@@ -75,7 +77,8 @@ async def receive_hook(request: Request) -> Response:
 async def read_body(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; refuse early on Content-Length, else while streaming."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isascii: headers are decoded as latin-1, and "²".isdigit() holds but int() refuses it.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0

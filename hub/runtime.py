@@ -55,6 +55,21 @@ def load_rules(
     )
 
 
+#: Sources the hub feeds itself (cron ticks): enabled whenever installed, no config needed.
+BUILT_IN_SOURCES = ("schedule",)
+
+
+def _sources(settings: Settings, plugins: Plugins) -> dict[str, Source]:
+    sources = {
+        name: make_source(plugins.sources[name], source.options)
+        for name, source in settings.sources.items()
+    }
+    for name in BUILT_IN_SOURCES:
+        if name in plugins.sources:
+            sources.setdefault(name, make_source(plugins.sources[name], {}))
+    return sources
+
+
 def make_source(cls: type[Source], options: Mapping[str, Any]) -> Source:
     """A source built from its validated options when it takes any (`from_options`)."""
     factory = getattr(cls, "from_options", None)
@@ -81,10 +96,7 @@ def build_runtime(
         store=store,
         queue=Queue(broker, plugins.connectors),
         clock=clock,
-        sources={
-            name: make_source(plugins.sources[name], source.options)
-            for name, source in settings.sources.items()
-        },
+        sources=_sources(settings, plugins),
         rules=RuleSetRef(ruleset),
         templates=templates,
         limiter=limiter,

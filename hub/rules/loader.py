@@ -7,6 +7,7 @@ installed source emits) are returned as warnings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -18,6 +19,7 @@ from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.model import GLOB_CHARS, ActionSpec, Grouping, Rule, RuleSet, Window, build_ruleset
+from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
 from hub.validation import load_schema, schema_errors
 from hub.yamldoc import PathKey, YamlDocument, load_yaml_file
@@ -27,6 +29,10 @@ RULE_FILE_SUFFIXES = (".yaml", ".yml")
 BUILTIN_EVENT_TYPES = ("schedule.*", "command.*")
 TEMPLATE_NAMES = frozenset({"event", "rule"})
 GROUP_TEMPLATE_NAMES = frozenset({"event", "rule", "events", "group"})
+#: Prefix of the event type a `schedule:` rule fires on: `schedule.<rule id>`.
+SCHEDULE_EVENT_PREFIX = "schedule."
+#: Rule ids that make a valid event type after the prefix (no empty dotted segments).
+_SCHEDULABLE_ID = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,9 +233,11 @@ class _Checker:
             for index, action in enumerate(raw["actions"])
             if (spec := self._action(doc, (*at, "actions", index), index, action, names))
         ]
+        schedule = self._schedule(doc, at, raw)
         if len(self.errors) > before:
             return None
-        on, sources = raw["on"], raw.get("source", [])
+        on = [SCHEDULE_EVENT_PREFIX + raw["id"]] if schedule is not None else raw["on"]
+        sources = raw.get("source", [])
         return Rule(
             id=raw["id"],
             description=raw.get("description", ""),
@@ -243,7 +251,50 @@ class _Checker:
             throttle=throttle,
             dedupe=dedupe,
             group=group,
+            schedule=schedule,
         )
+
+    def _schedule(self, doc: YamlDocument, at: PathKey, raw: dict[str, Any]) -> Schedule | None:
+        """`schedule:` (+ `timezone:`) instead of `on:`; exactly one of them is required."""
+        rule_id = raw["id"]
+        if "schedule" not in raw:
+            if "on" not in raw:
+                self._error(
+                    doc,
+                    at,
+                    f"rule '{rule_id}' needs `on:` (event types) or `schedule:` (cron)",
+                    hint='e.g. on: github.issues.opened, or schedule: "0 9 * * MON-FRI"',
+                )
+            if "timezone" in raw:
+                self._error(
+                    doc,
+                    (*at, "timezone"),
+                    "`timezone:` applies only to rules with `schedule:`",
+                    hint='remove it, or add schedule: "0 9 * * MON-FRI"',
+                )
+            return None
+        if "on" in raw:
+            self._error(
+                doc,
+                (*at, "on"),
+                f"rule '{rule_id}' has both `on:` and `schedule:`",
+                hint=f"remove `on:`: a scheduled rule fires on its own "
+                f"'{SCHEDULE_EVENT_PREFIX}{rule_id}' events; write another rule for other events",
+            )
+            return None
+        if not _SCHEDULABLE_ID.fullmatch(rule_id):
+            self._error(
+                doc,
+                (*at, "id"),
+                f"rule id '{rule_id}' cannot name a schedule event type",
+                hint="a scheduled rule's id needs letters, digits, _ or - between single dots",
+            )
+            return None
+        try:
+            return parse_schedule(raw["schedule"], raw.get("timezone", DEFAULT_TIMEZONE))
+        except ScheduleProblem as exc:
+            self._error(doc, (*at, exc.key), str(exc))
+            return None
 
     def _undefined(
         self, doc: YamlDocument, at: PathKey, names: set[str], allowed: frozenset[str]

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.errors import Location
 from hub.rules.conditions import Condition
+from hub.rules.schedule import Schedule
 from hub.rules.templates import CompiledExpression, CompiledValue
 
 GLOB_CHARS = frozenset("*?[")
@@ -64,6 +65,8 @@ class Rule:
     throttle: Window | None = None
     dedupe: Window | None = None
     group: Grouping | None = None
+    #: `schedule:`: the scheduler emits `schedule.<id>` events, and `on` is exactly that.
+    schedule: Schedule | None = None
 
     def accepts_source(self, source: str) -> bool:
         return not self.sources or any(fnmatchcase(source, p) for p in self.sources)

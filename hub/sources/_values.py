@@ -21,3 +21,18 @@ def mapping(value: object) -> Mapping[str, Any]:
 
 def str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def source_path(prefix: str, *parts: object) -> str:
+    """`prefix/part/...` as the event schema allows: no empty segments, no whitespace.
+
+    The parts are ids from an untrusted payload; a team id of "\\r" or "a//b" must not
+    make an event that fails the schema (or a `source:` glob that cannot match it).
+    """
+    segments = [prefix]
+    for part in parts:
+        for piece in ("" if part is None else str(part)).split("/"):
+            segment = "".join("_" if c.isspace() else c for c in piece)
+            if segment:
+                segments.append(segment)
+    return "/".join(segments)

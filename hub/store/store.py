@@ -129,6 +129,10 @@ class Store:
                 # transaction-scoped advisory lock serialises start-up, not normal work.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(conn)
+            # create_all skips the indexes of tables that exist already: add new ones.
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -338,7 +342,8 @@ class Store:
     def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
         """Why a pending delivery could not be claimed, with seconds to come back in:
         ("early", until due), ("ordering", short) behind an event still being processed,
-        ("blocked", fallback) behind an earlier delivery; None: nothing to wait for."""
+        ("blocked", fallback) behind an earlier delivery, ("ready", short) when nothing blocks
+        it any more; None when it is not pending (done, or leased by another worker)."""
         with self.guard("read a delivery"), self.engine.connect() as conn:
             row = conn.execute(
                 select(deliveries.c.status, deliveries.c.next_attempt_at).where(
@@ -360,7 +365,9 @@ class Store:
                 .where(this, _earlier_event_unprocessed())
             ):
                 return "ordering", ORDERING_RECHECK_S
-        return None
+        # What blocked the claim a moment ago has cleared: claim again rather than drop
+        # the message and leave the row to the sweeper.
+        return "ready", READY_RECHECK_S
 
     def next_in_line(self, row: DeliveryRow) -> str | None:
         """The earliest pending delivery for the same entity and destination, if any."""
@@ -560,11 +567,17 @@ def open_store(url: str) -> Store:
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot open store {url.split('@')[-1]!r}: {exc}") from exc
     store = Store(engine)
-    try:
-        store.create_schema()
-    except StoreError:
-        engine.dispose()
-        raise
+    for attempt in range(3):
+        try:
+            store.create_schema()
+            break
+        except StoreError as exc:
+            # Processes starting together on a new SQLite file race CREATE TABLE; the
+            # loser finds the table on its next look. Anything else is a real error.
+            if "already exists" in str(exc) and attempt < 2:
+                continue
+            engine.dispose()
+            raise
     return store
 
 
@@ -577,6 +590,8 @@ SCHEMA_LOCK_KEY = 0x73776974636862
 BLOCKED_RECHECK_S = 2.0
 #: How soon a delivery waiting for an earlier event's processing looks again.
 ORDERING_RECHECK_S = 0.1
+#: A claim that lost a race with something that has since cleared tries again this soon.
+READY_RECHECK_S = 0.05
 
 
 def new_delivery_id() -> str:

@@ -37,6 +37,8 @@ events = Table(
     UniqueConstraint("source", "delivery_id", name="uq_events_source_delivery"),
 )
 Index("ix_events_status_lease", events.c.status, events.c.lease_until)
+# The claim's "is an earlier event still unprocessed?" check reads the oldest one only.
+Index("ix_events_status_received", events.c.status, events.c.received_at)
 
 #: One row per (event, rule, action): what must be sent, and how it went.
 deliveries = Table(
@@ -72,6 +74,14 @@ Index(
     deliveries.c.connector,
     deliveries.c.destination,
     deliveries.c.entity_key,
+)
+# Per-entity order checks look up the few deliveries of one entity: entity_key first, so
+# the lookup stays a handful of rows however large the table grows.
+Index(
+    "ix_deliveries_entity_order",
+    deliveries.c.entity_key,
+    deliveries.c.connector,
+    deliveries.c.status,
 )
 
 #: The audit trail: every send attempt of every delivery.
@@ -142,3 +152,20 @@ snapshots = Table(
     Column("doc", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+#: Claimed ticks of `schedule:` rules. The primary key is the lock: of several schedulers,
+#: only the one whose INSERT lands fires a tick. `status` is `fired`, or `baseline` for the
+#: row a scheduler writes when it first sees a schedule (`spec`), so that ticks from before
+#: the rule existed are never fired as "missed".
+schedule_ticks = Table(
+    "schedule_ticks",
+    metadata,
+    Column("rule_id", String(200), primary_key=True),
+    Column("tick_at", Float, primary_key=True),
+    Column("spec", String(300), nullable=False),
+    Column("status", String(16), nullable=False),  # fired|baseline
+    Column("event_id", String(64), nullable=True),
+    Column("scheduler", String(128), nullable=True),
+    Column("claimed_at", Float, nullable=False),
+)
+Index("ix_schedule_ticks_spec", schedule_ticks.c.rule_id, schedule_ticks.c.spec)

@@ -171,3 +171,29 @@ def test_the_sweeper_leaves_a_delivery_waiting_behind_its_entity_to_its_predeces
         )
     stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
     assert stale == later
+
+
+def test_a_claim_that_lost_to_a_cleared_blocker_is_told_to_try_again(runtime: Runtime) -> None:
+    first = _accept(runtime, "d-7")
+    runtime.clock.advance(1)  # type: ignore[attr-defined]
+    second = _accept(runtime, "d-8")
+    _process(runtime, second)  # a second worker got to the later event first
+    now = runtime.clock.now().timestamp()
+    [later, *_] = runtime.store.list_deliveries(inbound_id=second)
+    assert runtime.store.claim_delivery(later.id, now=now, lease_s=30) is None
+    assert runtime.store.claim_hint(later.id, now=now)[0] == "ordering"  # type: ignore[index]
+    _process(runtime, first)
+    assert runtime.store.claim_hint(later.id, now=now)[0] == "blocked"  # type: ignore[index]
+    for row in runtime.store.list_deliveries(inbound_id=first):
+        assert runtime.store.claim_delivery(row.id, now=now, lease_s=30) is not None
+        runtime.store.finish_attempt(
+            row.id,
+            AttemptRecord(
+                number=1, started_at=now, duration_ms=1.0, outcome="ok", status_code=200, detail=""
+            ),
+            status="delivered",
+            now=now,
+        )
+    # Nothing blocks it now: the message must not be dropped, and the claim succeeds.
+    assert runtime.store.claim_hint(later.id, now=now) == ("ready", 0.05)
+    assert runtime.store.claim_delivery(later.id, now=now, lease_s=30) is not None
