@@ -75,7 +75,7 @@ def run(webhooks: int, pages: int, seconds: float, seed: int) -> dict[str, float
         tmp_path = Path(tmp)
         source = (
             f"  notion:\n    secret: {{env: BENCH_NOTION_SECRET}}\n"
-            f"    api_token: {{env: BENCH_NOTION_TOKEN}}\n    api_url: \"{base}\"\n"
+            f'    api_token: {{env: BENCH_NOTION_TOKEN}}\n    api_url: "{base}"\n'
             f'    databases: {{"{TASKS_DB}": {{kind: task}}}}'
         )
         settings = make_settings(

@@ -1,0 +1,517 @@
+"""Ingress cost against a bare Starlette app, in one run: "ingress answers 202 in milliseconds".
+
+Goal (DESIGN §1): with signature verification and durability, ingress keeps at least 60%
+of the requests/s of a bare app that answers 202 to any POST, on the same machine, the
+same uvicorn settings and the same load. Machines are noisy, so the figure that matters
+is the ratio hub/bare measured in one run, not the absolute numbers.
+
+Targets, each a fresh process under uvicorn on a free 127.0.0.1 port:
+  bare      a Starlette app reading the body and answering 202 {"id": ...}
+  embedded  `switchboard serve`: SQLite + the in-process worker (rules match nothing the
+            load sends, so the worker only claims, normalizes and closes each event)
+  redis     `switchboard serve --no-worker`: SQLite + Redis broker, ingress alone
+All targets start together; every target not being measured is SIGSTOPped, so neither an
+idle server nor the embedded worker's backlog takes CPU from the one under load.
+The load is real GitHub `issues` payloads (every shared fixture in turn, 10-13 KB), each
+signed, each with a unique X-GitHub-Delivery. Phases:
+  warm-up     closed loop for --warmup s (counted for losses, not reported)
+  latency     open loop at --rate req/s (Python generator in its own process): p50/p99
+              from each request's scheduled send time, so queueing is not hidden
+  throughput  closed loop over --connections keep-alive connections, --rounds rounds of
+              --duration s, targets interleaved, best round kept (the least disturbed, as
+              in benchmarks/rules.py); with wrk (apt-get install wrk), else the Python
+              generator, which may then be the bottleneck for the bare app
+Nothing lost: after the load each hub is SIGKILLed (a 202 must already be durable), then
+its events rows are counted per phase. The Python phases must match exactly: every
+accepted delivery id has a row and no other row exists. wrk cannot drain its last
+requests, so its rows may exceed its 202s by at most the requests in flight when it
+stopped (<= --connections per round); fewer rows than 202s is a loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from harness import (
+    DEFAULT_REDIS_URL,
+    LoadResult,
+    Proc,
+    cleanup_redis,
+    cpu_seconds,
+    free_port,
+    hub_args,
+    hub_env,
+    issue_fixtures,
+    new_namespace,
+    percentile,
+    redis_available,
+    run_loadgen,
+    sign,
+    spawn,
+    wait_http,
+    write_config,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TARGETS = ("bare", "embedded", "redis")
+#: Rules that never match an `issues` event: the embedded worker does its minimum per event.
+IDLE_RULES = """
+rules:
+  - id: pushes-only
+    on: github.push
+    actions:
+      - log: {to: inbox, message: "{{ event.id }}"}
+"""
+DESTINATIONS = """
+  inbox:
+    connector: log
+    path: inbox.log
+"""
+
+
+# --- the bare app -----------------------------------------------------------------------
+
+
+def bare_app() -> Starlette:
+    async def accept(request: Request) -> Response:
+        await request.body()
+        return JSONResponse({"id": uuid.uuid4().hex}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/hooks/{source}", accept, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def serve_bare(port: int) -> None:
+    # The same uvicorn settings as `switchboard serve` (hub/cli.py).
+    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- wrk --------------------------------------------------------------------------------
+
+_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local sigs = {%(sigs)s}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  counter = 0
+  statuses = {}
+end
+function request()
+  counter = counter + 1
+  local i = (counter %% #bodies) + 1
+  return wrk.format("POST", "/hooks/github", {
+    ["Content-Type"] = "application/json",
+    ["X-GitHub-Event"] = "issues",
+    ["X-GitHub-Delivery"] = "%(prefix)s-" .. tid .. "-" .. counter,
+    ["X-Hub-Signature-256"] = sigs[i],
+  }, bodies[i])
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for s, n in pairs(t:get("statuses")) do total[s] = (total[s] or 0) + n end
+  end
+  local parts = {}
+  for s, n in pairs(total) do table.insert(parts, s .. ":" .. n) end
+  local e = summary.errors
+  io.write(string.format(
+    "WRK requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d max_us=%%d " ..
+    "connect=%%d read=%%d write=%%d timeout=%%d statuses=%%s\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.timeout, table.concat(parts, ",")))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    level = 1
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+def wrk_script(path: Path, prefix: str) -> None:
+    fixtures = [body.decode() for _, body in issue_fixtures()]
+    path.write_text(
+        _WRK_SCRIPT
+        % {
+            "bodies": ",\n".join(_lua_string(b) for b in fixtures),
+            "sigs": ", ".join(f'"{sign(b.encode())}"' for b in fixtures),
+            "prefix": prefix,
+        }
+    )
+
+
+@dataclass
+class Throughput:
+    tool: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    accepted: int
+    other_statuses: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    #: delivery-id prefix of this phase, to count its rows
+    prefix: str = ""
+    exact: bool = True
+    #: CPU seconds the server process used per wall second of the round (1.0 = one core)
+    cpu: float = float("nan")
+
+
+def run_wrk(url: str, *, connections: int, duration: float, prefix: str, tmp: Path) -> Throughput:
+    script = tmp / f"{prefix}.lua"
+    wrk_script(script, prefix)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    fields = dict(re.findall(r"(\w+)=(\S*)", line))
+    statuses = dict(p.split(":") for p in fields["statuses"].split(",") if p)
+    accepted = int(statuses.pop("202", 0))
+    errors = {k: int(fields[k]) for k in ("connect", "read", "write", "timeout") if int(fields[k])}
+    return Throughput(
+        tool=f"wrk -t1 -c{connections}",
+        rps=int(fields["requests"]) / (int(fields["duration_us"]) / 1e6),
+        p50_ms=int(fields["p50_us"]) / 1000,
+        p99_ms=int(fields["p99_us"]) / 1000,
+        max_ms=int(fields["max_us"]) / 1000,
+        accepted=accepted,
+        other_statuses={k: int(v) for k, v in statuses.items()},
+        errors=errors,
+        prefix=prefix,
+        exact=False,
+    )
+
+
+def run_python_closed(
+    url: str, *, connections: int, duration: float, prefix: str, tmp: Path
+) -> tuple[Throughput, set[str]]:
+    result = run_loadgen(
+        url,
+        rate=0,
+        duration_s=duration,
+        concurrency=connections,
+        payloads="fixtures",
+        prefix=prefix,
+        out=tmp / f"{prefix}.json",
+    )
+    lat = [(r[4] - r[3]) * 1000 for r in result.accepted]
+    others = {k: v for k, v in result.statuses.items() if k != "202"}
+    return (
+        Throughput(
+            tool=f"python closed loop c={connections}",
+            rps=len(result.records) / result.elapsed_s,
+            p50_ms=percentile(lat, 50),
+            p99_ms=percentile(lat, 99),
+            max_ms=max(lat, default=float("nan")),
+            accepted=len(result.accepted),
+            other_statuses=others,
+            errors=result.errors,
+            prefix=prefix,
+        ),
+        {r[0] for r in result.accepted},
+    )
+
+
+# --- targets --------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    proc: Proc
+    url: str
+    db: Path | None
+    namespace: str
+    rounds: list[Throughput] = field(default_factory=list)
+    open_loop: LoadResult | None = None
+    #: phase -> delivery ids answered 202 (Python generator phases only: exact)
+    accepted_ids: dict[str, set[str]] = field(default_factory=dict)
+    #: phase -> (accepted, rows, check passed)
+    accounting: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
+
+    def pause(self) -> None:
+        """SIGSTOP: an idle target (or the embedded worker's backlog) takes no CPU from
+        the target being measured."""
+        if self.proc.alive():
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc.alive():
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+    @property
+    def best(self) -> Throughput:
+        return max(self.rounds, key=lambda t: t.rps)
+
+
+def start_target(name: str, tmp: Path, redis_url: str) -> Target:
+    work = tmp / name
+    work.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/github"
+    if name == "bare":
+        args = [sys.executable, __file__, "--serve-bare", str(port)]
+        return Target(name, spawn(name, args, env=hub_env(), log=work / "serve.log"), url, None, "")
+    namespace = new_namespace("ingest") if name == "redis" else "switchboard"
+    config = write_config(
+        work,
+        broker_url=redis_url if name == "redis" else "embedded",
+        namespace=namespace,
+        rules=IDLE_RULES,
+        destinations=DESTINATIONS,
+    )
+    extra = ["--no-worker"] if name == "redis" else []
+    args = hub_args(config, "serve", "--port", str(port), *extra)
+    proc = spawn(name, args, env=hub_env(), log=work / "serve.log")
+    return Target(name, proc, url, work / "hub.db", namespace if name == "redis" else "")
+
+
+def rows_by_prefix(db: Path) -> dict[str, set[str]]:
+    with sqlite3.connect(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT delivery_id FROM events")]
+    out: dict[str, set[str]] = {}
+    for delivery in ids:
+        out.setdefault(delivery.split("-", 1)[0], set()).add(delivery)
+    return out
+
+
+def check_nothing_lost(target: Target, connections: int) -> None:
+    assert target.db is not None
+    rows = rows_by_prefix(target.db)
+    for phase, ids in target.accepted_ids.items():
+        stored = rows.get(phase, set())
+        target.accounting[phase] = (len(ids), len(stored), stored == ids)
+    wrk_rounds = [t for t in target.rounds if not t.exact]
+    if wrk_rounds:
+        accepted = sum(t.accepted for t in wrk_rounds)
+        stored_wrk = sum(len(rows.get(t.prefix, set())) for t in wrk_rounds)
+        in_flight = connections * len(wrk_rounds)
+        ok = accepted <= stored_wrk <= accepted + in_flight
+        target.accounting["wrk"] = (accepted, stored_wrk, ok)
+
+
+def measure(targets: list[Target], args: argparse.Namespace, tmp: Path, use_wrk: bool) -> None:
+    for target in targets:
+        wait_http(target.url.replace("/hooks/github", "/healthz"), 30, [target.proc])
+        target.pause()
+    for target in targets:  # warm-up and the open-loop latency phase, one target at a time
+        target.resume()
+        if args.warmup > 0:
+            warm = run_loadgen(
+                target.url,
+                rate=0,
+                duration_s=args.warmup,
+                concurrency=args.connections,
+                payloads="fixtures",
+                prefix="warm",
+                out=tmp / f"{target.name}-warm.json",
+            )
+            target.accepted_ids["warm"] = {r[0] for r in warm.accepted}
+        target.open_loop = run_loadgen(
+            target.url,
+            rate=args.rate,
+            duration_s=args.latency_duration,
+            concurrency=args.connections,
+            payloads="fixtures",
+            prefix="open",
+            out=tmp / f"{target.name}-open.json",
+        )
+        target.accepted_ids["open"] = {r[0] for r in target.open_loop.accepted}
+        target.pause()
+    for round_no in range(args.rounds):  # throughput: targets interleaved, best round counts
+        for target in targets:
+            target.resume()
+            prefix = f"{'wrk' if use_wrk else 'closed'}{round_no}"
+            cpu_before, started = cpu_seconds(target.proc.pid), time.monotonic()
+            if use_wrk:
+                tput = run_wrk(
+                    target.url,
+                    connections=args.connections,
+                    duration=args.duration,
+                    prefix=prefix,
+                    tmp=tmp,
+                )
+            else:
+                tput, ids = run_python_closed(
+                    target.url,
+                    connections=args.connections,
+                    duration=args.duration,
+                    prefix=prefix,
+                    tmp=tmp,
+                )
+                target.accepted_ids[prefix] = ids
+            tput.cpu = (cpu_seconds(target.proc.pid) - cpu_before) / (time.monotonic() - started)
+            target.rounds.append(tput)
+            target.pause()
+            if not target.proc.alive():
+                raise RuntimeError(f"{target.name} died under load:\n{target.proc.tail()}")
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def report(targets: list[Target], args: argparse.Namespace, use_wrk: bool) -> None:
+    bare = next((t for t in targets if t.name == "bare"), None)
+    tool = targets[0].best.tool
+    print(
+        f"\nthroughput: closed loop, {tool}, best of {args.rounds} interleaved rounds "
+        f"of {args.duration:g}s"
+    )
+    print(
+        f"  {'target':<9} {'req/s':>8} {'p50':>9} {'p99':>9} {'max':>9}  {'vs bare':>7} "
+        f"{'cpu':>5}  rounds"
+    )
+    for target in targets:
+        t = target.best
+        ratio = f"{t.rps / bare.best.rps:>7.0%}" if bare and target is not bare else " " * 7
+        rounds = ", ".join(f"{r.rps:,.0f}" for r in target.rounds)
+        notes = ""
+        others = {k: v for r in target.rounds for k, v in {**r.other_statuses, **r.errors}.items()}
+        if others:
+            notes = f"  non-202/errors: {others}"
+        print(
+            f"  {target.name:<9} {t.rps:>8,.0f} {t.p50_ms:>7.2f}ms {t.p99_ms:>7.2f}ms "
+            f"{t.max_ms:>7.1f}ms  {ratio} {t.cpu:>5.0%}  {rounds}{notes}"
+        )
+    print(
+        f"\nlatency: open loop at {args.rate:g} req/s for {args.latency_duration:g}s "
+        "(Python generator, measured from each request's scheduled send time)"
+    )
+    print(f"  {'target':<9} {'achieved':>9} {'p50':>9} {'p99':>9} {'max':>9} {'gen lag':>9}")
+    for target in targets:
+        run = target.open_loop
+        assert run is not None
+        lat = run.latencies_ms()
+        others = {**{k: v for k, v in run.statuses.items() if k != "202"}, **run.errors}
+        extra = f"  non-202/errors: {others}" if others else ""
+        print(
+            f"  {target.name:<9} {len(run.records) / run.elapsed_s:>7,.0f}/s "
+            f"{percentile(lat, 50):>7.2f}ms {percentile(lat, 99):>7.2f}ms "
+            f"{max(lat, default=float('nan')):>7.1f}ms {run.max_lag_s * 1000:>7.1f}ms{extra}"
+        )
+    print("  (cpu: the server process's CPU time / wall time in its best round; 100% = 1 core)")
+    hubs = [t for t in targets if t.accounting]
+    if hubs:
+        print("\nnothing lost: 202 answers vs events rows, counted after SIGKILL of the hub")
+        for target in hubs:
+            for phase, (accepted, rows, ok) in target.accounting.items():
+                rule = "rows >= 202s, <= 202s + in flight at stop" if phase == "wrk" else "same ids"
+                print(
+                    f"  {target.name:<9} {phase:<8} accepted {accepted:>7,}  rows {rows:>7,}  "
+                    f"{'ok' if ok else 'MISMATCH'} ({rule})"
+                )
+    if bare:
+        for target in targets:
+            if target is not bare:
+                ratio = target.best.rps / bare.best.rps
+                print(f"ratio {target.name}/bare: {ratio:.0%} of bare req/s (goal >= 60%)")
+    if not use_wrk and bare:
+        print(
+            "warning: without wrk the Python generator may be the bottleneck for the bare app, "
+            "so the ratios above overstate the hub (apt-get install wrk)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short phases, bare + embedded")
+    parser.add_argument("--targets", default=None, help=f"comma list of {', '.join(TARGETS)}")
+    parser.add_argument("--duration", type=float, default=4.0, help="one throughput round, s")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per target")
+    parser.add_argument("--latency-duration", type=float, default=4.0, help="open loop phase, s")
+    parser.add_argument("--rate", type=float, default=500.0, help="open loop req/s")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--no-wrk", action="store_true", help="use the Python generator only")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    if args.quick:
+        args.duration, args.rounds, args.latency_duration, args.warmup = 2.0, 2, 1.5, 0.0
+    names = args.targets.split(",") if args.targets else None
+    if names is None:
+        names = ["bare", "embedded"] if args.quick else list(TARGETS)
+    if "redis" in names and (why := redis_available(args.redis_url)):
+        print(f"skipping the redis target: Redis at {args.redis_url} is down ({why})")
+        names.remove("redis")
+    use_wrk = not args.no_wrk and shutil.which("wrk") is not None
+    if not use_wrk and not args.no_wrk:
+        print("wrk not found: falling back to the Python load generator")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
+        "(other work on the machine skews every figure; the ratio is what to compare)"
+    )
+    with tempfile.TemporaryDirectory(prefix="sb-ingest-") as tmp:
+        targets: list[Target] = []
+        try:
+            for name in names:
+                targets.append(start_target(name, Path(tmp), args.redis_url))
+            measure(targets, args, Path(tmp), use_wrk)
+        finally:
+            for target in targets:
+                target.resume()
+                target.proc.kill()  # SIGKILL: whatever was answered 202 must be on disk
+                if target.namespace:
+                    cleanup_redis(args.redis_url, target.namespace)
+        for target in targets:
+            if target.db is not None:
+                check_nothing_lost(target, args.connections)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    report(targets, args, use_wrk)
+
+
+if __name__ == "__main__":
+    main()
