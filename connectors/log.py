@@ -65,13 +65,16 @@ class LogConnector:
         if ctx.destination is None:
             return fail("log action has no destination ('to')")
         path = self._base_dir / str(ctx.destination.options["path"])
-        line = json.dumps({
-            "time": ctx.now.isoformat(),
-            "delivery_id": ctx.delivery_id,
-            "event_id": ctx.event_id,
-            "rule": ctx.rule_id,
-            "message": action.params["message"],
-        }, ensure_ascii=False)
+        line = json.dumps(
+            {
+                "time": ctx.now.isoformat(),
+                "delivery_id": ctx.delivery_id,
+                "event_id": ctx.event_id,
+                "rule": ctx.rule_id,
+                "message": action.params["message"],
+            },
+            ensure_ascii=False,
+        )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock, path.open("a", encoding="utf-8") as fh:

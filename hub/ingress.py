@@ -21,7 +21,7 @@ from hub.store import NewEvent
 log = logging.getLogger("switchboard.ingress")
 
 #: Headers never stored with an event: credentials, and signatures already checked.
-_DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization")
+_DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-goog-channel-token")
 
 
 async def receive_hook(request: Request) -> Response:

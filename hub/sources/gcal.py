@@ -1,0 +1,400 @@
+"""Google Calendar push notifications, completed by incremental sync in the worker.
+
+Docs: https://developers.google.com/workspace/calendar/api/guides/push and
+https://developers.google.com/workspace/calendar/api/guides/sync.
+A watch channel POSTs an empty body; what happened is in headers: `X-Goog-Channel-ID`,
+`X-Goog-Channel-Token` (the token given to events.watch: this source's secret, compared in
+constant time), `X-Goog-Resource-State` (`sync` once when the channel opens, then
+`exists`), `X-Goog-Message-Number` (grows per channel: with the channel id, the delivery
+id) and `X-Goog-Resource-URI` (names the calendar). Notifications say only "something
+changed", so `normalize` makes a thin `gcal.calendar.changed` and the worker runs
+`events.list` with the stored `syncToken`, compares each changed event with its snapshot
+and emits `gcal.event.created|updated|cancelled` with `changes`. A `410` means the token
+expired: a full resync, compared with the snapshots so old events are not news again.
+We call the REST API with the worker's httpx client rather than google-api-python-client,
+which does blocking I/O and is not a dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+from connectors.base import SECRET_REF_SCHEMA
+from hub.clock import Clock
+from hub.durations import parse_duration
+from hub.errors import MalformedPayload, SignatureError
+from hub.events import Actor, Entity, Event, event_id_for
+from hub.secrets import Secret
+from hub.sources._gcal_api import (
+    API_URL,
+    TOKEN_URL,
+    ApiFailure,
+    CalendarReader,
+    Grant,
+    SyncTokenGone,
+)
+from hub.sources._http import parse_time
+from hub.sources.base import (
+    EnrichContext,
+    HookRequest,
+    NormalizeContext,
+    RawEvent,
+    RetryLater,
+    Verdict,
+)
+
+__all__ = ["GcalSource", "event_snapshot"]
+
+#: Warn the admin when a channel has less than this left: channels expire (about a week)
+#: and must be renewed with a new events.watch before then.
+RENEW_WARNING = timedelta(days=1)
+#: What `changes` compares; anything else changing makes no event.
+TRACKED = ("summary", "description", "location", "start", "end", "status", "attendees")
+_CALENDAR_IN_URI = re.compile(r"/calendars/([^/?#]+)/events")
+_STATES = ("sync", "exists", "not_exists")
+
+
+class GcalSource:
+    """Verifies Calendar push notifications; syncs the calendar they point at."""
+
+    name: ClassVar[str] = "gcal"
+    settings_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "calendars": {
+                "type": "object",
+                "description": "Calendar id → what its events are, e.g. {kind: review}; "
+                "becomes `entity.kind` (default: calendar_event).",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["kind"],
+                    "properties": {"kind": {"type": "string", "minLength": 1}},
+                },
+                "examples": [{"team@group.calendar.google.com": {"kind": "review"}}],
+            },
+            "client_id": {
+                "oneOf": [{"type": "string"}, SECRET_REF_SCHEMA],
+                "description": "OAuth client id used by the worker to list events.",
+                "examples": ["1234567890-abc.apps.googleusercontent.com"],
+            },
+            "client_secret": {
+                **SECRET_REF_SCHEMA,
+                "description": "OAuth client secret (a secret reference).",
+                "examples": [{"env": "GOOGLE_CLIENT_SECRET"}],
+            },
+            "refresh_token": {
+                **SECRET_REF_SCHEMA,
+                "description": "Refresh token with calendar.readonly or calendar.events scope.",
+                "examples": [{"env": "GOOGLE_REFRESH_TOKEN"}],
+            },
+            "api_url": {
+                "type": "string",
+                "description": "Calendar API base URL (for a proxy or a test double).",
+                "default": API_URL,
+                "examples": [API_URL],
+            },
+            "token_url": {
+                "type": "string",
+                "description": "OAuth token endpoint (for a test double).",
+                "default": TOKEN_URL,
+                "examples": [TOKEN_URL],
+            },
+            "coalesce_window": {
+                "type": ["string", "number"],
+                "description": "Notifications for one calendar this close together are "
+                "synced once.",
+                "default": "2s",
+                "examples": ["2s"],
+            },
+        },
+    }
+    event_types: ClassVar[tuple[str, ...]] = ("gcal.calendar.changed", "gcal.event.*")
+
+    def __init__(
+        self,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        grant: Grant | None = None,
+        api_url: str = API_URL,
+        coalesce_window_s: float = 2.0,
+    ) -> None:
+        self._kinds = dict(kinds or {})
+        self._reader = CalendarReader(grant, api_url) if grant is not None else None
+        #: Notifications for one calendar this close together are synced once.
+        self.coalesce_window_s = coalesce_window_s
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> GcalSource:
+        """Build from `sources.gcal` in switchboard.yaml (validated by settings_schema)."""
+        client_id = options.get("client_id")
+        if isinstance(client_id, Secret):
+            client_id = client_id.reveal()
+        secret, refresh = options.get("client_secret"), options.get("refresh_token")
+        grant = None
+        if (
+            isinstance(client_id, str)
+            and isinstance(secret, Secret)
+            and isinstance(refresh, Secret)
+        ):
+            grant = Grant(client_id, secret, refresh, str(options.get("token_url", TOKEN_URL)))
+        calendars = options.get("calendars") or {}
+        return cls(
+            kinds={cal: str(spec["kind"]) for cal, spec in calendars.items()},
+            grant=grant,
+            api_url=str(options.get("api_url", API_URL)),
+            coalesce_window_s=parse_duration(options.get("coalesce_window", "2s")).total_seconds(),
+        )
+
+    # --- ingress ---------------------------------------------------------------------
+
+    def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
+        headers = request.headers
+        presented = headers.get("x-goog-channel-token", "")
+        if secret is None:
+            raise SignatureError(
+                "no channel token is configured for source 'gcal'; set the token you give "
+                "events.watch as sources.gcal.secret"
+            )
+        expected = secret.reveal()
+        # Ingress decodes headers as latin-1; compare_digest wants ASCII text or bytes.
+        if not presented or not hmac.compare_digest(presented.encode("latin-1"), expected.encode()):
+            raise SignatureError("X-Goog-Channel-Token does not match the configured token")
+        channel = _header(headers, "X-Goog-Channel-ID")
+        number = _header(headers, "X-Goog-Message-Number")
+        state = _header(headers, "X-Goog-Resource-State")
+        if not number.isdigit():
+            raise MalformedPayload("X-Goog-Message-Number must be a number")
+        if state not in _STATES:
+            raise MalformedPayload(f"X-Goog-Resource-State {state[:30]!r} is not one of {_STATES}")
+        delivery_id = f"{channel}:{number}"
+        notice = _expiry_notice(headers, channel, clock.now())
+        if state == "sync":
+            # The channel's handshake: nothing changed yet, so nothing to store or sync.
+            return Verdict(
+                delivery_id=delivery_id, store=False, status=200, reply={}, admin_notice=notice
+            )
+        calendar_of(headers)  # refuse, in ingress, what the worker could not sync
+        return Verdict(delivery_id=delivery_id, admin_notice=notice)
+
+    def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
+        """The thin `gcal.calendar.changed`; the worker's enrich makes the real events."""
+        headers = raw.headers
+        calendar = calendar_of(headers)
+        gcal = {
+            "calendar_id": calendar,
+            "channel_id": headers.get("x-goog-channel-id"),
+            "resource_id": headers.get("x-goog-resource-id"),
+            "resource_state": headers.get("x-goog-resource-state"),
+            "message_number": headers.get("x-goog-message-number"),
+            "channel_expiration": headers.get("x-goog-channel-expiration"),
+        }
+        return [
+            Event(
+                id=event_id_for("gcal", raw.delivery_id),
+                source=f"gcal/{calendar}",
+                type="gcal.calendar.changed",
+                subject=f"calendar/{calendar}",
+                time=raw.received_at,
+                entity=Entity(kind="calendar", id=calendar),
+                fields={"gcal": gcal},
+                raw={k: v for k, v in gcal.items() if v is not None},  # never the token
+            )
+        ]
+
+    # --- enrichment in the worker ------------------------------------------------------
+
+    def coalesce_key(self, event: Event) -> str | None:
+        """A burst of notifications for one calendar is one sync."""
+        if event.type != "gcal.calendar.changed" or self._reader is None:
+            return None
+        return f"calendar:{event.entity.id}"
+
+    async def enrich(self, events: Sequence[Event], ctx: EnrichContext) -> list[Event]:
+        """Sync the calendar once and emit an event per changed calendar event."""
+        reader = self._reader
+        if not events or self.coalesce_key(events[0]) is None or reader is None:
+            return list(events)
+        thin = events[-1]
+        calendar = thin.entity.id
+        state_key = f"gcal:sync:{calendar}"
+        state = await asyncio.to_thread(ctx.snapshots.get, state_key)
+        token = state.get("sync_token") if state else None
+        # Synced before but no token kept (Google gave none): compare, do not stay silent.
+        mode = (
+            "incremental" if isinstance(token, str) and token else "resync" if state else "initial"
+        )
+        try:
+            try:
+                items, next_token = await reader.list_events(ctx, calendar, token or None)
+            except SyncTokenGone:
+                mode = "resync"
+                items, next_token = await reader.list_events(ctx, calendar, None)
+        except ApiFailure as exc:
+            if exc.retryable:
+                raise RetryLater(f"Google Calendar: {exc.message}", after_s=exc.after_s) from exc
+            gcal = {**thin.fields.get("gcal", {}), "fetch_error": exc.message}
+            return [replace(thin, fields={**thin.fields, "gcal": gcal})]
+        out: list[Event] = []
+        for item in items:
+            event = await self._compare(item, calendar, thin, mode, ctx)
+            if event is not None:
+                out.append(event)
+        await asyncio.to_thread(
+            ctx.snapshots.put,
+            state_key,
+            {"sync_token": next_token, "mode": mode},
+            version=None,
+            now=ctx.clock.now().timestamp(),
+        )
+        return out
+
+    async def _compare(
+        self, item: Mapping[str, Any], calendar: str, thin: Event, mode: str, ctx: EnrichContext
+    ) -> Event | None:
+        """The event for one changed item (None: nothing worth telling); keeps its snapshot."""
+        item_id = str(item.get("id") or "")
+        if not item_id:
+            return None
+        key = f"gcal:event:{calendar}:{item_id}"
+        previous = await asyncio.to_thread(ctx.snapshots.get, key)
+        cancelled = item.get("status") == "cancelled"
+        if cancelled and previous is None:
+            return None  # never seen alive: nobody was told it existed
+        # A deleted event comes as {id, status: cancelled}: keep what it was, for templates.
+        snapshot = (
+            {**(previous or {}), "status": "cancelled"} if cancelled else event_snapshot(item)
+        )
+        if previous == snapshot:
+            return None
+        await asyncio.to_thread(
+            ctx.snapshots.put,
+            key,
+            snapshot,
+            version=_str(item.get("updated")),
+            now=ctx.clock.now().timestamp(),
+        )
+        if mode == "initial":
+            return None  # the first sync only learns what is there
+        changes = {
+            name: {"from": (previous or {}).get(name), "to": snapshot.get(name)}
+            for name in TRACKED
+            if (previous or {}).get(name) != snapshot.get(name)
+        }
+        if not changes and previous is not None:
+            return None
+        verb = "cancelled" if cancelled else "created" if previous is None else "updated"
+        return self._event(item, snapshot, changes, verb, calendar, thin, mode)
+
+    def _event(
+        self,
+        item: Mapping[str, Any],
+        snapshot: Mapping[str, Any],
+        changes: dict[str, dict[str, Any]],
+        verb: str,
+        calendar: str,
+        thin: Event,
+        mode: str,
+    ) -> Event:
+        item_id = str(item["id"])
+        version = _str(item.get("etag")) or _str(item.get("updated")) or thin.id
+        creator = _map(item.get("creator"))
+        private = (item.get("extendedProperties") or {}).get("private") or {}
+        fields = {
+            **snapshot,
+            "html_link": _str(item.get("htmlLink")) or snapshot.get("html_link"),
+            "meet_link": _str(item.get("hangoutLink")) or snapshot.get("meet_link"),
+            "recurring_event_id": _str(item.get("recurringEventId")),
+            "switchboard_entity": private.get("switchboardEntity"),
+            "gcal": {"calendar_id": calendar, "sync": mode, "notification": thin.id},
+        }
+        return Event(
+            id=event_id_for("gcal", f"{calendar}|{item_id}|{version}"),
+            source=f"gcal/{calendar}",
+            type=f"gcal.event.{verb}",
+            subject=f"event/{item_id}",
+            time=parse_time(item.get("updated")) or thin.time,
+            entity=Entity(
+                kind=self._kinds.get(calendar, "calendar_event"),
+                id=item_id,
+                url=fields["html_link"],
+                title=snapshot.get("summary"),
+            ),
+            actor=Actor(email=_str(creator.get("email")), name=_str(creator.get("displayName")))
+            if verb == "created"
+            else Actor(),
+            changes=changes,
+            fields=fields,
+            raw=dict(item),
+        )
+
+
+def event_snapshot(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What rules compare of a calendar event: plain values, attendees as sorted emails."""
+    attendees = [a for a in item.get("attendees") or [] if isinstance(a, Mapping)]
+    start, end, organizer = (_map(item.get(k)) for k in ("start", "end", "organizer"))
+    return {
+        "summary": _str(item.get("summary")),
+        "description": _str(item.get("description")),
+        "location": _str(item.get("location")),
+        "start": _str(start.get("dateTime")) or _str(start.get("date")),
+        "end": _str(end.get("dateTime")) or _str(end.get("date")),
+        "all_day": "date" in start and "dateTime" not in start,
+        "timezone": _str(start.get("timeZone")),
+        "status": _str(item.get("status")),
+        "attendees": sorted(str(a["email"]) for a in attendees if a.get("email")),
+        "responses": {
+            str(a["email"]): a.get("responseStatus") for a in attendees if a.get("email")
+        },
+        "organizer": _str(organizer.get("email")),
+        "html_link": _str(item.get("htmlLink")),
+        "meet_link": _str(item.get("hangoutLink")),
+    }
+
+
+def calendar_of(headers: Mapping[str, str]) -> str:
+    """The calendar id in X-Goog-Resource-URI (…/calendars/<id>/events)."""
+    uri = headers.get("x-goog-resource-uri", "")
+    match = _CALENDAR_IN_URI.search(uri)
+    if match is None:
+        raise MalformedPayload("X-Goog-Resource-URI does not name a calendar's events")
+    return unquote(match.group(1))
+
+
+def _expiry_notice(headers: Mapping[str, str], channel: str, now: datetime) -> str | None:
+    """A note for the admin when the channel expires soon (it must be re-watched)."""
+    text = headers.get("x-goog-channel-expiration", "")
+    try:
+        expires = parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError):
+        return None
+    if expires is None or expires.tzinfo is None or expires - now > RENEW_WARNING:
+        return None
+    return (
+        f"Google Calendar channel {channel} expires at {expires.isoformat()}; create a new "
+        "events.watch channel (same address and token) before then"
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name.lower(), "").strip()
+    if not value:
+        raise MalformedPayload(f"missing {name} header")
+    return value
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,271 @@
+"""A fake Google Calendar API v3 and OAuth token endpoint, serving the shared fixtures.
+
+Writes (insert, patch, delete) keep events in memory with Google's answers (409 duplicate,
+404, 410 deleted). Listing is scripted from the fixtures: a full sync (optionally in pages
+linked by `nextPageToken`) and incremental answers by `syncToken`; an unknown or expired
+sync token answers 410 fullSyncRequired, as Google does.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.support import fixture_path
+
+CLIENT_ID = "1234567890-fake.apps.googleusercontent.com"
+CLIENT_SECRET = "GOCSPX-fake-client-secret-not-real"
+REFRESH_TOKEN = "1//fake-refresh-token-not-real"
+CALENDAR_ID = "c_3f9a2b7e1d0c4a58b6e2f1a9d8c7b6e5@group.calendar.google.com"
+
+
+def gcal_fixture(*parts: str) -> dict[str, Any]:
+    """A fixture under shared/fixtures/gcal/."""
+    data = json.loads(fixture_path("gcal", *parts).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def google_error(status: int, reason: str, message: str, domain: str = "global") -> dict[str, Any]:
+    """Google's error body shape (as in fixtures/gcal/errors/)."""
+    return {
+        "error": {
+            "errors": [{"domain": domain, "reason": reason, "message": message}],
+            "code": status,
+            "message": message,
+        }
+    }
+
+
+def paged_full_sync() -> list[dict[str, Any]]:
+    """The full sync in two pages: the nextPageToken fixture, then the rest of the items."""
+    first = gcal_fixture("events.list.page1-nextPageToken.json")
+    full = gcal_fixture("events.list.full-sync.json")
+    seen = {item["id"] for item in first["items"]}
+    rest = {**full, "items": [i for i in full["items"] if i["id"] not in seen]}
+    return [first, rest]
+
+
+@dataclass
+class Seen:
+    """One request the fake answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int
+    authorization: str | None
+
+
+@dataclass
+class FakeGoogleCalendar:
+    """Calendar API under /calendar/v3, the token endpoint at /token."""
+
+    refresh_token: str = REFRESH_TOKEN
+    token_lifetime_s: int = 3599
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Pages of a full sync (no syncToken), linked by their nextPageToken.
+    full_pages: list[dict[str, Any]] = field(default_factory=list)
+    #: syncToken -> the pages of the incremental answer.
+    incremental: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (status, body, headers) answered to the next API requests, before anything else.
+    script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def with_fixtures(cls) -> FakeGoogleCalendar:
+        """Full sync in two pages, then the incremental fixture, then nothing new."""
+        fake = cls(full_pages=paged_full_sync())
+        full = gcal_fixture("events.list.full-sync.json")
+        incremental = gcal_fixture("events.list.incremental.json")
+        fake.incremental[full["nextSyncToken"]] = [incremental]
+        quiet = {**incremental, "items": []}
+        fake.incremental[incremental["nextSyncToken"]] = [quiet]
+        return fake
+
+    def fail_next(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.script.append((status, body if body is not None else {}, headers or {}))
+
+    def api_requests(self, method: str | None = None) -> list[Seen]:
+        return [s for s in self.seen if s.path != "/token" and method in (None, s.method)]
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/token", self._token, methods=["POST"]),
+                Route(
+                    "/calendar/v3/calendars/{calendar}/events",
+                    self._collection,
+                    methods=["GET", "POST"],
+                ),
+                Route(
+                    "/calendar/v3/calendars/{calendar}/events/{event_id}",
+                    self._one,
+                    methods=["PATCH", "DELETE", "GET"],
+                ),
+            ]
+        )
+
+    # --- endpoints ---------------------------------------------------------------------
+
+    async def _token(self, request: Request) -> Response:
+        # Parsed by hand: Starlette's form parser needs python-multipart, not installed.
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != (
+            self.refresh_token
+        ):
+            body: dict[str, Any] = {
+                "error": "invalid_grant",
+                "error_description": "Token has been expired or revoked.",
+            }
+            return self._answer(request, None, 400, body)
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return self._answer(request, None, 401, {"error": "invalid_client"})
+        with self._lock:
+            token = f"ya29.fake-access-{len(self.issued) + 1}"
+            self.issued.append(token)
+        body = {
+            "access_token": token,
+            "expires_in": self.token_lifetime_s,
+            "scope": "https://www.googleapis.com/auth/calendar.events",
+            "token_type": "Bearer",
+        }
+        return self._answer(request, None, 200, body)
+
+    async def _collection(self, request: Request) -> Response:
+        payload = await self._json(request)
+        if (early := self._early(request, payload)) is not None:
+            return early
+        if request.method == "GET":
+            status, body = self._list(dict(request.query_params))
+            return self._answer(request, payload, status, body)
+        event_id = str(payload.get("id") or f"fake{len(self.events)}")
+        with self._lock:
+            if event_id in self.events:
+                dup = google_error(409, "duplicate", "The requested identifier already exists.")
+                return self._answer(request, payload, 409, dup)
+            event = _as_google_event(payload, event_id)
+            self.events[event_id] = event
+        return self._answer(request, payload, 200, event)
+
+    async def _one(self, request: Request) -> Response:
+        payload = await self._json(request)
+        if (early := self._early(request, payload)) is not None:
+            return early
+        event_id = request.path_params["event_id"]
+        with self._lock:
+            event = self.events.get(event_id)
+            if event is None:
+                return self._answer(
+                    request, payload, 404, google_error(404, "notFound", "Not Found")
+                )
+            if request.method == "DELETE":
+                if event["status"] == "cancelled":
+                    gone = google_error(410, "deleted", "Resource has been deleted")
+                    return self._answer(request, payload, 410, gone)
+                event["status"] = "cancelled"
+                return self._answer(request, payload, 204, None)
+            if request.method == "PATCH":
+                merged = _as_google_event({**event, **payload}, event_id)
+                merged["sequence"] = int(event.get("sequence", 0)) + 1
+                self.events[event_id] = merged
+                event = merged
+        return self._answer(request, payload, 200, event)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _early(self, request: Request, payload: Any) -> Response | None:
+        """Scripted answers first, then the bearer token check."""
+        with self._lock:
+            scripted = self.script.pop(0) if self.script else None
+        if scripted is not None:
+            status, body, headers = scripted
+            return self._answer(request, payload, status, body, headers)
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ")
+        if token not in self.issued or token in self.revoked:
+            return self._answer(request, payload, 401, gcal_fixture("errors", "401-authError.json"))
+        return None
+
+    def _list(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        sync_token = query.get("syncToken")
+        page_token = query.get("pageToken")
+        pages = self.incremental.get(sync_token) if sync_token else self.full_pages
+        if pages is None:
+            return 410, gcal_fixture("errors", "410-fullSyncRequired.json")
+        if page_token is None:
+            return 200, copy.deepcopy(pages[0])
+        for previous, page in itertools.pairwise(pages):
+            if previous.get("nextPageToken") == page_token:
+                return 200, copy.deepcopy(page)
+        return 400, google_error(400, "invalid", "Invalid page token value.")
+
+    def _answer(
+        self,
+        request: Request,
+        payload: Any,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        with self._lock:
+            self.seen.append(
+                Seen(
+                    request.method,
+                    unquote(request.url.path),
+                    dict(request.query_params),
+                    payload,
+                    status,
+                    request.headers.get("authorization"),
+                )
+            )
+        if body is None:
+            return Response(status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @staticmethod
+    async def _json(request: Request) -> Any:
+        raw = await request.body()
+        if not raw or request.headers.get("content-type", "").startswith("application/x-www"):
+            return {}
+        return json.loads(raw)
+
+
+def _as_google_event(body: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The stored event: the request's fields on top of the insert fixture's metadata."""
+    template = gcal_fixture("events.insert.response.json")
+    event = {
+        key: template[key]
+        for key in ("kind", "etag", "created", "updated", "creator", "organizer", "eventType")
+    }
+    event.update({k: v for k, v in body.items() if k != "conferenceData"})
+    event["id"] = event_id
+    event.setdefault("status", "confirmed")
+    event["htmlLink"] = f"https://www.google.com/calendar/event?eid={event_id}"
+    event["attendees"] = [
+        {"email": a["email"], "responseStatus": a.get("responseStatus", "needsAction")}
+        for a in body.get("attendees", [])
+    ]
+    request = (body.get("conferenceData") or {}).get("createRequest")
+    if request:
+        conference = copy.deepcopy(template["conferenceData"])
+        conference["createRequest"] = {**request, "status": {"statusCode": "success"}}
+        event["conferenceData"] = conference
+        event["hangoutLink"] = template["hangoutLink"]
+    return event
