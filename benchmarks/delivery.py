@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -65,6 +64,7 @@ from harness import (
     wait_http,
     write_config,
 )
+from sqlalchemy import create_engine, text
 
 from hub.store import open_store
 
@@ -171,6 +171,7 @@ class Stack:
     retired: list[Proc] = field(default_factory=list)
     client: httpx.Client | None = None
     bodies: IssueBodies = field(default_factory=IssueBodies)
+    store_url: str = ""
 
     @classmethod
     def start(
@@ -183,10 +184,14 @@ class Stack:
         threads: int,
         lease_s: float,
         redis_url: str,
+        store: str = "sqlite",
     ) -> Stack:
         work = tmp / name
         work.mkdir()
         namespace = new_namespace(name)
+        store_url = (
+            f"sqlite:///{work / 'hub.db'}" if store == "sqlite" else new_postgres_database(name)
+        )
         config = write_config(
             work,
             broker_url=redis_url,
@@ -195,12 +200,11 @@ class Stack:
             destinations=DESTINATIONS,
             threads=threads,
             lease_seconds=lease_s,
+            store_url=store_url,
         )
-        # The schema is created here, once: serve and workers starting together on a new
-        # SQLite file race in create_all ("table events already exists"; see the docs).
-        open_store(f"sqlite:///{work / 'hub.db'}").close()
+        open_store(store_url).close()
         env = hub_env({"BENCH_DISCORD_LIMITED": fake.url(1), "BENCH_DISCORD_FAST": fake.url(2)})
-        stack = cls(work, config, namespace, redis_url, env, threads)
+        stack = cls(work, config, namespace, redis_url, env, threads, store_url=store_url)
         port = free_port()
         stack.base = f"http://127.0.0.1:{port}"
         stack.serve = spawn(
@@ -269,28 +273,30 @@ class Stack:
             raise RuntimeError(f"ingress answered {response.status_code}: {response.text}")
         return str(response.json()["id"]), accepted
 
+    def _rows(self, sql: str) -> list[Any]:
+        engine = create_engine(self.store_url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql)).all())
+        finally:
+            engine.dispose()
+
     def delivery_statuses(self, event_ids: set[str]) -> Counter[str]:
-        with sqlite3.connect(self.work / "hub.db") as conn:
-            rows = conn.execute("SELECT inbound_id, status FROM deliveries").fetchall()
+        rows = self._rows("SELECT inbound_id, status FROM deliveries")
         return Counter(status for inbound, status in rows if inbound in event_ids)
 
     def attempt_counts(self, event_ids: set[str]) -> list[int]:
-        with sqlite3.connect(self.work / "hub.db") as conn:
-            rows = conn.execute("SELECT inbound_id, attempts FROM deliveries").fetchall()
+        rows = self._rows("SELECT inbound_id, attempts FROM deliveries")
         return sorted(attempts for inbound, attempts in rows if inbound in event_ids)
 
     def event_statuses(self, event_ids: set[str]) -> Counter[str]:
-        with sqlite3.connect(self.work / "hub.db") as conn:
-            rows = conn.execute("SELECT id, status FROM events").fetchall()
+        rows = self._rows("SELECT id, status FROM events")
         return Counter(status for ident, status in rows if ident in event_ids)
 
     def snapshot(self) -> str:
         """Event and delivery rows by status: where a backlog sits."""
-        with sqlite3.connect(self.work / "hub.db") as conn:
-            events = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status"))
-            deliveries = dict(
-                conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")
-            )
+        events = dict(self._rows("SELECT status, count(*) FROM events GROUP BY status"))
+        deliveries = dict(self._rows("SELECT status, count(*) FROM deliveries GROUP BY status"))
         return f"events {events}, deliveries {deliveries}"
 
     def cpu(self) -> dict[str, float]:
@@ -559,6 +565,21 @@ def section_kills(stack: Stack, fake: Fake, args: argparse.Namespace, tmp: Path)
 # --- main -------------------------------------------------------------------------------
 
 
+def new_postgres_database(name: str) -> str:
+    """A fresh database on the local PostgreSQL (trust auth); left for the next run's
+    cleanup rather than dropped while processes may still hold connections."""
+    import psycopg
+
+    database = f"sbbench_{name}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        for (old,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'sbbench_%'"
+        ).fetchall():
+            conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -581,6 +602,12 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=5.0, help="kills: worker.lease_seconds")
     parser.add_argument("--kill-drain", type=float, default=20.0, help="kills: max wait after")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the hub's store: a SQLite file, or a fresh database on the local PostgreSQL",
+    )
     args = parser.parse_args()
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
@@ -599,6 +626,7 @@ def main() -> None:
         "workers": args.workers,
         "threads": args.threads,
         "redis_url": args.redis_url,
+        "store": args.store,
     }
     report: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sb-delivery-") as name:

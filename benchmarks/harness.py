@@ -114,15 +114,18 @@ def write_config(
     destinations: str,
     threads: int = 4,
     lease_seconds: float = 60,
+    store_url: str | None = None,
 ) -> Path:
-    """A switchboard.yaml with the github source, the given destinations and one rule file."""
+    """A switchboard.yaml with the github source, the given destinations and one rule file.
+
+    The store is SQLite in `workdir` unless `store_url` names another (PostgreSQL)."""
     (workdir / "rules").mkdir(parents=True, exist_ok=True)
     (workdir / "rules" / "bench.yaml").write_text(rules, encoding="utf-8")
     config = workdir / "switchboard.yaml"
     config.write_text(
         f"""
 server: {{host: 127.0.0.1, max_body_bytes: 1048576}}
-store: {{url: "sqlite:///{workdir / "hub.db"}"}}
+store: {{url: "{store_url or f"sqlite:///{workdir / 'hub.db'}"}"}}
 broker: {{url: "{broker_url}", namespace: "{namespace}"}}
 worker: {{threads: {threads}, lease_seconds: {lease_seconds}}}
 rules: {{path: rules}}
