@@ -8,6 +8,7 @@ secret, space-separated, so a receiver keeps verifying while a secret is rotated
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors._netguard import BlockedTarget, Resolver, UnresolvedHost, check_url, system_resolver
 from connectors.base import (
     SECRET_REF_SCHEMA,
     ConnectorEnv,
@@ -157,6 +159,16 @@ destination_schema: dict[str, Any] = {
             "description": "Seconds to wait for the receiver's answer (default 15).",
             "examples": [15],
         },
+        "allow_private_network": {
+            "type": "boolean",
+            "default": False,
+            "description": (
+                "Allow a url whose host is loopback, link-local or a private network "
+                "(an on-prem receiver). Off by default: such targets are refused, so a rule "
+                "cannot reach the hub's own network (SSRF)."
+            ),
+            "examples": [True],
+        },
     },
 }
 
@@ -205,8 +217,10 @@ class WebhookConnector:
     destination_schema: ClassVar[dict[str, Any]] = destination_schema
     destination_param: ClassVar[str | None] = "to"
 
-    def __init__(self, env: ConnectorEnv) -> None:
+    def __init__(self, env: ConnectorEnv, *, resolver: Resolver = system_resolver) -> None:
         self._http = env.http
+        #: How hosts are resolved for the SSRF check; tests pass a fake instead of DNS.
+        self._resolver = resolver
 
     async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult:
         dest = ctx.destination
@@ -233,6 +247,9 @@ class WebhookConnector:
         method = str(action.params.get("method") or dest.options.get("method") or "POST")
         timeout_s = float(dest.options.get("timeout_s", DEFAULT_TIMEOUT_S))
         where = target.describe()
+        refused = await self._check_target(dest, target)
+        if refused is not None:
+            return refused
         try:
             response = await self._http.request(
                 method,
@@ -254,7 +271,25 @@ class WebhookConnector:
             return retry(None, f"no answer from {where} within {timeout_s:g}s")
         except httpx.TransportError as exc:
             return retry(None, f"could not reach {where}: {type(exc).__name__}")
-        return classify_webhook(response, ctx, target)
+        return classify_webhook(response, ctx, target, credentials=_credentials(dest))
+
+    async def _check_target(self, dest: Destination, target: Target) -> SendResult | None:
+        """The SSRF guard: None when the url may be sent to, else the result to return."""
+        if dest.options.get("allow_private_network", False):
+            return None
+        try:
+            # getaddrinfo blocks; off the event loop it cannot stall other deliveries.
+            await asyncio.to_thread(check_url, target.url, resolver=self._resolver)
+        except BlockedTarget as exc:
+            # The host and address are shown, never the url's path or query (maybe secret).
+            return fail(
+                f"webhook destination '{dest.name}' was not sent to: {exc}; set "
+                "allow_private_network: true on the destination if this receiver is meant "
+                "to be on a private network"
+            )
+        except UnresolvedHost as exc:
+            return retry(None, f"webhook destination '{dest.name}': {exc}")
+        return None
 
 
 def _target(dest: Destination) -> Target | None:
@@ -344,8 +379,31 @@ def _headers(dest: Destination, params: Mapping[str, Any]) -> dict[str, str]:
     return merged
 
 
-def classify_webhook(response: httpx.Response, ctx: DeliveryContext, target: Target) -> SendResult:
-    """Map the receiver's answer to ok / retry(after) / fail, per the spec's status advice."""
+def _credentials(dest: Destination) -> list[str]:
+    """Secret option values a receiver might echo back (Authorization, signing secrets)."""
+    values = []
+    for option in ("authorization", "secret", "previous_secret"):
+        value = dest.options.get(option)
+        if value is not None and hasattr(value, "reveal"):
+            text = str(value.reveal()).strip()
+            values += [text, text.removeprefix(SECRET_PREFIX)]
+            if option == "authorization" and " " in text:
+                values.append(text.split(" ", 1)[1].strip())  # the token after "Bearer "
+    return [v for v in values if len(v) >= 4]
+
+
+def classify_webhook(
+    response: httpx.Response,
+    ctx: DeliveryContext,
+    target: Target,
+    *,
+    credentials: list[str] | None = None,
+) -> SendResult:
+    """Map the receiver's answer to ok / retry(after) / fail, per the spec's status advice.
+
+    The receiver's text goes into the reason, so an echoed secret url or credential is
+    replaced first: reasons are stored and shown on the dashboard.
+    """
     status = response.status_code
     where = target.describe()
     if response.is_success:
@@ -359,6 +417,8 @@ def classify_webhook(response: httpx.Response, ctx: DeliveryContext, target: Tar
             status_code=status,
         )
     detail = target.scrub(_detail(response))
+    for value in sorted(credentials or [], key=len, reverse=True):
+        detail = detail.replace(value, "REDACTED")
     if status == 410:
         return fail(
             f"{where} answered 410 Gone: the receiver no longer wants these webhooks; "

@@ -119,6 +119,7 @@ def parse_notice(payload: Mapping[str, Any]) -> NotionNotice:
     updated = data.get("updated_properties")
     updated_list = updated if isinstance(updated, list) else []
     blocks = data.get("updated_blocks")
+    authors = payload.get("authors")  # a list per the docs; `true` here was a 500
     return NotionNotice(
         id=event_id,
         type=event_type,
@@ -139,7 +140,7 @@ def parse_notice(payload: Mapping[str, Any]) -> NotionNotice:
         page_id=_str(data.get("page_id")),
         authors=tuple(
             Author(id=a["id"], type=_str(a.get("type")))
-            for a in (payload.get("authors") or [])
+            for a in (authors if isinstance(authors, list) else [])
             if isinstance(a, Mapping) and isinstance(a.get("id"), str)
         ),
         updated_property_ids=tuple(

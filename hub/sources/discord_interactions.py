@@ -25,7 +25,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, require_header
-from hub.sources._values import mapping, str_or_none, type_word
+from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = [
@@ -223,7 +223,7 @@ def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
         raw["token"] = _REDACTED
     return Event(
         id=event_id_for("discord", delivery_id),
-        source=f"discord/{guild_id or 'dm'}",
+        source=source_path("discord", guild_id or "dm"),
         type=type_,
         subject=f"interactions/{interaction_id}",
         time=created,

@@ -17,7 +17,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object, parse_time, require_header
-from hub.sources._values import mapping, str_or_none, type_word
+from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 #: Payload keys that name the main object of an event, most specific first.
@@ -68,12 +68,7 @@ class GitHubSource:
             type_ += f".{type_word(action)}"
         repo = mapping(payload.get("repository"))
         org = mapping(payload.get("organization"))
-        if repo.get("full_name"):
-            source = f"github/{repo['full_name']}"
-        elif org.get("login"):
-            source = f"github/{org['login']}"
-        else:
-            source = "github"
+        source = source_path("github", repo.get("full_name") or org.get("login"))
         entity, subject, when = _entity(event_name, payload, repo)
         return [
             Event(

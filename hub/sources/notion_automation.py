@@ -26,6 +26,7 @@ from hub.notion.enrich import page_parent_ids
 from hub.notion.properties import flatten_properties, known_people, page_title
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, parse_time
+from hub.sources._values import source_path
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = ["NotionAutomationSource"]
@@ -124,7 +125,7 @@ class NotionAutomationSource:
         return [
             Event(
                 id=event_id_for(self.name, raw.delivery_id),
-                source=f"notion-automation/{automation_id}" if automation_id else self.name,
+                source=source_path(self.name, automation_id),
                 type=f"notion.automation.{name}",
                 subject=f"page/{page_id}",
                 time=parse_time(page.get("last_edited_time")) or raw.received_at,

@@ -27,7 +27,7 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, require_header
-from hub.sources._values import mapping, str_or_none, type_word
+from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = [
@@ -187,7 +187,7 @@ def command_event(form: Mapping[str, str], delivery_id: str, when: datetime) -> 
     }
     return Event(
         id=event_id_for("slack", delivery_id),
-        source=f"slack/{team_id or 'unknown'}",
+        source=source_path("slack", team_id or "unknown"),
         type=f"command.{type_word(name)}",
         subject=f"commands/{delivery_id}",
         time=when,
@@ -234,7 +234,7 @@ def interaction_events(payload: Mapping[str, Any], delivery_id: str, when: datet
     return [
         Event(
             id=event_id_for("slack", delivery_id, index),
-            source=f"slack/{base['team']['id'] or 'unknown'}",
+            source=source_path("slack", base["team"]["id"] or "unknown"),
             type=f"command.interaction.{type_word(spec['action_id'] or kind)}",
             subject=f"commands/{delivery_id}",
             time=when,

@@ -28,9 +28,7 @@ class StoreSnapshots:
         workers that fetched the same page at different moments cannot move it backwards.
         """
         with self._store.guard("write a snapshot"), self._store.engine.begin() as conn:
-            stored = conn.execute(
-                select(snapshots.c.version).where(snapshots.c.key == key)
-            ).first()
+            stored = conn.execute(select(snapshots.c.version).where(snapshots.c.key == key)).first()
             if stored is None:
                 conn.execute(
                     snapshots.insert().values(key=key, version=version, doc=doc, updated_at=now)
