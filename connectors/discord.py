@@ -1,13 +1,17 @@
-"""Discord connector: execute a channel webhook (Discord API v10).
+"""Discord connector: a channel webhook, or a bot posting to a channel (Discord API v10).
 
-Docs: https://discord.com/developers/docs/resources/webhook#execute-webhook
+Docs: https://discord.com/developers/docs/resources/webhook#execute-webhook and
+https://discord.com/developers/docs/resources/message#create-message
 Rate limits: https://discord.com/developers/docs/topics/rate-limits — a 429 carries
 `retry_after` (seconds, float) in the JSON body and `Retry-After` in the headers.
+`mode: upsert` edits the message sent earlier for the same entity (PATCH) instead of
+posting a new one, so a task card follows the task.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -116,8 +120,14 @@ params_schema: dict[str, Any] = {
         },
         "username": {
             "type": "string",
-            "description": "Overrides the webhook's name.",
+            "description": "Overrides the webhook's name (webhooks only).",
             "examples": ["Switchboard"],
+        },
+        "mode": {
+            "type": "string",
+            "enum": ["post", "upsert"],
+            "description": "upsert: edit the message sent earlier for the same entity.",
+            "examples": ["upsert"],
         },
     },
 }
@@ -125,20 +135,39 @@ params_schema: dict[str, Any] = {
 destination_schema: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["webhook_url"],
+    "oneOf": [{"required": ["webhook_url"]}, {"required": ["bot_token", "channel_id"]}],
     "properties": {
         "webhook_url": {
             **SECRET_REF_SCHEMA,
             "description": "The channel webhook URL (a secret: it grants posting).",
             "examples": [{"env": "DISCORD_WEBHOOK_URL"}],
         },
+        "bot_token": {
+            **SECRET_REF_SCHEMA,
+            "description": "A bot token, instead of a webhook (with channel_id).",
+            "examples": [{"env": "DISCORD_BOT_TOKEN"}],
+        },
+        "channel_id": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "The channel the bot posts to.",
+            "examples": ["1213445701632131072"],
+        },
+        "api_url": {
+            "type": "string",
+            "description": "Discord API base for bot mode (a proxy or a test double).",
+            "default": "https://discord.com/api/v10",
+            "examples": ["https://discord.com/api/v10"],
+        },
         "username": {
             "type": "string",
-            "description": "Default sender name.",
+            "description": "Default sender name (webhooks only).",
             "examples": ["Switchboard"],
         },
     },
 }
+
+API_URL = "https://discord.com/api/v10"
 
 
 class DiscordConnector:
@@ -156,26 +185,82 @@ class DiscordConnector:
         self._http = env.http
 
     async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult:
-        url = secret_option(ctx.destination, "webhook_url")
-        if url is None:
-            return fail("discord destination has no webhook_url")
+        target = _target(ctx)
+        if target is None:
+            return fail("discord destination has neither webhook_url nor bot_token + channel_id")
         try:
             body = build_message(action.params, ctx)
         except ValueError as exc:
             return fail(f"cannot build the Discord message: {exc}")
+        if target.bot:
+            body.pop("username", None)  # a bot posts under its own name
+        earlier = ctx.previous_ref or ctx.entity_refs.get(action.operation or "")
         try:
-            response = await self._http.post(url, params={"wait": "true"}, json=body)
+            if action.params.get("mode") == "upsert" and earlier:
+                response = await self._http.patch(
+                    f"{target.messages_url}/{earlier}", json=body, headers=target.headers
+                )
+                if response.status_code != 404:  # 404: the message was deleted; post anew
+                    return classify_discord(response, ctx, target.secret)
+            response = await self._http.post(
+                target.post_url, params=target.post_params, json=body, headers=target.headers
+            )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            # Retrying cannot fix the URL, and its text is the secret: name only the problem.
+            # Retrying cannot fix the URL, and its text may be the secret: name the problem.
             return fail(
-                f"discord webhook_url is not a usable https URL ({type(exc).__name__}); "
-                "check the destination's secret"
+                f"discord {target.what} is not a usable https URL ({type(exc).__name__}); "
+                "check the destination's settings"
             )
         except httpx.TimeoutException:
-            return retry(None, f"timed out posting to {redact_url(url)}")
+            return retry(None, f"timed out posting to {redact_url(target.post_url)}")
         except httpx.TransportError as exc:
-            return retry(None, f"could not reach {redact_url(url)}: {type(exc).__name__}")
-        return classify_discord(response, ctx)
+            return retry(
+                None, f"could not reach {redact_url(target.post_url)}: {type(exc).__name__}"
+            )
+        return classify_discord(response, ctx, target.secret)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a message goes: a webhook (the URL is the secret) or a bot and a channel."""
+
+    post_url: str
+    messages_url: str
+    post_params: dict[str, str]
+    headers: dict[str, str]
+    secret: str
+    bot: bool
+    what: str
+
+
+def _target(ctx: DeliveryContext) -> _Target | None:
+    url = secret_option(ctx.destination, "webhook_url")
+    if url is not None:
+        return _Target(
+            post_url=url,
+            messages_url=f"{url.split('?')[0].rstrip('/')}/messages",
+            post_params={"wait": "true"},
+            headers={},
+            secret=url,
+            bot=False,
+            what="webhook_url",
+        )
+    token = secret_option(ctx.destination, "bot_token")
+    options = ctx.destination.options if ctx.destination else {}
+    channel = options.get("channel_id")
+    if token is None or not channel:
+        return None
+    api = str(options.get("api_url") or API_URL).rstrip("/")
+    messages = f"{api}/channels/{channel}/messages"
+    return _Target(
+        post_url=messages,
+        messages_url=messages,
+        post_params={},
+        headers={"Authorization": f"Bot {token}"},
+        secret=token,
+        bot=True,
+        what="api_url",
+    )
 
 
 def build_message(params: Any, ctx: DeliveryContext) -> dict[str, Any]:
@@ -227,7 +312,9 @@ def _truncate(text: str, limit: int) -> str:
 _TOKEN_IN_PATH = re.compile(r"/webhooks/\d+/([^/]+)")
 
 
-def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResult:
+def classify_discord(
+    response: httpx.Response, ctx: DeliveryContext, secret: str | None = None
+) -> SendResult:
     """Map Discord's answer to ok / retry(after) / fail."""
     where = redact_url(response.request.url)
     token = _TOKEN_IN_PATH.search(response.request.url.path)
@@ -243,6 +330,8 @@ def classify_discord(response: httpx.Response, ctx: DeliveryContext) -> SendResu
     if token:
         # Discord or a proxy in front of it may quote the request path in an error page.
         detail = detail.replace(token.group(1), "REDACTED")
+    if secret:
+        detail = detail.replace(secret, "REDACTED")
     if response.status_code == 429:
         return retry(
             _retry_after(response, ctx), f"rate limited by Discord ({detail})", status_code=429

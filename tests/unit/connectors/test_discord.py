@@ -612,3 +612,129 @@ def test_an_unreadable_reset_does_not_pause(reset_after: str, tmp_path: Path) ->
 
 def test_discord_declares_its_documented_webhook_limits() -> None:
     assert DiscordConnector.rate_limits == ((5, 2.0), (30, 60.0))
+
+
+# --- upsert and bot mode ---------------------------------------------------------------------
+
+
+def _send_with(
+    handler: Handler,
+    tmp_path: Path,
+    *,
+    params: dict[str, Any],
+    destination: Destination,
+    entity_refs: dict[str, str] | None = None,
+) -> Sent:
+    requests: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return handler(request)
+
+    ctx = DeliveryContext(
+        delivery_id="dlv-2",
+        event_id="evt-2",
+        rule_id="task-card",
+        idempotency_key="1" * 64,
+        attempt=1,
+        destination=destination,
+        now=NOW,
+        entity_refs=entity_refs or {},
+    )
+
+    async def run() -> SendResult:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+            connector = DiscordConnector(ConnectorEnv(http=http, base_dir=tmp_path))
+            return await connector.send(_action(**params), ctx)
+
+    return Sent(asyncio.run(run()), requests)
+
+
+def test_upsert_edits_the_message_sent_earlier_for_the_same_entity(tmp_path: Path) -> None:
+    sent = _send_with(
+        _ok_message,
+        tmp_path,
+        params={"content": "Status: Done", "mode": "upsert"},
+        destination=_destination(),
+        entity_refs={"": "1111"},
+    )
+    [request] = sent.requests
+    assert request.method == "PATCH"
+    assert request.url.path == f"/api/webhooks/123/{TOKEN}/messages/1111"
+    assert json.loads(request.content)["content"] == "Status: Done"
+    assert sent.result.outcome == "ok"
+
+
+def test_upsert_without_an_earlier_message_posts_one(tmp_path: Path) -> None:
+    sent = _send_with(
+        _ok_message,
+        tmp_path,
+        params={"content": "new", "mode": "upsert"},
+        destination=_destination(),
+    )
+    assert [r.method for r in sent.requests] == ["POST"]
+
+
+def test_upsert_of_a_deleted_message_posts_a_new_one(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return httpx.Response(404, json={"message": "Unknown Message", "code": 10008})
+        return _ok_message(request)
+
+    sent = _send_with(
+        handler,
+        tmp_path,
+        params={"content": "again", "mode": "upsert"},
+        destination=_destination(),
+        entity_refs={"": "1111"},
+    )
+    assert [r.method for r in sent.requests] == ["PATCH", "POST"]
+    assert sent.result.outcome == "ok"
+    assert sent.result.ref == MESSAGE_ID
+
+
+BOT_TOKEN = "bot-token-not-real"
+
+
+def _bot_destination() -> Destination:
+    return Destination(
+        name="tasks",
+        connector="discord",
+        options={
+            "bot_token": Secret(BOT_TOKEN, origin="env:DISCORD_BOT_TOKEN"),
+            "channel_id": "1213445701632131072",
+            "username": "ignored for bots",
+        },
+    )
+
+
+def test_a_bot_posts_to_its_channel_with_its_token(tmp_path: Path) -> None:
+    sent = _send_with(
+        _ok_message, tmp_path, params={"content": "hello"}, destination=_bot_destination()
+    )
+    [request] = sent.requests
+    assert request.method == "POST"
+    assert str(request.url) == "https://discord.com/api/v10/channels/1213445701632131072/messages"
+    assert request.headers["authorization"] == f"Bot {BOT_TOKEN}"
+    assert "username" not in json.loads(request.content)  # bots post under their own name
+    assert sent.result.ref == MESSAGE_ID
+
+
+def test_a_bot_upsert_edits_in_the_channel_and_never_leaks_its_token(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            403, json={"message": f"Missing Access for {BOT_TOKEN}", "code": 50001}
+        )
+
+    sent = _send_with(
+        handler,
+        tmp_path,
+        params={"content": "x", "mode": "upsert"},
+        destination=_bot_destination(),
+        entity_refs={"": "2222"},
+    )
+    [request] = sent.requests
+    assert request.method == "PATCH"
+    assert request.url.path == "/api/v10/channels/1213445701632131072/messages/2222"
+    assert sent.result.outcome == "fail"
+    assert BOT_TOKEN not in sent.result.reason
