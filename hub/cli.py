@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         help="path to switchboard.yaml (env SWITCHBOARD_CONFIG)",
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        default=os.environ.get("SWITCHBOARD_LOG_FORMAT", "console"),
+        help="console for people, json for log shippers (env SWITCHBOARD_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(title="commands")
 
     serve = sub.add_parser("serve", help="run the hub (ingress + in-process worker)")
@@ -139,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import create_app
 
     settings, plugins = _settings(args)
-    configure_logging(args.log_level, settings.secret_values())
+    configure_logging(args.log_level, settings.secret_values(), args.log_format)
     if args.no_worker and settings.is_embedded:
         raise ConfigError(
             "--no-worker needs a shared broker",
@@ -170,7 +176,7 @@ def _worker(args: argparse.Namespace) -> int:
     from hub.worker import WorkerService
 
     settings, plugins = _settings(args)
-    configure_logging(args.log_level, settings.secret_values())
+    configure_logging(args.log_level, settings.secret_values(), args.log_format)
     if settings.is_embedded:
         raise ConfigError(
             "a separate worker needs a shared broker",
@@ -195,7 +201,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     from hub.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
 
     settings, plugins = _settings(args)
-    configure_logging(args.log_level, settings.secret_values())
+    configure_logging(args.log_level, settings.secret_values(), args.log_format)
     if settings.is_embedded:
         raise ConfigError(
             "a separate scheduler needs a shared broker; `switchboard serve` runs one itself",

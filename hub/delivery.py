@@ -18,7 +18,7 @@ from typing import Literal
 from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, retry
 from hub.clock import Clock
 from hub.config import DeliveryPolicy, Settings
-from hub.logging import mask_text
+from hub.logging import bind, mask_text
 from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
 from hub.store import AttemptRecord, DeliveryRow, Store
 
@@ -125,6 +125,7 @@ class DeliveryEngine:
 
     async def deliver(self, delivery_id: str) -> DeliveryOutcome:
         """Send one delivery if it is due, unclaimed and first in line for its entity."""
+        bind(delivery_id=delivery_id)  # this task's records carry the id
         now = self.clock.now().timestamp()
         row = await asyncio.to_thread(
             self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s

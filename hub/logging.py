@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from hub.secrets import MASK
 
@@ -27,20 +30,77 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
     return _TOKEN_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + MASK, text)
 
 
+#: Ids of the work being done (event_id, delivery_id), added to every record logged
+#: meanwhile: a thread's actor and an asyncio task each see their own.
+_bound: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "switchboard_log_ids", default=None
+)
+
+
+@contextlib.contextmanager
+def bound(**ids: str) -> Iterator[None]:
+    """Tag the log records of the block with these ids (e.g. bound(event_id=...))."""
+    token = _bound.set({**(_bound.get() or {}), **ids})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def bind(**ids: str) -> None:
+    """Tag the rest of the current task's (or thread's) records; tasks copy their context."""
+    _bound.set({**(_bound.get() or {}), **ids})
+
+
+class BoundIdsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.ids = _bound.get() or {}
+        return True
+
+
 class MaskingFormatter(logging.Formatter):
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
         self._secrets = tuple(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_text(super().format(record), self._secrets)
+        text = super().format(record)
+        ids = getattr(record, "ids", None)
+        if ids:
+            text += " [" + " ".join(f"{k}={v}" for k, v in sorted(ids.items())) + "]"
+        return mask_text(text, self._secrets)
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
+class JsonMaskingFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers; secrets masked after rendering."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = tuple(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "ids", {}),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return mask_text(json.dumps(entry, ensure_ascii=False, default=str), self._secrets)
+
+
+def configure_logging(level: str, secrets: Iterable[str], fmt: str = "console") -> None:
+    """`fmt` "console" for people, "json" for log shippers (SWITCHBOARD_LOG_FORMAT)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
-    )
+    handler.addFilter(BoundIdsFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonMaskingFormatter(secrets))
+    else:
+        handler.setFormatter(
+            MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

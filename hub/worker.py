@@ -20,6 +20,7 @@ from connectors.base import Connector, ConnectorEnv
 from hub.delivery import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.events import Event
 from hub.http import make_client
+from hub.logging import bound
 from hub.processing import flush_group, process_event
 from hub.queue import (
     EVENTS_QUEUE,
@@ -149,6 +150,10 @@ class WorkerService:
     # --- actors -------------------------------------------------------------------
 
     def _process(self, event_id: str) -> None:
+        with bound(event_id=event_id):
+            self._process_bound(event_id)
+
+    def _process_bound(self, event_id: str) -> None:
         rt = self.rt
         outcome = process_event(
             event_id,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import logging
 
-from hub.logging import MaskingFormatter, mask_text
+from hub.logging import (
+    BoundIdsFilter,
+    JsonMaskingFormatter,
+    MaskingFormatter,
+    bind,
+    bound,
+    mask_text,
+)
 
 
 def test_configured_secrets_are_masked_wherever_they_appear() -> None:
@@ -40,3 +49,53 @@ def test_formatter_masks_messages_and_arguments() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "destination tasks rejected token **********\n"
+
+
+def test_json_lines_carry_the_bound_ids_and_stay_masked() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(BoundIdsFilter())
+    handler.setFormatter(JsonMaskingFormatter(["hunter2-secret"]))
+    logger = logging.getLogger("test.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with bound(event_id="evt-1"), bound(delivery_id="dlv-2"):
+            logger.warning("sending with %s", "hunter2-secret")
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["event_id"] == "evt-1"
+    assert inside["delivery_id"] == "dlv-2"
+    assert inside["level"] == "warning"
+    assert "hunter2-secret" not in inside["message"]
+    assert "event_id" not in outside
+
+
+def test_an_asyncio_task_keeps_its_own_ids() -> None:
+    seen: dict[str, dict[str, str]] = {}
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen[record.getMessage()] = dict(getattr(record, "ids", {}))
+
+    logger = logging.getLogger("test.tasks")
+    handler = Capture()
+    handler.addFilter(BoundIdsFilter())
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    async def deliver(delivery_id: str) -> None:
+        bind(delivery_id=delivery_id)
+        await asyncio.sleep(0)
+        logger.warning(delivery_id)
+
+    async def both() -> None:
+        await asyncio.gather(deliver("a"), deliver("b"))
+
+    try:
+        asyncio.run(both())
+    finally:
+        logger.removeHandler(handler)
+    assert seen == {"a": {"delivery_id": "a"}, "b": {"delivery_id": "b"}}
