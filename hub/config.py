@@ -196,16 +196,11 @@ def _sources(
         errors += schema_errors(
             doc, plugins.sources[name].settings_schema, at=("sources", name), value=options
         )
-        for key, value in list(options.items()):
-            if _is_secret_ref(value):  # e.g. the Notion integration token for API reads
-                try:
-                    options[key] = resolve_secret_ref(
-                        value, environ=environ, base_dir=base_dir, where=f"sources.{name}.{key}"
-                    )
-                except ConfigError as exc:
-                    errors.append(
-                        ConfigError(exc.message, location=doc.locate(("sources", name, key)))
-                    )
+        # Secret references anywhere in the options (e.g. the Notion integration token,
+        # per workspace) become Secret objects; the source never sees where they came from.
+        options = _resolve_refs(
+            options, ("sources", name), doc=doc, environ=environ, base_dir=base_dir, errors=errors
+        )
         try:
             if "secret" in raw:
                 secret = resolve_secret_ref(
@@ -288,6 +283,31 @@ def _destinations(
     if errors:
         raise ConfigErrors(errors)
     return out
+
+
+def _resolve_refs(
+    value: Any,
+    at: tuple[str, ...],
+    *,
+    doc: YamlDocument,
+    environ: Mapping[str, str],
+    base_dir: Path,
+    errors: list[ConfigError],
+) -> Any:
+    if _is_secret_ref(value):
+        try:
+            return resolve_secret_ref(value, environ=environ, base_dir=base_dir, where=".".join(at))
+        except ConfigError as exc:
+            errors.append(ConfigError(exc.message, location=doc.locate(at)))
+            return None
+    if isinstance(value, Mapping):
+        return {
+            k: _resolve_refs(
+                v, (*at, str(k)), doc=doc, environ=environ, base_dir=base_dir, errors=errors
+            )
+            for k, v in value.items()
+        }
+    return value
 
 
 def _is_secret_ref(value: object) -> bool:

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -116,6 +117,38 @@ class NotionSource:
                 "default": "2025-09-03",
                 "examples": ["2025-09-03"],
             },
+            "workspaces": {
+                "type": "object",
+                "description": "Several Notion workspaces, by workspace id: each with its own "
+                "integration token, verification token and databases. Events carry "
+                "`notion/workspace/<id>` as their source, for `source:` in rules.",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "api_token": SECRET_REF_SCHEMA,
+                        "verification_token": SECRET_REF_SCHEMA,
+                        "api_url": {"type": "string"},
+                        "databases": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["kind"],
+                                "properties": {"kind": {"type": "string", "minLength": 1}},
+                            },
+                        },
+                    },
+                },
+                "examples": [
+                    {
+                        "7b1e4f52-3c2a-4d8e-9f10-2a6c5e8d9b01": {
+                            "api_token": {"env": "NOTION_TOKEN_ACME"},
+                            "verification_token": {"env": "NOTION_VERIFY_ACME"},
+                        }
+                    }
+                ],
+            },
             "max_age": {
                 "type": ["string", "number"],
                 "description": "Refuse signed events whose timestamp is older than this "
@@ -141,8 +174,12 @@ class NotionSource:
         api_url: str = NOTION_API,
         notion_version: str = DEFAULT_NOTION_VERSION,
         coalesce_window_s: float = 2.0,
+        workspaces: Mapping[str, Workspace] | None = None,
     ) -> None:
         self._kinds = dict(kinds or {})
+        self._workspaces = dict(workspaces or {})
+        for workspace in self._workspaces.values():
+            self._kinds.update(workspace.kinds)  # database ids are unique across workspaces
         self._max_age = max_age
         self._token = api_token
         self._api_url = api_url
@@ -157,7 +194,17 @@ class NotionSource:
         """Build from `sources.notion` in switchboard.yaml (validated by settings_schema)."""
         databases = options.get("databases") or {}
         token = options.get("api_token")
+        workspaces = {
+            workspace_id: Workspace(
+                api_token=_secret(spec.get("api_token")),
+                verification_token=_secret(spec.get("verification_token")),
+                api_url=spec.get("api_url"),
+                kinds={db: str(d["kind"]) for db, d in (spec.get("databases") or {}).items()},
+            )
+            for workspace_id, spec in (options.get("workspaces") or {}).items()
+        }
         return cls(
+            workspaces=workspaces,
             kinds={db: str(spec["kind"]) for db, spec in databases.items()},
             max_age=parse_duration(options["max_age"]) if "max_age" in options else None,
             api_token=token if isinstance(token, Secret) else None,
@@ -174,21 +221,46 @@ class NotionSource:
             if token is None:
                 raise SignatureError(f"missing {SIGNATURE_HEADER} header")
             return handshake_verdict(token)
-        if secret is None:
-            raise SignatureError(
-                "no verification token is configured for source 'notion'; complete the "
-                "subscription handshake and set it as sources.notion.secret"
-            )
-        check_hmac_sha256(
-            request.body, secret.reveal().encode(), signature, header=SIGNATURE_HEADER
-        )
+        signer = self._signer(request.body, signature, secret)
         payload = parse_json_object(request.body)
         if is_handshake(payload):
             return handshake_verdict(str(payload["verification_token"]))
         notice = parse_notice(payload)
+        own = self._workspaces.get(notice.workspace_id or "")
+        if own is not None and own.verification_token is not None and signer != notice.workspace_id:
+            # Each workspace signs with its own token: one cannot speak for another.
+            raise SignatureError(
+                f"{SIGNATURE_HEADER} was not made with workspace {notice.workspace_id}'s "
+                "verification token"
+            )
         self._check_age(notice, clock.now())
         # 200 rather than 202: Notion's delivery docs speak of a 200 (DESIGN §1).
         return Verdict(delivery_id=notice.id, status=200)
+
+    def _signer(self, body: bytes, signature: str, secret: Secret | None) -> str | None:
+        """Which verification token signed the body: a workspace id, or None for the
+        source's own secret; SignatureError when none did."""
+        candidates: list[tuple[str | None, Secret]] = [] if secret is None else [(None, secret)]
+        candidates += [
+            (workspace_id, ws.verification_token)
+            for workspace_id, ws in self._workspaces.items()
+            if ws.verification_token is not None
+        ]
+        if not candidates:
+            raise SignatureError(
+                "no verification token is configured for source 'notion'; complete the "
+                "subscription handshake and set it as sources.notion.secret"
+            )
+        last: SignatureError | None = None
+        for owner, token in candidates:  # every one is tried: no early exit to time
+            try:
+                check_hmac_sha256(body, token.reveal().encode(), signature, header=SIGNATURE_HEADER)
+            except SignatureError as exc:
+                last = exc
+            else:
+                return owner
+        assert last is not None  # noqa: S101 - at least one candidate was checked
+        raise last
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         payload = parse_json_object(raw.body)
@@ -199,22 +271,34 @@ class NotionSource:
 
     # --- enrichment in the worker ------------------------------------------------------
 
+    def _access(self, event: Event) -> tuple[Secret, str, str] | None:
+        """(token, API base, snapshot scope) for the event's workspace, if it can be read."""
+        workspace_id = str((event.fields.get("notion") or {}).get("workspace_id") or "")
+        workspace = self._workspaces.get(workspace_id)
+        if workspace is not None and workspace.api_token is not None:
+            return workspace.api_token, workspace.api_url or self._api_url, workspace_id
+        if self._token is None:
+            return None
+        return self._token, self._api_url, workspace_id or "default"
+
     def coalesce_key(self, event: Event) -> str | None:
         """Page events are fetched per page; comments and databases pass through thin."""
         notion = event.fields.get("notion") or {}
-        if notion.get("entity_type") != "page" or self._token is None:
+        if notion.get("entity_type") != "page" or self._access(event) is None:
             return None
         return f"page:{event.entity.id}"
 
     async def enrich(self, events: Sequence[Event], ctx: EnrichContext) -> list[Event]:
         """One fetch for a burst on one page: the event with its fields and `changes`."""
-        if not events or self.coalesce_key(events[0]) is None or self._token is None:
+        access = self._access(events[0]) if events else None
+        if access is None or self.coalesce_key(events[0]) is None:
             return list(events)
+        token, api_url, scope = access
         merged = _merge_burst(events)
         fetcher = HttpPageFetcher(
-            ctx.http, self._token, ctx.clock, base_url=self._api_url, notion_version=self._version
+            ctx.http, token, ctx.clock, base_url=api_url, notion_version=self._version
         )
-        budget = shared_budget_key("notion-api", self._token.reveal())
+        budget = shared_budget_key("notion-api", token.reveal())
         try:
             await ctx.throttle(budget, NOTION_BUDGET)
             page = await fetcher.fetch_page(merged.entity.id)
@@ -225,7 +309,7 @@ class NotionSource:
             # Gone or not shared with the integration: the thin event is all there is.
             notion = {**merged.fields.get("notion", {}), "fetch_error": exc.message}
             return [dataclasses.replace(merged, fields={**merged.fields, "notion": notion})]
-        key = f"notion:page:{merged.entity.id}"
+        key = f"notion:{scope}:page:{merged.entity.id}"  # workspaces never share snapshots
         previous = await asyncio.to_thread(ctx.snapshots.get, key)
         event, snapshot = enrich_page_event(
             merged,
@@ -276,6 +360,20 @@ class NotionSource:
                 f"the {self._max_age} replay window",
                 code="stale_request",
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """One Notion workspace's credentials and database kinds."""
+
+    api_token: Secret | None = None
+    verification_token: Secret | None = None
+    api_url: str | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+
+def _secret(value: object) -> Secret | None:
+    return value if isinstance(value, Secret) else None
 
 
 def _merge_burst(events: Sequence[Event]) -> Event:

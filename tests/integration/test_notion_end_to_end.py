@@ -175,3 +175,90 @@ def test_many_pages_never_exceed_notions_three_requests_per_second(
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert len(times) == len(pages) + 1  # one fetch per page, one schema read
     assert busiest <= 3, times
+
+
+WS_A = "7b1e4f52-3c2a-4d8e-9f10-2a6c5e8d9b01"
+WS_B = "9c2d5e63-4d3b-4e9f-8a21-3b7d6f9e0c12"
+WORKSPACE_RULES = f"""
+rules:
+  - id: acme-only
+    on: notion.page.*
+    source: notion/workspace/{WS_A}
+    actions:
+      - log: {{to: inbox, message: "A {{{{ event.data.entity.id }}}}"}}
+  - id: every-workspace
+    on: notion.page.*
+    actions:
+      - log: {{to: inbox, message: "any {{{{ event.source }}}}"}}
+"""
+
+
+def _signed(body: bytes, key: str) -> dict[str, str]:
+    signature = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Notion-Signature": signature, "Content-Type": "application/json"}
+
+
+def _workspace_webhook(workspace: str, page_id: str, n: int) -> bytes:
+    payload = json.loads(_webhook(page_id, n=n))
+    payload["workspace_id"] = workspace
+    return json.dumps(payload).encode()
+
+
+def test_two_workspaces_use_their_own_tokens_snapshots_and_rules(tmp_path: Path) -> None:
+    fake_a, fake_b = FakeNotion.with_fixtures(), FakeNotion(token="ntn_workspace_b_not_real")
+    fake_b.put_page(notion_fixture("api", "pages", "launch-post.after.json"))
+    with serve_in_thread(fake_a.app()) as base_a, serve_in_thread(fake_b.app()) as base_b:
+        source = f"""  notion:
+    secret: {{env: SWITCHBOARD_SECRET_NOTION, optional: true}}
+    coalesce_window: 0.2s
+    workspaces:
+      "{WS_A}":
+        api_token: {{env: TOKEN_A}}
+        verification_token: {{env: VERIFY_A}}
+        api_url: "{base_a}"
+        databases: {{"{TASKS_DB}": {{kind: task}}}}
+      "{WS_B}":
+        api_token: {{env: TOKEN_B}}
+        verification_token: {{env: VERIFY_B}}
+        api_url: "{base_b}\""""
+        settings = make_settings(
+            tmp_path,
+            rules=WORKSPACE_RULES,
+            extra_sources=source,
+            environ={
+                "TOKEN_A": FAKE_TOKEN,
+                "VERIFY_A": "verify-a-not-real",
+                "TOKEN_B": "ntn_workspace_b_not_real",
+                "VERIFY_B": "verify-b-not-real",
+            },
+        )
+        runtime = build_runtime(settings, load_plugins())
+        with TestClient(create_app(runtime, run_worker=True)) as client:
+            body_a = _workspace_webhook(WS_A, LAUNCH_POST, 1)
+            body_b = _workspace_webhook(WS_B, LAUNCH_POST, 2)
+            # Workspace A's token cannot vouch for an event that claims to be B's.
+            forged = client.post(
+                "/hooks/notion", content=body_b, headers=_signed(body_b, "verify-a-not-real")
+            )
+            assert forged.status_code == 401
+            assert (
+                client.post(
+                    "/hooks/notion", content=body_a, headers=_signed(body_a, "verify-a-not-real")
+                ).status_code
+                == 200
+            )
+            assert (
+                client.post(
+                    "/hooks/notion", content=body_b, headers=_signed(body_b, "verify-b-not-real")
+                ).status_code
+                == 200
+            )
+            wait_until(lambda: len(_inbox(tmp_path)) == 3, 15, "three actions routed")
+        runtime.close()
+    inbox = sorted(_inbox(tmp_path))
+    assert inbox == sorted(
+        [f"A {LAUNCH_POST}", f"any notion/workspace/{WS_A}", f"any notion/workspace/{WS_B}"]
+    )
+    # Each workspace's page was read with its own token, from its own API.
+    assert [s.status for s in fake_a.seen if s.path.startswith("/v1/pages/")] == [200]
+    assert [s.status for s in fake_b.seen if s.path.startswith("/v1/pages/")] == [200]
