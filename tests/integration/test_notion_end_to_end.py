@@ -262,3 +262,49 @@ def test_two_workspaces_use_their_own_tokens_snapshots_and_rules(tmp_path: Path)
     # Each workspace's page was read with its own token, from its own API.
     assert [s.status for s in fake_a.seen if s.path.startswith("/v1/pages/")] == [200]
     assert [s.status for s in fake_b.seen if s.path.startswith("/v1/pages/")] == [200]
+
+
+PRICING_PAGE = "153104cd-477e-8001-935c-c4b11828dfbd"
+LIFECYCLE_RULES = """
+rules:
+  - id: page-lifecycle
+    on: [notion.page.deleted, notion.page.undeleted]
+    actions:
+      - log:
+          to: inbox
+          message: >-
+            {{ event.type }} {{ event.data.entity.kind }}
+            {{ event.data.fields.notion.in_trash }}
+"""
+
+
+def test_a_deleted_and_restored_page_reach_rules_with_the_trash_state(
+    tmp_path: Path, notion: tuple[FakeNotion, str]
+) -> None:
+    fake, base = notion
+    settings = make_settings(
+        tmp_path,
+        rules=LIFECYCLE_RULES,
+        extra_sources=_notion_source(base, "0.2s"),
+        environ={"SWITCHBOARD_SECRET_NOTION": VERIFICATION_TOKEN, "TEST_NOTION_TOKEN": FAKE_TOKEN},
+    )
+    runtime = build_runtime(settings, load_plugins())
+
+    def lifecycle(verb: str, n: int) -> bytes:
+        payload = json.loads(_webhook(PRICING_PAGE, n=n))
+        payload["type"] = f"page.{verb}"
+        payload["data"].pop("updated_properties", None)
+        return json.dumps(payload).encode()
+
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        fake.put_page(notion_fixture("api", "pages", "pricing-page.in-trash.json"))
+        _post(client, lifecycle("deleted", 1))
+        wait_until(lambda: len(_inbox(tmp_path)) == 1, 10, "the deletion was routed")
+        fake.put_page(notion_fixture("api", "pages", "pricing-page.json"))
+        _post(client, lifecycle("undeleted", 2))
+        wait_until(lambda: len(_inbox(tmp_path)) == 2, 10, "the restore was routed")
+    runtime.close()
+    assert _inbox(tmp_path) == [
+        "notion.page.deleted task True",
+        "notion.page.undeleted task False",
+    ]
