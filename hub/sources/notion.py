@@ -284,9 +284,10 @@ class NotionSource:
     def coalesce_key(self, event: Event) -> str | None:
         """Page events are fetched per page; comments and databases pass through thin."""
         notion = event.fields.get("notion") or {}
-        if notion.get("entity_type") != "page" or self._access(event) is None:
+        access = self._access(event)
+        if notion.get("entity_type") != "page" or access is None:
             return None
-        return f"page:{event.entity.id}"
+        return f"{access[2]}:page:{event.entity.id}"  # a burst never spans workspaces
 
     async def enrich(self, events: Sequence[Event], ctx: EnrichContext) -> list[Event]:
         """One fetch for a burst on one page: the event with its fields and `changes`."""
