@@ -73,6 +73,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/hooks/{source}", receive_hook, methods=["POST"]),
+            Route("/hooks/{source}/{path:path}", receive_hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

@@ -21,6 +21,8 @@ from hub.store import NewEvent
 log = logging.getLogger("switchboard.ingress")
 
 #: Headers never stored with an event: credentials, and signatures already checked.
+#: Set by ingress from `/hooks/<source>/<path>`, read by sources in `normalize`.
+PATH_HEADER = "x-switchboard-path"
 _DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-goog-channel-token")
 
 
@@ -37,6 +39,11 @@ async def receive_hook(request: Request) -> Response:
     limit = runtime.settings.server.max_body_bytes
     body = await read_body(request, limit)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw}
+    # /hooks/<source>/<path>: the path names what sent it (a Notion automation's name);
+    # only the hub sets this header, so a sender cannot pose as another path.
+    headers.pop(PATH_HEADER, None)
+    if suffix := request.path_params.get("path"):
+        headers[PATH_HEADER] = str(suffix)[:200]
     hook = HookRequest(
         source=name,
         headers=headers,

@@ -6,7 +6,8 @@ attempt}, "data": <the page, properties included>}`. It cannot sign the body; it
 custom headers, so authentication is a shared secret in a header the admin names
 (default `X-Switchboard-Token`), compared in constant time. The body already carries the
 page, so no fetch is needed: fields come straight from `flatten_properties`.
-Event type: `notion.automation.<name>` (DESIGN §3), where the name is the optional
+Event type: `notion.automation.<name>` (DESIGN §3), where the name is the last part of
+the URL (`POST /hooks/notion-automation/<name>`), else the optional
 `X-Switchboard-Automation` header set in the same action, else the configured name of the
 automation id, else `send_webhook`. A separate namespace from `notion.page.*` keeps rules
 on integration events from also firing on automation calls for the same edit.
@@ -33,6 +34,8 @@ __all__ = ["NotionAutomationSource"]
 
 DEFAULT_AUTH_HEADER = "X-Switchboard-Token"
 NAME_HEADER = "X-Switchboard-Automation"
+#: Ingress's record of the URL's `/<name>` part (hub/ingress.py sets it, senders cannot).
+PATH_HEADER = "x-switchboard-path"
 
 
 class NotionAutomationSource:
@@ -101,7 +104,8 @@ class NotionAutomationSource:
         origin = _map(payload.get("source"))
         automation_id = _str(origin.get("automation_id"))
         name = _slug(
-            raw.headers.get(NAME_HEADER.lower(), "")
+            raw.headers.get(PATH_HEADER, "")  # POST /hooks/notion-automation/<name>
+            or raw.headers.get(NAME_HEADER.lower(), "")
             or (self._automations.get(automation_id, "") if automation_id else "")
             or "send_webhook"
         )

@@ -14,7 +14,7 @@ from hub.app import create_app
 from hub.clock import SystemClock
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
-from tests.support import fixture_path, make_settings
+from tests.support import fixture_path, make_settings, wait_until
 
 KEY = SigningKey.generate()
 PUBLIC_KEY = KEY.verify_key.encode().hex()
@@ -70,3 +70,41 @@ def test_the_notion_handshake_token_is_shown_to_the_admin_and_not_stored(
     assert token not in response.text  # never echoed to whoever sent it
     assert any(token in record.getMessage() for record in caplog.records)
     assert runtime.store.count_events() == 0
+
+
+def test_a_notion_automation_is_named_by_its_url(tmp_path: Path) -> None:
+    rules = """
+rules:
+  - id: weekly-sync
+    on: notion.automation.weekly-sync
+    actions:
+      - log: {to: inbox, message: "{{ event.type }} {{ event.data.entity.title }}"}
+"""
+    settings = make_settings(
+        tmp_path,
+        rules=rules,
+        extra_sources="  notion-automation: {secret: {env: TEST_AUTOMATION_SECRET}}",
+        environ={"TEST_AUTOMATION_SECRET": "automation-secret-not-real"},
+    )
+    runtime = build_runtime(settings, load_plugins())
+    body = fixture_path("notion", "automation", "send-webhook.json").read_bytes()
+    headers = {
+        "X-Switchboard-Token": "automation-secret-not-real",
+        "Content-Type": "application/json",
+        "X-Switchboard-Path": "spoofed",  # only the hub sets this one
+    }
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        response = client.post(
+            "/hooks/notion-automation/weekly-sync", content=body, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        refused = client.post(
+            "/hooks/notion-automation/weekly-sync",
+            content=body,
+            headers={**headers, "X-Switchboard-Token": "wrong"},
+        )
+        wait_until(lambda: (tmp_path / "inbox.log").exists(), 10, "the automation was routed")
+    runtime.close()
+    assert refused.status_code == 401
+    [line] = (tmp_path / "inbox.log").read_text().splitlines()
+    assert json.loads(line)["message"].startswith("notion.automation.weekly-sync ")
