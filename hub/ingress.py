@@ -5,6 +5,7 @@ Ingress never calls a provider: everything slow happens in the worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.requests import Request
@@ -13,16 +14,18 @@ from starlette.responses import JSONResponse, Response
 from hub.errors import PayloadTooLarge, RequestRejected, StoreError, UnknownSource
 from hub.events import event_id_for
 from hub.intake import GroupCommitWriter
+from hub.logging import REVEAL
 from hub.metrics import record_rejection
 from hub.runtime import Runtime
 from hub.sources.base import HookRequest
 from hub.store import NewEvent
+from hub.store.snapshots import record_notice
 
 log = logging.getLogger("switchboard.ingress")
 
-#: Headers never stored with an event: credentials, and signatures already checked.
 #: Set by ingress from `/hooks/<source>/<path>`, read by sources in `normalize`.
 PATH_HEADER = "x-switchboard-path"
+#: Headers never stored with an event: credentials, and signatures already checked.
 _DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-goog-channel-token")
 
 
@@ -55,7 +58,10 @@ async def receive_hook(request: Request) -> Response:
     secret = configured.secret if configured is not None else None
     verdict = source.verify(hook, secret, runtime.clock)
     if verdict.admin_notice:
-        log.warning("source %s: %s", name, verdict.admin_notice)
+        log.warning("source %s: %s", name, verdict.admin_notice, extra=REVEAL)
+        await asyncio.to_thread(
+            record_notice, runtime.store, name, verdict.admin_notice, hook.received_at
+        )
     if not verdict.store:
         return JSONResponse(dict(verdict.reply or {}), status_code=verdict.status)
     event_id = event_id_for(name, verdict.delivery_id)

@@ -22,12 +22,22 @@ _TOKEN_PATTERNS = re.compile(
 )
 
 
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret and token-shaped string in `text`."""
+def mask_text(text: str, secrets: Iterable[str], *, shapes: bool = True) -> str:
+    """Replace every known secret and token-shaped string in `text`.
+
+    `shapes=False` keeps token-shaped strings: only for text the admin must read, such as
+    Notion's verification token before it is configured (it looks like a Notion token).
+    """
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:
             text = text.replace(secret, MASK)
+    if not shapes:
+        return text
     return _TOKEN_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + MASK, text)
+
+
+#: `log.warning(..., extra=REVEAL)`: the record carries a token the admin must copy.
+REVEAL = {"reveal": True}
 
 
 #: Ids of the work being done (event_id, delivery_id), added to every record logged
@@ -68,7 +78,7 @@ class MaskingFormatter(logging.Formatter):
         ids = getattr(record, "ids", None)
         if ids:
             text += " [" + " ".join(f"{k}={v}" for k, v in sorted(ids.items())) + "]"
-        return mask_text(text, self._secrets)
+        return mask_text(text, self._secrets, shapes=not getattr(record, "reveal", False))
 
 
 class JsonMaskingFormatter(logging.Formatter):
@@ -88,7 +98,8 @@ class JsonMaskingFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return mask_text(json.dumps(entry, ensure_ascii=False, default=str), self._secrets)
+        text = json.dumps(entry, ensure_ascii=False, default=str)
+        return mask_text(text, self._secrets, shapes=not getattr(record, "reveal", False))
 
 
 def configure_logging(level: str, secrets: Iterable[str], fmt: str = "console") -> None:

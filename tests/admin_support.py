@@ -32,9 +32,11 @@ admin:
 """
 
 
-def admin_settings(tmp_path: Path, *, discord_url: str | None = None) -> Settings:
+def admin_settings(
+    tmp_path: Path, *, discord_url: str | None = None, extra_sources: str = ""
+) -> Settings:
     """The standard test config (github → discord + log) plus an `admin:` section."""
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, extra_sources=extra_sources)
     with config.open("a", encoding="utf-8") as out:
         out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
     env = {
@@ -50,10 +52,11 @@ def admin_settings(tmp_path: Path, *, discord_url: str | None = None) -> Setting
 
 @contextmanager
 def admin_hub(
-    tmp_path: Path, *, discord_url: str | None = None
+    tmp_path: Path, *, discord_url: str | None = None, extra_sources: str = ""
 ) -> Iterator[tuple[Runtime, TestClient]]:
     """A running hub (with its in-process worker) and a TestClient on it."""
-    runtime = build_runtime(admin_settings(tmp_path, discord_url=discord_url), load_plugins())
+    settings = admin_settings(tmp_path, discord_url=discord_url, extra_sources=extra_sources)
+    runtime = build_runtime(settings, load_plugins())
     try:
         with TestClient(create_app(runtime, run_worker=True)) as client:
             yield runtime, client

@@ -23,11 +23,12 @@ from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
 from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail
 from hub.api.operations import InvalidInput, replay_now, simulate
 from hub.api.stats import load_stats
-from hub.api.views import Masker
+from hub.api.views import Masker, Revealed
 from hub.durations import parse_duration
 from hub.runtime import Runtime
 from hub.store import stats
 from hub.store.queries import EventFilter, list_deliveries, list_events
+from hub.store.snapshots import source_notices
 from hub.store.stats import MinuteBucket
 
 
@@ -217,6 +218,12 @@ class Dashboard:
                     "last_event": seen[0] if seen else None,
                     "last_at": views.iso(seen[1]) if seen else None,
                     "last_status": seen[2] if seen else None,
+                    # What the admin must copy (Notion's verification token): configured
+                    # secrets stay masked, token shapes do not (the page is admin-only).
+                    "notices": [
+                        {**n, "notice": Revealed(n["notice"])}
+                        for n in await asyncio.to_thread(source_notices, runtime.store, name)
+                    ],
                 }
             )
         return self.render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -42,3 +43,21 @@ class StoreSnapshots:
                 .values(version=version, doc=doc, updated_at=now)
             )
         return True
+
+
+#: Notices kept per source for the dashboard; anyone can post a handshake, so the admin
+#: sees the recent ones with their times and picks the one Notion's dialog accepts.
+NOTICES_KEPT = 5
+
+
+def record_notice(store: Store, source: str, notice: str, at: datetime) -> None:
+    """Keep a source's notice (Notion's verification token) for the admin's sources page."""
+    snapshots = StoreSnapshots(store)
+    key = f"source-notices:{source}"
+    kept = list((snapshots.get(key) or {}).get("notices", []))
+    kept = [{"at": at.isoformat(), "notice": notice}, *kept][:NOTICES_KEPT]
+    snapshots.put(key, {"notices": kept}, version=None, now=at.timestamp())
+
+
+def source_notices(store: Store, source: str) -> list[dict[str, str]]:
+    return list((StoreSnapshots(store).get(f"source-notices:{source}") or {}).get("notices", []))

@@ -3,6 +3,7 @@ simulate, and that secrets are never rendered."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.admin_support import (
 )
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
-from tests.support import GITHUB_SECRET, wait_until
+from tests.support import GITHUB_SECRET, fixture_path, wait_until
 
 
 @pytest.fixture
@@ -238,3 +239,22 @@ def test_logout_needs_csrf_and_ends_the_session(tmp_path: Path) -> None:
         )
         assert response.status_code == 303
         assert client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_the_notion_verification_token_waits_for_the_admin_on_the_sources_page(
+    tmp_path: Path,
+) -> None:
+    notion = "  notion: {secret: {env: SWITCHBOARD_SECRET_NOTION, optional: true}}"
+    body = fixture_path("notion", "webhooks", "verification.json").read_bytes()
+    token = json.loads(body)["verification_token"]
+    with admin_hub(tmp_path, extra_sources=notion) as (_runtime, client):
+        answer = client.post(
+            "/hooks/notion", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 200
+        assert token not in answer.text  # the sender never gets it back
+        assert token not in client.get("/admin/sources").text  # not without logging in
+        login(client, token=ADMIN_TOKEN)
+        page = client.get("/admin/sources").text
+    assert "http://testserver/hooks/notion" in page
+    assert token in page

@@ -8,6 +8,7 @@ import json
 import logging
 
 from hub.logging import (
+    REVEAL,
     BoundIdsFilter,
     JsonMaskingFormatter,
     MaskingFormatter,
@@ -99,3 +100,22 @@ def test_an_asyncio_task_keeps_its_own_ids() -> None:
     finally:
         logger.removeHandler(handler)
     assert seen == {"a": {"delivery_id": "a"}, "b": {"delivery_id": "b"}}
+
+
+def test_a_revealed_record_keeps_token_shapes_but_never_configured_secrets() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter("%(message)s", ["hunter2-secret"]))
+    logger = logging.getLogger("test.reveal")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = "secret_fixtureVerificationToken0123456789abcdef"
+    try:
+        logger.warning("paste %s (not %s)", token, "hunter2-secret", extra=REVEAL)
+        logger.warning("paste %s", token)
+    finally:
+        logger.removeHandler(handler)
+    revealed, ordinary = stream.getvalue().splitlines()
+    assert token in revealed
+    assert "hunter2-secret" not in revealed
+    assert token not in ordinary
