@@ -125,6 +125,21 @@ def _parser() -> argparse.ArgumentParser:
         "hash-password", help="print a scrypt hash for admin.users[].password_hash"
     )
     hash_pw.set_defaults(run=_hash_password)
+
+    discord = sub.add_parser("discord", help="Discord helpers")
+    discord_sub = discord.add_subparsers(title="discord commands")
+    register = discord_sub.add_parser(
+        "register-commands",
+        help="replace the application's slash commands with those of a YAML file",
+    )
+    register.add_argument("--application-id", required=True)
+    register.add_argument("--guild", help="register in one server (at once) instead of globally")
+    register.add_argument("--file", default="docs/examples/discord-commands.yaml")
+    register.add_argument(
+        "--token-env", default="DISCORD_BOT_TOKEN", help="environment variable with the bot token"
+    )
+    register.add_argument("--api-url", default="https://discord.com/api/v10")
+    register.set_defaults(run=_register_commands)
     return parser
 
 
@@ -396,4 +411,28 @@ def _hash_password(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise ConfigError("use a password of at least 8 characters")
     print(hash_password(password))
+    return 0
+
+
+def _register_commands(args: argparse.Namespace) -> int:
+    import httpx
+
+    from hub.discord_commands import load_commands, register_commands
+    from hub.http import USER_AGENT
+
+    token = os.environ.get(args.token_env)
+    if not token:
+        raise ConfigError(f"set {args.token_env} to the bot token of the application")
+    commands = load_commands(Path(args.file))
+    with httpx.Client(timeout=15, headers={"User-Agent": USER_AGENT}) as client:
+        names = register_commands(
+            client,
+            commands,
+            application_id=args.application_id,
+            bot_token=token,
+            guild_id=args.guild,
+            api_url=args.api_url,
+        )
+    where = f"server {args.guild}" if args.guild else "every server (global, within an hour)"
+    print(f"registered {len(names)} commands for {where}: {', '.join('/' + n for n in names)}")
     return 0
