@@ -140,6 +140,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     register.add_argument("--api-url", default="https://discord.com/api/v10")
     register.set_defaults(run=_register_commands)
+
+    gcal = sub.add_parser("gcal", help="Google Calendar helpers")
+    gcal_sub = gcal.add_subparsers(title="gcal commands")
+    watch = gcal_sub.add_parser(
+        "watch",
+        help="open (or renew) the push channel of a calendar to this hub; run it again "
+        "before the printed expiry, e.g. daily from cron",
+    )
+    watch.add_argument("--calendar", required=True, help="calendar id, e.g. primary")
+    watch.add_argument("--address", required=True, help="public URL of /hooks/gcal")
+    watch.add_argument("--ttl", default="7d", help="how long the channel lives (max ~7d)")
+    watch.set_defaults(run=_gcal_watch)
     return parser
 
 
@@ -435,4 +447,77 @@ def _register_commands(args: argparse.Namespace) -> int:
         )
     where = f"server {args.guild}" if args.guild else "every server (global, within an hour)"
     print(f"registered {len(names)} commands for {where}: {', '.join('/' + n for n in names)}")
+    return 0
+
+
+def _gcal_watch(args: argparse.Namespace) -> int:
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime
+
+    from hub.clock import SystemClock
+    from hub.durations import parse_duration
+    from hub.http import make_client
+    from hub.runtime import make_source
+    from hub.sources._gcal_api import ApiFailure
+    from hub.sources.base import EnrichContext
+    from hub.sources.gcal import GcalSource
+    from hub.store import open_store
+    from hub.store.snapshots import StoreSnapshots
+
+    settings, plugins = _settings(args)
+    configured = settings.sources.get("gcal")
+    if configured is None or configured.secret is None:
+        raise ConfigError(
+            "enable sources.gcal with a secret: it is the channel token Google sends back"
+        )
+    source = make_source(plugins.sources["gcal"], configured.options)
+    reader = source.reader if isinstance(source, GcalSource) else None
+    if reader is None:
+        raise ConfigError("sources.gcal needs client_id, client_secret and refresh_token")
+    if not args.address.startswith("https://"):
+        raise ConfigError("--address must be the hub's public https URL of /hooks/gcal")
+    clock = SystemClock()
+
+    async def no_throttle(key: str, limits: object) -> None:
+        return None
+
+    secret = configured.secret
+
+    async def watch() -> dict[str, object]:
+        async with make_client() as http:
+            store = open_store(settings.database_url)
+            try:
+                ctx = EnrichContext(
+                    clock=clock, http=http, snapshots=StoreSnapshots(store), throttle=no_throttle
+                )
+                channel = await reader.watch(
+                    ctx,
+                    args.calendar,
+                    address=args.address,
+                    channel_token=secret.reveal(),
+                    channel_id=str(uuid.uuid4()),
+                    ttl_s=parse_duration(args.ttl).total_seconds(),
+                )
+                StoreSnapshots(store).put(
+                    f"gcal-channel:{args.calendar}",
+                    {k: channel.get(k) for k in ("id", "resourceId", "expiration")},
+                    version=None,
+                    now=clock.now().timestamp(),
+                )
+                return channel
+            finally:
+                store.close()
+
+    try:
+        channel = asyncio.run(watch())
+    except ApiFailure as exc:
+        raise ConfigError(f"Google refused the channel: {exc}") from None
+    expiration = channel.get("expiration")
+    when = (
+        datetime.fromtimestamp(int(str(expiration)) / 1000, UTC).isoformat()
+        if str(expiration or "").isdigit()
+        else "unknown"
+    )
+    print(f"watching {args.calendar}: channel {channel.get('id')} until {when}; renew before")
     return 0

@@ -101,6 +101,40 @@ class CalendarReader:
             query["pageToken"] = page_token
         raise ApiFailure(f"events.list gave more than {MAX_PAGES} pages", retryable=False)
 
+    async def watch(
+        self,
+        ctx: EnrichContext,
+        calendar: str,
+        *,
+        address: str,
+        channel_token: str,
+        channel_id: str,
+        ttl_s: float,
+    ) -> dict[str, Any]:
+        """events.watch: a push channel to `address` (the hub's /hooks/gcal), signed with
+        `channel_token` (X-Goog-Channel-Token, checked by the source). Google's answer:
+        {id, resourceId, resourceUri, expiration (epoch ms)}. Channels cannot be extended,
+        so renewing is watching again before `expiration`."""
+        url = f"{self._api_url}/calendars/{quote(calendar, safe='')}/events/watch"
+        body = {
+            "id": channel_id,
+            "type": "web_hook",
+            "address": address,
+            "token": channel_token,
+            "params": {"ttl": str(int(ttl_s))},
+        }
+        await ctx.throttle(self._grant.budget_key, GCAL_BUDGET)
+        token = await self._access_token(ctx, fresh=False)
+        response = await ctx.http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+        answer = _json(response)
+        if not response.is_success:
+            reason, message = _error_of(answer)
+            raise ApiFailure(
+                f"events.watch answered {response.status_code} {message} ({reason or 'no reason'})",
+                retryable=response.status_code >= 500 or response.status_code == 429,
+            )
+        return answer
+
     async def _page(self, ctx: EnrichContext, url: str, query: Mapping[str, str]) -> dict[str, Any]:
         """One page; a 401 refreshes the access token once."""
         try:

@@ -155,6 +155,11 @@ class GcalSource:
             coalesce_window_s=parse_duration(options.get("coalesce_window", "2s")).total_seconds(),
         )
 
+    @property
+    def reader(self) -> CalendarReader | None:
+        """The Calendar API client (None without OAuth settings), for `switchboard gcal`."""
+        return self._reader
+
     # --- ingress ---------------------------------------------------------------------
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:

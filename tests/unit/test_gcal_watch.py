@@ -1,0 +1,113 @@
+"""`switchboard gcal watch`: open a calendar's push channel to the hub, signed with the
+source's secret, and remember it so the admin knows when to renew."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import respx
+
+from hub.cli import main
+from hub.store import open_store
+from hub.store.snapshots import StoreSnapshots
+from tests.support import GITHUB_SECRET, write_config
+
+API = "https://calendar.test/calendar/v3"
+TOKEN_URL = "https://oauth.test/token"
+CHANNEL_TOKEN = "gcal-channel-token-not-real"
+
+
+def _config(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path,
+        extra_sources=f"""  gcal:
+    secret: {{env: TEST_GCAL_CHANNEL_TOKEN}}
+    client_id: "123.apps.googleusercontent.com"
+    client_secret: {{env: TEST_GCAL_CLIENT_SECRET}}
+    refresh_token: {{env: TEST_GCAL_REFRESH}}
+    api_url: "{API}"
+    token_url: "{TOKEN_URL}\"""",
+    )
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)
+    monkeypatch.setenv("TEST_GCAL_CHANNEL_TOKEN", CHANNEL_TOKEN)
+    monkeypatch.setenv("TEST_GCAL_CLIENT_SECRET", "client-secret-not-real")
+    monkeypatch.setenv("TEST_GCAL_REFRESH", "refresh-not-real")
+
+
+@respx.mock
+@pytest.mark.usefixtures("env")
+def test_watch_opens_a_channel_signed_with_the_source_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx.post(TOKEN_URL).respond(200, json={"access_token": "ya29.not-real", "expires_in": 3599})
+    watch = respx.post(f"{API}/calendars/team%40example.com/events/watch")
+    watch.respond(
+        200,
+        json={
+            "kind": "api#channel",
+            "id": "01234567-89ab-cdef-0123-456789abcdef",
+            "resourceId": "o3hgv1538sdjfh",
+            "resourceUri": f"{API}/calendars/team%40example.com/events",
+            "expiration": "1795968000000",
+        },
+    )
+    config = _config(tmp_path)
+    code = main(
+        [
+            "-c",
+            str(config),
+            "gcal",
+            "watch",
+            "--calendar",
+            "team@example.com",
+            "--address",
+            "https://hub.example.com/hooks/gcal",
+        ]
+    )
+    assert code == 0
+    body = json.loads(watch.calls.last.request.content)
+    assert body["type"] == "web_hook"
+    assert body["address"] == "https://hub.example.com/hooks/gcal"
+    assert body["token"] == CHANNEL_TOKEN  # what the source checks on every notification
+    assert body["params"] == {"ttl": "604800"}
+    assert watch.calls.last.request.headers["authorization"] == "Bearer ya29.not-real"
+    assert "until 2026-11-29T16:00:00+00:00" in capsys.readouterr().out  # 1795968000000 ms
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    saved = StoreSnapshots(store).get("gcal-channel:team@example.com")
+    store.close()
+    assert saved == {
+        "id": "01234567-89ab-cdef-0123-456789abcdef",
+        "resourceId": "o3hgv1538sdjfh",
+        "expiration": "1795968000000",
+    }
+
+
+@respx.mock
+@pytest.mark.usefixtures("env")
+def test_a_refused_watch_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx.post(TOKEN_URL).respond(200, json={"access_token": "ya29.not-real", "expires_in": 3599})
+    respx.post(f"{API}/calendars/primary/events/watch").respond(
+        400,
+        json={
+            "error": {
+                "code": 400,
+                "message": "WebHook callback must be HTTPS: http://hub",
+                "errors": [{"reason": "push.webhookUrlNotHttps"}],
+            }
+        },
+    )
+    args = ["-c", str(_config(tmp_path)), "gcal", "watch", "--calendar", "primary"]
+    code = main([*args, "--address", "https://hub.example.com/hooks/gcal"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "events.watch answered 400" in err
+    assert CHANNEL_TOKEN not in err
+    assert main([*args, "--address", "http://hub.example.com/hooks/gcal"]) == 1  # not https
