@@ -19,6 +19,7 @@ from hub.intake import GroupCommitWriter
 from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.scheduler import Scheduler, SchedulerService, scheduler_name
+from hub.upkeep import run_upkeep
 from hub.worker import WorkerService
 
 
@@ -38,7 +39,10 @@ async def readyz(request: Request) -> Response:
 def _embedded_scheduler(runtime: Runtime) -> SchedulerService:
     """The hub with its own worker also fires `schedule:` rules (store claims: once)."""
     return SchedulerService(
-        Scheduler(runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name())
+        Scheduler(
+            runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name()
+        ),
+        upkeep=lambda: run_upkeep(runtime),
     )
 
 

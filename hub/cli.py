@@ -9,8 +9,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hub.config import Settings, load_settings
 from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError
@@ -145,13 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     gcal_sub = gcal.add_subparsers(title="gcal commands")
     watch = gcal_sub.add_parser(
         "watch",
-        help="open (or renew) the push channel of a calendar to this hub; run it again "
-        "before the printed expiry, e.g. daily from cron",
+        help="open the push channel of a calendar to this hub (renewed by the hub)",
     )
     watch.add_argument("--calendar", required=True, help="calendar id, e.g. primary")
     watch.add_argument("--address", required=True, help="public URL of /hooks/gcal")
     watch.add_argument("--ttl", default="7d", help="how long the channel lives (max ~7d)")
     watch.set_defaults(run=_gcal_watch)
+    stop_cmd = gcal_sub.add_parser("stop", help="stop the push channel of a calendar")
+    stop_cmd.add_argument("--calendar", required=True)
+    stop_cmd.set_defaults(run=_gcal_stop)
     return parser
 
 
@@ -226,6 +229,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _scheduler(args: argparse.Namespace) -> int:
     from hub.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
+    from hub.upkeep import run_upkeep
 
     settings, plugins = _settings(args)
     configure_logging(args.log_level, settings.secret_values(), args.log_format)
@@ -236,7 +240,10 @@ def _scheduler(args: argparse.Namespace) -> int:
         )
     runtime = build_runtime(settings, plugins)
     service = SchedulerService(
-        Scheduler(runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name())
+        Scheduler(
+            runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name()
+        ),
+        upkeep=lambda: run_upkeep(runtime),
     )
     watcher = _watch_rules(runtime)
     stop = threading.Event()
@@ -450,20 +457,10 @@ def _register_commands(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gcal_watch(args: argparse.Namespace) -> int:
-    import asyncio
-    import uuid
-    from datetime import UTC, datetime
-
-    from hub.clock import SystemClock
-    from hub.durations import parse_duration
-    from hub.http import make_client
+def _gcal_source(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
+    """The configured gcal source with its Calendar client, and the channel token."""
     from hub.runtime import make_source
-    from hub.sources._gcal_api import ApiFailure
-    from hub.sources.base import EnrichContext
     from hub.sources.gcal import GcalSource
-    from hub.store import open_store
-    from hub.store.snapshots import StoreSnapshots
 
     settings, plugins = _settings(args)
     configured = settings.sources.get("gcal")
@@ -472,52 +469,72 @@ def _gcal_watch(args: argparse.Namespace) -> int:
             "enable sources.gcal with a secret: it is the channel token Google sends back"
         )
     source = make_source(plugins.sources["gcal"], configured.options)
-    reader = source.reader if isinstance(source, GcalSource) else None
-    if reader is None:
+    if not isinstance(source, GcalSource) or source.reader is None:
         raise ConfigError("sources.gcal needs client_id, client_secret and refresh_token")
-    if not args.address.startswith("https://"):
-        raise ConfigError("--address must be the hub's public https URL of /hooks/gcal")
-    clock = SystemClock()
+    return settings, source, configured.secret
+
+
+def _gcal_run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(ctx)` with an HTTP client and the store, outside any worker."""
+    import asyncio
+
+    from hub.clock import SystemClock
+    from hub.http import make_client
+    from hub.sources._gcal_api import ApiFailure
+    from hub.sources.base import EnrichContext
+    from hub.store import open_store
+    from hub.store.snapshots import StoreSnapshots
 
     async def no_throttle(key: str, limits: object) -> None:
         return None
 
-    secret = configured.secret
-
-    async def watch() -> dict[str, object]:
-        async with make_client() as http:
-            store = open_store(settings.database_url)
-            try:
+    async def run() -> Any:
+        store = open_store(settings.database_url)
+        try:
+            async with make_client() as http:
                 ctx = EnrichContext(
-                    clock=clock, http=http, snapshots=StoreSnapshots(store), throttle=no_throttle
+                    clock=SystemClock(),
+                    http=http,
+                    snapshots=StoreSnapshots(store),
+                    throttle=no_throttle,
                 )
-                channel = await reader.watch(
-                    ctx,
-                    args.calendar,
-                    address=args.address,
-                    channel_token=secret.reveal(),
-                    channel_id=str(uuid.uuid4()),
-                    ttl_s=parse_duration(args.ttl).total_seconds(),
-                )
-                StoreSnapshots(store).put(
-                    f"gcal-channel:{args.calendar}",
-                    {k: channel.get(k) for k in ("id", "resourceId", "expiration")},
-                    version=None,
-                    now=clock.now().timestamp(),
-                )
-                return channel
-            finally:
-                store.close()
+                return await work(ctx)
+        finally:
+            store.close()
 
     try:
-        channel = asyncio.run(watch())
+        return asyncio.run(run())
     except ApiFailure as exc:
-        raise ConfigError(f"Google refused the channel: {exc}") from None
-    expiration = channel.get("expiration")
+        raise ConfigError(f"Google refused: {exc}") from None
+
+
+def _gcal_watch(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hub.durations import parse_duration
+
+    if not args.address.startswith("https://"):
+        raise ConfigError("--address must be the hub's public https URL of /hooks/gcal")
+    settings, source, secret = _gcal_source(args)
+    ttl_s = parse_duration(args.ttl).total_seconds()
+    channel = _gcal_run(
+        settings, lambda ctx: source.watch(ctx, args.calendar, args.address, secret, ttl_s)
+    )
+    expiration = str(channel.get("expiration") or "")
     when = (
-        datetime.fromtimestamp(int(str(expiration)) / 1000, UTC).isoformat()
-        if str(expiration or "").isdigit()
+        datetime.fromtimestamp(int(expiration) / 1000, UTC).isoformat()
+        if expiration.isdigit()
         else "unknown"
     )
-    print(f"watching {args.calendar}: channel {channel.get('id')} until {when}; renew before")
+    print(
+        f"watching {args.calendar}: channel {channel.get('id')} until {when}; "
+        "the hub renews it a day before (serve or switchboard scheduler)"
+    )
+    return 0
+
+
+def _gcal_stop(args: argparse.Namespace) -> int:
+    settings, source, _ = _gcal_source(args)
+    stopped = _gcal_run(settings, lambda ctx: source.stop(ctx, args.calendar))
+    print(f"stopped the push channel of {args.calendar}" if stopped else "no channel to stop")
     return 0

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -144,9 +145,19 @@ class Scheduler:
 class SchedulerService:
     """Runs `Scheduler.run_once` in a thread every `interval_s`: start(), then stop()."""
 
-    def __init__(self, scheduler: Scheduler, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        *,
+        interval_s: float = 1.0,
+        upkeep: Callable[[], object] | None = None,
+        upkeep_interval_s: float = 600.0,
+    ) -> None:
         self.scheduler = scheduler
         self.interval_s = interval_s
+        #: Source upkeep (hub/upkeep.py), run at start and then every `upkeep_interval_s`.
+        self._upkeep = upkeep
+        self._upkeep_interval_s = upkeep_interval_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run_forever, name="switchboard-scheduler", daemon=True
@@ -160,11 +171,19 @@ class SchedulerService:
         self._thread.join(timeout=5)
 
     def _run_forever(self) -> None:
+        next_upkeep = 0.0
         while True:
             try:
                 self.scheduler.run_once()
             except Exception:  # keep going; the next check may find the store back
                 log.exception("schedule check failed")
+            now = self.scheduler.clock.monotonic()
+            if self._upkeep is not None and now >= next_upkeep:
+                next_upkeep = now + self._upkeep_interval_s
+                try:
+                    self._upkeep()
+                except Exception:
+                    log.exception("source upkeep failed")
             # The interval only bounds how late a tick fires; due times come from the Clock.
             if self._stopping.wait(self.interval_s):
                 return

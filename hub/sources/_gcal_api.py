@@ -135,6 +135,22 @@ class CalendarReader:
             )
         return answer
 
+    async def stop(self, ctx: EnrichContext, *, channel_id: str, resource_id: str) -> None:
+        """channels.stop; a channel Google no longer knows (404) is already stopped."""
+        await ctx.throttle(self._grant.budget_key, GCAL_BUDGET)
+        token = await self._access_token(ctx, fresh=False)
+        response = await ctx.http.post(
+            f"{self._api_url}/channels/stop",
+            json={"id": channel_id, "resourceId": resource_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if not response.is_success and response.status_code != 404:
+            reason, message = _error_of(_json(response))
+            raise ApiFailure(
+                f"channels.stop answered {response.status_code} {message} ({reason or '-'})",
+                retryable=response.status_code >= 500,
+            )
+
     async def _page(self, ctx: EnrichContext, url: str, query: Mapping[str, str]) -> dict[str, Any]:
         """One page; a 401 refreshes the access token once."""
         try:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -53,9 +55,16 @@ from hub.sources.base import (
 
 __all__ = ["GcalSource", "event_snapshot"]
 
+log = logging.getLogger("switchboard.sources.gcal")
+
 #: Warn the admin when a channel has less than this left: channels expire (about a week)
 #: and must be renewed with a new events.watch before then.
 RENEW_WARNING = timedelta(days=1)
+#: Channels are renewed this long before they expire (upkeep runs every 10 minutes).
+RENEW_BEFORE_S = 24 * 3600.0
+DEFAULT_TTL_S = 7 * 24 * 3600.0
+#: Where the open push channels are remembered (calendar id -> channel).
+CHANNELS_KEY = "gcal-channels"
 #: What `changes` compares; anything else changing makes no event.
 TRACKED = ("summary", "description", "location", "start", "end", "status", "attendees")
 _CALENDAR_IN_URI = re.compile(r"/calendars/([^/?#]+)/events")
@@ -159,6 +168,74 @@ class GcalSource:
     def reader(self) -> CalendarReader | None:
         """The Calendar API client (None without OAuth settings), for `switchboard gcal`."""
         return self._reader
+
+    async def watch(
+        self, ctx: EnrichContext, calendar: str, address: str, secret: Secret, ttl_s: float
+    ) -> dict[str, Any]:
+        """Open a push channel for `calendar` and remember it (for renewal and `stop`)."""
+        if self._reader is None:
+            raise ApiFailure(
+                "sources.gcal needs client_id, client_secret and refresh_token", retryable=False
+            )
+        channel = await self._reader.watch(
+            ctx,
+            calendar,
+            address=address,
+            channel_token=secret.reveal(),
+            channel_id=str(uuid.uuid4()),
+            ttl_s=ttl_s,
+        )
+        stored = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY)
+        saved = dict(stored or {})
+        saved[calendar] = {
+            "id": channel.get("id"),
+            "resourceId": channel.get("resourceId"),
+            "expiration": channel.get("expiration"),
+            "address": address,
+            "ttl_s": ttl_s,
+        }
+        now = ctx.clock.now().timestamp()
+        await asyncio.to_thread(ctx.snapshots.put, CHANNELS_KEY, saved, version=None, now=now)
+        return channel
+
+    async def stop(self, ctx: EnrichContext, calendar: str) -> bool:
+        """Stop and forget the calendar's channel; False when none was open."""
+        stored = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY)
+        saved = dict(stored or {})
+        channel = saved.pop(calendar, None)
+        if channel is None or self._reader is None:
+            return False
+        await self._reader.stop(
+            ctx, channel_id=str(channel.get("id")), resource_id=str(channel.get("resourceId"))
+        )
+        now = ctx.clock.now().timestamp()
+        await asyncio.to_thread(ctx.snapshots.put, CHANNELS_KEY, saved, version=None, now=now)
+        return True
+
+    async def maintain(self, ctx: EnrichContext, secret: Secret | None) -> None:
+        """Renew every remembered channel that expires within a day (channels cannot be
+        extended: a new one is opened; the old one lapses, and its late notifications
+        are coalesced with the new one's)."""
+        if self._reader is None or secret is None:
+            return
+        saved = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY) or {}
+        now_ms = ctx.clock.now().timestamp() * 1000
+        for calendar, channel in saved.items():
+            expiration = str(channel.get("expiration") or "0")
+            if not expiration.isdigit() or int(expiration) - now_ms > RENEW_BEFORE_S * 1000:
+                continue
+            try:
+                await self.watch(
+                    ctx,
+                    calendar,
+                    str(channel["address"]),
+                    secret,
+                    float(channel.get("ttl_s") or DEFAULT_TTL_S),
+                )
+            except ApiFailure as exc:
+                log.warning("could not renew the channel of calendar %s: %s", calendar, exc)
+            else:
+                log.info("renewed the push channel of calendar %s", calendar)
 
     # --- ingress ---------------------------------------------------------------------
 
