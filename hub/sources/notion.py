@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ from hub.sources.base import (
 )
 
 __all__ = ["NotionSource", "event_from_notice", "handshake_verdict", "verification_token_of"]
+
+log = logging.getLogger("switchboard.sources.notion")
 
 SIGNATURE_HEADER = "X-Notion-Signature"
 #: Notion's documented average: 3 requests per second per integration.
@@ -303,13 +306,21 @@ class NotionSource:
         try:
             await ctx.throttle(budget, NOTION_BUDGET)
             page = await fetcher.fetch_page(merged.entity.id)
-            names = await self._property_names(fetcher, page, ctx, budget)
         except RetryableFetchError as exc:
             raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
         except PermanentFetchError as exc:
             # Gone or not shared with the integration: the thin event is all there is.
             notion = {**merged.fields.get("notion", {}), "fetch_error": exc.message}
             return [dataclasses.replace(merged, fields={**merged.fields, "notion": notion})]
+        try:
+            names = await self._property_names(fetcher, page, ctx, budget)
+        except RetryableFetchError as exc:
+            raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
+        except PermanentFetchError as exc:
+            # The page is readable but its database is not shared: only the names of the
+            # updated property ids are missing, the page's fields and changes are whole.
+            log.warning("Notion database of page %s: %s", merged.entity.id, exc.message)
+            names = None
         key = f"notion:{scope}:page:{merged.entity.id}"  # workspaces never share snapshots
         previous = await asyncio.to_thread(ctx.snapshots.get, key)
         event, snapshot = enrich_page_event(
