@@ -19,6 +19,7 @@ from hub.admin.auth import Credentials, Principal
 from hub.admin.forms import checked_form, read_form
 from hub.admin.session import COOKIE, LOGIN_COOKIE, encode_session, new_session
 from hub.admin.settings import AdminSettings
+from hub.admin.throttle import FailureThrottle
 from hub.runtime import Runtime
 
 log = logging.getLogger("switchboard.admin")
@@ -26,11 +27,16 @@ log = logging.getLogger("switchboard.admin")
 
 class Login:
     def __init__(
-        self, templates: Jinja2Templates, credentials: Credentials, settings: AdminSettings
+        self,
+        templates: Jinja2Templates,
+        credentials: Credentials,
+        settings: AdminSettings,
+        throttle: FailureThrottle,
     ) -> None:
         self.templates = templates
         self.credentials = credentials
         self.settings = settings
+        self.throttle = throttle
 
     async def form(self, request: Request) -> Response:
         return self._page(
@@ -47,19 +53,32 @@ class Login:
                 status=403,
                 next_path=form.get("next"),
             )
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.blocked_for(address)
+        if wait:
+            response = self._page(
+                request,
+                error=f"Too many failed logins from this address; try again in {wait} s.",
+                status=429,
+                next_path=form.get("next"),
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         principal: Principal | None
         if form.get("token"):
             principal = self.credentials.by_token(form.get("token"))
         else:
             principal = self.credentials.by_password(form.get("username"), form.get("password"))
         if principal is None:
-            log.info("admin login failed from %s", request.client.host if request.client else "?")
+            self.throttle.failed(address)
+            log.info("admin login failed from %s", address)
             return self._page(
                 request,
                 error="Wrong token, username or password.",
                 status=401,
                 next_path=form.get("next"),
             )
+        self.throttle.succeeded(address)
         runtime: Runtime = request.state.runtime
         session = new_session(
             principal.name,

@@ -16,6 +16,7 @@ from hub.admin.login import Login
 from hub.admin.middleware import SessionAuth
 from hub.admin.pages import Dashboard
 from hub.admin.settings import AdminSettings
+from hub.admin.throttle import FailureThrottle
 from hub.api import api_mount
 from hub.clock import Clock
 from hub.runtime import Runtime
@@ -30,15 +31,25 @@ def admin_routes(runtime: Runtime) -> list[BaseRoute]:
     if admin is None:
         return []
     credentials = Credentials(admin)
-    return [api_mount(credentials), admin_mount(credentials, admin, runtime.clock)]
+    # One budget of failures per address for the API and the login form together.
+    throttle = FailureThrottle(runtime.clock.monotonic)
+    return [
+        api_mount(credentials, throttle),
+        admin_mount(credentials, admin, runtime.clock, throttle),
+    ]
 
 
-def admin_mount(credentials: Credentials, settings: AdminSettings, clock: Clock) -> Mount:
+def admin_mount(
+    credentials: Credentials,
+    settings: AdminSettings,
+    clock: Clock,
+    throttle: FailureThrottle | None = None,
+) -> Mount:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["pretty"] = _pretty
     templates.env.filters["when"] = _when
     pages = Dashboard(templates)
-    login = Login(templates, credentials, settings)
+    login = Login(templates, credentials, settings, throttle or FailureThrottle(clock.monotonic))
     return Mount(
         PREFIX,
         routes=[

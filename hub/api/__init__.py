@@ -6,6 +6,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from hub.admin.auth import Credentials
+from hub.admin.throttle import FailureThrottle
 from hub.api.auth import BearerAuth
 from hub.api.deliveries import (
     get_delivery_endpoint,
@@ -21,7 +22,7 @@ from hub.api.stats import stats_endpoint
 PREFIX = "/api/v1"
 
 
-def api_mount(credentials: Credentials) -> Mount:
+def api_mount(credentials: Credentials, throttle: FailureThrottle) -> Mount:
     """All API routes, behind bearer-token auth (the OpenAPI document is public)."""
     return Mount(
         PREFIX,
@@ -37,5 +38,12 @@ def api_mount(credentials: Credentials) -> Mount:
             Route("/stats", stats_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(BearerAuth, credentials=credentials, public=("/openapi.json",))],
+        middleware=[
+            Middleware(
+                BearerAuth,
+                credentials=credentials,
+                throttle=throttle,
+                public=("/openapi.json",),
+            )
+        ],
     )

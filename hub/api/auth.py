@@ -7,6 +7,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.admin.auth import Credentials, bearer_token
+from hub.admin.throttle import FailureThrottle
 from hub.api.http import error
 
 _READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -16,19 +17,38 @@ class BearerAuth:
     """Puts the caller's `Principal` in `scope["user"]` (read as `request.user`)."""
 
     def __init__(
-        self, app: ASGIApp, *, credentials: Credentials, public: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        credentials: Credentials,
+        throttle: FailureThrottle,
+        public: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.credentials = credentials
+        self.throttle = throttle
         self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(self.public or ("\0",)):
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        wait = self.throttle.blocked_for(address)
+        if wait:
+            response = error(
+                429,
+                "too_many_failures",
+                f"too many failed tokens from {address}; try again in {wait} s",
+                **{"Retry-After": str(wait)},
+            )
+            await response(scope, receive, send)
+            return
         token = bearer_token(Headers(scope=scope).get("authorization"))
         principal = self.credentials.by_token(token) if token else None
         if principal is None:
+            self.throttle.failed(address)
             response = error(
                 401,
                 "unauthorized",
@@ -37,6 +57,7 @@ class BearerAuth:
             )
             await response(scope, receive, send)
             return
+        self.throttle.succeeded(address)
         if scope["method"] not in _READ_METHODS and not principal.can_write:
             response = error(
                 403, "forbidden", f"token '{principal.name}' is read-only; this needs role admin"

@@ -12,9 +12,12 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from hub.admin.auth import Credentials
+from hub.admin.session import LOGIN_COOKIE
+from hub.admin.throttle import FailureThrottle
 from hub.api import api_mount
 from hub.api.openapi import openapi_document
 from hub.app import create_app
+from hub.clock import FakeClock
 from hub.plugins import load_plugins
 from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
@@ -314,7 +317,7 @@ def test_no_secret_appears_in_any_api_response(
 def test_openapi_document_describes_every_route_and_is_public(tmp_path: Path) -> None:
     settings = admin_settings(tmp_path)
     assert settings.admin is not None
-    mount = api_mount(Credentials(settings.admin))
+    mount = api_mount(Credentials(settings.admin), FailureThrottle(FakeClock().monotonic))
     doc = openapi_document()
     routes = {
         (r.path, m.lower())
@@ -337,3 +340,25 @@ def test_without_an_admin_section_there_is_no_api_and_no_dashboard(tmp_path: Pat
         assert client.get("/admin/", follow_redirects=False).status_code == 404
         assert client.get("/metrics").status_code == 200
     runtime.close()
+
+
+def test_guessing_tokens_is_throttled_per_address_and_the_right_token_waits_too(
+    tmp_path: Path,
+) -> None:
+    with admin_hub(tmp_path) as (_, client):
+        answers = [
+            client.get("/api/v1/events", headers=bearer(f"guess-{n}")).status_code
+            for n in range(12)
+        ]
+        blocked = client.get("/api/v1/events", headers=bearer(ADMIN_TOKEN))
+        client.get("/admin/login")
+        login_page = client.post(
+            "/admin/login",
+            data={"csrf": client.cookies.get(LOGIN_COOKIE) or "", "token": ADMIN_TOKEN},
+            follow_redirects=False,
+        )
+    assert answers[:10] == [401] * 10
+    assert answers[10:] == [429, 429]
+    assert blocked.status_code == 429  # no oracle: even a right guess is not checked now
+    assert 0 < int(blocked.headers["Retry-After"]) <= 300
+    assert login_page.status_code == 429  # one budget for the API and the login form
