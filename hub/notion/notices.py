@@ -14,6 +14,7 @@ from typing import Any
 
 from hub.errors import MalformedPayload
 from hub.sources._http import parse_json_object, parse_time
+from hub.sources._values import mapping, text_or_none
 
 __all__ = [
     "Author",
@@ -103,7 +104,7 @@ def parse_notice(payload: Mapping[str, Any]) -> NotionNotice:
     """Read the envelope; raise MalformedPayload when a required part is missing."""
     event_id = payload.get("id")
     event_type = payload.get("type")
-    entity = _map(payload.get("entity"))
+    entity = mapping(payload.get("entity"))
     if not isinstance(event_id, str) or not event_id.strip():
         raise MalformedPayload("Notion event has no 'id'", code="bad_event")
     if not isinstance(event_type, str) or not all(event_type.partition(".")[::2]):
@@ -113,8 +114,8 @@ def parse_notice(payload: Mapping[str, Any]) -> NotionNotice:
     entity_id, entity_type = entity.get("id"), entity.get("type")
     if not isinstance(entity_id, str) or not entity_id or not isinstance(entity_type, str):
         raise MalformedPayload(f"Notion event {event_id} has no entity id/type", code="bad_event")
-    data = _map(payload.get("data"))
-    parent = _map(data.get("parent"))
+    data = mapping(payload.get("data"))
+    parent = mapping(data.get("parent"))
     attempt = payload.get("attempt_number")
     updated = data.get("updated_properties")
     updated_list = updated if isinstance(updated, list) else []
@@ -126,27 +127,27 @@ def parse_notice(payload: Mapping[str, Any]) -> NotionNotice:
         entity_id=entity_id,
         entity_type=entity_type,
         timestamp=parse_time(payload.get("timestamp")),
-        workspace_id=_str(payload.get("workspace_id")),
-        workspace_name=_str(payload.get("workspace_name")),
-        subscription_id=_str(payload.get("subscription_id")),
-        integration_id=_str(payload.get("integration_id")),
+        workspace_id=text_or_none(payload.get("workspace_id")),
+        workspace_name=text_or_none(payload.get("workspace_name")),
+        subscription_id=text_or_none(payload.get("subscription_id")),
+        integration_id=text_or_none(payload.get("integration_id")),
         attempt_number=attempt
         if isinstance(attempt, int) and not isinstance(attempt, bool)
         else None,
-        parent_id=_str(parent.get("id")),
-        parent_type=_str(parent.get("type")),
-        data_source_id=_str(parent.get("data_source_id"))
-        or (_str(parent.get("id")) if parent.get("type") == "data_source" else None),
-        page_id=_str(data.get("page_id")),
+        parent_id=text_or_none(parent.get("id")),
+        parent_type=text_or_none(parent.get("type")),
+        data_source_id=text_or_none(parent.get("data_source_id"))
+        or (text_or_none(parent.get("id")) if parent.get("type") == "data_source" else None),
+        page_id=text_or_none(data.get("page_id")),
         authors=tuple(
-            Author(id=a["id"], type=_str(a.get("type")))
+            Author(id=a["id"], type=text_or_none(a.get("type")))
             for a in (authors if isinstance(authors, list) else [])
             if isinstance(a, Mapping) and isinstance(a.get("id"), str)
         ),
         updated_property_ids=tuple(
-            p if isinstance(p, str) else str(_map(p).get("id"))
+            p if isinstance(p, str) else str(mapping(p).get("id"))
             for p in updated_list
-            if isinstance(p, str) or isinstance(_map(p).get("id"), str)
+            if isinstance(p, str) or isinstance(mapping(p).get("id"), str)
         ),
         schema_changes=tuple(dict(p) for p in updated_list if isinstance(p, Mapping)),
         updated_block_ids=tuple(
@@ -178,11 +179,3 @@ def notice_fields(notice: NotionNotice) -> dict[str, Any]:
         "schema_changes": [dict(c) for c in notice.schema_changes],
         "updated_blocks": list(notice.updated_block_ids),
     }
-
-
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from hub.sources._values import mapping
+
 __all__ = [
     "flatten_properties",
     "known_people",
@@ -82,7 +84,7 @@ def plain_text(rich_text: object) -> str:
         if isinstance(item, Mapping):
             text = item.get("plain_text")
             if text is None:
-                text = _map(item.get("text")).get("content")
+                text = mapping(item.get("text")).get("content")
             if isinstance(text, str):
                 parts.append(text)
     return "".join(parts)
@@ -116,7 +118,7 @@ def known_people(page: Mapping[str, Any]) -> dict[str, tuple[str | None, str | N
         value = prop.get(kind) if isinstance(kind, str) else None
         users = value if kind == "people" else [value] if kind in _USER_KINDS else []
         for user in users if isinstance(users, list) else []:
-            user_map = _map(user)
+            user_map = mapping(user)
             user_id = user_map.get("id")
             if isinstance(user_id, str) and (user_map.get("name") or _email(user_map)):
                 out[user_id] = (_str(user_map.get("name")), _email(user_map))
@@ -134,9 +136,9 @@ def property_names(schema: Mapping[str, Any]) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for name, prop in props.items():
-        prop_id = _map(prop).get("id")
+        prop_id = mapping(prop).get("id")
         if isinstance(prop_id, str):
-            out[prop_id] = str(_map(prop).get("name") or name)
+            out[prop_id] = str(mapping(prop).get("name") or name)
     return out
 
 
@@ -145,26 +147,22 @@ def property_names(schema: Mapping[str, Any]) -> dict[str, str]:
 _USER_KINDS = ("created_by", "last_edited_by")
 
 
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _email(user: Mapping[str, Any]) -> str | None:
-    return _str(_map(user.get("person")).get("email"))
+    return _str(mapping(user.get("person")).get("email"))
 
 
 def _user_name(user: object) -> str | None:
-    user_map = _map(user)
+    user_map = mapping(user)
     # Without the user-information capability Notion sends only {object, id}.
     return _str(user_map.get("name")) or _str(user_map.get("id"))
 
 
 def _name(option: object) -> str | None:
-    return _str(_map(option).get("name"))
+    return _str(mapping(option).get("name"))
 
 
 def _names(options: object) -> list[str]:
@@ -180,14 +178,14 @@ def _people(users: object) -> list[str]:
 
 
 def _date_start(value: object) -> str | None:
-    return _str(_map(value).get("start"))
+    return _str(mapping(value).get("start"))
 
 
 def _unique_id(value: object) -> str | None:
-    number = _map(value).get("number")
+    number = mapping(value).get("number")
     if number is None:
         return None
-    prefix = _map(value).get("prefix")
+    prefix = mapping(value).get("prefix")
     return f"{prefix}-{number}" if prefix else str(number)
 
 
@@ -196,10 +194,10 @@ def _files(files: object) -> list[str]:
         return []
     out: list[str] = []
     for item in files:
-        item_map = _map(item)
+        item_map = mapping(item)
         name = _str(item_map.get("name"))
         kind = item_map.get("type")
-        url = _str(_map(item_map.get(kind)).get("url")) if isinstance(kind, str) else None
+        url = _str(mapping(item_map.get(kind)).get("url")) if isinstance(kind, str) else None
         if name or url:
             out.append(name or url or "")
     return out
@@ -208,12 +206,12 @@ def _files(files: object) -> list[str]:
 def _relation(items: object) -> list[str]:
     if not isinstance(items, list):
         return []
-    return [i for i in (_str(_map(item).get("id")) for item in items) if i is not None]
+    return [i for i in (_str(mapping(item).get("id")) for item in items) if i is not None]
 
 
 def _computed(value: object) -> Any:
     """A formula or rollup result: `{"type": t, t: value}`; arrays hold property values."""
-    value_map = _map(value)
+    value_map = mapping(value)
     kind = value_map.get("type")
     if not isinstance(kind, str):
         return None
@@ -221,7 +219,7 @@ def _computed(value: object) -> Any:
     if kind == "date":
         return _date_start(inner)
     if kind == "array":
-        return [flatten_value(_map(item)) for item in inner] if isinstance(inner, list) else []
+        return [flatten_value(mapping(item)) for item in inner] if isinstance(inner, list) else []
     if kind in ("string", "number", "boolean"):
         return inner
     return None  # "incomplete", "unsupported" and types added later
@@ -264,10 +262,10 @@ def _siblings(name: str, prop: Mapping[str, Any]) -> dict[str, Any]:
     value = prop.get(kind) if isinstance(kind, str) else None
     if kind == "people":
         users = value if isinstance(value, list) else []
-        return {f"{name} emails": [e for e in (_email(_map(u)) for u in users) if e]}
+        return {f"{name} emails": [e for e in (_email(mapping(u)) for u in users) if e]}
     if kind in _USER_KINDS:
-        return {f"{name} email": _email(_map(value))}
+        return {f"{name} email": _email(mapping(value))}
     if kind == "date":
-        end = _str(_map(value).get("end"))
+        end = _str(mapping(value).get("end"))
         return {f"{name} end": end} if end else {}
     return {}

@@ -23,6 +23,11 @@ def str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def text_or_none(value: object) -> str | None:
+    """`value` when it is a non-empty string (an id, a name), else None."""
+    return value if isinstance(value, str) and value else None
+
+
 def source_path(prefix: str, *parts: object) -> str:
     """`prefix/part/...` as the event schema allows: no empty segments, no whitespace.
 

@@ -44,6 +44,7 @@ from hub.sources._gcal_api import (
     SyncTokenGone,
 )
 from hub.sources._http import parse_time
+from hub.sources._values import mapping, text_or_none
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
@@ -362,7 +363,7 @@ class GcalSource:
             ctx.snapshots.put,
             key,
             snapshot,
-            version=_str(item.get("updated")),
+            version=text_or_none(item.get("updated")),
             now=ctx.clock.now().timestamp(),
         )
         if mode == "initial":
@@ -388,14 +389,14 @@ class GcalSource:
         mode: str,
     ) -> Event:
         item_id = str(item["id"])
-        version = _str(item.get("etag")) or _str(item.get("updated")) or thin.id
-        creator = _map(item.get("creator"))
+        version = text_or_none(item.get("etag")) or text_or_none(item.get("updated")) or thin.id
+        creator = mapping(item.get("creator"))
         private = (item.get("extendedProperties") or {}).get("private") or {}
         fields = {
             **snapshot,
-            "html_link": _str(item.get("htmlLink")) or snapshot.get("html_link"),
-            "meet_link": _str(item.get("hangoutLink")) or snapshot.get("meet_link"),
-            "recurring_event_id": _str(item.get("recurringEventId")),
+            "html_link": text_or_none(item.get("htmlLink")) or snapshot.get("html_link"),
+            "meet_link": text_or_none(item.get("hangoutLink")) or snapshot.get("meet_link"),
+            "recurring_event_id": text_or_none(item.get("recurringEventId")),
             "switchboard_entity": private.get("switchboardEntity"),
             "gcal": {"calendar_id": calendar, "sync": mode, "notification": thin.id},
         }
@@ -411,7 +412,10 @@ class GcalSource:
                 url=fields["html_link"],
                 title=snapshot.get("summary"),
             ),
-            actor=Actor(email=_str(creator.get("email")), name=_str(creator.get("displayName")))
+            actor=Actor(
+                email=text_or_none(creator.get("email")),
+                name=text_or_none(creator.get("displayName")),
+            )
             if verb == "created"
             else Actor(),
             changes=changes,
@@ -423,23 +427,23 @@ class GcalSource:
 def event_snapshot(item: Mapping[str, Any]) -> dict[str, Any]:
     """What rules compare of a calendar event: plain values, attendees as sorted emails."""
     attendees = [a for a in item.get("attendees") or [] if isinstance(a, Mapping)]
-    start, end, organizer = (_map(item.get(k)) for k in ("start", "end", "organizer"))
+    start, end, organizer = (mapping(item.get(k)) for k in ("start", "end", "organizer"))
     return {
-        "summary": _str(item.get("summary")),
-        "description": _str(item.get("description")),
-        "location": _str(item.get("location")),
-        "start": _str(start.get("dateTime")) or _str(start.get("date")),
-        "end": _str(end.get("dateTime")) or _str(end.get("date")),
+        "summary": text_or_none(item.get("summary")),
+        "description": text_or_none(item.get("description")),
+        "location": text_or_none(item.get("location")),
+        "start": text_or_none(start.get("dateTime")) or text_or_none(start.get("date")),
+        "end": text_or_none(end.get("dateTime")) or text_or_none(end.get("date")),
         "all_day": "date" in start and "dateTime" not in start,
-        "timezone": _str(start.get("timeZone")),
-        "status": _str(item.get("status")),
+        "timezone": text_or_none(start.get("timeZone")),
+        "status": text_or_none(item.get("status")),
         "attendees": sorted(str(a["email"]) for a in attendees if a.get("email")),
         "responses": {
             str(a["email"]): a.get("responseStatus") for a in attendees if a.get("email")
         },
-        "organizer": _str(organizer.get("email")),
-        "html_link": _str(item.get("htmlLink")),
-        "meet_link": _str(item.get("hangoutLink")),
+        "organizer": text_or_none(organizer.get("email")),
+        "html_link": text_or_none(item.get("htmlLink")),
+        "meet_link": text_or_none(item.get("hangoutLink")),
     }
 
 
@@ -472,11 +476,3 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     if not value:
         raise MalformedPayload(f"missing {name} header")
     return value
-
-
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

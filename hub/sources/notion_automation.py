@@ -27,7 +27,7 @@ from hub.notion.enrich import page_parent_ids
 from hub.notion.properties import flatten_properties, known_people, page_title
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, parse_time
-from hub.sources._values import source_path
+from hub.sources._values import mapping, source_path, text_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
 __all__ = ["NotionAutomationSource"]
@@ -101,8 +101,8 @@ class NotionAutomationSource:
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         payload = parse_json_object(raw.body)
         page = _page(payload)
-        origin = _map(payload.get("source"))
-        automation_id = _str(origin.get("automation_id"))
+        origin = mapping(payload.get("source"))
+        automation_id = text_or_none(origin.get("automation_id"))
         name = _slug(
             raw.headers.get(PATH_HEADER, "")  # POST /hooks/notion-automation/<name>
             or raw.headers.get(NAME_HEADER.lower(), "")
@@ -111,15 +111,15 @@ class NotionAutomationSource:
         )
         page_id = str(page["id"])
         kind = next((k for i in page_parent_ids(page) if (k := self._kinds.get(i))), "page")
-        editor = _str(_map(page.get("last_edited_by")).get("id"))
+        editor = text_or_none(mapping(page.get("last_edited_by")).get("id"))
         editor_name, editor_email = known_people(page).get(editor or "", (None, None))
         fields = flatten_properties(page)
         fields.setdefault(
             "notion",
             {
                 "automation_id": automation_id,
-                "action_id": _str(origin.get("action_id")),
-                "event_id": _str(origin.get("event_id")),
+                "action_id": text_or_none(origin.get("action_id")),
+                "event_id": text_or_none(origin.get("event_id")),
                 "attempt": origin.get("attempt"),
                 "page_id": page_id,
                 "parent_ids": list(page_parent_ids(page)),
@@ -134,7 +134,7 @@ class NotionAutomationSource:
                 subject=f"page/{page_id}",
                 time=parse_time(page.get("last_edited_time")) or raw.received_at,
                 entity=Entity(
-                    kind=kind, id=page_id, url=_str(page.get("url")), title=page_title(page)
+                    kind=kind, id=page_id, url=text_or_none(page.get("url")), title=page_title(page)
                 ),
                 actor=Actor(id=editor, name=editor_name, email=editor_email),
                 fields=fields,
@@ -144,8 +144,8 @@ class NotionAutomationSource:
 
 
 def _page(payload: Mapping[str, Any]) -> Mapping[str, Any]:
-    page = _map(payload.get("data"))
-    if page.get("object") != "page" or not _str(page.get("id")):
+    page = mapping(payload.get("data"))
+    if page.get("object") != "page" or not text_or_none(page.get("id")):
         raise MalformedPayload(
             "body is not a Notion 'Send webhook' call: expected a page in 'data'",
             code="bad_event",
@@ -158,22 +158,13 @@ def _delivery_id(payload: Mapping[str, Any], body: bytes) -> str:
 
     One edit can fire several actions with the same `event_id`, so all three are used.
     """
-    origin = _map(payload.get("source"))
-    parts = [_str(origin.get(k)) for k in ("automation_id", "action_id", "event_id")]
+    origin = mapping(payload.get("source"))
+    parts = [text_or_none(origin.get(k)) for k in ("automation_id", "action_id", "event_id")]
     if all(parts):
         return "/".join(p for p in parts if p)
     # No ids to go by: the body itself, so at least an identical resend is dropped.
     return "sha256-" + hashlib.sha256(body).hexdigest()
 
 
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _slug(text: str) -> str:
-    slug = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in text.lower())
-    return slug.strip("_") or "send_webhook"
+    return type_word(text, default="").strip("_") or "send_webhook"
