@@ -126,19 +126,13 @@ class DeliveryEngine:
     async def deliver(self, delivery_id: str) -> DeliveryOutcome:
         """Send one delivery if it is due, unclaimed and first in line for its entity."""
         bind(delivery_id=delivery_id)  # this task's records carry the id
-        now = self.clock.now().timestamp()
-        row = await asyncio.to_thread(
-            self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s
-        )
+        now, row = await self._claim(delivery_id)
         if row is None:
             outcome, due_in = await self._not_claimed(delivery_id, now)
             if due_in is None or due_in > WAKE_EARLY_S:
                 return outcome
             await self.clock.sleep(due_in)
-            now = self.clock.now().timestamp()
-            row = await asyncio.to_thread(
-                self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s
-            )
+            now, row = await self._claim(delivery_id)
             if row is None:
                 return (await self._not_claimed(delivery_id, now))[0]
         key = destination_key(row.connector, row.destination)
@@ -149,6 +143,13 @@ class DeliveryEngine:
         slot = self._slots.setdefault(key, asyncio.Semaphore(policy.concurrency))
         async with slot:
             return await self._send(row, key, policy, breaker, now)
+
+    async def _claim(self, delivery_id: str) -> tuple[float, DeliveryRow | None]:
+        now = self.clock.now().timestamp()
+        row = await asyncio.to_thread(
+            self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s
+        )
+        return now, row
 
     async def _not_claimed(
         self, delivery_id: str, now: float
@@ -209,12 +210,11 @@ class DeliveryEngine:
         # The gate is the last step before the request, so the time between taking a
         # rate-limit slot and the destination seeing the request stays as short as it can:
         # any gap there is jitter the destination counts against us.
+        budget = _budget_key(connector, ctx, key)
         wait = await asyncio.to_thread(self.breaker.check, key, breaker)
         if wait <= 0 and policy.limits:
             limits = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in policy.limits]
-            wait = await asyncio.to_thread(
-                self.limiter.acquire, _budget_key(connector, ctx, key), limits
-            )
+            wait = await asyncio.to_thread(self.limiter.acquire, budget, limits)
         if wait > 0:  # hand the row back without an attempt; come back when allowed
             await asyncio.to_thread(self.store.defer_delivery, row.id, until=now + wait, now=now)
             return DeliveryOutcome(
@@ -232,13 +232,9 @@ class DeliveryEngine:
                 )
         duration_ms = (self.clock.monotonic() - started) * 1000
         if result.pause_s:
-            await asyncio.to_thread(
-                self.limiter.pause, _budget_key(connector, ctx, key), result.pause_s
-            )
+            await asyncio.to_thread(self.limiter.pause, budget, result.pause_s)
         if result.outcome == "retry" and result.after:
-            await asyncio.to_thread(
-                self.limiter.pause, _budget_key(connector, ctx, key), result.after
-            )
+            await asyncio.to_thread(self.limiter.pause, budget, result.after)
         # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
         # us (the limiter handles that): only errors and silence trip the breaker.
         healthy = result.outcome != "retry" or result.status_code == 429
