@@ -479,25 +479,14 @@ def _gcal_run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     import asyncio
 
     from hub.clock import SystemClock
-    from hub.http import make_client
     from hub.sources._gcal_api import ApiFailure
-    from hub.sources.base import EnrichContext
     from hub.store import open_store
-    from hub.store.snapshots import StoreSnapshots
-
-    async def no_throttle(key: str, limits: object) -> None:
-        return None
+    from hub.upkeep import upkeep_context
 
     async def run() -> Any:
         store = open_store(settings.database_url)
         try:
-            async with make_client() as http:
-                ctx = EnrichContext(
-                    clock=SystemClock(),
-                    http=http,
-                    snapshots=StoreSnapshots(store),
-                    throttle=no_throttle,
-                )
+            async with upkeep_context(store, SystemClock()) as ctx:
                 return await work(ctx)
         finally:
             store.close()

@@ -8,14 +8,33 @@ Doing it twice (two schedulers) must be harmless, so upkeep needs no lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
+from hub.clock import Clock
 from hub.http import make_client
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext
+from hub.store import Store
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.upkeep")
+
+
+@contextlib.asynccontextmanager
+async def upkeep_context(store: Store, clock: Clock) -> AsyncIterator[EnrichContext]:
+    """What a source's upkeep (or an admin command like `gcal watch`) works with outside
+    a worker: its own HTTP client, the store's snapshots, and no shared budget (a handful
+    of calls an hour)."""
+
+    async def no_throttle(key: str, limits: object) -> None:
+        return None
+
+    async with make_client() as http:
+        yield EnrichContext(
+            clock=clock, http=http, snapshots=StoreSnapshots(store), throttle=no_throttle
+        )
 
 
 def run_upkeep(runtime: Runtime) -> int:
@@ -28,18 +47,9 @@ def run_upkeep(runtime: Runtime) -> int:
     if not maintained:
         return 0
 
-    async def throttle(key: str, limits: object) -> None:
-        return None  # upkeep is a handful of calls an hour
-
     async def run_all() -> int:
         done = 0
-        async with make_client() as http:
-            ctx = EnrichContext(
-                clock=runtime.clock,
-                http=http,
-                snapshots=StoreSnapshots(runtime.store),
-                throttle=throttle,
-            )
+        async with upkeep_context(runtime.store, runtime.clock) as ctx:
             for name, source in maintained:
                 settings = runtime.settings.sources.get(name)
                 try:
