@@ -63,7 +63,9 @@ def _destination(**options: Any) -> Destination:
     )
 
 
-def _context(destination: Destination | None) -> DeliveryContext:
+def _context(
+    destination: Destination | None, entity_refs: Mapping[str, str] | None = None
+) -> DeliveryContext:
     return DeliveryContext(
         delivery_id="dlv-1",
         event_id="evt-1",
@@ -72,6 +74,7 @@ def _context(destination: Destination | None) -> DeliveryContext:
         attempt=1,
         destination=destination,
         now=NOW,
+        entity_refs=entity_refs or {},
     )
 
 
@@ -106,6 +109,7 @@ def _send(
     params: Mapping[str, Any] | None = None,
     destination: Destination | None = None,
     use_default_destination: bool = True,
+    entity_refs: Mapping[str, str] | None = None,
 ) -> Sent:
     requests: list[httpx.Request] = []
 
@@ -120,7 +124,7 @@ def _send(
     async def run() -> SendResult:
         async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
             connector = DiscordConnector(ConnectorEnv(http=http, base_dir=tmp_path))
-            return await connector.send(action, _context(destination))
+            return await connector.send(action, _context(destination, entity_refs))
 
     return Sent(asyncio.run(run()), requests)
 
@@ -617,41 +621,8 @@ def test_discord_declares_its_documented_webhook_limits() -> None:
 # --- upsert and bot mode ---------------------------------------------------------------------
 
 
-def _send_with(
-    handler: Handler,
-    tmp_path: Path,
-    *,
-    params: dict[str, Any],
-    destination: Destination,
-    entity_refs: dict[str, str] | None = None,
-) -> Sent:
-    requests: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return handler(request)
-
-    ctx = DeliveryContext(
-        delivery_id="dlv-2",
-        event_id="evt-2",
-        rule_id="task-card",
-        idempotency_key="1" * 64,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-        entity_refs=entity_refs or {},
-    )
-
-    async def run() -> SendResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
-            connector = DiscordConnector(ConnectorEnv(http=http, base_dir=tmp_path))
-            return await connector.send(_action(**params), ctx)
-
-    return Sent(asyncio.run(run()), requests)
-
-
 def test_upsert_edits_the_message_sent_earlier_for_the_same_entity(tmp_path: Path) -> None:
-    sent = _send_with(
+    sent = _send(
         _ok_message,
         tmp_path,
         params={"content": "Status: Done", "mode": "upsert"},
@@ -666,7 +637,7 @@ def test_upsert_edits_the_message_sent_earlier_for_the_same_entity(tmp_path: Pat
 
 
 def test_upsert_without_an_earlier_message_posts_one(tmp_path: Path) -> None:
-    sent = _send_with(
+    sent = _send(
         _ok_message,
         tmp_path,
         params={"content": "new", "mode": "upsert"},
@@ -681,7 +652,7 @@ def test_upsert_of_a_deleted_message_posts_a_new_one(tmp_path: Path) -> None:
             return httpx.Response(404, json={"message": "Unknown Message", "code": 10008})
         return _ok_message(request)
 
-    sent = _send_with(
+    sent = _send(
         handler,
         tmp_path,
         params={"content": "again", "mode": "upsert"},
@@ -709,9 +680,7 @@ def _bot_destination() -> Destination:
 
 
 def test_a_bot_posts_to_its_channel_with_its_token(tmp_path: Path) -> None:
-    sent = _send_with(
-        _ok_message, tmp_path, params={"content": "hello"}, destination=_bot_destination()
-    )
+    sent = _send(_ok_message, tmp_path, params={"content": "hello"}, destination=_bot_destination())
     [request] = sent.requests
     assert request.method == "POST"
     assert str(request.url) == "https://discord.com/api/v10/channels/1213445701632131072/messages"
@@ -726,7 +695,7 @@ def test_a_bot_upsert_edits_in_the_channel_and_never_leaks_its_token(tmp_path: P
             403, json={"message": f"Missing Access for {BOT_TOKEN}", "code": 50001}
         )
 
-    sent = _send_with(
+    sent = _send(
         handler,
         tmp_path,
         params={"content": "x", "mode": "upsert"},
