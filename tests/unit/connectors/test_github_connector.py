@@ -478,13 +478,6 @@ def test_destination_without_a_token_fails_without_a_request() -> None:
 # --- schemas -----------------------------------------------------------------------------
 
 
-def test_property_examples_validate_against_the_schemas() -> None:
-    for schema in (GitHubConnector.params_schema, GitHubConnector.destination_schema):
-        for prop in schema["properties"].values():
-            for example in prop["examples"]:
-                jsonschema.validate(example, prop)
-
-
 def test_templated_issue_numbers_pass_load_time_validation() -> None:
     params = {"account": "github-bot", "repo": "{{ x }}", "issue": "{{ event.data.fields.n }}"}
 

@@ -655,12 +655,9 @@ def _examples(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {key: prop["examples"][0] for key, prop in schema["properties"].items()}
 
 
-def test_every_param_has_a_description_and_valid_examples() -> None:
+def test_the_first_examples_together_make_a_valid_action() -> None:
+    # Each property's own examples: tests/unit/connectors/test_schema_contract.py.
     schema = SlackConnector.params_schema
-    Draft202012Validator.check_schema(schema)
-    for key, prop in schema["properties"].items():
-        assert prop.get("description"), key
-        assert prop.get("examples"), key
     assert list(Draft202012Validator(schema).iter_errors(_examples(schema))) == []
 
 

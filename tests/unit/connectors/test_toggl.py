@@ -624,15 +624,6 @@ def test_api_url_defaults_to_the_toggl_track_v9_api() -> None:
     ]
 
 
-def test_schema_examples_are_valid() -> None:
-    for schema in (TogglConnector.params_schema, TogglConnector.destination_schema):
-        jsonschema.Draft202012Validator.check_schema(schema)
-        for key, prop in schema["properties"].items():
-            assert prop.get("description"), key
-            for example in prop["examples"]:
-                jsonschema.validate(example, prop)
-
-
 def test_params_schema_rejects_a_project_name_and_id_together() -> None:
     validator = jsonschema.Draft202012Validator(TogglConnector.params_schema)
     params = {"workspace": "toggl", "project": "Website relaunch", "project_id": 1}
