@@ -294,7 +294,7 @@ def _resolve_refs(
     base_dir: Path,
     errors: list[ConfigError],
 ) -> Any:
-    if _is_secret_ref(value):
+    if is_secret_ref(value):
         try:
             return resolve_secret_ref(value, environ=environ, base_dir=base_dir, where=".".join(at))
         except ConfigError as exc:
@@ -308,15 +308,6 @@ def _resolve_refs(
             for k, v in value.items()
         }
     return value
-
-
-def _is_secret_ref(value: object) -> bool:
-    return (
-        isinstance(value, Mapping)
-        and bool(value)
-        and set(value) <= {"env", "file", "optional"}
-        and ("env" in value or "file" in value)
-    )
 
 
 def _policies(doc: YamlDocument, plugins: Plugins, max_attempts: int) -> dict[str, DeliveryPolicy]:
