@@ -169,11 +169,7 @@ class WorkerService:
             return
         if outcome.error:
             log.warning("event %s failed: %s", event_id, outcome.error)
-        for delivery_id, connector in outcome.pending:
-            rt.queue.enqueue_delivery(delivery_id, connector)
-        now = rt.clock.now().timestamp()
-        for group_id, flush_at in outcome.groups:
-            rt.queue.enqueue_group_flush(group_id, delay_s=max(0.0, flush_at - now))
+        self._enqueue(outcome.pending, outcome.groups)
 
     def _flush(self, group_id: str) -> None:
         rt = self.rt
@@ -189,13 +185,18 @@ class WorkerService:
         )
         if outcome is None:
             return
-        for delivery_id, connector in outcome.pending:
-            rt.queue.enqueue_delivery(delivery_id, connector)
-        now = rt.clock.now().timestamp()
-        for opened_id, flush_at in outcome.groups:
-            rt.queue.enqueue_group_flush(opened_id, delay_s=max(0.0, flush_at - now))
+        self._enqueue(outcome.pending, outcome.groups)
         if outcome.retry_in_s is not None:
             rt.queue.enqueue_group_flush(group_id, delay_s=outcome.retry_in_s)
+
+    def _enqueue(self, pending: list[tuple[str, str]], groups: list[tuple[str, float]]) -> None:
+        """Messages for what processing planned: deliveries now, group flushes when due."""
+        queue = self.rt.queue
+        for delivery_id, connector in pending:
+            queue.enqueue_delivery(delivery_id, connector)
+        now = self.rt.clock.now().timestamp()
+        for group_id, flush_at in groups:
+            queue.enqueue_group_flush(group_id, delay_s=max(0.0, flush_at - now))
 
     # --- enrichment (sources that fetch what their webhooks only point at) -----------
 
