@@ -9,6 +9,7 @@
     │   ├── PayloadTooLarge    413
     │   └── UnknownSource      404
     ├── PluginError
+    ├── QueryFailed            a rule's query step cannot succeed as written
     └── StoreError
 
 Errors from third-party libraries are caught in the one module that touches the

@@ -16,10 +16,18 @@ from typing import Any
 from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
 from hub.events import Event, event_from_dict, idempotency_key
+from hub.queries import QueryRun
 from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateProblem
-from hub.sources.base import EnrichingSource, NormalizeContext, RawEvent, RetryLater, Source
+from hub.sources.base import (
+    EnrichingSource,
+    NormalizeContext,
+    QueryFailed,
+    RawEvent,
+    RetryLater,
+    Source,
+)
 from hub.store import NewDelivery, Store, windows
 
 log = logging.getLogger("switchboard.processing")
@@ -76,6 +84,7 @@ def process_event(
     clock: Clock,
     lease_s: float,
     enrich: Enrich | None = None,
+    queries: QueryRun | None = None,
 ) -> ProcessOutcome | None:
     """Claim, normalize and route one stored event; None if it is done or held elsewhere."""
     now = clock.now().timestamp()
@@ -115,7 +124,9 @@ def process_event(
             return None
         except Exception as exc:  # an enrichment bug must not loop: fail, replayable
             return _failed(store, row.id, now, f"enrich failed: {type(exc).__name__}: {exc}")
-    routed = _route(store, ruleset, destinations, events, row.id, row.received_at, now)
+    routed = _route(
+        store, ruleset, destinations, events, row.id, row.received_at, now, queries
+    )
     pending_ids = store.finish_event(
         row.id, now=now, normalized=routed.stored, new_deliveries=routed.planned
     )
@@ -169,6 +180,7 @@ def _route(
     inbound_id: str,
     received_at: float,
     now: float,
+    queries: QueryRun | None,
 ) -> _Routed:
     """Match events against the rules and plan one delivery per action (or fill groups)."""
     out = _Routed()
@@ -194,7 +206,7 @@ def _route(
                     out.opened.append((slot.group_id, slot.flush_at))
                 continue
             entity_key = f"{event.source}|{event.entity.kind}|{event.entity.id}"
-            for index, rendered in render_actions(rule, document):
+            for index, rendered in _render(rule, document, queries, destinations):
                 out.planned.append(
                     plan_delivery(
                         inbound_id,
@@ -222,6 +234,7 @@ def flush_group(
     lease_s: float,
     sources: Mapping[str, Source] | None = None,
     enrich: Enrich | None = None,
+    queries: QueryRun | None = None,
 ) -> FlushOutcome | None:
     """Run a group rule's actions once over its collected events, or enrich a source's
     coalesced burst and route it; None if not due."""
@@ -233,7 +246,9 @@ def flush_group(
         return None if due_in is None else FlushOutcome(pending=[], retry_in_s=due_in)
     if batch.rule_id.startswith(SOURCE_GROUP_PREFIX):
         source = (sources or {}).get(batch.rule_id.removeprefix(SOURCE_GROUP_PREFIX))
-        return _flush_source_burst(batch, source, store, ruleset, destinations, enrich, now)
+        return _flush_source_burst(
+            batch, source, store, ruleset, destinations, enrich, queries, now
+        )
     rule = ruleset.get(batch.rule_id)
     if rule is None or not batch.events:
         windows.finish_group(store, group_id, status="dropped")
@@ -254,7 +269,7 @@ def flush_group(
             destinations,
             seq=now + index * 1e-6,
         )
-        for index, rendered in render_actions(rule, last, extra=extra)
+        for index, rendered in _render(rule, last, queries, destinations, extra)
     ]
     pending_ids = store.add_deliveries(group_id, planned, now=now)
     windows.finish_group(store, group_id)
@@ -268,6 +283,7 @@ def _flush_source_burst(
     ruleset: RuleSet,
     destinations: Mapping[str, Destination],
     enrich: Enrich | None,
+    queries: QueryRun | None,
     now: float,
 ) -> FlushOutcome:
     """One enrichment for a burst of thin events on one entity, routed like any event."""
@@ -292,13 +308,65 @@ def _flush_source_burst(
         return FlushOutcome(pending=[])
     inbound_id = str(first["_inbound"])
     routed = _route(
-        store, ruleset, destinations, events, inbound_id, float(last["_received_at"]), now
+        store,
+        ruleset,
+        destinations,
+        events,
+        inbound_id,
+        float(last["_received_at"]),
+        now,
+        queries,
     )
     pending_ids = store.add_deliveries(inbound_id, routed.planned, now=now)
     windows.finish_group(store, batch.group_id)
     return FlushOutcome(
         pending=_with_connectors(store, routed.planned, pending_ids), groups=routed.opened
     )
+
+
+def _all_disabled(rule: Rule, destinations: Mapping[str, Destination]) -> bool:
+    found = [destinations.get(spec.destination or "") for spec in rule.actions]
+    return all(d is not None and d.disabled_reason for d in found)
+
+
+def _render(
+    rule: Rule,
+    document: Mapping[str, Any],
+    queries: QueryRun | None,
+    destinations: Mapping[str, Destination],
+    extra: Mapping[str, Any] | None = None,
+) -> list[tuple[int, RenderedAction | RenderProblem]]:
+    """The rule's actions, after its `query:` steps; a failed query kills them with why.
+
+    A report nobody would receive (every destination disabled) reads nothing: its
+    deliveries are recorded as skipped without spending the provider's budget.
+    """
+    if rule.queries and _all_disabled(rule, destinations):
+        return [
+            (
+                spec.index,
+                RenderedAction(
+                    connector=spec.connector,
+                    operation=spec.operation,
+                    destination=spec.destination,
+                    params={},
+                ),
+            )
+            for spec in rule.actions
+        ]
+    if rule.queries:
+        try:
+            if queries is None:
+                raise QueryFailed("this process cannot run query steps")
+            results = queries(rule, document)
+        except QueryFailed as exc:
+            log.warning("rule %s: %s", rule.id, exc)
+            return [
+                (spec.index, RenderProblem(rule.id, spec.index, str(exc)))
+                for spec in rule.actions
+            ]
+        extra = {**(extra or {}), "query": results}
+    return render_actions(rule, document, extra=extra)
 
 
 def _failed(store: Store, event_id: str, now: float, error: str) -> ProcessOutcome:

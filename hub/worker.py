@@ -22,6 +22,7 @@ from hub.events import Event
 from hub.http import make_client
 from hub.logging import bound
 from hub.processing import flush_group, process_event
+from hub.queries import run_queries
 from hub.queue import (
     EVENTS_QUEUE,
     FLUSH_ACTOR,
@@ -30,6 +31,7 @@ from hub.queue import (
     delivery_queue,
 )
 from hub.ratelimit import Limit
+from hub.rules import Rule
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext, EnrichingSource
 from hub.store import windows
@@ -164,6 +166,7 @@ class WorkerService:
             clock=rt.clock,
             lease_s=rt.settings.worker.lease_seconds,
             enrich=self._enrich,
+            queries=self._queries,
         )
         if outcome is None:
             return
@@ -182,6 +185,7 @@ class WorkerService:
             lease_s=rt.settings.worker.lease_seconds,
             sources=rt.sources,
             enrich=self._enrich,
+            queries=self._queries,
         )
         if outcome is None:
             return
@@ -201,14 +205,25 @@ class WorkerService:
     # --- enrichment (sources that fetch what their webhooks only point at) -----------
 
     def _enrich(self, source: EnrichingSource, events: list[Event]) -> list[Event]:
+        return self._loop.run(source.enrich(events, self._source_context()))
+
+    def _queries(self, rule: Rule, document: Mapping[str, Any]) -> dict[str, Any]:
+        """A matched rule's `query:` steps, on the worker's event loop."""
+        rt = self.rt
+        return self._loop.run(
+            run_queries(
+                rule, document, store=rt.store, sources=rt.sources, ctx=self._source_context()
+            )
+        )
+
+    def _source_context(self) -> EnrichContext:
         assert self._http is not None  # noqa: S101 - actors run only after start()
-        ctx = EnrichContext(
+        return EnrichContext(
             clock=self.rt.clock,
             http=self._http,
             snapshots=StoreSnapshots(self.rt.store),
             throttle=self._throttle,
         )
-        return self._loop.run(source.enrich(events, ctx))
 
     async def _throttle(self, key: str, limits: Sequence[tuple[int, float]]) -> None:
         """Wait for a slot in a shared budget (every worker process draws on the same one)."""

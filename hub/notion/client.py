@@ -1,8 +1,10 @@
-"""Fetch what a thin Notion event points at: pages and database / data source schemas.
+"""Read Notion: what a thin event points at (pages, database / data source schemas) and
+database queries for rules' `notion.query` steps.
 
 API: https://developers.notion.com/reference/retrieve-a-page,
 https://developers.notion.com/reference/retrieve-a-database,
-https://developers.notion.com/reference/retrieve-a-data-source; errors and limits:
+https://developers.notion.com/reference/retrieve-a-data-source,
+https://developers.notion.com/reference/query-a-data-source; errors and limits:
 https://developers.notion.com/reference/status-codes,
 https://developers.notion.com/reference/request-limits (about 3 requests/s, 429 with
 `Retry-After`).
@@ -132,25 +134,57 @@ class HttpPageFetcher:
             return {}
         return property_names(await self.fetch_data_source(source_id))
 
+    async def query_database(self, database_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of a database query (API versions before data sources)."""
+        return await self._send("POST", "databases", database_id, suffix="/query", body=body)
+
+    async def query_data_source(
+        self, data_source_id: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """One page of a data source query (2025-09-03 and later)."""
+        return await self._send(
+            "POST",
+            "data_sources",
+            data_source_id,
+            suffix="/query",
+            body=body,
+            version="2025-09-03",
+        )
+
     async def _get(
         self, kind: str, object_id: str, *, version: str | None = None
     ) -> dict[str, Any]:
+        return await self._send("GET", kind, object_id, version=version)
+
+    async def _send(
+        self,
+        method: str,
+        kind: str,
+        object_id: str,
+        *,
+        suffix: str = "",
+        body: Mapping[str, Any] | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
         if not _ID.match(object_id):
             raise PermanentFetchError(f"{object_id[:60]!r} is not a Notion id", code="bad_id")
-        path = f"/v1/{kind}/{object_id}"
+        path = f"/v1/{kind}/{object_id}{suffix}"
+        what = f"{method} {path}"
         try:
-            response = await self._http.get(
+            response = await self._http.request(
+                method,
                 self._base_url + path,
                 headers={
                     "Authorization": f"Bearer {self._token.reveal()}",
                     "Notion-Version": version or self._version,
                 },
+                json=body,
             )
         except httpx.TimeoutException as exc:
-            raise RetryableFetchError(f"GET {path}: timed out", code="timeout") from exc
+            raise RetryableFetchError(f"{what}: timed out", code="timeout") from exc
         except httpx.TransportError as exc:
-            raise RetryableFetchError(f"GET {path}: {type(exc).__name__}", code="network") from exc
-        return self._read(path, response)
+            raise RetryableFetchError(f"{what}: {type(exc).__name__}", code="network") from exc
+        return self._read(what, response)
 
     def _read(self, path: str, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
@@ -159,11 +193,11 @@ class HttpPageFetcher:
             if isinstance(body, dict):
                 return body
             raise RetryableFetchError(
-                f"GET {path}: {status} without a JSON object", status=status, code="bad_body"
+                f"{path}: {status} without a JSON object", status=status, code="bad_body"
             )
         error = body if isinstance(body, Mapping) else {}
         code = str(error.get("code") or f"http_{status}")
-        message = f"GET {path}: {status} {code}: {str(error.get('message') or '')[:300]}"
+        message = f"{path}: {status} {code}: {str(error.get('message') or '')[:300]}"
         if status == 429 or status == 409 or status >= 500:
             after = parse_retry_after(response.headers.get("retry-after"), now=self._clock.now())
             raise RetryableFetchError(message, status=status, code=code, after_s=after)

@@ -18,7 +18,16 @@ from connectors.base import Connector, Destination
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.conditions import Condition, compile_condition
-from hub.rules.model import GLOB_CHARS, ActionSpec, Grouping, Rule, RuleSet, Window, build_ruleset
+from hub.rules.model import (
+    GLOB_CHARS,
+    ActionSpec,
+    Grouping,
+    QuerySpec,
+    Rule,
+    RuleSet,
+    Window,
+    build_ruleset,
+)
 from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
 from hub.validation import load_schema, schema_errors
@@ -228,6 +237,9 @@ class _Checker:
         dedupe = self._window(doc, (*at, "dedupe"), raw.get("dedupe"), "window")
         group = self._group(doc, (*at, "group"), raw.get("group"))
         names = GROUP_TEMPLATE_NAMES if group is not None else TEMPLATE_NAMES
+        queries = self._queries(doc, (*at, "query"), raw.get("query") or {})
+        if queries:
+            names = names | {"query"}
         actions = [
             spec
             for index, action in enumerate(raw["actions"])
@@ -252,7 +264,32 @@ class _Checker:
             dedupe=dedupe,
             group=group,
             schedule=schedule,
+            queries=tuple(queries),
         )
+
+    def _queries(
+        self, doc: YamlDocument, at: PathKey, raw: Mapping[str, Any]
+    ) -> list[QuerySpec]:
+        """`query: {name: {<provider>.query: params}}`; params are templates over `event`."""
+        out = []
+        for name, step in raw.items():
+            key, params = next(iter(step.items()))
+            try:
+                compiled = self.engine.compile_value(params)
+            except TemplateProblem as exc:
+                self._error(doc, (*at, name, key), exc.message)
+                continue
+            if undefined := compiled.names - TEMPLATE_NAMES:
+                self._undefined(doc, (*at, name, key), set(undefined), TEMPLATE_NAMES)
+            out.append(
+                QuerySpec(
+                    name=str(name),
+                    provider=key.removesuffix(".query"),
+                    params=compiled,
+                    location=doc.locate((*at, name)),
+                )
+            )
+        return out
 
     def _schedule(self, doc: YamlDocument, at: PathKey, raw: dict[str, Any]) -> Schedule | None:
         """`schedule:` (+ `timezone:`) instead of `on:`; exactly one of them is required."""

@@ -34,6 +34,16 @@ class ActionSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QuerySpec:
+    """One `query:` step: `provider` is `store` or a source name (`notion`)."""
+
+    name: str
+    provider: str
+    params: CompiledValue
+    location: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Window:
     """`throttle` / `dedupe`: at most `limit` firings per rendered `key` per `per`."""
 
@@ -67,6 +77,8 @@ class Rule:
     group: Grouping | None = None
     #: `schedule:`: the scheduler emits `schedule.<id>` events, and `on` is exactly that.
     schedule: Schedule | None = None
+    #: `query:` steps run before the actions render; results are `query.<name>`.
+    queries: tuple[QuerySpec, ...] = ()
 
     def accepts_source(self, source: str) -> bool:
         return not self.sources or any(fnmatchcase(source, p) for p in self.sources)

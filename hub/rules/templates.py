@@ -6,15 +6,20 @@ context, so a Notion title of `{{ 7*7 }}` renders literally (no template injecti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
+from hub.rules.digest import DIGEST_FILTERS
+
+__all__ = ["EXPR_KEY", "CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
+
+#: `{$expr: "query.done | map(attribute='title') | list"}` renders to the value itself.
+EXPR_KEY = "$expr"
 
 
 class TemplateProblem(Exception):
@@ -45,6 +50,14 @@ class _Compiled:
 
 
 @dataclass(frozen=True, slots=True)
+class _Native:
+    """`{$expr: "..."}`: the expression's value itself (a list, a number), not its text."""
+
+    expression: Any
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledExpression:
     """A `when:` expression; truthiness of its value decides."""
 
@@ -66,6 +79,7 @@ class TemplateEngine:
         self.env = ImmutableSandboxedEnvironment(
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
+        self.env.filters.update(DIGEST_FILTERS)
         # Identical template text (shared `use:` templates) compiles once per engine.
         self._cache: dict[str, tuple[_Compiled, frozenset[str]]] = {}
 
@@ -98,6 +112,10 @@ class TemplateEngine:
                 self._cache[value] = cached
             names.update(cached[1])
             return cached[0]
+        if isinstance(value, Mapping) and set(value) == {EXPR_KEY}:
+            expression = self.compile_expression(str(value[EXPR_KEY]))
+            names.update(expression.names)
+            return _Native(expression.expression, expression.source)
         if isinstance(value, Mapping):
             return {str(k): self._compile(v, names) for k, v in value.items()}
         if isinstance(value, list):
@@ -112,7 +130,25 @@ def _names(tree: nodes.Template) -> frozenset[str]:
     stores: set[str] = set()
     for node in tree.find_all(nodes.Name):
         (loads if node.ctx == "load" else stores).add(node.name)
-    return frozenset(loads - stores)
+    return frozenset(loads - stores - _JINJA_NAMES)
+
+
+#: Names Jinja itself provides inside templates (`loop` in a for, its default globals).
+_JINJA_NAMES = frozenset(
+    {
+        "loop",
+        "self",
+        "caller",
+        "varargs",
+        "kwargs",
+        "range",
+        "dict",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "namespace",
+    }
+)
 
 
 def _render(tree: Any, context: Mapping[str, Any]) -> Any:
@@ -121,8 +157,26 @@ def _render(tree: Any, context: Mapping[str, Any]) -> Any:
             return tree.template.render(context)
         except (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError) as exc:
             raise TemplateProblem(f"template {tree.source!r} failed: {exc}") from exc
+    if isinstance(tree, _Native):
+        try:
+            return _plain(tree.expression(**context))
+        except (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError) as exc:
+            raise TemplateProblem(f"expression {tree.source!r} failed: {exc}") from exc
     if isinstance(tree, dict):
         return {k: _render(v, context) for k, v in tree.items()}
     if isinstance(tree, list):
         return [_render(v, context) for v in tree]
     return tree
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: what a delivery's params can hold (generators from `map` are listed)."""
+    if isinstance(value, Undefined):
+        raise ValueError("the value is undefined")
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_plain(v) for v in value]
+    return str(value)

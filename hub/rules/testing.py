@@ -14,11 +14,12 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from connectors.base import RenderedAction
 from hub.clock import Clock
 from hub.errors import ConfigError, Location
 from hub.events import event_id_for
 from hub.rules.matcher import RenderProblem, explain, match_rules, render_actions
-from hub.rules.model import RuleSet
+from hub.rules.model import Rule, RuleSet
 from hub.sources.base import NormalizeContext, RawEvent, Source
 from hub.yamldoc import YamlDocument
 
@@ -31,8 +32,17 @@ class RuleVerdict:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def dry_run(ruleset: RuleSet, event: Mapping[str, Any]) -> list[RuleVerdict]:
-    """Every rule with whether it matches and why not, and the rendered actions if it does."""
+def dry_run(
+    ruleset: RuleSet,
+    event: Mapping[str, Any],
+    *,
+    queries: Mapping[str, Any] | None = None,
+) -> list[RuleVerdict]:
+    """Every rule with whether it matches and why not, and the rendered actions if it does.
+
+    Nothing is read: `query:` steps take their results from `queries` (a test case's
+    canned results, by step name).
+    """
     matched = {r.id for r in match_rules(ruleset, event)}
     verdicts = []
     for rule in ruleset.rules:
@@ -40,12 +50,26 @@ def dry_run(ruleset: RuleSet, event: Mapping[str, Any]) -> list[RuleVerdict]:
         if reason is None and rule.id not in matched:
             reason = "an earlier rule with `continue: false` matched first"
         actions = (
-            [rendered_to_dict(rule.id, r) for _, r in render_actions(rule, event)]
+            [rendered_to_dict(rule.id, r) for r in _render(rule, event, queries or {})]
             if rule.id in matched
             else []
         )
         verdicts.append(RuleVerdict(rule.id, rule.id in matched, reason, actions))
     return verdicts
+
+
+def _render(
+    rule: Rule, event: Mapping[str, Any], queries: Mapping[str, Any]
+) -> list[RenderedAction | RenderProblem]:
+    missing = [q.name for q in rule.queries if q.name not in queries]
+    if missing:
+        message = (
+            f"query '{missing[0]}' is not run in a dry run; give its results in the test "
+            f"case's `queries: {{{missing[0]}: [...]}}`"
+        )
+        return [RenderProblem(rule.id, spec.index, message) for spec in rule.actions]
+    extra = {"query": {q.name: queries[q.name] for q in rule.queries}} if rule.queries else None
+    return [r for _, r in render_actions(rule, event, extra=extra)]
 
 
 def rendered_to_dict(rule_id: str, rendered: Any) -> dict[str, Any]:
@@ -130,7 +154,7 @@ def _check_case(
     got_rules: list[str] = []
     got_actions: list[dict[str, Any]] = []
     for event in events:
-        for verdict in dry_run(ruleset, event):
+        for verdict in dry_run(ruleset, event, queries=case.get("queries")):
             if verdict.matched:
                 got_rules.append(verdict.rule_id)
                 got_actions += verdict.actions

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 
 from hub.clock import Clock
+from hub.errors import SwitchboardError
 from hub.events import Event
 from hub.secrets import Secret
 
@@ -22,6 +23,8 @@ __all__ = [
     "EnrichingSource",
     "HookRequest",
     "NormalizeContext",
+    "QueryFailed",
+    "QueryingSource",
     "RawEvent",
     "RetryLater",
     "SnapshotStore",
@@ -144,5 +147,22 @@ class EnrichingSource(Source, Protocol):
         """The complete events for these (thin, same-key) ones; [] when nothing changed.
 
         Raise RetryLater when the provider cannot answer now.
+        """
+        ...
+
+
+class QueryFailed(SwitchboardError):
+    """A rule's query step cannot succeed as written (bad filter, no access, no source)."""
+
+
+@runtime_checkable
+class QueryingSource(Source, Protocol):
+    """A source rules can read from: `<source name>.query` steps (summaries, commands)."""
+
+    async def query(self, params: Mapping[str, Any], ctx: EnrichContext) -> list[dict[str, Any]]:
+        """The rendered step's results as plain values.
+
+        Raise RetryLater when the provider cannot answer now, QueryFailed when the step
+        itself is wrong.
         """
         ...

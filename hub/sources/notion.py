@@ -43,6 +43,7 @@ from hub.notion.notices import (
     parse_notice,
     verification_token_of,
 )
+from hub.notion.query import plan_query, run_query
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object
 from hub.sources._values import source_path, type_word
@@ -50,6 +51,7 @@ from hub.sources.base import (
     EnrichContext,
     HookRequest,
     NormalizeContext,
+    QueryFailed,
     RawEvent,
     RetryLater,
     Verdict,
@@ -340,6 +342,47 @@ class NotionSource:
         if previous is not None and not event.changes and merged.type.endswith("_updated"):
             return []  # edited and reverted within the window, or nothing we can see changed
         return [event]
+
+    async def query(self, params: Mapping[str, Any], ctx: EnrichContext) -> list[dict[str, Any]]:
+        """A `notion.query` step: a database's pages, flattened like event fields."""
+        try:
+            plan = plan_query(params, self._kinds)
+        except ValueError as exc:
+            raise QueryFailed(f"notion.query: {exc}") from exc
+        token, api_url = self._query_access(params.get("workspace"), plan.database_id)
+        fetcher = HttpPageFetcher(
+            ctx.http, token, ctx.clock, base_url=api_url, notion_version=self._version
+        )
+        budget = shared_budget_key("notion-api", token.reveal())
+        try:
+            return await run_query(
+                fetcher,
+                plan,
+                kinds=self._kinds,
+                wait_for_budget=lambda: ctx.throttle(budget, NOTION_BUDGET),
+            )
+        except RetryableFetchError as exc:
+            raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
+        except PermanentFetchError as exc:
+            raise QueryFailed(f"notion.query: {exc.message}") from exc
+
+    def _query_access(self, workspace_id: object, database_id: str | None) -> tuple[Secret, str]:
+        """The token that may read the database: the named workspace's, the workspace
+        whose `databases` list it, else the source's own `api_token`."""
+        workspace = self._workspaces.get(str(workspace_id)) if workspace_id else None
+        if workspace_id and workspace is None:
+            raise QueryFailed(f"notion.query: workspace '{workspace_id}' is not configured")
+        if workspace is None and database_id is not None:
+            workspace = next(
+                (ws for ws in self._workspaces.values() if database_id in ws.kinds), None
+            )
+        if workspace is not None and workspace.api_token is not None:
+            return workspace.api_token, workspace.api_url or self._api_url
+        if self._token is None:
+            raise QueryFailed(
+                "notion.query: no Notion API token is configured; set sources.notion.api_token"
+            )
+        return self._token, self._api_url
 
     async def _property_names(
         self, fetcher: HttpPageFetcher, page: Mapping[str, Any], ctx: EnrichContext, budget: str

@@ -110,11 +110,11 @@ def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
         conds.append(events.c.status == f.status)
     if f.since is not None:
         conds.append(events.c.received_at >= f.since)
-    literal = _literal_prefix(f.type) if f.type else ""
+    literal = glob_prefix(f.type) if f.type else ""
     if literal:
-        conds.append(cast(events.c.normalized, Text).like(f"%{_escape(literal)}%", escape="\\"))
+        conds.append(cast(events.c.normalized, Text).like(f"%{like_escape(literal)}%", escape="\\"))
     if f.q:
-        needle = f"%{_escape(f.q.lower())}%"
+        needle = f"%{like_escape(f.q.lower())}%"
         body = _body_text(store)
         conds.append(
             or_(
@@ -281,12 +281,13 @@ def _summary(row: Any) -> EventSummary:
     )
 
 
-def _literal_prefix(pattern: str) -> str:
+def glob_prefix(pattern: str) -> str:
+    """The literal start of a glob, usable in a LIKE before the glob is checked."""
     cut = min((pattern.index(c) for c in _GLOB if c in pattern), default=len(pattern))
     return pattern[:cut]
 
 
-def _escape(text: str) -> str:
+def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.notion_filter import FilterInvalid, matches, sort_key
 from tests.support import fixture_path
 
 FAKE_TOKEN = "ntn_fixture_not_real_token"
@@ -43,7 +44,8 @@ class Seen:
 
 @dataclass
 class FakeNotion:
-    """GET /v1/pages|databases|data_sources/{id}; `script` replies come first, in order."""
+    """GET /v1/pages|databases|data_sources/{id} and POST .../{id}/query (filters, sorts,
+    cursors as Notion pages them); `script` replies come first, in order."""
 
     token: str = FAKE_TOKEN
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -108,12 +110,74 @@ class FakeNotion:
                 )
             return JSONResponse(body, status_code=status, headers=headers)
 
+        async def query(request: Request) -> Response:
+            kind = request.url.path.split("/")[2]
+            object_id = request.path_params["object_id"]
+            status, body, headers = self._answer(request, store_for(kind), kind, object_id)
+            if status == 200 and "results" not in body:  # the container, not a scripted reply
+                status, body = self._query(kind, body, await request.json())
+            with self._lock:
+                self.seen.append(
+                    Seen(
+                        request.url.path,
+                        request.headers.get("notion-version"),
+                        status,
+                        time.monotonic(),
+                    )
+                )
+            return JSONResponse(body, status_code=status, headers=headers)
+
         return Starlette(
             routes=[
                 Route(f"/v1/{kind}/{{object_id}}", get_object, methods=["GET"])
                 for kind in ("pages", "databases", "data_sources")
             ]
+            + [
+                Route(f"/v1/{kind}/{{object_id}}/query", query, methods=["POST"])
+                for kind in ("databases", "data_sources")
+            ]
         )
+
+    def _query(self, kind: str, container: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
+        """One page of the container's pages that pass the filter, sorted, from the cursor."""
+        if kind == "databases":
+            parents = {_key(container["id"])}
+        else:
+            parents = {_key(container["id"]), _key(container["parent"]["database_id"])}
+        with self._lock:
+            pages = [
+                p
+                for p in self.pages.values()
+                if {_key(str(v)) for k, v in p["parent"].items() if k.endswith("_id")} & parents
+                and not p.get("in_trash")
+            ]
+        try:
+            if body.get("filter"):
+                pages = [p for p in pages if matches(p, body["filter"])]
+            pages.sort(key=lambda p: p["created_time"], reverse=True)  # Notion's default
+            for sort in reversed(body.get("sorts") or []):
+                pages.sort(
+                    key=lambda p, s=sort: sort_key(p, s),
+                    reverse=sort.get("direction") == "descending",
+                )
+        except FilterInvalid as exc:
+            error = notion_fixture("api", "errors", "400-validation_error.json")
+            error["message"] = str(exc)
+            return 400, error
+        size = min(int(body.get("page_size", 100)), 100)
+        start = 0
+        if cursor := body.get("start_cursor"):
+            start = next((i for i, p in enumerate(pages) if p["id"] == cursor), len(pages))
+        chunk = pages[start : start + size]
+        more = start + size < len(pages)
+        return 200, {
+            "object": "list",
+            "results": chunk,
+            "next_cursor": pages[start + size]["id"] if more else None,
+            "has_more": more,
+            "type": "page_or_database",
+            "page_or_database": {},
+        }
 
     def _answer(
         self, request: Request, objects: dict[str, dict[str, Any]], kind: str, object_id: str
