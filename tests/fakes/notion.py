@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -54,6 +55,8 @@ class FakeNotion:
     #: (status, body, headers) to answer with before serving objects normally.
     script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    #: Seconds each query takes to answer (a slow database, for deferred chat answers).
+    query_delay_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -113,6 +116,7 @@ class FakeNotion:
         async def query(request: Request) -> Response:
             kind = request.url.path.split("/")[2]
             object_id = request.path_params["object_id"]
+            await asyncio.sleep(self.query_delay_s)
             status, body, headers = self._answer(request, store_for(kind), kind, object_id)
             if status == 200 and "results" not in body:  # the container, not a scripted reply
                 status, body = self._query(kind, body, await request.json())

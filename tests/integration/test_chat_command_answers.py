@@ -1,0 +1,126 @@
+"""A chat command that needs Notion: acknowledged at once, answered later with the data.
+
+The real hub (embedded worker) gets a signed Discord interaction, answers Discord's 3 s
+deadline with a deferral before Notion is even asked, then the rule's `notion.query` runs
+against the fake Notion API (slow on purpose: longer than Discord's 3 s) and the answer
+edits the deferred message through the interaction's follow-up URL (faked with respx).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from nacl.signing import SigningKey
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.clock import SystemClock
+from hub.plugins import load_plugins
+from hub.runtime import build_runtime
+from tests.fakes.notion import FAKE_TOKEN, FakeNotion
+from tests.servers import serve_in_thread
+from tests.support import fixture_path, make_settings, wait_until
+
+TASKS_DB = "8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"
+SIGNING_KEY = SigningKey.generate()
+DISCORD_EPOCH_MS = 1_420_070_400_000
+#: Longer than the 3 s Discord waits for the interaction's first answer.
+SLOW_QUERY_S = 3.5
+
+RULES = """
+rules:
+  - id: tasks-open
+    on: command.tasks
+    query:
+      open:
+        notion.query:
+          database: task
+          filter: {property: Status, status: {does_not_equal: Done}}
+    actions:
+      - reply:
+          url: "{{ event.data.fields.followup.url }}"
+          kind: "{{ event.data.fields.followup.kind }}"
+          expires_at: "{{ event.data.fields.followup.expires_at }}"
+          text: >-
+            {{ query.open | length }} open:
+            {{ query.open | map(attribute='title') | sort | join(', ') }}
+"""
+
+
+@pytest.fixture
+def notion() -> Iterator[tuple[FakeNotion, str]]:
+    fake = FakeNotion.with_fixtures()
+    fake.query_delay_s = SLOW_QUERY_S
+    with serve_in_thread(fake.app()) as base:
+        yield fake, base
+
+
+def _interaction_now() -> bytes:
+    """The real fixture command, with an id minted now (its follow-up token lives 15 min
+    from the id's time, which the reply connector checks)."""
+    payload = json.loads(
+        fixture_path("discord", "interaction.application_command.tasks.json").read_bytes()
+    )
+    now_ms = int(SystemClock().now().timestamp() * 1000)
+    payload["id"] = str(((now_ms - DISCORD_EPOCH_MS) << 22) + 1)
+    return json.dumps(payload).encode()
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    timestamp = str(int(SystemClock().now().timestamp()))
+    signature = SIGNING_KEY.sign(timestamp.encode() + body).signature.hex()
+    return {
+        "x-signature-ed25519": signature,
+        "x-signature-timestamp": timestamp,
+        "content-type": "application/json",
+    }
+
+
+@respx.mock(assert_all_called=False)
+def test_a_slow_notion_query_is_deferred_then_answered_through_the_follow_up(
+    tmp_path: Path, notion: tuple[FakeNotion, str], respx_mock: respx.MockRouter
+) -> None:
+    fake, base = notion
+    respx_mock.route(host="127.0.0.1").pass_through()  # the fake Notion API is real HTTP
+    follow_up = respx_mock.patch(
+        url__regex=r"^https://discord\.com/api/v10/webhooks/\d+/[^/]+/messages/@original$"
+    ).mock(return_value=httpx.Response(200, json={"id": "1", "content": "edited"}))
+    settings = make_settings(
+        tmp_path,
+        rules=RULES,
+        extra_sources=f"""  discord:
+    secret: {{env: TEST_DISCORD_PUBLIC_KEY}}
+  notion:
+    secret: {{env: TEST_NOTION_SECRET, optional: true}}
+    api_token: {{env: TEST_NOTION_TOKEN}}
+    api_url: "{base}"
+    databases:
+      "{TASKS_DB}": {{kind: task}}""",
+        environ={
+            "TEST_DISCORD_PUBLIC_KEY": SIGNING_KEY.verify_key.encode().hex(),
+            "TEST_NOTION_TOKEN": FAKE_TOKEN,
+        },
+    )
+    runtime = build_runtime(settings, load_plugins())
+    body = _interaction_now()
+
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        response = client.post("/hooks/discord", content=body, headers=_signed(body))
+        asked_notion_before_answering = [s.path for s in fake.seen]
+        wait_until(lambda: follow_up.called, 20, "the deferred answer was edited")
+    runtime.close()
+
+    # Discord got its deferral ("thinking…") before Notion was even asked...
+    assert response.status_code == 200
+    assert response.json() == {"type": 5}
+    assert asked_notion_before_answering == []
+    # ...and the answer came later through the follow-up, with Notion's data in it.
+    assert [s.path for s in fake.seen][-1] == f"/v1/databases/{TASKS_DB}/query"
+    sent = json.loads(follow_up.calls.last.request.content)
+    assert sent["content"] == "3 open: Draft release notes, Update pricing page, Write launch post"
+    assert sent["allowed_mentions"] == {"parse": []}
