@@ -101,17 +101,8 @@ class FakeNotion:
         async def get_object(request: Request) -> Response:
             kind = request.url.path.split("/")[2]
             object_id = request.path_params["object_id"]
-            status, body, headers = self._answer(request, store_for(kind), kind, object_id)
-            with self._lock:
-                self.seen.append(
-                    Seen(
-                        request.url.path,
-                        request.headers.get("notion-version"),
-                        status,
-                        time.monotonic(),
-                    )
-                )
-            return JSONResponse(body, status_code=status, headers=headers)
+            answer = self._answer(request, store_for(kind), kind, object_id)
+            return self._reply(request, *answer)
 
         async def query(request: Request) -> Response:
             kind = request.url.path.split("/")[2]
@@ -120,16 +111,7 @@ class FakeNotion:
             status, body, headers = self._answer(request, store_for(kind), kind, object_id)
             if status == 200 and "results" not in body:  # the container, not a scripted reply
                 status, body = self._query(kind, body, await request.json())
-            with self._lock:
-                self.seen.append(
-                    Seen(
-                        request.url.path,
-                        request.headers.get("notion-version"),
-                        status,
-                        time.monotonic(),
-                    )
-                )
-            return JSONResponse(body, status_code=status, headers=headers)
+            return self._reply(request, status, body, headers)
 
         return Starlette(
             routes=[
@@ -141,6 +123,19 @@ class FakeNotion:
                 for kind in ("databases", "data_sources")
             ]
         )
+
+    def _reply(self, request: Request, status: int, body: Any, headers: dict[str, str]) -> Response:
+        """Answer, and note what was asked and when (the rate Notion would see)."""
+        with self._lock:
+            self.seen.append(
+                Seen(
+                    request.url.path,
+                    request.headers.get("notion-version"),
+                    status,
+                    time.monotonic(),
+                )
+            )
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def _query(self, kind: str, container: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         """One page of the container's pages that pass the filter, sorted, from the cursor."""
