@@ -6,8 +6,10 @@ service (169.254.169.254), Redis or PostgreSQL on localhost, admin panels on 10.
 The host is resolved the way the socket layer will resolve it (`getaddrinfo`, which also
 reads `2130706433` and `0177.0.0.1` as 127.0.0.1), and every address must be public.
 
-Not covered: DNS rebinding between this check and httpx's own lookup (the name is resolved
-twice); see docs/security.md.
+DNS rebinding (a name that answers a public address to the check and a private one to the
+connection) is closed by pinning: `pin` returns the checked address, and the request is
+sent to that address with the original `Host` header and TLS server name, so the name is
+resolved once.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import ipaddress
 import socket
 import urllib.parse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import httpx
 
 __all__ = [
     "BlockedTarget",
+    "Pinned",
     "Resolver",
     "UnresolvedHost",
     "blocked_reason",
     "check_url",
+    "pin",
     "system_resolver",
 ]
 
@@ -80,21 +85,53 @@ def blocked_reason(address: IPAddress) -> str | None:
     return next((reason for hit, reason in checks if hit), None)
 
 
-def check_url(url: str, *, resolver: Resolver = system_resolver) -> None:
-    """Raise BlockedTarget unless every address of the URL's host is public.
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """Where to send instead of the URL: its checked address, keeping name-based parts."""
 
-    URLs that are not http(s) with a host are left to httpx, which refuses them.
+    url: str
+    host_header: str
+    #: The TLS server name (certificate check, SNI); None for plain http.
+    sni_hostname: str | None
+
+
+def check_url(url: str, *, resolver: Resolver = system_resolver) -> str | None:
+    """Raise BlockedTarget unless every address of the URL's host is public; the first.
+
+    URLs that are not http(s) with a host are left to httpx, which refuses them (None).
     Raises UnresolvedHost when the resolver finds nothing.
     """
     scheme, host, port = _split(url)
     if scheme not in _DEFAULT_PORTS or not host:
-        return
+        return None
     port = port or _DEFAULT_PORTS[scheme]
+    addresses = []
     for text in _addresses(host, port, resolver):
         address = ipaddress.ip_address(text.split("%", 1)[0])
         reason = blocked_reason(address)
         if reason is not None:
             raise BlockedTarget(host, str(address), reason)
+        addresses.append(str(address))
+    return addresses[0]
+
+
+def pin(url: str, *, resolver: Resolver = system_resolver) -> Pinned | None:
+    """Check the URL and return it aimed at the checked address (None: left to httpx).
+
+    Raises BlockedTarget / UnresolvedHost as `check_url` does.
+    """
+    address = check_url(url, resolver=resolver)
+    if address is None:
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None  # judged leniently above; httpx refuses to send it anyway
+    return Pinned(
+        url=str(parsed.copy_with(host=address)),
+        host_header=parsed.netloc.decode("ascii"),
+        sni_hostname=parsed.host if parsed.scheme == "https" else None,
+    )
 
 
 def _split(url: str) -> tuple[str, str, int | None]:

@@ -21,7 +21,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors._netguard import BlockedTarget, Resolver, UnresolvedHost, check_url, system_resolver
+from connectors._netguard import (
+    BlockedTarget,
+    Pinned,
+    Resolver,
+    UnresolvedHost,
+    pin,
+    system_resolver,
+)
 from connectors.base import (
     SECRET_REF_SCHEMA,
     ConnectorEnv,
@@ -247,17 +254,24 @@ class WebhookConnector:
         method = str(action.params.get("method") or dest.options.get("method") or "POST")
         timeout_s = float(dest.options.get("timeout_s", DEFAULT_TIMEOUT_S))
         where = target.describe()
-        refused = await self._check_target(dest, target)
-        if refused is not None:
-            return refused
+        checked = await self._check_target(dest, target)
+        if isinstance(checked, SendResult):
+            return checked
+        url, extensions = target.url, {}
+        if checked is not None:  # sent to the address that was checked, resolved once
+            url = checked.url
+            headers["Host"] = checked.host_header
+            if checked.sni_hostname:
+                extensions["sni_hostname"] = checked.sni_hostname
         try:
             response = await self._http.request(
                 method,
-                target.url,
+                url,
                 content=content,
                 headers=headers,
                 timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
                 follow_redirects=False,
+                extensions=extensions,
             )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             # Retrying cannot fix the URL, and its text may be the secret: name only the problem.
@@ -273,13 +287,13 @@ class WebhookConnector:
             return retry(None, f"could not reach {where}: {type(exc).__name__}")
         return classify_webhook(response, ctx, target, credentials=_credentials(dest))
 
-    async def _check_target(self, dest: Destination, target: Target) -> SendResult | None:
-        """The SSRF guard: None when the url may be sent to, else the result to return."""
+    async def _check_target(self, dest: Destination, target: Target) -> SendResult | Pinned | None:
+        """The SSRF guard: where to send (None: the url as it is), or the result to return."""
         if dest.options.get("allow_private_network", False):
             return None
         try:
             # getaddrinfo blocks; off the event loop it cannot stall other deliveries.
-            await asyncio.to_thread(check_url, target.url, resolver=self._resolver)
+            return await asyncio.to_thread(pin, target.url, resolver=self._resolver)
         except BlockedTarget as exc:
             # The host and address are shown, never the url's path or query (maybe secret).
             return fail(
@@ -289,7 +303,6 @@ class WebhookConnector:
             )
         except UnresolvedHost as exc:
             return retry(None, f"webhook destination '{dest.name}': {exc}")
-        return None
 
 
 def _target(dest: Destination) -> Target | None:

@@ -29,6 +29,7 @@ IDEMPOTENCY_KEY = "9f2c" * 16
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 URL_TOKEN = "T0-fixture-url-token-not-real"
 SECRET_URL = f"https://hooks.example.com/in/{URL_TOKEN}"
+PUBLIC_ADDRESS = "93.184.215.14"
 
 # The signing test vector of the Standard Webhooks reference library: standard-webhooks/
 # standard-webhooks, libraries/python/tests/test_webhooks.py::test_sign_function.
@@ -104,12 +105,13 @@ def _send(
 
 def _public_dns(host: str, port: int) -> list[str]:
     """The fake receivers' hosts resolve to a public address, without asking DNS."""
-    return ["93.184.215.14"]
+    return [PUBLIC_ADDRESS]
 
 
 def _receiver(status: int = 204, **kwargs: Any) -> respx.Router:
     router = respx.Router(assert_all_called=False)
-    router.route(host="hooks.example.com").respond(status, **kwargs)
+    # Requests go to the address the SSRF guard checked (DNS pinning), Host kept.
+    router.route(host__in=[PUBLIC_ADDRESS, "hooks.example.com"]).respond(status, **kwargs)
     return router
 
 
@@ -372,10 +374,58 @@ def test_timeout_defaults_to_15_seconds_and_follows_the_destination() -> None:
     assert custom["connect"] == 5.0
 
 
-def test_request_goes_to_the_configured_url() -> None:
+def test_request_goes_to_the_checked_address_of_the_configured_url() -> None:
     sent = _send(_receiver())
 
-    assert str(sent.request.url) == URL
+    # Pinned: the address the guard approved, with the name kept for Host and TLS (SNI,
+    # certificate check), so DNS is asked once and cannot answer differently later.
+    assert str(sent.request.url) == URL.replace("hooks.example.com", PUBLIC_ADDRESS)
+    assert sent.request.headers["host"] == "hooks.example.com"
+    assert sent.request.extensions["sni_hostname"] == "hooks.example.com"
+
+
+def test_a_name_that_rebinds_to_a_private_address_after_the_check_is_never_reached() -> None:
+    # A rebinding DNS answers a public address first, then the metadata service.
+    answers = iter([["93.184.215.14"], ["169.254.169.254"]])
+
+    def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    destination = _destination(url="http://rebind.example.net:8080/x")
+    action = RenderedAction(
+        connector="webhook",
+        operation=None,
+        destination="orders",
+        params={"to": "orders", "body": {}},
+    )
+    router = respx.Router(assert_all_called=False)
+    router.route().respond(204)
+
+    async def run() -> SendResult:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler)) as http:
+            connector = WebhookConnector(
+                ConnectorEnv(http=http, base_dir=Path(".")), resolver=rebinding
+            )
+            return await connector.send(action, _context(destination))
+
+    result = asyncio.run(run())
+
+    (call,) = router.calls
+    assert result.outcome == "ok"
+    assert str(call.request.url) == "http://93.184.215.14:8080/x"
+    assert call.request.headers["host"] == "rebind.example.net:8080"
+    assert "sni_hostname" not in call.request.extensions  # plain http: no TLS name
+    assert next(answers) == ["169.254.169.254"]  # the second answer was never asked for
+
+
+def test_allowed_private_receivers_are_sent_to_by_name() -> None:
+    destination = _destination(url="http://receiver.internal/hook", allow_private_network=True)
+    router = respx.Router(assert_all_called=False)
+    router.route(host="receiver.internal").respond(204)
+
+    sent = _send(router, destination=destination)
+
+    assert str(sent.request.url) == "http://receiver.internal/hook"
 
 
 # --- what the answer means ---------------------------------------------------------------
@@ -391,7 +441,7 @@ class Case:
 
 def _raising(exc_type: type[httpx.TransportError]) -> respx.Router:
     router = respx.Router(assert_all_called=False)
-    router.route(host="hooks.example.com").mock(side_effect=exc_type)
+    router.route(host__in=[PUBLIC_ADDRESS, "hooks.example.com"]).mock(side_effect=exc_type)
     return router
 
 
