@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, retry
+from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, fail, retry
 from hub.clock import Clock
 from hub.config import DeliveryPolicy, Settings
 from hub.logging import bind, mask_text
 from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
+from hub.rerender import is_unrendered
 from hub.store import AttemptRecord, DeliveryRow, Store
+from hub.store.replay import set_params
 
 DETAIL_LIMIT = 500
 #: Delayed broker messages wake up to ~0.2 s late (Dramatiq polls its delay queue), so
@@ -32,6 +34,8 @@ WAKE_EARLY_S = 0.25
 #: busy 2-core machine) would otherwise let one request in a burst land inside the
 #: window and earn a 429. Costs 5% of Discord's 5-per-2-s rate.
 JITTER_ALLOWANCE_S = 0.1
+#: Renders a delivery planned without params again: its params, or why not (hub/rerender).
+Rerender = Callable[[DeliveryRow], Awaitable[dict[str, Any] | str]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +110,7 @@ class DeliveryEngine:
         limiter: Limiter,
         breaker: Breaker,
         secrets: frozenset[str] = frozenset(),
+        rerender: Rerender | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -115,6 +120,7 @@ class DeliveryEngine:
         self.limiter = limiter
         self.breaker = breaker
         self.secrets = secrets
+        self.rerender = rerender
         self.lease_s = settings.worker.lease_seconds
         self._slots: dict[str, asyncio.Semaphore] = {}
 
@@ -187,11 +193,12 @@ class DeliveryEngine:
                 destination=row.destination,
                 entity_key=row.entity_key,
             )
+        params, unusable = await self._params(row, now)
         action = RenderedAction(
             connector=row.connector,
             operation=row.operation,
             destination=row.destination,
-            params=row.params,
+            params=params,
         )
         ctx = DeliveryContext(
             delivery_id=row.id,
@@ -211,8 +218,8 @@ class DeliveryEngine:
         # rate-limit slot and the destination seeing the request stays as short as it can:
         # any gap there is jitter the destination counts against us.
         budget = _budget_key(connector, ctx, key)
-        wait = await asyncio.to_thread(self.breaker.check, key, breaker)
-        if wait <= 0 and policy.limits:
+        wait = 0.0 if unusable else await asyncio.to_thread(self.breaker.check, key, breaker)
+        if wait <= 0 and policy.limits and not unusable:
             limits = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in policy.limits]
             wait = await asyncio.to_thread(self.limiter.acquire, budget, limits)
         if wait > 0:  # hand the row back without an attempt; come back when allowed
@@ -221,7 +228,9 @@ class DeliveryEngine:
                 delivery_id=row.id, connector=row.connector, decision=None, come_back_in_s=wait
             )
         started = self.clock.monotonic()
-        if connector is None:
+        if unusable is not None:
+            result = unusable
+        elif connector is None:
             result = retry(None, f"connector '{row.connector}' is not installed in this worker")
         else:
             try:
@@ -258,6 +267,21 @@ class DeliveryEngine:
             come_back_in_s=decision.delay_s if decision.action == "retry" else None,
             next_in_line=nxt,
         )
+
+    async def _params(
+        self, row: DeliveryRow, now: float
+    ) -> tuple[dict[str, Any], SendResult | None]:
+        """The params to send; a delivery planned without any is rendered again (a replay
+        after its template or query was fixed), else it fails with why, nothing sent."""
+        if not is_unrendered(row.params):
+            return row.params, None
+        if self.rerender is None:
+            return row.params, fail("this delivery was never rendered and cannot be here")
+        fresh = await self.rerender(row)
+        if isinstance(fresh, str):
+            return row.params, fail(f"rendering it again failed: {fresh}")
+        await asyncio.to_thread(set_params, self.store, row.id, fresh, now=now)
+        return fresh, None
 
     async def _record(
         self,

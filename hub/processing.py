@@ -17,6 +17,7 @@ from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
 from hub.events import Event, event_from_dict, idempotency_key
 from hub.queries import QueryRun
+from hub.rerender import unrendered_params
 from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateProblem
@@ -415,7 +416,8 @@ def plan_delivery(
     spec = rule.actions[index]
     status, error, params = "pending", None, {}
     if isinstance(rendered, RenderProblem):
-        status, error = "dead", rendered.message
+        # Marked, so that a replay renders it again instead of sending nothing.
+        status, error, params = "dead", rendered.message, unrendered_params(rendered.message)
     else:
         params = dict(rendered.params)
         dest = destinations.get(rendered.destination) if rendered.destination else None

@@ -31,6 +31,7 @@ from hub.queue import (
     delivery_queue,
 )
 from hub.ratelimit import Limit
+from hub.rerender import Rerenderer
 from hub.rules import Rule
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext, EnrichingSource
@@ -109,6 +110,9 @@ class WorkerService:
             limiter=rt.limiter,
             breaker=rt.breaker,
             secrets=rt.settings.secret_values(),
+            rerender=Rerenderer(
+                store=rt.store, rules=rt.rules, sources=rt.sources, context=self._source_context
+            ),
         )
         self._declare_actors()
         self._worker = dramatiq.Worker(

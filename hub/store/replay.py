@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -83,3 +84,13 @@ def dead_since(store: Store, *, since: float, limit: int = 10_000) -> list[str]:
     )
     with store.guard("list dead deliveries"), store.engine.connect() as conn:
         return list(conn.scalars(query))
+
+
+def set_params(store: Store, delivery_id: str, params: dict[str, Any], *, now: float) -> None:
+    """Store params rendered again for a replayed delivery (hub/rerender.py)."""
+    with store.guard("store re-rendered params"), store.engine.begin() as conn:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(params=params, updated_at=now)
+        )
