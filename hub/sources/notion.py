@@ -432,16 +432,18 @@ def _secret(value: object) -> Secret | None:
 
 
 def _merge_burst(events: Sequence[Event]) -> Event:
-    """One event for a burst on one page: the first id, the deciding verb, all property ids."""
+    """One event for a burst on one page: the first id, the deciding verb, and every
+    property, block and author any of them named (in first-seen order)."""
     first, last = events[0], events[-1]
     verbs = [e.type for e in events if e.type.rsplit(".", 1)[-1] in _LIFECYCLE]
     notion = dict(first.fields.get("notion") or {})
-    updated: list[str] = []
-    for event in events:
-        for prop in (event.fields.get("notion") or {}).get("updated_properties", []):
-            if prop not in updated:
-                updated.append(prop)
-    notion["updated_properties"] = updated
+    for key in ("updated_properties", "updated_blocks", "authors"):
+        merged: list[Any] = []
+        for event in events:
+            for item in (event.fields.get("notion") or {}).get(key) or []:
+                if item not in merged:
+                    merged.append(item)
+        notion[key] = merged
     notion["coalesced_events"] = [e.id for e in events]
     return dataclasses.replace(
         first,

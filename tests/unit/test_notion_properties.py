@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from hub.clock import FakeClock
 from hub.events import Actor, Entity, Event
-from hub.notion.diff import coalesce, diff_properties
+from hub.notion.diff import diff_properties
 from hub.notion.enrich import enrich_page_event, snapshot_of
-from hub.notion.notices import NotionNotice, parse_notice
 from hub.notion.properties import (
     flatten_properties,
     flatten_value,
@@ -258,78 +256,6 @@ def test_unchanged_snapshot_has_no_changes_and_removed_property_goes_to_none() -
     assert diff_properties(flat, dict(flat)) == {}
     shrunk = {k: v for k, v in flat.items() if k != "Estimate"}
     assert diff_properties(flat, shrunk) == {"Estimate": {"from": 5, "to": None}}
-
-
-# --- coalesce ----------------------------------------------------------------------------
-
-
-def _burst() -> list[NotionNotice]:
-    return [parse_notice(p) for p in _json("webhooks", "burst-same-page.json")]
-
-
-def test_a_burst_on_one_page_within_the_window_becomes_one_notice() -> None:
-    notices = _burst()
-
-    bursts = coalesce(notices, window=timedelta(seconds=5))
-
-    assert len(bursts) == 1
-    burst = bursts[0]
-    # The retry (same id, attempt 2) counts once.
-    assert burst.event_ids == (
-        "0b1c2d3e-4f50-4617-8029-3a4b5c6d7e8f",
-        "0b1c2d3e-4f50-4617-8129-3a4b5c6d7e8f",
-        "0b1c2d3e-4f50-4617-8229-3a4b5c6d7e8f",
-    )
-    assert burst.notice.id == "0b1c2d3e-4f50-4617-8029-3a4b5c6d7e8f"
-    assert burst.notice.updated_property_ids == ("%3AUPp", "DbAu", "n%3D%3Fs")
-    assert burst.notice.timestamp == notices[2].timestamp
-    assert [a.id for a in burst.notice.authors] == [ADA]
-
-
-def test_coalescing_is_the_same_whatever_order_the_deliveries_arrived_in() -> None:
-    notices = _burst()
-
-    forward = coalesce(notices, window=timedelta(seconds=5))
-    backward = coalesce(list(reversed(notices)), window=timedelta(seconds=5))
-
-    assert forward == backward
-
-
-def test_a_gap_longer_than_the_window_starts_a_new_burst() -> None:
-    # Deliveries at 5.379 s, 6.120 s and 7.480 s: 1.36 s separates the last two.
-    bursts = coalesce(_burst(), window=timedelta(seconds=1))
-
-    assert [b.event_ids for b in bursts] == [
-        ("0b1c2d3e-4f50-4617-8029-3a4b5c6d7e8f", "0b1c2d3e-4f50-4617-8129-3a4b5c6d7e8f"),
-        ("0b1c2d3e-4f50-4617-8229-3a4b5c6d7e8f",),
-    ]
-    assert bursts[1].notice.updated_property_ids == ("n%3D%3Fs", "%3AUPp")
-
-
-def test_other_pages_and_other_event_types_are_never_merged() -> None:
-    updated = parse_notice(_json("webhooks", "page.properties_updated.json"))
-    content = parse_notice(_json("webhooks", "page.content_updated.json"))
-    created = parse_notice(_json("webhooks", "page.created.json"))
-
-    bursts = coalesce([updated, content, created], window=timedelta(hours=1))
-
-    assert sorted(b.notice.type for b in bursts) == [
-        "page.content_updated",
-        "page.created",
-        "page.properties_updated",
-    ]
-    assert all(len(b.event_ids) == 1 for b in bursts)
-
-
-def test_a_notice_without_timestamp_stays_alone() -> None:
-    payload = _json("webhooks", "page.properties_updated.json")
-    del payload["timestamp"]
-    untimed = parse_notice(payload)
-
-    bursts = coalesce([*_burst(), untimed], window=timedelta(seconds=5))
-
-    assert len(bursts) == 2
-    assert bursts[-1].notice is untimed
 
 
 # --- enrich_page_event -------------------------------------------------------------------

@@ -25,15 +25,17 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Event
 from hub.http import make_client
 from hub.notion.client import HttpPageFetcher, PermanentFetchError, RetryableFetchError
-from hub.notion.diff import coalesce
 from hub.notion.enrich import enrich_page_event
-from hub.notion.notices import parse_notice
 from hub.plugins import load_plugins
 from hub.rules import load_ruleset, match_rules
 from hub.rules.templates import TemplateEngine
 from hub.secrets import Secret
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
-from hub.sources.notion import NotionSource, event_from_notice, verification_token_of
+from hub.sources.notion import (
+    NotionSource,
+    _merge_burst,
+    verification_token_of,
+)
 from hub.sources.notion_automation import NotionAutomationSource
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 from tests.servers import serve_in_thread
@@ -193,14 +195,33 @@ def test_a_retry_has_the_same_delivery_and_event_id_as_the_first_attempt() -> No
 
 def test_a_coalesced_burst_becomes_the_event_its_first_delivery_would_have_been() -> None:
     deliveries = json.loads((WEBHOOKS / "burst-same-page.json").read_bytes())
-    (burst,) = coalesce([parse_notice(d) for d in deliveries], window=timedelta(seconds=5))
+    thin = [e for d in deliveries for e in _receive(json.dumps(d).encode())]
 
-    merged = event_from_notice(burst.notice, received_at=FakeClock().now())
-    (first,) = _receive(json.dumps(deliveries[0]).encode())
+    merged = _merge_burst(thin)
 
-    assert merged.id == first.id
-    assert merged.fields["notion"]["updated_properties"] == ["%3AUPp", "DbAu", "n%3D%3Fs"]
+    assert merged.id == thin[0].id
+    assert merged.type == "notion.page.properties_updated"
+    notion = merged.fields["notion"]
+    assert notion["updated_properties"] == ["%3AUPp", "DbAu", "n%3D%3Fs"]
+    assert notion["coalesced_events"] == [e.id for e in thin]
     assert _schema_errors(merged.to_dict()) == []
+
+
+def test_a_burst_keeps_every_author_and_block_its_deliveries_named() -> None:
+    delivery = json.loads((WEBHOOKS / "page.content_updated.json").read_bytes())
+    other = {**delivery, "id": "0b1c2d3e-4f50-4617-8f29-3a4b5c6d7e8f"}
+    other["authors"] = [{"id": "d8d22ddb-2e84-482e-8c7f-cef062581201", "type": "person"}]
+    other["data"] = {**delivery["data"], "updated_blocks": [{"id": "b-2", "type": "block"}]}
+    thin = [e for d in (delivery, other) for e in _receive(json.dumps(d).encode())]
+
+    notion = _merge_burst(thin).fields["notion"]
+
+    first_authors = thin[0].fields["notion"]["authors"]
+    assert notion["authors"] == [
+        *first_authors,
+        {"id": other["authors"][0]["id"], "type": "person"},
+    ]
+    assert notion["updated_blocks"][-1] == "b-2"
 
 
 # --- the subscription handshake ----------------------------------------------------------
