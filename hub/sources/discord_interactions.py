@@ -298,6 +298,14 @@ def _command_name(payload: Mapping[str, Any]) -> str:
 
 
 def _snowflake(value: object, what: str) -> str:
-    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+    """A Discord id: a 64-bit unsigned integer written in decimal (longer ones would
+    place the interaction after the year 9999)."""
+    if not (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) <= 20
+        and int(value) < 2**64
+    ):
         raise MalformedPayload(f"Discord interaction {what} must be a snowflake string")
     return value

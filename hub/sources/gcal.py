@@ -453,7 +453,12 @@ def calendar_of(headers: Mapping[str, str]) -> str:
     match = _CALENDAR_IN_URI.search(uri)
     if match is None:
         raise MalformedPayload("X-Goog-Resource-URI does not name a calendar's events")
-    return unquote(match.group(1))
+    calendar = unquote(match.group(1))
+    # Calendar ids are address-like; spaces, controls or slashes would make the event's
+    # `source` (gcal/<calendar>) something no rule or schema can read.
+    if not calendar or any(c.isspace() or not c.isprintable() or c == "/" for c in calendar):
+        raise MalformedPayload("X-Goog-Resource-URI names something that is not a calendar id")
+    return calendar
 
 
 def _expiry_notice(headers: Mapping[str, str], channel: str, now: datetime) -> str | None:

@@ -31,7 +31,7 @@ from hub.plugins import Plugins, load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.secrets import Secret
 from hub.sources.base import EnrichContext, HookRequest, NormalizeContext, RawEvent, RetryLater
-from hub.sources.gcal import GcalSource
+from hub.sources.gcal import GcalSource, calendar_of
 from hub.store.snapshots import StoreSnapshots
 from tests.fakes.gcal import (
     CALENDAR_ID,
@@ -488,3 +488,12 @@ def test_a_replayed_webhook_updates_the_calendar_event_instead_of_inviting_twice
 def _delivered(runtime: Runtime, count: int) -> bool:
     rows = runtime.store.list_deliveries()
     return sum(1 for r in rows if r.connector == "gcal" and r.status == "delivered") == count
+
+
+@pytest.mark.parametrize("calendar", ["team%20room", "team%0Aroom", "team%C2%A0room", "a%2Fb"])
+def test_a_resource_uri_whose_calendar_id_is_not_one_is_malformed(calendar: str) -> None:
+    # Found by atheris: a decoded space or newline ended up in the event's `source`.
+    uri = f"https://www.googleapis.com/calendar/v3/calendars/{calendar}/events?alt=json"
+
+    with pytest.raises(MalformedPayload, match="not a calendar id"):
+        calendar_of({"x-goog-resource-uri": uri})

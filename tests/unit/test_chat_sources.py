@@ -333,6 +333,8 @@ def test_discord_autocomplete_gets_an_empty_choice_list_and_is_not_stored() -> N
         pytest.param(_interaction(type=99), id="unknown-type"),
         pytest.param(_interaction(data={"id": "1", "type": 1}), id="no-command-name"),
         pytest.param(_interaction(id=42), id="numeric-id"),
+        # Found by atheris: a 25-digit id passed `isdigit` and crashed the normalizer.
+        pytest.param(_interaction(id="1213455767961731071717004"), id="id-over-64-bits"),
         pytest.param(b"[1, 2]", id="not-an-object"),
     ],
 )
