@@ -120,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--batch-size", type=int, default=500, help="rows per transaction")
     prune.set_defaults(run=_prune)
 
+    db = sub.add_parser("db", help="the store's schema (migrations)")
+    db_sub = db.add_subparsers(title="db commands")
+    db_upgrade = db_sub.add_parser(
+        "upgrade", help="migrate the store's schema (every process also does so on start)"
+    )
+    db_upgrade.add_argument(
+        "--revision", default="head", help="revision to migrate to (default: head, the newest)"
+    )
+    db_upgrade.set_defaults(run=_db_upgrade)
+    db_current = db_sub.add_parser(
+        "current", help="print the store's schema revision and the newest one"
+    )
+    db_current.set_defaults(run=_db_current)
+
     admin = sub.add_parser("admin", help="admin dashboard and API helpers")
     admin_sub = admin.add_subparsers(title="admin commands")
     hash_pw = admin_sub.add_parser(
@@ -413,6 +427,41 @@ def _prune(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"pruned {pruned.payloads} raw payloads and {pruned.attempts} attempts")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from hub.store import migrate
+
+    settings, _ = _settings(args)
+    engine = migrate.connect(settings.database_url)
+    try:
+        before = migrate.current(engine)
+        migrate.upgrade(engine, args.revision)
+        after = migrate.current(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"schema already at {after}")
+    else:
+        print(f"schema upgraded from {before or 'none'} to {after}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from hub.store import migrate
+
+    settings, _ = _settings(args)
+    engine = migrate.connect(settings.database_url, create=False)
+    try:
+        revision = migrate.current(engine)
+    finally:
+        engine.dispose()
+    head = migrate.head()
+    print(f"current: {revision or 'none'}")
+    print(f"head: {head}")
+    if revision != head:
+        print("the store is behind: `switchboard db upgrade` (or starting the hub) migrates it")
     return 0
 
 

@@ -1,0 +1,328 @@
+"""Schema migrations (Alembic): what they build, old stores adopted, racing starters, the CLI.
+
+The first test is the one that catches a revision drifting from hub/store/tables.py: a
+change to tables.py without a matching revision (or the reverse) fails it on SQLite and
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, Index, UniqueConstraint, func, insert, inspect, select, text
+
+from hub.cli import main
+from hub.errors import StoreError
+from hub.store import Store, migrate, open_store
+from hub.store.tables import events, metadata
+from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
+from tests.support import write_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    """An engine that migrates nothing by itself (unlike open_store)."""
+    eng = migrate.connect(url)
+    yield eng
+    eng.dispose()
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """What the database holds, as the inspector sees it (Alembic's own table aside)."""
+    insp = inspect(engine)
+    tables: dict[str, Any] = {}
+    for name in sorted(set(insp.get_table_names()) - {migrate.VERSION_TABLE}):
+        tables[name] = {
+            "columns": [(c["name"], c["nullable"]) for c in insp.get_columns(name)],
+            "primary_key": insp.get_pk_constraint(name)["constrained_columns"],
+            "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(name)),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in insp.get_indexes(name)
+                # PostgreSQL lists a unique constraint's own index as well.
+                if "duplicates_constraint" not in i
+            ),
+        }
+    return tables
+
+
+def _expected() -> dict[str, Any]:
+    """The same description, read from hub/store/tables.py."""
+    tables: dict[str, Any] = {}
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
+        tables[table.name] = {
+            "columns": [(c.name, c.nullable) for c in table.columns],
+            "primary_key": [c.name for c in table.primary_key.columns],
+            "unique": sorted(
+                tuple(c.name for c in u.columns)
+                for u in table.constraints
+                if isinstance(u, UniqueConstraint)
+            ),
+            "indexes": sorted(
+                (str(i.name), tuple(c.name for c in i.columns), bool(i.unique))
+                for i in table.indexes
+                if isinstance(i, Index)
+            ),
+        }
+    return tables
+
+
+def _drift(engine: Engine) -> list[Any]:
+    """Alembic's autogenerate diff against tables.py: types, nullability, indexes, keys."""
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+
+def _version_rows(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(text("SELECT version_num FROM alembic_version")))
+
+
+def _event_row(event_id: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "source": "github",
+        "delivery_id": event_id,
+        "status": "processed",
+        "received_at": 1.0,
+        "headers": {"x-github-event": "issues"},
+        "body": b"{}",
+        "attempts": 1,
+    }
+
+
+# --- what a migration builds -----------------------------------------------------------------
+
+
+def test_a_fresh_upgrade_builds_exactly_the_tables_columns_and_indexes_of_tables_py(
+    engine: Engine,
+) -> None:
+    assert migrate.current(engine) is None
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    assert _schema(engine) == _expected()
+    assert _drift(engine) == []
+
+
+def test_upgrading_a_store_at_head_again_changes_nothing(engine: Engine) -> None:
+    store = Store(engine)
+    store.create_schema()
+    with engine.begin() as conn:
+        conn.execute(insert(events).values(_event_row("kept")))
+    before = _schema(engine)
+    store.create_schema()
+    migrate.upgrade(engine, migrate.head())
+    assert _schema(engine) == before
+    assert _version_rows(engine) == [migrate.head()]
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(events)) == 1
+
+
+def test_head_is_the_initial_revision_until_a_second_one_is_written() -> None:
+    assert migrate.head() == migrate.INITIAL_REVISION == "0001"
+
+
+def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine: Engine) -> None:
+    with pytest.raises(StoreError, match="could not upgrade the schema to nope"):
+        migrate.upgrade(engine, "nope")
+    assert migrate.current(engine) is None
+    assert _schema(engine) == {}
+
+
+# --- stores made before migrations -----------------------------------------------------------
+
+
+def test_a_store_made_before_migrations_is_adopted_with_its_rows_and_gets_missing_indexes(
+    url: str, engine: Engine
+) -> None:
+    # given a store as the hub made it before migrations: create_all, no alembic_version,
+    # from a release that predates the ordering index, with an event in it
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(text("DROP INDEX ix_deliveries_entity_order"))
+        conn.execute(insert(events).values(_event_row("old-event")))
+    assert migrate.current(engine) is None
+    # when the new release opens it
+    store = open_store(url)
+    try:
+        # then it is stamped at the first revision, the row is there, the index is back
+        assert migrate.current(engine) == migrate.head()
+        assert _version_rows(engine) == [migrate.head()]
+        row = store.get_event("old-event")
+        assert row is not None
+        assert row.headers == {"x-github-event": "issues"}
+        assert _schema(engine) == _expected()
+        assert _drift(engine) == []
+    finally:
+        store.close()
+
+
+# --- processes starting together -------------------------------------------------------------
+
+
+def test_stores_opened_together_on_an_empty_database_all_come_up(url: str) -> None:
+    # given an ingress and workers started at once (compose up, a k8s rollout), each with
+    # its own engine; no retry around create_schema, so any lost race would show
+    contenders = 6
+    barrier = threading.Barrier(contenders, timeout=10)
+
+    def start(_: int) -> str | None:
+        engine = migrate.connect(url)
+        try:
+            barrier.wait()
+            Store(engine).create_schema()
+        except StoreError as exc:
+            return str(exc)
+        finally:
+            engine.dispose()
+        return None
+
+    with ThreadPoolExecutor(max_workers=contenders) as pool:
+        outcomes = list(pool.map(start, range(contenders)))
+    assert [o for o in outcomes if o is not None] == []
+    engine = migrate.connect(url)
+    try:
+        assert _version_rows(engine) == [migrate.head()]
+        assert _schema(engine) == _expected()
+    finally:
+        engine.dispose()
+
+
+START = """
+import sys
+from hub.store import Store, migrate
+engine = migrate.connect(sys.argv[1])
+sys.stdin.readline()  # the starting gun: every process is imported and waiting
+Store(engine).create_schema()
+print(migrate.current(engine))
+"""
+
+
+@pytest.mark.slow
+def test_processes_starting_together_all_migrate_without_error(url: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", START, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == migrate.head()
+    engine = migrate.connect(url)
+    try:
+        assert _version_rows(engine) == [migrate.head()]
+    finally:
+        engine.dispose()
+
+
+# --- switchboard db ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config file whose store is `url`: SQLite is the config's own tmp_path/hub.db."""
+    monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", "x" * 12)
+    if url.startswith("postgresql"):
+        monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
+    return write_config(tmp_path)
+
+
+def test_db_upgrade_and_db_current_print_the_revisions(
+    config: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = migrate.head()
+    assert main(["-c", str(config), "db", "upgrade"]) == 0
+    assert capsys.readouterr().out == f"schema upgraded from none to {head}\n"
+    assert main(["-c", str(config), "db", "current"]) == 0
+    assert capsys.readouterr().out == f"current: {head}\nhead: {head}\n"
+    assert main(["-c", str(config), "db", "upgrade", "--revision", head]) == 0
+    assert capsys.readouterr().out == f"schema already at {head}\n"
+    engine = migrate.connect(url)
+    try:
+        assert _schema(engine) == _expected()
+    finally:
+        engine.dispose()
+
+
+def test_db_current_names_an_empty_store_as_behind(
+    config: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if url.startswith("sqlite"):
+        # nothing has created the file yet: say so rather than make an empty one
+        assert main(["-c", str(config), "db", "current"]) == 1
+        assert "no store at" in capsys.readouterr().err
+        assert not (config.parent / "hub.db").exists()
+        empty = migrate.connect(url)
+        with empty.connect():
+            pass  # an empty file now exists, as an aborted first start would leave it
+        empty.dispose()
+    assert main(["-c", str(config), "db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"current: none\nhead: {migrate.head()}\n")
+    assert "switchboard db upgrade" in out
+
+
+def test_db_upgrade_to_an_unknown_revision_fails_with_a_message(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-c", str(config), "db", "upgrade", "--revision", "nope"]) == 1
+    assert "could not upgrade the schema to nope" in capsys.readouterr().err
+
+
+# --- the developers' alembic command ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_alembic_check_finds_no_drift_on_a_migrated_store(tmp_path: Path) -> None:
+    # the command a developer runs after editing tables.py: a migrated store must match it
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    open_store(url).close()
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", "hub/store/migrations/alembic.ini", "check"],
+        cwd=REPO,
+        env={**os.environ, "SWITCHBOARD_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
