@@ -24,6 +24,11 @@ from hub.runtime import Runtime, build_runtime, load_rules
 DEFAULT_CONFIG = "switchboard.yaml"
 
 
+def _broker_kind(url: str) -> str:
+    """`redis` or `rabbitmq`, for start-up lines; never the URL (it may hold a password)."""
+    return "rabbitmq" if url.startswith(("amqp://", "amqps://")) else "redis"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -193,7 +198,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.no_worker and settings.is_embedded:
         raise ConfigError(
             "--no-worker needs a shared broker",
-            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
         )
     runtime = build_runtime(settings, plugins)
     app = create_app(runtime, run_worker=not args.no_worker)
@@ -202,7 +207,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port or settings.server.port
     print(
         f"switchboard: listening on http://{host}:{port} "
-        f"({'embedded' if settings.is_embedded else 'redis'} broker, "
+        f"({'embedded' if settings.is_embedded else _broker_kind(settings.broker_url)} broker, "
         f"{'no worker' if args.no_worker else 'in-process worker'}, "
         f"{len(runtime.rules.current.rules)} rules)",
         file=sys.stderr,
@@ -224,7 +229,7 @@ def _worker(args: argparse.Namespace) -> int:
     if settings.is_embedded:
         raise ConfigError(
             "a separate worker needs a shared broker",
-            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
         )
     runtime = build_runtime(settings, plugins)
     service = WorkerService(runtime, threads=args.threads)
@@ -250,7 +255,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     if settings.is_embedded:
         raise ConfigError(
             "a separate scheduler needs a shared broker; `switchboard serve` runs one itself",
-            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0",
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
         )
     runtime = build_runtime(settings, plugins)
     service = SchedulerService(

@@ -8,12 +8,14 @@ off: the delivery engine decides about retries from the provider's answer.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from hub.errors import ConfigError
 
@@ -33,24 +35,63 @@ def delivery_actor(connector: str) -> str:
     return f"deliver_{connector}"
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://")
+#: What Dramatiq accepts as a queue name; a RabbitMQ queue prefix must keep names valid.
+_QUEUE_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+
+class NamespacedRabbitmqBroker(RabbitmqBroker):
+    """Dramatiq's RabbitMQ broker plus the namespace its queue names start with.
+
+    Redis keys carry the namespace inside the Redis broker; RabbitMQ queue names are
+    global to a vhost, so `Queue` and the worker's actors put `queue_prefix` in front of
+    every queue name instead: two hubs (or two test runs) share a server without a vhost.
+    """
+
+    def __init__(self, *, url: str, namespace: str, middleware: list[Middleware]) -> None:
+        if not _QUEUE_PREFIX.fullmatch(namespace):
+            raise ConfigError(
+                f"broker.namespace {namespace!r} cannot start a RabbitMQ queue name",
+                hint="use letters, digits, '.', '_' or '-', starting with a letter",
+            )
+        # confirm_delivery: RabbitMQ acknowledges every publish, so a message to a queue
+        # that was deleted raises (and the queue is declared again) instead of vanishing.
+        super().__init__(url=url, middleware=middleware, confirm_delivery=True)
+        self.queue_prefix = f"{namespace}."
+
+
 def make_broker(url: str, *, namespace: str) -> dramatiq.Broker:
-    """'embedded' → an in-process broker; redis://… → Redis. Nothing is global."""
-    middleware = [
+    """'embedded' → an in-process broker; redis://… → Redis; amqp://… → RabbitMQ.
+
+    Nothing is global. Every broker gets the same middleware, so a message behaves the
+    same (time limit, no Dramatiq retries) whichever broker carries it.
+    """
+    middleware: list[Middleware] = [
         TimeLimit(time_limit=MESSAGE_TIME_LIMIT_MS),
         ShutdownNotifications(),
         Retries(max_retries=0),
     ]
     if url == "embedded":
         return StubBroker(middleware=middleware)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(REDIS_SCHEMES):
         # RedisBroker.__init__ is unannotated in dramatiq.
         return RedisBroker(  # type: ignore[no-untyped-call]
             url=url, namespace=namespace, middleware=middleware
         )
+    if url.startswith(AMQP_SCHEMES):
+        # Connections open lazily (per thread, on first use): an unreachable server shows
+        # up as a failed enqueue, which the sweeper makes good, not as a start-up crash.
+        return NamespacedRabbitmqBroker(url=url, namespace=namespace, middleware=middleware)
     raise ConfigError(
         f"unsupported broker URL scheme in {url.split('@')[-1]!r}",
-        hint="use 'embedded' or redis://host:6379/0",
+        hint="use 'embedded', redis://host:6379/0 or amqp://user:password@host:5672/vhost",
     )
+
+
+def queue_prefix(broker: dramatiq.Broker) -> str:
+    """What every queue name on `broker` starts with ('' except on RabbitMQ)."""
+    return broker.queue_prefix if isinstance(broker, NamespacedRabbitmqBroker) else ""
 
 
 class Queue:
@@ -59,15 +100,24 @@ class Queue:
     def __init__(self, broker: dramatiq.Broker, connectors: Iterable[str]) -> None:
         self.broker = broker
         self.connectors = tuple(connectors)
-        broker.declare_queue(EVENTS_QUEUE)
+        self.prefix = queue_prefix(broker)
+        #: The events queue's name on this broker (the worker's actors consume it).
+        self.events_queue = self.prefix + EVENTS_QUEUE
+        # On RabbitMQ declaring is lazy: the queue (with its .DQ delay queue and .XQ
+        # dead-letter queue) is created on the server at the first enqueue or consume.
+        broker.declare_queue(self.events_queue)
         for name in self.connectors:
-            broker.declare_queue(delivery_queue(name))
+            broker.declare_queue(self.delivery_queue(name))
+
+    def delivery_queue(self, connector: str) -> str:
+        """The delivery queue's name for `connector` on this broker."""
+        return self.prefix + delivery_queue(connector)
 
     def enqueue_events(self, event_ids: Iterable[str]) -> None:
         for event_id in event_ids:
             self.broker.enqueue(
                 dramatiq.Message(
-                    queue_name=EVENTS_QUEUE,
+                    queue_name=self.events_queue,
                     actor_name=PROCESS_ACTOR,
                     args=(event_id,),
                     kwargs={},
@@ -76,10 +126,14 @@ class Queue:
             )
 
     def enqueue_group_flush(self, group_id: str, *, delay_s: float) -> None:
-        """Flush a `group` window when it closes (on the events queue)."""
+        """Flush a `group` window when it closes (on the events queue).
+
+        A delay goes through the broker's delay queue (`<queue>.DQ` on Redis and RabbitMQ);
+        a worker holds the message until it is due and then moves it to the queue itself.
+        """
         self.broker.enqueue(
             dramatiq.Message(
-                queue_name=EVENTS_QUEUE,
+                queue_name=self.events_queue,
                 actor_name=FLUSH_ACTOR,
                 args=(group_id,),
                 kwargs={},
@@ -90,7 +144,7 @@ class Queue:
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=delivery_queue(connector),
+            queue_name=self.delivery_queue(connector),
             actor_name=delivery_actor(connector),
             args=(delivery_id,),
             kwargs={},

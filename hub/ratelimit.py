@@ -14,6 +14,7 @@ while open, lets one probe through after the cooldown (half-open), and closes on
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import deque
@@ -24,6 +25,8 @@ from typing import Protocol
 import redis
 
 from hub.errors import StoreError
+
+log = logging.getLogger("switchboard.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +259,18 @@ class RedisBreaker:
 def make_limits(
     broker_url: str, namespace: str, monotonic: Callable[[], float]
 ) -> tuple[Limiter, Breaker]:
-    """In-memory state for the embedded broker, Redis state for a Redis broker."""
+    """In-memory state for the embedded broker, Redis state for a Redis broker.
+
+    RabbitMQ has nowhere to keep shared counters, so with an amqp:// broker each process
+    keeps its own (docs/operations.md, "Broker"): the budget is per process, not shared.
+    """
     if broker_url == "embedded":
+        return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
+    if broker_url.startswith(("amqp://", "amqps://")):
+        log.warning(
+            "RabbitMQ broker: rate limits and circuit breakers are per process, "
+            "not shared by all workers (use the Redis broker to share them)"
+        )
         return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
     client = redis.Redis.from_url(broker_url)
     return RedisLimiter(client, namespace), RedisBreaker(client, namespace)

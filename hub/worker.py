@@ -23,13 +23,7 @@ from hub.http import make_client
 from hub.logging import bound
 from hub.processing import flush_group, process_event
 from hub.queries import run_queries
-from hub.queue import (
-    EVENTS_QUEUE,
-    FLUSH_ACTOR,
-    PROCESS_ACTOR,
-    delivery_actor,
-    delivery_queue,
-)
+from hub.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
 from hub.ratelimit import Limit
 from hub.rerender import Rerenderer
 from hub.rules import Rule
@@ -138,18 +132,20 @@ class WorkerService:
         return http, {name: cls(env) for name, cls in self.rt.plugins.connectors.items()}
 
     def _declare_actors(self) -> None:
-        broker = self.rt.queue.broker
+        # Queue names come from the Queue: on RabbitMQ they carry the namespace as prefix.
+        queue = self.rt.queue
+        broker = queue.broker
         dramatiq.actor(
-            broker=broker, actor_name=PROCESS_ACTOR, queue_name=EVENTS_QUEUE, max_retries=0
+            broker=broker, actor_name=PROCESS_ACTOR, queue_name=queue.events_queue, max_retries=0
         )(self._process)
         dramatiq.actor(
-            broker=broker, actor_name=FLUSH_ACTOR, queue_name=EVENTS_QUEUE, max_retries=0
+            broker=broker, actor_name=FLUSH_ACTOR, queue_name=queue.events_queue, max_retries=0
         )(self._flush)
         for name in self.rt.plugins.connectors:
             dramatiq.actor(
                 broker=broker,
                 actor_name=delivery_actor(name),
-                queue_name=delivery_queue(name),
+                queue_name=queue.delivery_queue(name),
                 max_retries=0,
             )(self._deliver_fn(name))
 

@@ -7,6 +7,7 @@ that another worker holds, or that is already done, changes nothing and is dropp
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,14 +23,13 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import StoreError
-from hub.store.tables import attempts, deliveries, events, metadata
+from hub.store.tables import attempts, deliveries, events
 
 TERMINAL_DELIVERY = ("delivered", "dead", "skipped")
 
@@ -122,17 +122,13 @@ class Store:
         self._insert = _insert_ignore_factory(engine)
 
     def create_schema(self) -> None:
-        """Create missing tables; processes starting together on PostgreSQL take turns."""
-        with self.guard("create the schema"), self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # CREATE TABLE IF NOT EXISTS still races on the type catalogue; a
-                # transaction-scoped advisory lock serialises start-up, not normal work.
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            metadata.create_all(conn)
-            # create_all skips the indexes of tables that exist already: add new ones.
-            for table in metadata.sorted_tables:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+        """Migrate the store to the newest schema (Alembic); concurrent starters take turns."""
+        # Alembic logs its plugin set-up at INFO when first imported; migrate logs what ran.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # Imported here: migrate takes SCHEMA_LOCK_KEY from this module.
+        from hub.store import migrate
+
+        migrate.upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -461,34 +457,67 @@ class Store:
     # --- sweeping -----------------------------------------------------------------
 
     def stale_event_ids(self, *, now: float, older_than: float, limit: int = 500) -> list[str]:
-        """Events never picked up (or replayed), or whose processing lease ran out."""
+        """Hand out events never picked up (or replayed), or whose processing lease ran out.
+
+        A row is handed to one sweeper once per lease, so several workers' sweepers do not
+        each re-enqueue it: the same statement that picks it marks it swept (see
+        `_sweep`). The mark is `lease_until = now` on a `received` row, where claims never
+        look, and the row is stale again only when `older_than` (now - lease) passes it.
+        An expired claim is released back to `received` (nobody holds it any more), so
+        the worker that gets the message claims it at once.
+        """
         cond = or_(
             and_(
                 events.c.status == "received",
-                or_(events.c.received_at < older_than, events.c.lease_until < older_than),
+                # lease_until on a received row: when it was last handed out (sweep or
+                # replay); without one, when it arrived (ingress enqueued it then).
+                func.coalesce(events.c.lease_until, events.c.received_at) < older_than,
             ),
             and_(events.c.status == "processing", events.c.lease_until < now),
         )
-        with self.guard("find stale events"), self.engine.connect() as conn:
-            return list(conn.scalars(select(events.c.id).where(cond).limit(limit)))
+        with self.guard("sweep stale events"), self.engine.begin() as conn:
+            rows = _sweep(
+                conn,
+                events,
+                cond,
+                limit=limit,
+                values={"status": "received", "lease_until": now},
+                returning=(events.c.id,),
+            )
+        return [r[0] for r in rows]
 
     def stale_deliveries(
         self, *, now: float, older_than: float, limit: int = 500
     ) -> list[tuple[str, str]]:
-        """(id, connector) of due deliveries that no queue seems to hold, or expired leases."""
+        """Hand out (id, connector) of due deliveries no queue seems to hold, or expired leases.
+
+        Marked swept like events (`stale_event_ids`): `lease_until = now` on a `pending`
+        row, which its claim ignores (it only needs next_attempt_at <= now), and an
+        expired `sending` claim goes back to `pending` keeping its attempt count (the lost
+        attempt may have reached the destination). next_attempt_at is left alone, so a
+        swept row is exactly as due as before.
+        """
         # A pending row behind an earlier one for its entity is woken when that one
         # finishes (and that one is swept itself if its message was lost): skip it here.
         cond = or_(
             and_(
                 deliveries.c.status == "pending",
                 deliveries.c.next_attempt_at < older_than,
+                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < older_than),
                 ~_has_predecessor(),
             ),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
         )
-        query = select(deliveries.c.id, deliveries.c.connector).where(cond).limit(limit)
-        with self.guard("find stale deliveries"), self.engine.connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute(query)]
+        with self.guard("sweep stale deliveries"), self.engine.begin() as conn:
+            rows = _sweep(
+                conn,
+                deliveries,
+                cond,
+                limit=limit,
+                values={"status": "pending", "lease_until": now},
+                returning=(deliveries.c.id, deliveries.c.connector),
+            )
+        return [(r[0], r[1]) for r in rows]
 
     def count_events(self, status: str | None = None) -> int:
         query = select(func.count()).select_from(events)
@@ -519,6 +548,30 @@ class _Guard:
 
 def _same(column: Any, value: str | None) -> Any:
     return column.is_(None) if value is None else column == value
+
+
+def _sweep(
+    conn: Any,
+    table: Any,
+    cond: Any,
+    *,
+    limit: int,
+    values: dict[str, Any],
+    returning: tuple[Any, ...],
+) -> list[Any]:
+    """Pick up to `limit` rows matching `cond` and mark them swept, in one statement.
+
+    PostgreSQL: the pick is `FOR UPDATE SKIP LOCKED`, so a concurrent sweeper skips the
+    rows this one holds, and a row it reaches after this one committed is re-checked
+    against `cond` and no longer matches: each row goes to exactly one sweeper. A claim
+    racing the sweep waits for it and then claims the marked row. SQLite has no row
+    locks; the UPDATE takes its single write lock first, so sweepers simply queue.
+    """
+    picked = select(table.c.id).where(cond).limit(limit).correlate(None)
+    if conn.dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True, of=table)
+    sweep = update(table).where(table.c.id.in_(picked)).values(**values).returning(*returning)
+    return list(conn.execute(sweep))
 
 
 def _has_predecessor() -> Any:
