@@ -40,8 +40,10 @@ from tests.support import REDIS_URL_FOR_TESTS, free_port, github_headers, wait_u
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-EVENTS = 5_000
-ENTITIES = 500  # issues; each one's deliveries go out in event order
+#: The full run is 5,000 (`SWITCHBOARD_SCALE_OUT_EVENTS=5000`, ~5 min here, figures in
+#: docs/operations.md); the suite runs 1,500 to stay within CI's 10-minute budget.
+EVENTS = int(os.environ.get("SWITCHBOARD_SCALE_OUT_EVENTS", "1500"))
+ENTITIES = max(1, min(500, EVENTS // 10))  # issues; each one's deliveries go in event order
 IN_FLIGHT = 32  # concurrent webhook requests, split over both ingress ports
 WORKER_THREADS = 4
 #: Shorter than the default 60 s, so the killed worker's claims come back well within the
@@ -51,7 +53,7 @@ LEASE_S = 30
 #: ~290 s (docs/operations.md, "Capacity measured in the multi-process test"); bounded
 #: with room for a busier machine, so a stuck run fails instead of hanging.
 DELIVERY_TIMEOUT_S = 480
-KILL_AFTER_DELIVERED = 1_500
+KILL_AFTER_DELIVERED = EVENTS * 3 // 10
 TICK_RULE = "every-minute"
 
 RULES = f"""
