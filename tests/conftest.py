@@ -1,4 +1,5 @@
-"""Fixtures shared by all suites: real Redis (skip locally when down, fail in CI)."""
+"""Fixtures shared by all suites: real Redis (skip locally when down, fail in CI), and the
+fake Notion API served on loopback."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.fakes.notion import FakeNotion
+from tests.servers import serve_in_thread
 from tests.support import REDIS_URL_FOR_TESTS as REDIS_URL
 from tests.support import in_ci
+
+
+@pytest.fixture
+def notion() -> Iterator[tuple[FakeNotion, str]]:
+    """The fake Notion API with the shared fixtures, on 127.0.0.1, for one test:
+    (fake, base URL)."""
+    fake = FakeNotion.with_fixtures()
+    with serve_in_thread(fake.app()) as base:
+        yield fake, base
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ edits the deferred message through the interaction's follow-up URL (faked with r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import respx
 from nacl.signing import SigningKey
 from starlette.testclient import TestClient
@@ -23,7 +21,6 @@ from hub.clock import SystemClock
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
-from tests.servers import serve_in_thread
 from tests.support import fixture_path, make_settings, wait_until
 
 TASKS_DB = "8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"
@@ -52,13 +49,6 @@ rules:
 """
 
 
-@pytest.fixture
-def notion() -> Iterator[tuple[FakeNotion, str]]:
-    fake = FakeNotion.with_fixtures()
-    fake.query_delay_s = SLOW_QUERY_S
-    with serve_in_thread(fake.app()) as base:
-        yield fake, base
-
 
 def _interaction_now() -> bytes:
     """The real fixture command, with an id minted now (its follow-up token lives 15 min
@@ -86,6 +76,7 @@ def test_a_slow_notion_query_is_deferred_then_answered_through_the_follow_up(
     tmp_path: Path, notion: tuple[FakeNotion, str], respx_mock: respx.MockRouter
 ) -> None:
     fake, base = notion
+    fake.query_delay_s = SLOW_QUERY_S
     respx_mock.route(host="127.0.0.1").pass_through()  # the fake Notion API is real HTTP
     follow_up = respx_mock.patch(
         url__regex=r"^https://discord\.com/api/v10/webhooks/\d+/[^/]+/messages/@original$"

@@ -10,11 +10,9 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
@@ -54,12 +52,6 @@ def _notion_source(api_url: str, window: str) -> str:
     databases:
       "{TASKS_DB}": {{kind: task}}"""
 
-
-@pytest.fixture
-def notion() -> Iterator[tuple[FakeNotion, str]]:
-    fake = FakeNotion.with_fixtures()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, base
 
 
 def _hub(tmp_path: Path, api_url: str, window: str = "0.5s") -> Runtime:

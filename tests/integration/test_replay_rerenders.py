@@ -8,10 +8,8 @@ queue must run the query and send the report, not send an empty message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from hub.api.operations import replay_now
@@ -20,7 +18,6 @@ from hub.plugins import load_plugins
 from hub.rerender import UNRENDERED
 from hub.runtime import Runtime, build_runtime
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
-from tests.servers import serve_in_thread
 from tests.support import fixture_path, github_headers, make_settings, wait_until
 
 TASKS_DB = "8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"
@@ -46,12 +43,6 @@ rules:
           message: "{{ event.data.fields.no_such_field }}"
 """
 
-
-@pytest.fixture
-def notion() -> Iterator[tuple[FakeNotion, str]]:
-    fake = FakeNotion.with_fixtures()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, base
 
 
 def _hub(tmp_path: Path, base: str) -> Runtime:
