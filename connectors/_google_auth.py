@@ -131,7 +131,7 @@ class AccessTokens:
             else ""
         )
         raise TokenError(
-            f"the token endpoint refused the refresh ({response.status_code} {code}){hint}",
+            f"Google token endpoint refused the refresh ({response.status_code} {code}){hint}",
             retryable=retryable,
         )
 

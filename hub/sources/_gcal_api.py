@@ -9,28 +9,30 @@ Only the refresh-token grant exists; service accounts need an RS256-signed JWT, 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors._google_auth import DEFAULT_TOKEN_URL, AccessTokens, OAuthClient, TokenError
 from hub.secrets import Secret
 from hub.sources.base import EnrichContext
 
 __all__ = ["API_URL", "TOKEN_URL", "ApiFailure", "CalendarReader", "Grant", "SyncTokenGone"]
 
 API_URL = "https://www.googleapis.com/calendar/v3"
-TOKEN_URL = DEFAULT_TOKEN_URL
+TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 #: Calendar's default quota is per user per minute; ten a second stays inside it.
 GCAL_BUDGET: tuple[tuple[int, float], ...] = ((10, 1.0),)
 #: A listing longer than this many pages is a provider loop, not a calendar.
 MAX_PAGES = 400
+#: Refresh this long before Google's `expires_in`, so no request carries a dying token.
+EXPIRY_MARGIN = timedelta(seconds=60)
 _RATE_LIMITED = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
 
@@ -57,14 +59,6 @@ class Grant:
     refresh_token: Secret
     token_url: str = TOKEN_URL
 
-    def oauth_client(self) -> OAuthClient:
-        return OAuthClient(
-            client_id=self.client_id,
-            client_secret=self.client_secret.reveal(),
-            refresh_token=self.refresh_token.reveal(),
-            token_url=self.token_url,
-        )
-
     @property
     def budget_key(self) -> str:
         """Names the grant for the shared rate budget without holding the token."""
@@ -78,8 +72,8 @@ class CalendarReader:
     def __init__(self, grant: Grant, api_url: str = API_URL) -> None:
         self._grant = grant
         self._api_url = api_url.rstrip("/")
-        self._tokens: AccessTokens | None = None
-        self._last_token: str | None = None
+        self._token: tuple[str, datetime] | None = None
+        self._lock: asyncio.Lock | None = None
 
     async def list_events(
         self, ctx: EnrichContext, calendar: str, sync_token: str | None
@@ -193,18 +187,35 @@ class CalendarReader:
         return await ctx.http.get(url, params=dict(query), headers=headers)
 
     async def _access_token(self, ctx: EnrichContext, *, fresh: bool) -> str:
-        """The cached token, refreshed near expiry or after a 401 (`fresh`): the same
-        token cache and refresh the gcal connector uses."""
-        if self._tokens is None:  # made lazily: it uses the worker's HTTP client
-            self._tokens = AccessTokens(ctx.http)
-        client = self._grant.oauth_client()
-        if fresh and self._last_token is not None:
-            self._tokens.forget(client, self._last_token)
-        try:
-            self._last_token = await self._tokens.token(client, now=ctx.clock.now())
-        except TokenError as exc:
-            raise ApiFailure(exc.reason, retryable=exc.retryable, after_s=exc.after_s) from exc
-        return self._last_token
+        """The cached token, refreshed near expiry or after a 401 (`fresh`)."""
+        now = ctx.clock.now()
+        if self._lock is None:  # made lazily: it belongs to the worker's event loop
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._token is not None and not fresh and now < self._token[1]:
+                return self._token[0]
+            grant = self._grant
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": grant.client_id,
+                "client_secret": grant.client_secret.reveal(),
+                "refresh_token": grant.refresh_token.reveal(),
+            }
+            response = await ctx.http.post(grant.token_url, data=form)
+            body = _json(response)
+            token = body.get("access_token")
+            if not response.is_success or not isinstance(token, str):
+                code = body.get("error") if isinstance(body.get("error"), str) else "no error"
+                raise ApiFailure(
+                    f"the token endpoint refused the refresh ({response.status_code} {code}); "
+                    "check client_id, client_secret and refresh_token",
+                    retryable=response.status_code >= 500 or response.status_code == 429,
+                )
+            lifetime = body.get("expires_in")
+            seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+            self._token = (token, now + timedelta(seconds=seconds) - EXPIRY_MARGIN)
+            return token
+
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:
     value = response.headers.get("retry-after", "").strip()
