@@ -360,8 +360,7 @@ def _replay(args: argparse.Namespace) -> int:
                 plugins.connectors,
             )
             queue.enqueue_events(result.event_ids)
-            for delivery_id, connector in result.delivery_ids:
-                queue.enqueue_delivery(delivery_id, connector)
+            queue.enqueue_deliveries(result.delivery_ids)
             queue.close()
     finally:
         store.close()

@@ -196,8 +196,7 @@ class WorkerService:
     def _enqueue(self, pending: list[tuple[str, str]], groups: list[tuple[str, float]]) -> None:
         """Messages for what processing planned: deliveries now, group flushes when due."""
         queue = self.rt.queue
-        for delivery_id, connector in pending:
-            queue.enqueue_delivery(delivery_id, connector)
+        queue.enqueue_deliveries(pending)
         now = self.rt.clock.now().timestamp()
         for group_id, flush_at in groups:
             queue.enqueue_group_flush(group_id, delay_s=max(0.0, flush_at - now))
@@ -266,8 +265,7 @@ class WorkerService:
         event_ids = rt.store.stale_event_ids(now=now, older_than=older_than)
         rt.queue.enqueue_events(event_ids)
         stale = rt.store.stale_deliveries(now=now, older_than=older_than)
-        for delivery_id, connector in stale:
-            rt.queue.enqueue_delivery(delivery_id, connector)
+        rt.queue.enqueue_deliveries(stale)
         # A group whose flush message was lost is flushed once it is a lease overdue.
         overdue = windows.due_groups(rt.store, now=older_than)
         for group_id in overdue:

@@ -48,8 +48,7 @@ def replay_now(
         wanted += dead_since(runtime.store, since=dead_since_s)
     result: Replayed = replay(runtime.store, wanted, now=now, due_at=now, force=force)
     runtime.queue.enqueue_events(result.event_ids)
-    for delivery_id, connector in result.delivery_ids:
-        runtime.queue.enqueue_delivery(delivery_id, connector)
+    runtime.queue.enqueue_deliveries(result.delivery_ids)
     return ReplayResult(
         [d for d, _ in result.delivery_ids], list(result.event_ids), list(result.skipped)
     )

@@ -19,7 +19,6 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
-    exists,
     func,
     or_,
     select,
@@ -29,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import StoreError
+from hub.store import statements as sql
 from hub.store.tables import attempts, deliveries, events
 
 TERMINAL_DELIVERY = ("delivered", "dead", "skipped")
@@ -120,6 +120,11 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = _insert_ignore_factory(engine)
+        # Built once: see hub.store.statements for why.
+        self._insert_events = self._insert(events).returning(
+            events.c.id, sort_by_parameter_order=True
+        )
+        self._insert_deliveries_stmt = self._insert(deliveries)
 
     def create_schema(self) -> None:
         """Migrate the store to the newest schema (Alembic); concurrent starters take turns."""
@@ -160,12 +165,7 @@ class Store:
                 },
             )
         with self.guard("store accepted events"), self.engine.begin() as conn:
-            inserted = set(
-                conn.scalars(
-                    self._insert(events).returning(events.c.id, sort_by_parameter_order=True),
-                    list(rows.values()),
-                )
-            )
+            inserted = set(conn.scalars(self._insert_events, list(rows.values())))
         out: list[InsertOutcome] = []
         for e in batch:
             out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))
@@ -179,22 +179,15 @@ class Store:
 
     def claim_event(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
         """Take an event for processing; None if it is done or leased by someone else."""
-        claimable = or_(
-            events.c.status == "received",
-            and_(events.c.status == "processing", events.c.lease_until < now),
-        )
         with self.guard("claim an event"), self.engine.begin() as conn:
-            result = conn.execute(
-                update(events)
-                .where(events.c.id == event_id, claimable)
-                .values(
-                    status="processing", lease_until=now + lease_s, attempts=events.c.attempts + 1
+            row = (
+                conn.execute(
+                    sql.CLAIM_EVENT, {"b_id": event_id, "b_now": now, "b_until": now + lease_s}
                 )
+                .mappings()
+                .first()
             )
-            if result.rowcount != 1:
-                return None
-            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().one()
-        return _event_row(row)
+        return _event_row(row) if row is not None else None
 
     def finish_event(
         self,
@@ -209,15 +202,14 @@ class Store:
         with self.guard("record a processed event"), self.engine.begin() as conn:
             pending = self._insert_deliveries(conn, event_id, list(new_deliveries), now)
             conn.execute(
-                update(events)
-                .where(events.c.id == event_id)
-                .values(
-                    status="failed" if error else "processed",
-                    normalized=normalized,
-                    error=error,
-                    lease_until=None,
-                    processed_at=now,
-                )
+                sql.FINISH_EVENT,
+                {
+                    "b_id": event_id,
+                    "b_status": "failed" if error else "processed",
+                    "b_normalized": normalized,
+                    "b_error": error,
+                    "b_now": now,
+                },
             )
         return pending
 
@@ -233,7 +225,7 @@ class Store:
     ) -> list[str]:
         if planned:
             conn.execute(
-                self._insert(deliveries),
+                self._insert_deliveries_stmt,
                 [
                     {
                         "id": d.id,
@@ -258,13 +250,7 @@ class Store:
                     for d in planned
                 ],
             )
-        return list(
-            conn.scalars(
-                select(deliveries.c.id).where(
-                    deliveries.c.inbound_id == inbound_id, deliveries.c.status == "pending"
-                )
-            )
-        )
+        return list(conn.scalars(sql.PENDING_OF_INBOUND, {"b_inbound": inbound_id}))
 
     # --- deliveries ---------------------------------------------------------------
 
@@ -288,52 +274,25 @@ class Store:
         """Take a due delivery for sending; None if done, not due, leased elsewhere, or
         waiting behind an earlier delivery for the same entity and destination (or behind
         an earlier event not yet processed, which may turn out to be for the same entity)."""
-        claimable = or_(
-            and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
-        )
         with self.guard("claim a delivery"), self.engine.begin() as conn:
-            result = conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == delivery_id,
-                    claimable,
-                    ~_has_predecessor(),
-                    ~_earlier_event_unprocessed(),
-                )
-                .values(
-                    status="sending",
-                    lease_until=now + lease_s,
-                    attempts=deliveries.c.attempts + 1,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
-                return None
             row = (
-                conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+                conn.execute(
+                    sql.CLAIM_DELIVERY,
+                    {"b_id": delivery_id, "b_now": now, "b_until": now + lease_s},
+                )
                 .mappings()
-                .one()
+                .first()
             )
-        return _delivery_row(row)
+        return _delivery_row(row) if row is not None else None
 
     def entity_refs(
         self, *, connector: str, destination: str | None, entity_key: str
     ) -> dict[str, str]:
         """Latest ref per operation of delivered sends for one entity and destination."""
-        query = (
-            select(deliveries.c.operation, deliveries.c.ref)
-            .where(
-                deliveries.c.connector == connector,
-                _same(deliveries.c.destination, destination),
-                deliveries.c.entity_key == entity_key,
-                deliveries.c.status == "delivered",
-                deliveries.c.ref.is_not(None),
-            )
-            .order_by(deliveries.c.updated_at)
-        )
+        query = sql.ENTITY_REFS[destination is not None]
+        bound = {"b_connector": connector, "b_destination": destination, "b_entity": entity_key}
         with self.guard("read entity refs"), self.engine.connect() as conn:
-            return {(op or ""): ref for op, ref in conn.execute(query)}
+            return {(op or ""): ref for op, ref in conn.execute(query, bound)}
 
     def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
         """Why a pending delivery could not be claimed, with seconds to come back in:
@@ -352,13 +311,13 @@ class Store:
                 return "early", float(row[1] - now)
             this = deliveries.c.id == delivery_id
             if conn.scalar(
-                select(func.count()).select_from(deliveries).where(this, _has_predecessor())
+                select(func.count()).select_from(deliveries).where(this, sql.HAS_PREDECESSOR)
             ):
                 return "blocked", BLOCKED_RECHECK_S
             if conn.scalar(
                 select(func.count())
                 .select_from(deliveries)
-                .where(this, _earlier_event_unprocessed())
+                .where(this, sql.EARLIER_EVENT_UNPROCESSED)
             ):
                 return "ordering", ORDERING_RECHECK_S
         # What blocked the claim a moment ago has cleared: claim again rather than drop
@@ -369,19 +328,14 @@ class Store:
         """The earliest pending delivery for the same entity and destination, if any."""
         if row.entity_key is None:
             return None
-        query = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.connector == row.connector,
-                _same(deliveries.c.destination, row.destination),
-                deliveries.c.entity_key == row.entity_key,
-                deliveries.c.status == "pending",
-            )
-            .order_by(deliveries.c.seq, deliveries.c.id)
-            .limit(1)
-        )
+        query = sql.NEXT_IN_LINE[row.destination is not None]
+        bound = {
+            "b_connector": row.connector,
+            "b_destination": row.destination,
+            "b_entity": row.entity_key,
+        }
         with self.guard("find the next delivery"), self.engine.connect() as conn:
-            found = conn.scalar(query)
+            found = conn.scalar(query, bound)
         return str(found) if found is not None else None
 
     def defer_delivery(self, delivery_id: str, *, until: float, now: float) -> None:
@@ -411,29 +365,30 @@ class Store:
         last_error: str | None = None,
     ) -> None:
         """Record one attempt and move the delivery to its next state."""
-        values: dict[str, Any] = {
-            "status": status,
-            "lease_until": None,
-            "updated_at": now,
-            "last_error": last_error,
-        }
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        if ref is not None:
-            values["ref"] = ref
         with self.guard("record a delivery attempt"), self.engine.begin() as conn:
             conn.execute(
-                attempts.insert().values(
-                    delivery_id=delivery_id,
-                    number=attempt.number,
-                    started_at=attempt.started_at,
-                    duration_ms=attempt.duration_ms,
-                    outcome=attempt.outcome,
-                    status_code=attempt.status_code,
-                    detail=attempt.detail,
-                )
+                sql.RECORD_ATTEMPT,
+                {
+                    "b_delivery": delivery_id,
+                    "b_number": attempt.number,
+                    "b_started": attempt.started_at,
+                    "b_duration": attempt.duration_ms,
+                    "b_outcome": attempt.outcome,
+                    "b_status_code": attempt.status_code,
+                    "b_detail": attempt.detail,
+                },
             )
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+            conn.execute(
+                sql.FINISH_ATTEMPT,
+                {
+                    "b_id": delivery_id,
+                    "b_status": status,
+                    "b_now": now,
+                    "b_error": last_error,
+                    "b_next": next_attempt_at,
+                    "b_ref": ref,
+                },
+            )
 
     def list_attempts(self, delivery_id: str) -> list[AttemptRecord]:
         query = (
@@ -504,7 +459,7 @@ class Store:
                 deliveries.c.status == "pending",
                 deliveries.c.next_attempt_at < older_than,
                 or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < older_than),
-                ~_has_predecessor(),
+                ~sql.HAS_PREDECESSOR,
             ),
             and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
         )
@@ -572,39 +527,6 @@ def _sweep(
         picked = picked.with_for_update(skip_locked=True, of=table)
     sweep = update(table).where(table.c.id.in_(picked)).values(**values).returning(*returning)
     return list(conn.execute(sweep))
-
-
-def _has_predecessor() -> Any:
-    """An earlier undelivered delivery for the same entity, connector and destination."""
-    earlier = deliveries.alias("earlier")
-    return exists().where(
-        deliveries.c.entity_key.is_not(None),
-        earlier.c.entity_key == deliveries.c.entity_key,
-        earlier.c.connector == deliveries.c.connector,
-        or_(
-            earlier.c.destination == deliveries.c.destination,
-            and_(earlier.c.destination.is_(None), deliveries.c.destination.is_(None)),
-        ),
-        earlier.c.status.in_(("pending", "sending")),
-        or_(
-            earlier.c.seq < deliveries.c.seq,
-            and_(earlier.c.seq == deliveries.c.seq, earlier.c.id < deliveries.c.id),
-        ),
-    )
-
-
-def _earlier_event_unprocessed() -> Any:
-    """An event received before this delivery's event that is not processed yet.
-
-    Its entity is unknown until it is normalized, so it may be the same entity: an
-    entity's deliveries go out in the order their events arrived, not the order workers
-    happened to process them in. Processing takes milliseconds, so the wait is short.
-    """
-    return exists().where(
-        deliveries.c.entity_key.is_not(None),
-        events.c.status.in_(("received", "processing")),
-        events.c.received_at < deliveries.c.seq,
-    )
 
 
 def open_store(url: str) -> Store:

@@ -1,0 +1,178 @@
+"""The hot path's statements, built once with bind parameters.
+
+Every event costs a claim, a finish, a delivery claim and an attempt record. Building
+those statements per call (and the correlated EXISTS of the order checks with a fresh
+alias each time) cost more CPU than running them: SQLAlchemy memoizes a statement
+object's cache key, so a statement built once compiles once and then only binds values.
+Bind parameter names start with `b_`: names equal to a column's are reserved in SET.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, and_, bindparam, exists, func, or_, select, update
+
+from hub.store.tables import attempts, deliveries, events
+
+
+def has_predecessor() -> Any:
+    """An earlier undelivered delivery for the same entity, connector and destination."""
+    earlier = deliveries.alias("earlier")
+    return exists().where(
+        deliveries.c.entity_key.is_not(None),
+        earlier.c.entity_key == deliveries.c.entity_key,
+        earlier.c.connector == deliveries.c.connector,
+        or_(
+            earlier.c.destination == deliveries.c.destination,
+            and_(earlier.c.destination.is_(None), deliveries.c.destination.is_(None)),
+        ),
+        earlier.c.status.in_(("pending", "sending")),
+        or_(
+            earlier.c.seq < deliveries.c.seq,
+            and_(earlier.c.seq == deliveries.c.seq, earlier.c.id < deliveries.c.id),
+        ),
+    )
+
+
+def earlier_event_unprocessed() -> Any:
+    """An event received before this delivery's event that is not processed yet.
+
+    Its entity is unknown until it is normalized, so it may be the same entity: an
+    entity's deliveries go out in the order their events arrived, not the order workers
+    happened to process them in. Processing takes milliseconds, so the wait is short.
+    """
+    return exists().where(
+        deliveries.c.entity_key.is_not(None),
+        events.c.status.in_(("received", "processing")),
+        events.c.received_at < deliveries.c.seq,
+    )
+
+
+HAS_PREDECESSOR = has_predecessor()
+EARLIER_EVENT_UNPROCESSED = earlier_event_unprocessed()
+
+#: Take an event: received, or processing with an expired lease. Returns the row.
+CLAIM_EVENT = (
+    update(events)
+    .where(
+        events.c.id == bindparam("b_id"),
+        or_(
+            events.c.status == "received",
+            and_(events.c.status == "processing", events.c.lease_until < bindparam("b_now")),
+        ),
+    )
+    .values(
+        status="processing",
+        lease_until=bindparam("b_until"),
+        attempts=events.c.attempts + 1,
+    )
+    .returning(*events.c)
+)
+
+FINISH_EVENT = (
+    update(events)
+    .where(events.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        normalized=bindparam("b_normalized", type_=JSON(none_as_null=True)),
+        error=bindparam("b_error"),
+        lease_until=None,
+        processed_at=bindparam("b_now"),
+    )
+)
+
+PENDING_OF_INBOUND = select(deliveries.c.id).where(
+    deliveries.c.inbound_id == bindparam("b_inbound"), deliveries.c.status == "pending"
+)
+
+#: Take a due delivery (or one whose lease ran out) that nothing earlier holds back.
+CLAIM_DELIVERY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        or_(
+            and_(
+                deliveries.c.status == "pending",
+                deliveries.c.next_attempt_at <= bindparam("b_now"),
+            ),
+            and_(deliveries.c.status == "sending", deliveries.c.lease_until < bindparam("b_now")),
+        ),
+        ~HAS_PREDECESSOR,
+        ~EARLIER_EVENT_UNPROCESSED,
+    )
+    .values(
+        status="sending",
+        lease_until=bindparam("b_until"),
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*deliveries.c)
+)
+
+RECORD_ATTEMPT = attempts.insert().values(
+    delivery_id=bindparam("b_delivery"),
+    number=bindparam("b_number"),
+    started_at=bindparam("b_started"),
+    duration_ms=bindparam("b_duration"),
+    outcome=bindparam("b_outcome"),
+    status_code=bindparam("b_status_code"),
+    detail=bindparam("b_detail"),
+)
+
+#: After an attempt; a NULL next attempt time or ref keeps the stored one.
+FINISH_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=Float), deliveries.c.next_attempt_at
+        ),
+        ref=func.coalesce(bindparam("b_ref", type_=deliveries.c.ref.type), deliveries.c.ref),
+    )
+)
+
+
+def _same_destination(named: bool) -> Any:
+    return (
+        deliveries.c.destination == bindparam("b_destination")
+        if named
+        else deliveries.c.destination.is_(None)
+    )
+
+
+def _entity_refs(named: bool) -> Any:
+    return (
+        select(deliveries.c.operation, deliveries.c.ref)
+        .where(
+            deliveries.c.connector == bindparam("b_connector"),
+            _same_destination(named),
+            deliveries.c.entity_key == bindparam("b_entity"),
+            deliveries.c.status == "delivered",
+            deliveries.c.ref.is_not(None),
+        )
+        .order_by(deliveries.c.updated_at)
+    )
+
+
+def _next_in_line(named: bool) -> Any:
+    return (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.connector == bindparam("b_connector"),
+            _same_destination(named),
+            deliveries.c.entity_key == bindparam("b_entity"),
+            deliveries.c.status == "pending",
+        )
+        .order_by(deliveries.c.seq, deliveries.c.id)
+        .limit(1)
+    )
+
+
+#: By whether the destination is named (a NULL destination compares with IS NULL).
+ENTITY_REFS = {True: _entity_refs(True), False: _entity_refs(False)}
+NEXT_IN_LINE = {True: _next_in_line(True), False: _next_in_line(False)}
