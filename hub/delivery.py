@@ -185,14 +185,11 @@ class DeliveryEngine:
         now: float,
     ) -> DeliveryOutcome:
         connector = self.connectors.get(row.connector)
-        refs: dict[str, str] = {}
-        if row.entity_key is not None:
-            refs = await asyncio.to_thread(
-                self.store.entity_refs,
-                connector=row.connector,
-                destination=row.destination,
-                entity_key=row.entity_key,
-            )
+        # Store and Redis reads before the request share one thread hop (each hop costs
+        # context switches and a GIL hand-off; the worker spent more on those than on SQL).
+        refs, breaker_wait = await asyncio.to_thread(
+            self._before_send, row, key, breaker, check_breaker=not is_unrendered(row.params)
+        )
         params, unusable = await self._params(row, now)
         action = RenderedAction(
             connector=row.connector,
@@ -218,7 +215,7 @@ class DeliveryEngine:
         # rate-limit slot and the destination seeing the request stays as short as it can:
         # any gap there is jitter the destination counts against us.
         budget = _budget_key(connector, ctx, key)
-        wait = 0.0 if unusable else await asyncio.to_thread(self.breaker.check, key, breaker)
+        wait = 0.0 if unusable else breaker_wait
         if wait <= 0 and policy.limits and not unusable:
             limits = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in policy.limits]
             wait = await asyncio.to_thread(self.limiter.acquire, budget, limits)
@@ -240,14 +237,6 @@ class DeliveryEngine:
                     None, f"connector {row.connector} raised {type(exc).__name__}: {exc}"
                 )
         duration_ms = (self.clock.monotonic() - started) * 1000
-        if result.pause_s:
-            await asyncio.to_thread(self.limiter.pause, budget, result.pause_s)
-        if result.outcome == "retry" and result.after:
-            await asyncio.to_thread(self.limiter.pause, budget, result.after)
-        # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
-        # us (the limiter handles that): only errors and silence trip the breaker.
-        healthy = result.outcome != "retry" or result.status_code == 429
-        await asyncio.to_thread(self.breaker.record, key, breaker, success=healthy)
         retry_policy = RetryPolicy(max_attempts=policy.max_attempts, max_age_s=policy.max_age_s)
         decision = decide(
             result,
@@ -256,10 +245,9 @@ class DeliveryEngine:
             policy=retry_policy,
             rng=self.rng,
         )
-        await self._record(row, result, decision, now, duration_ms)
-        nxt = None
-        if decision.action != "retry":
-            nxt = await asyncio.to_thread(self.store.next_in_line, row)
+        nxt = await asyncio.to_thread(
+            self._after_send, row, result, decision, key, budget, breaker, now, duration_ms
+        )
         return DeliveryOutcome(
             delivery_id=row.id,
             connector=row.connector,
@@ -283,7 +271,42 @@ class DeliveryEngine:
         await asyncio.to_thread(set_params, self.store, row.id, fresh, now=now)
         return fresh, None
 
-    async def _record(
+    def _before_send(
+        self, row: DeliveryRow, key: str, breaker: BreakerPolicy, *, check_breaker: bool
+    ) -> tuple[dict[str, str], float]:
+        """(refs of earlier sends for the entity, seconds the breaker says to wait)."""
+        refs: dict[str, str] = {}
+        if row.entity_key is not None:
+            refs = self.store.entity_refs(
+                connector=row.connector, destination=row.destination, entity_key=row.entity_key
+            )
+        wait = self.breaker.check(key, breaker) if check_breaker else 0.0
+        return refs, wait
+
+    def _after_send(
+        self,
+        row: DeliveryRow,
+        result: SendResult,
+        decision: Decision,
+        key: str,
+        budget: str,
+        breaker: BreakerPolicy,
+        now: float,
+        duration_ms: float,
+    ) -> str | None:
+        """Pauses, breaker, the attempt record; the next delivery in line, if done."""
+        if result.pause_s:
+            self.limiter.pause(budget, result.pause_s)
+        if result.outcome == "retry" and result.after:
+            self.limiter.pause(budget, result.after)
+        # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
+        # us (the limiter handles that): only errors and silence trip the breaker.
+        healthy = result.outcome != "retry" or result.status_code == 429
+        self.breaker.record(key, breaker, success=healthy)
+        self._record(row, result, decision, now, duration_ms)
+        return self.store.next_in_line(row) if decision.action != "retry" else None
+
+    def _record(
         self,
         row: DeliveryRow,
         result: SendResult,
@@ -303,12 +326,9 @@ class DeliveryEngine:
         )
         finish = self.store.finish_attempt
         if decision.action == "delivered":
-            await asyncio.to_thread(
-                finish, row.id, record, status="delivered", now=finished, ref=result.ref
-            )
+            finish(row.id, record, status="delivered", now=finished, ref=result.ref)
         elif decision.action == "retry":
-            await asyncio.to_thread(
-                finish,
+            finish(
                 row.id,
                 record,
                 status="pending",
@@ -318,6 +338,4 @@ class DeliveryEngine:
             )
         else:
             reason = mask_text(decision.reason, self.secrets)[:DETAIL_LIMIT]
-            await asyncio.to_thread(
-                finish, row.id, record, status="dead", now=finished, last_error=reason
-            )
+            finish(row.id, record, status="dead", now=finished, last_error=reason)
