@@ -197,3 +197,57 @@ def test_a_claim_that_lost_to_a_cleared_blocker_is_told_to_try_again(runtime: Ru
     # Nothing blocks it now: the message must not be dropped, and the claim succeeds.
     assert runtime.store.claim_hint(later.id, now=now) == ("ready", 0.05)
     assert runtime.store.claim_delivery(later.id, now=now, lease_s=30) is not None
+
+
+def test_accepting_events_waits_for_another_process_holding_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    """Ingress polls SQLite's lock itself (not SQLite's napping busy handler): a batch
+    arriving while another connection writes is stored once the lock is free, and the
+    pooled connection gets its normal busy timeout back."""
+    import sqlite3
+    import threading
+
+    from hub.store import open_store
+    from hub.store.store import SQLITE_BUSY_TIMEOUT_MS
+
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    holder = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    inserted = threading.Event()
+    result: list[object] = []
+
+    def accept() -> None:
+        result.append(
+            store.insert_events(
+                [
+                    NewEvent(
+                        id="ev-locked",
+                        source="github",
+                        delivery_id="d-locked",
+                        received_at=1.0,
+                        headers={},
+                        body=BODY,
+                    )
+                ]
+            )
+        )
+        inserted.set()
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        assert not inserted.wait(0.3), "the insert went through while the lock was held"
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    thread.join(10)
+    assert inserted.is_set()
+    [[outcome]] = result  # type: ignore[misc]
+    assert outcome.id == "ev-locked"
+    assert not outcome.duplicate
+    assert store.count_events() == 1
+    with store.engine.connect() as conn:
+        timeouts = {conn.exec_driver_sql("PRAGMA busy_timeout").scalar()}
+    assert timeouts == {SQLITE_BUSY_TIMEOUT_MS}
+    store.close()

@@ -109,9 +109,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
         if_not_exists=True,
     )
-    op.create_index(
-        "ix_attempts_delivery_id", "attempts", ["delivery_id"], if_not_exists=True
-    )
+    op.create_index("ix_attempts_delivery_id", "attempts", ["delivery_id"], if_not_exists=True)
 
     op.create_table(
         "rule_firings",
@@ -141,9 +139,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         if_not_exists=True,
     )
-    op.create_index(
-        "ix_groups_open", "groups", ["rule_id", "key", "status"], if_not_exists=True
-    )
+    op.create_index("ix_groups_open", "groups", ["rule_id", "key", "status"], if_not_exists=True)
 
     op.create_table(
         "group_events",
@@ -154,9 +150,7 @@ def upgrade() -> None:
         sa.Column("event", sa.JSON(), nullable=False),
         if_not_exists=True,
     )
-    op.create_index(
-        "ix_group_events_group_id", "group_events", ["group_id"], if_not_exists=True
-    )
+    op.create_index("ix_group_events_group_id", "group_events", ["group_id"], if_not_exists=True)
 
     op.create_table(
         "snapshots",
