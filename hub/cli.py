@@ -338,7 +338,7 @@ def _replay(args: argparse.Namespace) -> int:
     from hub.store import open_store
     from hub.store.replay import dead_since, replay
 
-    settings, plugins = _settings(args)
+    settings, _ = _settings(args)
     if not args.ids and not args.dead:
         raise ConfigError("name delivery or event ids, or pass --dead")
     store = open_store(settings.database_url)
@@ -355,10 +355,7 @@ def _replay(args: argparse.Namespace) -> int:
         if not settings.is_embedded:
             from hub.queue import Queue, make_broker
 
-            queue = Queue(
-                make_broker(settings.broker_url, namespace=settings.broker_namespace),
-                plugins.connectors,
-            )
+            queue = Queue(make_broker(settings.broker_url, namespace=settings.broker_namespace))
             queue.enqueue_events(result.event_ids)
             queue.enqueue_deliveries(result.delivery_ids)
             queue.close()

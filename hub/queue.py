@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -137,19 +138,45 @@ def queue_prefix(broker: dramatiq.Broker) -> str:
 
 
 class Queue:
-    """Enqueue event and delivery ids on a broker whose queues it declares up front."""
+    """Enqueue event and delivery ids on a broker.
 
-    def __init__(self, broker: dramatiq.Broker, connectors: Iterable[str]) -> None:
+    Only the events queue is declared up front. A worker consumes every declared queue
+    (each with a polling consumer thread, plus one for its delay queue), and most hubs use
+    two or three of the installed connectors: `on_first_use` lets the worker declare a
+    connector's actor, and with it the queue, before the first delivery for it is sent.
+    """
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
-        self.connectors = tuple(connectors)
         self.prefix = queue_prefix(broker)
         #: The events queue's name on this broker (the worker's actors consume it).
         self.events_queue = self.prefix + EVENTS_QUEUE
         # On RabbitMQ declaring is lazy: the queue (with its .DQ delay queue and .XQ
         # dead-letter queue) is created on the server at the first enqueue or consume.
         broker.declare_queue(self.events_queue)
-        for name in self.connectors:
-            broker.declare_queue(self.delivery_queue(name))
+        self._on_first_use: Callable[[str], None] | None = None
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+
+    def on_first_use(self, hook: Callable[[str], None]) -> None:
+        """Call `hook(connector)` before the first delivery for each connector is enqueued
+        here, and now for those already used."""
+        with self._lock:
+            self._on_first_use = hook
+            for connector in sorted(self._used):
+                hook(connector)
+
+    def use(self, connector: str) -> None:
+        """Make sure `on_first_use` ran for `connector` (enqueueing calls this itself)."""
+        if connector in self._used:
+            return
+        with self._lock:
+            if connector not in self._used:
+                if self._on_first_use is not None:
+                    self._on_first_use(connector)
+                # After the hook: a worker's consumer must find the actor declared.
+                self.broker.declare_queue(self.delivery_queue(connector))
+                self._used.add(connector)
 
     def delivery_queue(self, connector: str) -> str:
         """The delivery queue's name for `connector` on this broker."""
@@ -162,6 +189,9 @@ class Queue:
 
     def enqueue_deliveries(self, pending: Iterable[tuple[str, str]]) -> None:
         """(delivery id, connector) pairs, due now."""
+        pending = list(pending)
+        for _, connector in pending:
+            self.use(connector)
         self._enqueue_now(
             [
                 _message(self.delivery_queue(connector), delivery_actor(connector), delivery_id)
@@ -195,6 +225,7 @@ class Queue:
         )
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
+        self.use(connector)
         message: dramatiq.Message[None] = dramatiq.Message(
             queue_name=self.delivery_queue(connector),
             actor_name=delivery_actor(connector),

@@ -94,7 +94,7 @@ def build_runtime(
         settings=settings,
         plugins=plugins,
         store=store,
-        queue=Queue(broker, plugins.connectors),
+        queue=Queue(broker),
         clock=clock,
         sources=_sources(settings, plugins),
         rules=RuleSetRef(ruleset),

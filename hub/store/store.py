@@ -327,6 +327,16 @@ class Store:
         with self.guard("read entity refs"), self.engine.connect() as conn:
             return {(op or ""): ref for op, ref in conn.execute(query, bound)}
 
+    def open_delivery_connectors(self) -> set[str]:
+        """Connectors with deliveries still to send (pending or being sent)."""
+        query = (
+            select(deliveries.c.connector)
+            .where(deliveries.c.status.in_(("pending", "sending")))
+            .distinct()
+        )
+        with self.guard("list connectors with open deliveries"), self.engine.connect() as conn:
+            return set(conn.scalars(query))
+
     def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
         """Why a pending delivery could not be claimed, with seconds to come back in:
         ("early", until due), ("ordering", short) behind an event still being processed,

@@ -26,7 +26,7 @@ def _queued(client: redis.Redis, namespace: str, queue: str) -> list[dict[str, o
 def test_a_batch_lands_as_single_enqueues_would(redis_namespace: str) -> None:
     broker = make_broker(REDIS_URL, namespace=redis_namespace)
     assert isinstance(broker, BatchingRedisBroker)
-    queue = Queue(broker, ["discord"])
+    queue = Queue(broker)
     client = redis.Redis.from_url(REDIS_URL)
     try:
         queue.enqueue_events(["single"])
@@ -51,7 +51,7 @@ def test_a_batch_lands_as_single_enqueues_would(redis_namespace: str) -> None:
 
 def test_a_worker_runs_every_message_of_a_batch(redis_namespace: str) -> None:
     broker = make_broker(REDIS_URL, namespace=redis_namespace)
-    queue = Queue(broker, [])
+    queue = Queue(broker)
     seen: list[str] = []
     done = threading.Event()
     wanted = [f"ev-{i}" for i in range(200)]

@@ -78,11 +78,12 @@ def test_an_amqp_url_gives_a_rabbitmq_broker_whose_queues_carry_the_namespace() 
     broker = make_broker(RABBITMQ_URL_FOR_TESTS, namespace="hub-a")
     try:
         assert isinstance(broker, NamespacedRabbitmqBroker)
-        queue = Queue(broker, ["discord"])
+        queue = Queue(broker)
         assert queue.events_queue == "hub-a.events"
         assert queue.delivery_queue("discord") == "hub-a.deliver.discord"
-        # Declared lazily: nothing is sent to the server before the first enqueue.
-        assert broker.get_declared_queues() == {"hub-a.events", "hub-a.deliver.discord"}
+        # Declared lazily: nothing is sent to the server before the first enqueue; a
+        # connector's queue is declared by the worker that sends with it.
+        assert broker.get_declared_queues() == {"hub-a.events"}
         assert "hub-a.events.DQ" in broker.get_declared_delay_queues()
     finally:
         broker.close()
