@@ -21,6 +21,10 @@ signed, each with a unique X-GitHub-Delivery. Phases:
               --duration s, targets interleaved, best round kept (the least disturbed, as
               in benchmarks/rules.py); with wrk (apt-get install wrk), else the Python
               generator, which may then be the bottleneck for the bare app
+Floor: the hub's own per-request work, timed in this process without HTTP (verify =
+HMAC + JSON check, the event id, the SQLite insert per row in batches of 64, the Redis
+enqueue per id pipelined in 64s), set against the bare app's CPU per request: the share
+of bare that a hub whose HTTP part cost nothing more than bare's could reach on one core.
 Nothing lost: after the load each hub is SIGKILLed (a 202 must already be durable), then
 its events rows are counted per phase. The Python phases must match exactly: every
 accepted delivery id has a row and no other row exists. wrk cannot drain its last
@@ -41,12 +45,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 from harness import (
     DEFAULT_REDIS_URL,
+    SECRET,
     LoadResult,
     Proc,
     cleanup_redis,
@@ -83,6 +89,92 @@ DESTINATIONS = """
     connector: log
     path: inbox.log
 """
+
+
+# --- the floor: what every accepted request must cost ------------------------------------
+
+
+@dataclass
+class Floor:
+    """Microseconds per request of each step ingress cannot skip (best of 5 passes)."""
+
+    verify_us: float
+    event_id_us: float
+    insert_us: float
+    enqueue_us: float
+
+    @property
+    def total_us(self) -> float:
+        return self.verify_us + self.event_id_us + self.insert_us + self.enqueue_us
+
+
+def _best_us(step: Callable[[], object], per: int, passes: int = 5) -> float:
+    best = float("inf")
+    for _ in range(passes):
+        started = time.perf_counter()
+        step()
+        best = min(best, (time.perf_counter() - started) / per * 1e6)
+    return best
+
+
+def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
+    """Time verify, event id, insert and enqueue on the real fixtures, in this process."""
+    from hub.clock import SystemClock
+    from hub.events import event_id_for
+    from hub.queue import Queue, make_broker
+    from hub.secrets import Secret
+    from hub.sources.base import HookRequest
+    from hub.sources.github import GitHubSource
+    from hub.store import NewEvent, open_store
+
+    bodies = [body for _, body in issue_fixtures()]
+    batch = 64
+    clock = SystemClock()
+    hooks = [
+        HookRequest(
+            source="github",
+            headers={
+                "content-type": "application/json",
+                "x-github-event": "issues",
+                "x-github-delivery": f"floor-{i}",
+                "x-hub-signature-256": sign(bodies[i % len(bodies)]),
+            },
+            body=bodies[i % len(bodies)],
+            received_at=clock.now(),
+        )
+        for i in range(batch)
+    ]
+    source, secret = GitHubSource(), Secret(SECRET)
+    verify_us = _best_us(lambda: [source.verify(h, secret, clock) for h in hooks], batch)
+    event_id_us = _best_us(lambda: [event_id_for("github", f"d-{i}") for i in range(batch)], batch)
+    store = open_store(f"sqlite:///{tmp / 'floor.db'}")
+
+    def insert() -> None:
+        store.insert_events(
+            [
+                NewEvent(
+                    id=uuid.uuid4().hex,
+                    source="github",
+                    delivery_id=uuid.uuid4().hex,
+                    received_at=time.time(),  # noqa: TID251 - a row's wall-clock time
+                    headers=dict(h.headers),
+                    body=h.body,
+                )
+                for h in hooks
+            ]
+        )
+
+    insert_us = _best_us(insert, batch)
+    store.close()
+    enqueue_us = float("nan")
+    if redis_url is not None:
+        namespace = new_namespace("floor")
+        queue = Queue(make_broker(redis_url, namespace=namespace))
+        ids = [uuid.uuid4().hex for _ in range(batch)]
+        enqueue_us = _best_us(lambda: queue.enqueue_events(ids), batch)
+        queue.close()
+        cleanup_redis(redis_url, namespace)
+    return Floor(verify_us, event_id_us, insert_us, enqueue_us)
 
 
 # --- the bare app -----------------------------------------------------------------------
@@ -398,6 +490,23 @@ def measure(targets: list[Target], args: argparse.Namespace, tmp: Path, use_wrk:
 # --- report -----------------------------------------------------------------------------
 
 
+def report_floor(floor: Floor, bare: Target | None) -> None:
+    print(
+        f"\nfloor: the hub's own work per request, in-process, no HTTP: {floor.total_us:.0f} us "
+        f"(verify {floor.verify_us:.0f}, event id {floor.event_id_us:.1f}, "
+        f"insert {floor.insert_us:.0f} per row in 64s, enqueue {floor.enqueue_us:.0f} per id)"
+    )
+    if bare is None or not bare.best.cpu > 0:
+        return
+    bare_us = bare.best.cpu / bare.best.rps * 1e6
+    bound = bare_us / (bare_us + floor.total_us)
+    print(
+        f"  bare costs {bare_us:.0f} us of CPU per request; with that HTTP cost and nothing "
+        f"else, one core allows at most {bound:.0%} of bare (ingress's own writer thread "
+        "overlaps some of it on a second core)"
+    )
+
+
 def report(targets: list[Target], args: argparse.Namespace, use_wrk: bool) -> None:
     bare = next((t for t in targets if t.name == "bare"), None)
     tool = targets[0].best.tool
@@ -509,8 +618,10 @@ def main() -> None:
         for target in targets:
             if target.db is not None:
                 check_nothing_lost(target, args.connections)
+        floor = measure_floor(None if "redis" not in names else args.redis_url, Path(tmp))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     report(targets, args, use_wrk)
+    report_floor(floor, next((t for t in targets if t.name == "bare"), None))
 
 
 if __name__ == "__main__":
