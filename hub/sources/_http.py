@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from hub.errors import MalformedPayload, SignatureError
 
 
@@ -56,6 +58,33 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedPayload("body must be a JSON object", code="bad_json")
     return value
+
+
+#: Above this many opening brackets the stdlib parser may hit Python's recursion limit
+#: (orjson allows 1,024 levels): such bodies get the stdlib's verdict, the one normalize
+#: will reach.
+_DEEP = 512
+
+
+def check_json_object(body: bytes) -> None:
+    """Refuse exactly what `parse_json_object` refuses, for a caller that needs no value.
+
+    Ingress checks every body it stores; the stdlib parser building objects only to be
+    thrown away was a quarter of ingress's own CPU per request. orjson validates in C.
+    It refuses some bodies the stdlib takes (lone surrogate escapes, integers beyond 64
+    bits that overflow a float) and those get the stdlib's verdict; a test checks that
+    both accept the same bodies.
+    """
+    if body.count(b"[") + body.count(b"{") > _DEEP:
+        parse_json_object(body)
+        return
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parse_json_object(body)  # raises with the stdlib's message, or accepts
+        return
+    if not isinstance(value, dict):
+        raise MalformedPayload("body must be a JSON object", code="bad_json")
 
 
 def parse_time(value: object) -> datetime | None:

@@ -16,7 +16,13 @@ from hub.clock import Clock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
-from hub.sources._http import check_hmac_sha256, parse_json_object, parse_time, require_header
+from hub.sources._http import (
+    check_hmac_sha256,
+    check_json_object,
+    parse_json_object,
+    parse_time,
+    require_header,
+)
 from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 
@@ -56,7 +62,7 @@ class GitHubSource:
         delivery = require_header(request.headers, "X-GitHub-Delivery", error=MalformedPayload)
         if not (event.isascii() and event.replace("_", "").isalnum()):
             raise MalformedPayload(f"X-GitHub-Event {event!r} is not an event name")
-        parse_json_object(_json_body(request.headers, request.body))
+        check_json_object(_json_body(request.headers, request.body))
         return Verdict(delivery_id=delivery)
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
