@@ -7,10 +7,12 @@ that another worker holds, or that is already done, changes nothing and is dropp
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -204,6 +206,28 @@ class Store:
             finally:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
                 conn.commit()
+
+    @contextlib.contextmanager
+    def keyed_write(self, key: str) -> Iterator[Connection]:
+        """A transaction that reads, then writes, holding a lock on `key` from the start.
+
+        "Open a group unless one is open" and "fire unless the window is full" race
+        otherwise: on PostgreSQL two transactions both read nothing and both write; on
+        SQLite the second one's read snapshot cannot become a write once the first has
+        committed, and it fails. PostgreSQL: an advisory lock on the key's hash, held to
+        the end of the transaction; SQLite: BEGIN IMMEDIATE takes its one write lock
+        before the first read. Callers wrap it in `guard`.
+        """
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+                conn.execute(
+                    select(func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True)))
+                )
+            yield conn
+            conn.commit()
 
     def get_event(self, event_id: str) -> EventRow | None:
         with self.guard("read an event"), self.engine.connect() as conn:

@@ -39,7 +39,7 @@ def admit(
     limit: int,
 ) -> bool:
     """May this event fire the rule? Counts firings per key in the trailing window."""
-    with store.guard("check a rule window"), store.engine.begin() as conn:
+    with store.guard("check a rule window"), store.keyed_write(f"window:{rule_id}:{key}") as conn:
         already = conn.scalar(
             select(func.count())
             .select_from(rule_firings)
@@ -89,7 +89,8 @@ def add_to_group(
     it, but never later than `max_wait_s` after the first (a debounce that cannot starve).
     None when the event was already collected (reprocessing after a crash).
     """
-    with store.guard("collect an event into a group"), store.engine.begin() as conn:
+    lock = f"group:{rule_id}:{key}"
+    with store.guard("collect an event into a group"), store.keyed_write(lock) as conn:
         if conn.scalar(
             select(group_events.c.group_id).where(
                 group_events.c.rule_id == rule_id, group_events.c.event_id == event_id

@@ -146,9 +146,8 @@ def test_a_group_flush_is_a_delayed_message_that_arrives_when_the_window_closes(
 ) -> None:
     fake, url = discord
     ingress_rt, worker_rt = _runtimes(tmp_path, url, rabbitmq_namespace, rules=GROUP_RULES)
-    # One thread: events for one key processed at the same moment can open two groups
-    # (windows.add_to_group reads, then inserts); that race is not what this test is about.
-    worker = WorkerService(worker_rt, threads=1)
+    # Several threads: events for one key processed at the same moment share one group.
+    worker = WorkerService(worker_rt, threads=4)
     worker.start()
     try:
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
