@@ -14,7 +14,10 @@ from hub.secrets import MASK
 
 #: Token shapes masked even when they are not in the config (e.g. echoed by a provider).
 _TOKEN_PATTERNS = re.compile(
-    r"(/api/webhooks/\d+/)[A-Za-z0-9_.-]+"  # Discord webhook tokens in URLs
+    # Discord webhook and interaction follow-up tokens in URLs (/api/v10/webhooks/…)
+    r"(/api/(?:v\d+/)?webhooks/\d+/)[A-Za-z0-9_.-]+"
+    # Slack response_url and incoming-webhook URLs: the last path segment is the secret
+    r"|(hooks\.slack\.com/[a-z]+/[A-Za-z0-9/_-]*/)[A-Za-z0-9]{16,}"
     r"|(?i:(bearer|token|secret)[ =:]+)[A-Za-z0-9_.~+/-]{12,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
     r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
@@ -33,7 +36,9 @@ def mask_text(text: str, secrets: Iterable[str], *, shapes: bool = True) -> str:
             text = text.replace(secret, MASK)
     if not shapes:
         return text
-    return _TOKEN_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + MASK, text)
+    return _TOKEN_PATTERNS.sub(
+        lambda m: (m.group(1) or m.group(2) or m.group(3) or "") + MASK, text
+    )
 
 
 #: `log.warning(..., extra=REVEAL)`: the record carries a token the admin must copy.

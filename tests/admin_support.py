@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from starlette.testclient import TestClient
 
 from hub.admin.passwords import hash_password
+from hub.admin.session import LOGIN_COOKIE
 from hub.app import create_app
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
@@ -62,6 +64,17 @@ def admin_hub(
             yield runtime, client
     finally:
         runtime.close()
+
+
+def login(client: TestClient, **fields: str) -> httpx.Response:
+    """Sign in to the dashboard with `fields` (token=… or username/password), CSRF included."""
+    client.get("/admin/login")
+    csrf = client.cookies.get(LOGIN_COOKIE)
+    assert csrf
+    response: httpx.Response = client.post(
+        "/admin/login", data={"csrf": csrf, **fields}, follow_redirects=False
+    )
+    return response
 
 
 def bearer(token: str) -> dict[str, str]:

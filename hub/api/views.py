@@ -6,13 +6,16 @@ payload, header or error text is shown masked, never as is.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.logging import mask_text
 from hub.rules.model import Rule, RuleSetRef
+from hub.secrets import MASK
 from hub.store import AttemptRecord, EventRow
 from hub.store.queries import DeliveryView, EventSummary
 from hub.store.stats import RuleCounts
@@ -37,10 +40,23 @@ class Masker:
         if isinstance(value, str):
             return mask_text(value, self._secrets)
         if isinstance(value, dict):
+            if value.get("secret") is True:
+                return {str(k): self._secret_part(str(k), v) for k, v in value.items()}
             return {str(k): self(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         return value
+
+    def _secret_part(self, key: str, value: Any) -> Any:
+        """In a value its source marked `secret: true` (a chat command's follow-up URL),
+        every string is masked but the documented metadata."""
+        if key in _SECRET_METADATA or not isinstance(value, str):
+            return self(value)
+        return MASK
+
+
+#: Keys of a `secret: true` value that are not secret: which kind, whose, until when.
+_SECRET_METADATA = frozenset({"kind", "expires_at", "application_id"})
 
 
 def iso(ts: float | None) -> str | None:
@@ -64,15 +80,48 @@ def event_summary(e: EventSummary) -> dict[str, Any]:
     }
 
 
+#: Payload fields that are credentials, whatever the source: Discord's interaction token,
+#: Slack's response_url(s) and legacy verification token. A source keeps them in the stored
+#: body (it is the signed original) and marks them secret in `fields.followup`.
+SECRET_PAYLOAD_KEYS = frozenset({"token", "response_url"})
+
+
 def payload_of(row: EventRow) -> Any:
-    """The raw body as JSON when it parses, else as text; None once pruned."""
+    """The raw body as JSON when it parses, else as text; None once pruned. Credential
+    fields are masked in both, and in a form body's JSON `payload` field (Slack)."""
     if not row.body:
         return None
     text = row.body.decode("utf-8", errors="replace")
     try:
-        return json.loads(text)
+        return _without_secrets(json.loads(text))
     except ValueError:
-        return text
+        pass
+    if row.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return _form_without_secrets(text)
+    return text
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: MASK if k in SECRET_PAYLOAD_KEYS and isinstance(v, str) else _without_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def _form_without_secrets(text: str) -> str:
+    pairs = []
+    for key, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        if key in SECRET_PAYLOAD_KEYS:
+            value = MASK
+        elif key == "payload":
+            with contextlib.suppress(ValueError):
+                value = json.dumps(_without_secrets(json.loads(value)))
+        pairs.append(f"{urllib.parse.quote_plus(key)}={urllib.parse.quote_plus(value, safe='*')}")
+    return "&".join(pairs)
 
 
 def event_detail(

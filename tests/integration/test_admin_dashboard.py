@@ -8,11 +8,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from hub.admin.session import COOKIE, LOGIN_COOKIE, decode_session, encode_session, new_session
+from hub.admin.session import COOKIE, decode_session, encode_session, new_session
 from hub.runtime import Runtime
 from tests.admin_support import (
     ADMIN_TOKEN,
@@ -21,6 +19,7 @@ from tests.admin_support import (
     PASSWORD,
     READ_TOKEN,
     admin_hub,
+    login,
     post_issue,
 )
 from tests.fakes.discord import FakeDiscord
@@ -33,16 +32,6 @@ def discord() -> Iterator[tuple[FakeDiscord, str]]:
     fake = FakeDiscord()
     with serve_in_thread(fake.app()) as base:
         yield fake, f"{base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
-
-
-def login(client: TestClient, **fields: str) -> httpx.Response:
-    client.get("/admin/login")
-    csrf = client.cookies.get(LOGIN_COOKIE)
-    assert csrf
-    response: httpx.Response = client.post(
-        "/admin/login", data={"csrf": csrf, **fields}, follow_redirects=False
-    )
-    return response
 
 
 def page_csrf(html: str) -> str:

@@ -115,3 +115,37 @@ def test_a_slow_notion_query_is_deferred_then_answered_through_the_follow_up(
     sent = json.loads(follow_up.calls.last.request.content)
     assert sent["content"] == "3 open: Draft release notes, Update pricing page, Write launch post"
     assert sent["allowed_mentions"] == {"parse": []}
+
+
+def test_the_follow_up_token_never_shows_in_the_admin_api_or_dashboard(tmp_path: Path) -> None:
+    """The interaction token in `fields.followup` (marked `secret: true` by the source) is
+    masked wherever the admin looks: the event's JSON, its dashboard page, and the
+    reply delivery's params."""
+    from tests.admin_support import ADMIN_TOKEN, admin_hub, bearer, login
+
+    body = _interaction_now()
+    token = json.loads(body)["token"]
+    source = f"""  discord:
+    secret: {{env: TEST_NO_DISCORD_SECRET, optional: true}}
+    public_key: "{SIGNING_KEY.verify_key.encode().hex()}"
+"""
+    with admin_hub(tmp_path, extra_sources=source) as (runtime, client):
+        response = client.post("/hooks/discord", content=body, headers=_signed(body))
+        event_id = response.headers["X-Switchboard-Event-Id"]
+        wait_until(
+            lambda: (row := runtime.store.get_event(event_id)) is not None
+            and row.status == "processed",
+            20,
+            "the command event processed",
+        )
+        api = client.get(f"/api/v1/events/{event_id}", headers=bearer(ADMIN_TOKEN))
+        signed_in = login(client, token=ADMIN_TOKEN)
+        page = client.get(f"/admin/events/{event_id}")
+    assert api.status_code == 200
+    followup = api.json()["normalized"][0]["data"]["fields"]["followup"]
+    assert followup["kind"] == "discord.interaction"
+    assert followup["interaction_token"] == "**********"
+    assert token not in api.text
+    assert signed_in.status_code in (302, 303)
+    assert page.status_code == 200
+    assert token not in page.text

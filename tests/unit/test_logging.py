@@ -33,6 +33,12 @@ def test_token_shapes_are_masked_even_when_not_configured() -> None:
         "slack xoxb-1234567890-abcdefghij": "xoxb-1234567890-abcdefghij",
         "github ghp_0123456789abcdefghijABCDEFGHIJ": "ghp_0123456789abcdefghijABCDEFGHIJ",
         "notion ntn_0123456789abcdefghijklmnop": "ntn_0123456789abcdefghijklmnop",
+        # A chat command's follow-up URLs: short-lived, but anyone holding one can post.
+        "PATCH https://discord.com/api/v10/webhooks/1213445701632131072/aW50ZXJhY3Rpb246"
+        "MTIzNDU2Nzg5MDpxd2VydHl1aW9w/messages/@original": "aW50ZXJhY3Rpb246MTIz",
+        "POST https://hooks.slack.com/commands/T05KQ7ZT9RM/8123456789012/Zx9FixtureResponse"
+        "UrlToken01 failed": "Zx9FixtureResponseUrlToken01",
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX": "X" * 24,
     }
     for line, token in samples.items():
         assert token not in mask_text(line, []), line
