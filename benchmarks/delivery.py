@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ class Fake:
         return f"{self.base}/api/webhooks/{hook}/tok-not-real"
 
     def reset(
-        self, *, limit: int | None = None, per: float = 2.0, script: list[dict[str, Any]] = ()
+        self, *, limit: int | None = None, per: float = 2.0, script: Sequence[dict[str, Any]] = ()
     ) -> None:
         body = {"limit": limit, "per": per, "script": list(script)}
         self.client.post("/_control", json=body).raise_for_status()

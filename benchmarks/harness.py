@@ -306,7 +306,7 @@ def read_load_result(out: Path) -> LoadResult:
         statuses=data["statuses"],
         errors=data["errors"],
         max_lag_s=data["max_lag_s"],
-        records=[tuple(r) for r in data["records"]],  # type: ignore[misc]
+        records=[tuple(r) for r in data["records"]],
     )
 
 

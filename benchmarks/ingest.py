@@ -560,8 +560,8 @@ def report(targets: list[Target], args: argparse.Namespace, use_wrk: bool) -> No
     if bare:
         for target in targets:
             if target is not bare:
-                ratio = target.best.rps / bare.best.rps
-                print(f"ratio {target.name}/bare: {ratio:.0%} of bare req/s (goal >= 60%)")
+                share = target.best.rps / bare.best.rps
+                print(f"ratio {target.name}/bare: {share:.0%} of bare req/s (goal >= 60%)")
     if not use_wrk and bare:
         print(
             "warning: without wrk the Python generator may be the bottleneck for the bare app, "
