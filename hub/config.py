@@ -72,6 +72,9 @@ class Settings:
     database_url: str = "sqlite:///var/switchboard.db"
     broker_url: str = "embedded"
     broker_namespace: str = "switchboard"
+    #: Redis for the rate-limit and breaker state all processes share; None: the broker's
+    #: own Redis (in-process state for the embedded broker and for RabbitMQ).
+    limits_url: str | None = None
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     rules_path: Path = Path("rules")
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
@@ -152,6 +155,7 @@ def settings_from_document(
         ),
         broker_url=environ.get("SWITCHBOARD_REDIS_URL") or broker.get("url", "embedded"),
         broker_namespace=broker.get("namespace", "switchboard"),
+        limits_url=environ.get("SWITCHBOARD_LIMITS_URL") or broker.get("limits_url"),
         worker=WorkerSettings(
             threads=int(worker.get("threads", 4)),
             lease_seconds=float(worker.get("lease_seconds", 60)),

@@ -257,19 +257,27 @@ class RedisBreaker:
 
 
 def make_limits(
-    broker_url: str, namespace: str, monotonic: Callable[[], float]
+    broker_url: str,
+    namespace: str,
+    monotonic: Callable[[], float],
+    *,
+    limits_url: str | None = None,
 ) -> tuple[Limiter, Breaker]:
-    """In-memory state for the embedded broker, Redis state for a Redis broker.
+    """Redis state shared by every process: at `limits_url`, else the Redis broker's own;
+    in-memory state for the embedded broker.
 
-    RabbitMQ has nowhere to keep shared counters, so with an amqp:// broker each process
-    keeps its own (docs/operations.md, "Broker"): the budget is per process, not shared.
+    RabbitMQ has nowhere to keep shared counters: without `limits_url` each process keeps
+    its own (docs/operations.md, "Broker"), and the budget is per process, not shared.
     """
+    if limits_url is not None:
+        client = redis.Redis.from_url(limits_url)
+        return RedisLimiter(client, namespace), RedisBreaker(client, namespace)
     if broker_url == "embedded":
         return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
     if broker_url.startswith(("amqp://", "amqps://")):
         log.warning(
             "RabbitMQ broker: rate limits and circuit breakers are per process, "
-            "not shared by all workers (use the Redis broker to share them)"
+            "not shared by all workers (set broker.limits_url to a Redis to share them)"
         )
         return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
     client = redis.Redis.from_url(broker_url)

@@ -89,7 +89,12 @@ def build_runtime(
     store = open_store(settings.database_url)
     broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
     clock = clock or SystemClock()
-    limiter, breaker = make_limits(settings.broker_url, settings.broker_namespace, clock.monotonic)
+    limiter, breaker = make_limits(
+        settings.broker_url,
+        settings.broker_namespace,
+        clock.monotonic,
+        limits_url=settings.limits_url,
+    )
     return Runtime(
         settings=settings,
         plugins=plugins,

@@ -17,6 +17,7 @@ from hub.app import create_app
 from hub.errors import ConfigError
 from hub.plugins import load_plugins
 from hub.queue import NamespacedRabbitmqBroker, Queue, make_broker
+from hub.ratelimit import Limit
 from hub.runtime import Runtime, build_runtime
 from hub.worker import WorkerService
 from tests.fakes.discord import FakeDiscord
@@ -25,7 +26,14 @@ from tests.rabbitmq import (
     rabbitmq_queues,  # noqa: F401  (the rabbitmq_namespace fixture)
 )
 from tests.servers import serve_in_thread
-from tests.support import fixture_path, free_port, github_headers, make_settings, wait_until
+from tests.support import (
+    REDIS_URL_FOR_TESTS,
+    fixture_path,
+    free_port,
+    github_headers,
+    make_settings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -177,3 +185,33 @@ def test_with_rabbitmq_down_ingress_still_stores_and_accepts_the_webhook(tmp_pat
         assert row.status == "received"  # the sweeper enqueues it once the broker is back
     finally:
         runtime.close()
+
+
+@pytest.mark.redis
+def test_with_a_limits_url_every_process_draws_on_one_rate_limit_budget(
+    tmp_path: Path, redis_namespace: str
+) -> None:
+    """RabbitMQ carries no counters: `broker.limits_url` (SWITCHBOARD_LIMITS_URL) puts the
+    rate limits and breakers of all processes in one Redis; without it each has its own."""
+    one_per_minute = [Limit(1, 60.0)]
+
+    def two_processes(environ: dict[str, str]) -> tuple[Runtime, Runtime]:
+        settings = make_settings(
+            tmp_path, broker_url=RABBITMQ_URL_FOR_TESTS, namespace=redis_namespace, environ=environ
+        )
+        return build_runtime(settings, load_plugins()), build_runtime(settings, load_plugins())
+
+    first, second = two_processes({"SWITCHBOARD_LIMITS_URL": REDIS_URL_FOR_TESTS})
+    try:
+        assert first.limiter.acquire("discord:tasks", one_per_minute) == 0
+        assert second.limiter.acquire("discord:tasks", one_per_minute) > 50  # shared: spent
+    finally:
+        first.close()
+        second.close()
+    first, second = two_processes({})
+    try:
+        assert first.limiter.acquire("discord:other", one_per_minute) == 0
+        assert second.limiter.acquire("discord:other", one_per_minute) == 0  # per process
+    finally:
+        first.close()
+        second.close()

@@ -65,6 +65,17 @@ def test_environment_overrides_store_and_broker_urls() -> None:
     assert not settings.is_embedded
 
 
+def test_a_limits_url_is_a_redis_url_from_the_config_or_the_environment() -> None:
+    rabbit = BASE + "broker:\n  url: amqp://guest:guest@mq:5672/%2F\n"
+    settings = _load(rabbit + "  limits_url: redis://redis:6379/1\n", {"GH_SECRET": "x" * 8})
+    assert settings.limits_url == "redis://redis:6379/1"  # type: ignore[attr-defined]
+    settings = _load(rabbit, {"GH_SECRET": "x" * 8, "SWITCHBOARD_LIMITS_URL": "redis://r:6379"})
+    assert settings.limits_url == "redis://r:6379"  # type: ignore[attr-defined]
+    assert _load(BASE, {"GH_SECRET": "x" * 8}).limits_url is None  # type: ignore[attr-defined]
+    message = _error(rabbit + "  limits_url: amqp://mq:5672\n", {"GH_SECRET": "x" * 8})
+    assert "limits_url" in message
+
+
 def test_source_secret_defaults_to_switchboard_secret_env_var() -> None:
     settings = _load("sources:\n  github: {}\n", {"SWITCHBOARD_SECRET_GITHUB": "abcdefgh"})
     assert settings.sources["github"].secret.reveal() == "abcdefgh"  # type: ignore[attr-defined]
