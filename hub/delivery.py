@@ -18,7 +18,7 @@ from typing import Any, Literal
 from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, fail, retry
 from hub.clock import Clock
 from hub.config import DeliveryPolicy, Settings
-from hub.logging import bind, mask_text
+from hub.logging import Masker, bind, mask_text
 from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
 from hub.rerender import is_unrendered
 from hub.store import AttemptRecord, DeliveryRow, Store
@@ -120,6 +120,7 @@ class DeliveryEngine:
         self.limiter = limiter
         self.breaker = breaker
         self.secrets = secrets
+        self._masker = Masker(secrets)
         self.rerender = rerender
         self.lease_s = settings.worker.lease_seconds
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -304,7 +305,18 @@ class DeliveryEngine:
         healthy = result.outcome != "retry" or result.status_code == 429
         self.breaker.record(key, breaker, success=healthy)
         self._record(row, result, decision, now, duration_ms)
+        if decision.action == "delivered":
+            self._scrub(row)
         return self.store.next_in_line(row) if decision.action != "retry" else None
+
+    def _scrub(self, row: DeliveryRow) -> None:
+        """Mask credentials in the params of a delivery that is done: a chat command's
+        follow-up URL lets anyone post into the conversation until it expires, and the row
+        outlives its use. A delivered row is not sent again but by a forced replay, which
+        then fails with why (the follow-up has expired by then anyway)."""
+        scrubbed = self._masker(row.params)
+        if scrubbed != row.params:
+            set_params(self.store, row.id, scrubbed, now=self.clock.now().timestamp())
 
     def _record(
         self,

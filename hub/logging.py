@@ -9,6 +9,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from hub.secrets import MASK
 
@@ -39,6 +40,44 @@ def mask_text(text: str, secrets: Iterable[str], *, shapes: bool = True) -> str:
     return _TOKEN_PATTERNS.sub(
         lambda m: (m.group(1) or m.group(2) or m.group(3) or "") + MASK, text
     )
+
+
+class Revealed(str):
+    """Text the admin must read whole (a verification token to paste into Notion): the
+    configured secrets are still masked in it, token-shaped strings are not."""
+
+    __slots__ = ()
+
+
+class Masker:
+    """Masks the configured secrets (and token-shaped strings) in any JSON value."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(secrets)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, Revealed):
+            return Revealed(mask_text(value, self._secrets, shapes=False))
+        if isinstance(value, str):
+            return mask_text(value, self._secrets)
+        if isinstance(value, dict):
+            if value.get("secret") is True:
+                return {str(k): self._secret_part(str(k), v) for k, v in value.items()}
+            return {str(k): self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(v) for v in value]
+        return value
+
+    def _secret_part(self, key: str, value: Any) -> Any:
+        """In a value its source marked `secret: true` (a chat command's follow-up URL),
+        every string is masked but the documented metadata."""
+        if key in _SECRET_METADATA or not isinstance(value, str):
+            return self(value)
+        return MASK
+
+
+#: Keys of a `secret: true` value that are not secret: which kind, whose, until when.
+_SECRET_METADATA = frozenset({"kind", "expires_at", "application_id"})
 
 
 #: `log.warning(..., extra=REVEAL)`: the record carries a token the admin must copy.

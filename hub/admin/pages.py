@@ -23,8 +23,8 @@ from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
 from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail
 from hub.api.operations import InvalidInput, replay_now, simulate
 from hub.api.stats import load_stats
-from hub.api.views import Masker, Revealed
 from hub.durations import parse_duration
+from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
 from hub.store import stats
 from hub.store.queries import EventFilter, list_deliveries, list_events

@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hub.api.views import Masker
 from hub.durations import parse_duration
 from hub.errors import RequestRejected
+from hub.logging import Masker
 from hub.runtime import Runtime
 
 

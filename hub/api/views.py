@@ -9,54 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.parse
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.logging import mask_text
 from hub.rules.model import Rule, RuleSetRef
 from hub.secrets import MASK
 from hub.store import AttemptRecord, EventRow
 from hub.store.queries import DeliveryView, EventSummary
 from hub.store.stats import RuleCounts
-
-
-class Revealed(str):
-    """Text the admin must read whole (a verification token to paste into Notion): the
-    configured secrets are still masked in it, token-shaped strings are not."""
-
-    __slots__ = ()
-
-
-class Masker:
-    """Masks the configured secrets (and token-shaped strings) in any JSON value."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = tuple(secrets)
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, Revealed):
-            return Revealed(mask_text(value, self._secrets, shapes=False))
-        if isinstance(value, str):
-            return mask_text(value, self._secrets)
-        if isinstance(value, dict):
-            if value.get("secret") is True:
-                return {str(k): self._secret_part(str(k), v) for k, v in value.items()}
-            return {str(k): self(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self(v) for v in value]
-        return value
-
-    def _secret_part(self, key: str, value: Any) -> Any:
-        """In a value its source marked `secret: true` (a chat command's follow-up URL),
-        every string is masked but the documented metadata."""
-        if key in _SECRET_METADATA or not isinstance(value, str):
-            return self(value)
-        return MASK
-
-
-#: Keys of a `secret: true` value that are not secret: which kind, whose, until when.
-_SECRET_METADATA = frozenset({"kind", "expires_at", "application_id"})
 
 
 def iso(ts: float | None) -> str | None:

@@ -104,7 +104,19 @@ def test_a_slow_notion_query_is_deferred_then_answered_through_the_follow_up(
         response = client.post("/hooks/discord", content=body, headers=_signed(body))
         asked_notion_before_answering = [s.path for s in fake.seen]
         wait_until(lambda: follow_up.called, 20, "the deferred answer was edited")
+        # Once delivered, the stored row no longer holds the follow-up token.
+        token = json.loads(body)["token"]
+        event_id = response.headers["X-Switchboard-Event-Id"]
+
+        def scrubbed() -> bool:
+            [reply] = runtime.store.list_deliveries(inbound_id=event_id)
+            return reply.status == "delivered" and token not in json.dumps(reply.params)
+
+        wait_until(scrubbed, 10, "the delivered reply's params masked")
+        [reply] = runtime.store.list_deliveries(inbound_id=event_id)
     runtime.close()
+    assert reply.params["url"].startswith("https://discord.com/api/v10/webhooks/")
+    assert reply.params["kind"] == "discord.interaction"
 
     # Discord got its deferral ("thinking…") before Notion was even asked...
     assert response.status_code == 200
