@@ -192,12 +192,7 @@ class Queue:
         pending = list(pending)
         for _, connector in pending:
             self.use(connector)
-        self._enqueue_now(
-            [
-                _message(self.delivery_queue(connector), delivery_actor(connector), delivery_id)
-                for delivery_id, connector in pending
-            ]
-        )
+        self._enqueue_now([self._delivery_message(d, connector) for d, connector in pending])
 
     def _enqueue_now(self, messages: list[dramatiq.Message[Any]]) -> None:
         """One round trip for the lot on Redis; one publish each elsewhere."""
@@ -214,26 +209,17 @@ class Queue:
         a worker holds the message until it is due and then moves it to the queue itself.
         """
         self.broker.enqueue(
-            dramatiq.Message(
-                queue_name=self.events_queue,
-                actor_name=FLUSH_ACTOR,
-                args=(group_id,),
-                kwargs={},
-                options={},
-            ),
-            delay=_delay_ms(delay_s),
+            _message(self.events_queue, FLUSH_ACTOR, group_id), delay=_delay_ms(delay_s)
         )
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
         self.use(connector)
-        message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=self.delivery_queue(connector),
-            actor_name=delivery_actor(connector),
-            args=(delivery_id,),
-            kwargs={},
-            options={},
+        self.broker.enqueue(
+            self._delivery_message(delivery_id, connector), delay=_delay_ms(delay_s)
         )
-        self.broker.enqueue(message, delay=_delay_ms(delay_s))
+
+    def _delivery_message(self, delivery_id: str, connector: str) -> dramatiq.Message[Any]:
+        return _message(self.delivery_queue(connector), delivery_actor(connector), delivery_id)
 
     def close(self) -> None:
         self.broker.close()
