@@ -568,10 +568,6 @@ class _Guard:
             raise StoreError(f"could not {self.doing}: {type(exc).__name__}: {first}") from exc
 
 
-def _same(column: Any, value: str | None) -> Any:
-    return column.is_(None) if value is None else column == value
-
-
 def _sweep(
     conn: Any,
     table: Any,
