@@ -269,16 +269,13 @@ def make_limits(
     RabbitMQ has nowhere to keep shared counters: without `limits_url` each process keeps
     its own (docs/operations.md, "Broker"), and the budget is per process, not shared.
     """
-    if limits_url is not None:
-        client = redis.Redis.from_url(limits_url)
-        return RedisLimiter(client, namespace), RedisBreaker(client, namespace)
-    if broker_url == "embedded":
+    if limits_url is None and broker_url == "embedded":
         return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
-    if broker_url.startswith(("amqp://", "amqps://")):
+    if limits_url is None and broker_url.startswith(("amqp://", "amqps://")):
         log.warning(
             "RabbitMQ broker: rate limits and circuit breakers are per process, "
             "not shared by all workers (set broker.limits_url to a Redis to share them)"
         )
         return MemoryLimiter(monotonic), MemoryBreaker(monotonic)
-    client = redis.Redis.from_url(broker_url)
+    client = redis.Redis.from_url(limits_url or broker_url)
     return RedisLimiter(client, namespace), RedisBreaker(client, namespace)
