@@ -53,11 +53,11 @@ from harness import (
     free_port,
     hub_args,
     hub_env,
+    issue_headers,
     new_namespace,
     pause,
     percentile,
     redis_available,
-    sign,
     spawn,
     start_loadgen,
     stop_all,
@@ -114,7 +114,9 @@ class Arrival:
 class Fake:
     """benchmarks/fake_discord.py in its own process."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(
+        self, tmp: Path, *, start_timeout_s: float = 20, client_timeout_s: float = 10
+    ) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = spawn(
@@ -123,8 +125,12 @@ class Fake:
             env=dict(os.environ),
             log=tmp / "fake-discord.log",
         )
-        wait_http(f"{self.base}/healthz", 20, [self.proc])
-        self.client = httpx.Client(base_url=self.base, timeout=10)
+        try:
+            wait_http(f"{self.base}/healthz", start_timeout_s, [self.proc])
+        except RuntimeError:
+            self.proc.kill()
+            raise
+        self.client = httpx.Client(base_url=self.base, timeout=client_timeout_s)
 
     def url(self, hook: int) -> str:
         return f"{self.base}/api/webhooks/{hook}/tok-not-real"
@@ -262,12 +268,7 @@ class Stack:
         response = self.client.post(
             "/hooks/github",
             content=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "issues",
-                "X-GitHub-Delivery": f"bench-{uuid.uuid4()}",
-                "X-Hub-Signature-256": sign(body),
-            },
+            headers=issue_headers(body, f"bench-{uuid.uuid4()}"),
         )
         accepted = time.monotonic()
         if response.status_code != 202:

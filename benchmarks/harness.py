@@ -48,6 +48,26 @@ def sign(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def issue_headers(body: bytes, delivery: str, signature: str | None = None) -> dict[str, str]:
+    """A signed GitHub `issues` delivery's headers (`signature`: precomputed, else signed)."""
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signature or sign(body),
+    }
+
+
+def accepted_event_id(status: int, payload: bytes) -> str:
+    """The event id in ingress's answer to a 200/202, else ""."""
+    if status not in (200, 202):
+        return ""
+    try:
+        return str(json.loads(payload).get("id", ""))
+    except ValueError:
+        return ""
+
+
 def issue_fixtures() -> list[tuple[str, bytes]]:
     """Real GitHub `issues` payloads: every shared fixture, else the repo's own one."""
     files = sorted(SHARED_ISSUES.glob("*.json")) if SHARED_ISSUES.is_dir() else []

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from harness import SECRET, IssueBodies, issue_fixtures, sign
+from harness import SECRET, IssueBodies, accepted_event_id, issue_fixtures, issue_headers, sign
 
 
 class Bodies:
@@ -51,12 +51,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     async def one(session: aiohttp.ClientSession, n: int, scheduled: float) -> None:
         body, signature = bodies.get(n)
         delivery = f"{args.prefix}-{n}"
-        headers = {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": "issues",
-            "X-GitHub-Delivery": delivery,
-            "X-Hub-Signature-256": signature,
-        }
+        headers = issue_headers(body, delivery, signature)
         sent = time.monotonic()
         try:
             async with session.post(args.url, data=body, headers=headers) as response:
@@ -66,12 +61,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         except (aiohttp.ClientError, TimeoutError) as exc:
             errors[type(exc).__name__] += 1
             return
-        event_id = ""
-        if status in (200, 202):
-            try:
-                event_id = str(json.loads(payload).get("id", ""))
-            except ValueError:
-                event_id = ""
+        event_id = accepted_event_id(status, payload)
         statuses[str(status)] += 1
         records.append((delivery, event_id, scheduled, sent, done, status))
 

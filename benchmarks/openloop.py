@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from harness import SECRET, IssueBodies, sign
+from harness import IssueBodies, accepted_event_id, issue_headers
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -55,12 +55,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             # Built only once a connection is free: a backlog of due requests costs no
             # memory for bodies.
             body = bodies.body(args.start_number + n)
-            headers = {
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "issues",
-                "X-GitHub-Delivery": delivery,
-                "X-Hub-Signature-256": sign(body, SECRET),
-            }
+            headers = issue_headers(body, delivery)
             sent = time.monotonic()
             async with asyncio.timeout(args.timeout):
                 async with session.post(args.url, data=body, headers=headers) as response:
@@ -75,12 +70,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             return
         finally:
             slots.release()
-        event_id = ""
-        if status in (200, 202):
-            try:
-                event_id = str(json.loads(payload).get("id", ""))
-            except ValueError:
-                event_id = ""
+        event_id = accepted_event_id(status, payload)
         statuses[str(status)] += 1
         records.append((delivery, event_id, scheduled, sent, done, status))
 
