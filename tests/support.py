@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import httpx
+
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
 
@@ -52,6 +54,18 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
     if predicate():
         return
     raise AssertionError(f"after {timeout_s}s, still not true: {what}")
+
+
+def wait_healthy(base: str, what: str, timeout_s: float = 20) -> None:
+    """Poll `base`/healthz until a hub process answers 200 (it is starting up)."""
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(up, timeout_s, f"{what} answers /healthz")
 
 
 def free_port() -> int:

@@ -14,7 +14,13 @@ from typing import Any
 
 import httpx
 
-from tests.support import GITHUB_SECRET, fixture_path, free_port, github_headers, wait_until
+from tests.support import (
+    GITHUB_SECRET,
+    fixture_path,
+    free_port,
+    github_headers,
+    wait_healthy,
+)
 
 #: One action per event: "<entity>:<seq>" lets a test check order per entity.
 CHAOS_RULES = """
@@ -76,14 +82,7 @@ class HubProcesses:
 
     def start_ingress(self) -> None:
         self._spawn("serve", ["serve", "--no-worker", "--port", str(self.port)])
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(up, 20, "the ingress process answers /healthz")
+        wait_healthy(self.base, "the ingress process")
 
     def start_worker(self, name: str, threads: int = 4) -> None:
         self._spawn(name, ["worker", "--threads", str(threads)])

@@ -36,7 +36,7 @@ from hub.store import Store, open_store, schedules
 from tests.chaos.harness import HubProcesses, issue_payload
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.servers import serve_in_thread
-from tests.support import REDIS_URL_FOR_TESTS, free_port, github_headers, wait_until
+from tests.support import REDIS_URL_FOR_TESTS, free_port, github_headers, wait_healthy, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -120,15 +120,7 @@ class Cluster(HubProcesses):
 
     def start_second_ingress(self, port: int) -> None:
         self._spawn("serve-2", ["serve", "--no-worker", "--port", str(port)])
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(up, 20, "the second ingress process answers /healthz")
+        wait_healthy(f"http://127.0.0.1:{port}", "the second ingress process")
 
     def start_scheduler(self) -> None:
         self._spawn("scheduler", ["scheduler"])

@@ -20,6 +20,7 @@ from tests.support import (
     fixture_path,
     free_port,
     github_headers,
+    wait_healthy,
     wait_until,
     write_config,
 )
@@ -64,14 +65,7 @@ def test_ingress_process_and_two_worker_processes_deliver_every_event_once(
     body = fixture_path("github", "issues", "opened.json").read_bytes()
     try:
         base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(up, 20, "the ingress process answers /healthz")
+        wait_healthy(base, "the ingress process")
         ids = []
         with httpx.Client(base_url=base, timeout=5) as client:
             for n in range(30):
