@@ -15,7 +15,7 @@ from hub.app import create_app
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from tests.support import GITHUB_SECRET, fixture_path, github_headers, write_config
+from tests.support import GITHUB_SECRET, fixture_path, write_config
 
 ADMIN_TOKEN = "adm-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
@@ -79,13 +79,3 @@ def login(client: TestClient, **fields: str) -> httpx.Response:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def post_issue(client: TestClient, delivery: str, body: bytes = ISSUE_OPENED) -> str:
-    response = client.post(
-        "/hooks/github",
-        content=body,
-        headers=github_headers(body, event="issues", delivery=delivery),
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
+from starlette.testclient import TestClient
 
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
+from hub.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -41,6 +43,27 @@ def github_headers(
         "X-GitHub-Delivery": delivery,
         "Content-Type": "application/json",
     }
+
+
+def post_issue(
+    client: TestClient, delivery: str, body: bytes | None = None, *, expect: int = 202
+) -> str:
+    """Post a signed GitHub `issues` webhook (the shared `opened` fixture by default);
+    the event id ingress answered."""
+    body = fixture_path("github", "issues", "opened.json").read_bytes() if body is None else body
+    response = client.post(
+        "/hooks/github",
+        content=body,
+        headers=github_headers(body, event="issues", delivery=delivery),
+    )
+    assert response.status_code == expect, response.text
+    return str(response.json()["id"])
+
+
+def all_delivered(runtime: Runtime, event_id: str, count: int) -> bool:
+    """`count` deliveries for the event, every one delivered."""
+    rows = runtime.store.list_deliveries(inbound_id=event_id)
+    return len(rows) == count and all(r.status == "delivered" for r in rows)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -20,11 +20,10 @@ from tests.admin_support import (
     READ_TOKEN,
     admin_hub,
     login,
-    post_issue,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
-from tests.support import GITHUB_SECRET, fixture_path, wait_until
+from tests.support import GITHUB_SECRET, fixture_path, post_issue, wait_until
 
 
 @pytest.fixture

@@ -30,11 +30,10 @@ from tests.admin_support import (
     admin_hub,
     admin_settings,
     bearer,
-    post_issue,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
-from tests.support import GITHUB_SECRET, fixture_path, make_settings, wait_until
+from tests.support import GITHUB_SECRET, fixture_path, make_settings, post_issue, wait_until
 
 ADMIN = bearer(ADMIN_TOKEN)
 READ = bearer(READ_TOKEN)

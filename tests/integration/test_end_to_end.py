@@ -10,19 +10,17 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.plugins import load_plugins
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import build_runtime
 from hub.worker import WorkerService
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
 from tests.support import (
     REDIS_URL_FOR_TESTS,
-    fixture_path,
-    github_headers,
+    all_delivered,
     make_settings,
+    post_issue,
     wait_until,
 )
-
-ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
 
 
 @pytest.fixture
@@ -32,31 +30,16 @@ def discord() -> Iterator[tuple[FakeDiscord, str]]:
         yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
 
 
-def _post_issue(client: TestClient, delivery: str, *, expect: int = 202) -> str:
-    response = client.post(
-        "/hooks/github",
-        content=ISSUE_OPENED,
-        headers=github_headers(ISSUE_OPENED, event="issues", delivery=delivery),
-    )
-    assert response.status_code == expect, response.text
-    return str(response.json()["id"])
-
-
-def _delivered(runtime: Runtime, event_id: str) -> bool:
-    rows = runtime.store.list_deliveries(inbound_id=event_id)
-    return len(rows) == 2 and all(r.status == "delivered" for r in rows)
-
-
 def test_embedded_mode_delivers_the_rendered_embed_exactly_once(
     tmp_path: Path, discord: tuple[FakeDiscord, str]
 ) -> None:
     fake, url = discord
     runtime = build_runtime(make_settings(tmp_path, discord_url=url), load_plugins())
     with TestClient(create_app(runtime, run_worker=True)) as client:
-        event_id = _post_issue(client, "e2e-1")
+        event_id = post_issue(client, "e2e-1")
         # The provider's retry of the same delivery: acknowledged, not processed again.
-        assert _post_issue(client, "e2e-1", expect=200) == event_id
-        wait_until(lambda: _delivered(runtime, event_id), 10, "both actions delivered")
+        assert post_issue(client, "e2e-1", expect=200) == event_id
+        wait_until(lambda: all_delivered(runtime, event_id, 2), 10, "both actions delivered")
     runtime.close()
 
     assert len(fake.received) == 1
@@ -87,8 +70,8 @@ def test_a_429_from_discord_is_retried_no_earlier_than_its_retry_after(
     fake.rate_limit_next(0.4)
     runtime = build_runtime(make_settings(tmp_path, discord_url=url), load_plugins())
     with TestClient(create_app(runtime, run_worker=True)) as client:
-        event_id = _post_issue(client, "e2e-429")
-        wait_until(lambda: _delivered(runtime, event_id), 10, "delivered after the 429")
+        event_id = post_issue(client, "e2e-429")
+        wait_until(lambda: all_delivered(runtime, event_id, 2), 10, "delivered after the 429")
     runtime.close()
 
     assert [r.status for r in fake.received] == [429, 200]
@@ -107,7 +90,7 @@ def test_destination_without_its_optional_secret_records_skipped_not_sent(
     fake, _ = discord
     runtime = build_runtime(make_settings(tmp_path, discord_url=None), load_plugins())
     with TestClient(create_app(runtime, run_worker=True)) as client:
-        event_id = _post_issue(client, "skip-1")
+        event_id = post_issue(client, "skip-1")
         wait_until(
             lambda: any(
                 r.status == "delivered" for r in runtime.store.list_deliveries(inbound_id=event_id)
@@ -139,10 +122,10 @@ def test_redis_mode_ingress_and_separate_worker_deliver_exactly_once(
     worker.start()
     try:
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            ids = [_post_issue(client, f"redis-{n}") for n in range(5)]
-            _post_issue(client, "redis-0", expect=200)  # duplicate delivery: processed once
+            ids = [post_issue(client, f"redis-{n}") for n in range(5)]
+            post_issue(client, "redis-0", expect=200)  # duplicate delivery: processed once
             wait_until(
-                lambda: all(_delivered(worker_rt, i) for i in ids),
+                lambda: all(all_delivered(worker_rt, i, 2) for i in ids),
                 15,
                 "all 5 events delivered through Redis",
             )

@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from tests.admin_support import DISCORD_TOKEN, ISSUE_OPENED, post_issue
+from tests.admin_support import DISCORD_TOKEN, ISSUE_OPENED
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
-from tests.support import github_headers, make_settings, wait_until
+from tests.support import github_headers, make_settings, post_issue, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

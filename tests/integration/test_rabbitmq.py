@@ -28,16 +28,14 @@ from tests.rabbitmq import (
 from tests.servers import serve_in_thread
 from tests.support import (
     REDIS_URL_FOR_TESTS,
-    fixture_path,
+    all_delivered,
     free_port,
-    github_headers,
     make_settings,
+    post_issue,
     wait_until,
 )
 
 pytestmark = pytest.mark.rabbitmq
-
-ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
 
 GROUP_RULES = """
 rules:
@@ -65,21 +63,6 @@ def _runtimes(
         tmp_path, discord_url=url, broker_url=RABBITMQ_URL_FOR_TESTS, namespace=namespace, **kwargs
     )
     return build_runtime(settings, load_plugins()), build_runtime(settings, load_plugins())
-
-
-def _post_issue(client: TestClient, delivery: str, *, expect: int = 202) -> str:
-    response = client.post(
-        "/hooks/github",
-        content=ISSUE_OPENED,
-        headers=github_headers(ISSUE_OPENED, event="issues", delivery=delivery),
-    )
-    assert response.status_code == expect, response.text
-    return str(response.json()["id"])
-
-
-def _delivered(runtime: Runtime, event_id: str) -> bool:
-    rows = runtime.store.list_deliveries(inbound_id=event_id)
-    return len(rows) == 2 and all(r.status == "delivered" for r in rows)
 
 
 def test_an_amqp_url_gives_a_rabbitmq_broker_whose_queues_carry_the_namespace() -> None:
@@ -111,10 +94,10 @@ def test_events_go_end_to_end_through_rabbitmq_exactly_once(
     worker.start()
     try:
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            ids = [_post_issue(client, f"amqp-{n}") for n in range(5)]
-            _post_issue(client, "amqp-0", expect=200)  # duplicate delivery: processed once
+            ids = [post_issue(client, f"amqp-{n}") for n in range(5)]
+            post_issue(client, "amqp-0", expect=200)  # duplicate delivery: processed once
             wait_until(
-                lambda: all(_delivered(worker_rt, i) for i in ids),
+                lambda: all(all_delivered(worker_rt, i, 2) for i in ids),
                 20,
                 "all 5 events delivered through RabbitMQ",
             )
@@ -138,8 +121,8 @@ def test_a_retry_after_travels_through_the_delay_queue_and_is_kept(
     worker.start()
     try:
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            event_id = _post_issue(client, "amqp-429")
-            wait_until(lambda: _delivered(worker_rt, event_id), 20, "delivered after the 429")
+            event_id = post_issue(client, "amqp-429")
+            wait_until(lambda: all_delivered(worker_rt, event_id, 2), 20, "delivered after the 429")
     finally:
         worker.stop()
         ingress_rt.close()
@@ -161,7 +144,7 @@ def test_a_group_flush_is_a_delayed_message_that_arrives_when_the_window_closes(
         with TestClient(create_app(ingress_rt, run_worker=False)) as client:
             opened = time.monotonic()
             for n in range(3):
-                _post_issue(client, f"amqp-group-{n}")
+                post_issue(client, f"amqp-group-{n}")
             wait_until(lambda: len(fake.ok()) >= 1, 20, "the group's digest was sent")
     finally:
         worker.stop()
@@ -179,7 +162,7 @@ def test_with_rabbitmq_down_ingress_still_stores_and_accepts_the_webhook(tmp_pat
     runtime = build_runtime(settings, load_plugins())  # connections open lazily: no error
     try:
         with TestClient(create_app(runtime, run_worker=False)) as client:
-            event_id = _post_issue(client, "amqp-down-1")
+            event_id = post_issue(client, "amqp-down-1")
         row = runtime.store.get_event(event_id)
         assert row is not None
         assert row.status == "received"  # the sweeper enqueues it once the broker is back
