@@ -105,13 +105,13 @@ def main() -> None:
         runs = [
             drain(
                 Path(tmp),
-                f"drain{w}",
+                f"drain{phase}-{w}",
                 workers=w,
                 events=events,
                 threads=args.threads,
                 redis=args.redis_url,
             )
-            for w in (1, args.workers)
+            for phase, w in enumerate((1, args.workers))
         ]
     print(
         f"{events} issues.opened events, each one Discord delivery, {args.threads} threads/worker"
