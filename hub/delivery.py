@@ -305,18 +305,16 @@ class DeliveryEngine:
         healthy = result.outcome != "retry" or result.status_code == 429
         self.breaker.record(key, breaker, success=healthy)
         self._record(row, result, decision, now, duration_ms)
-        if decision.action == "delivered":
-            self._scrub(row)
         return self.store.next_in_line(row) if decision.action != "retry" else None
 
-    def _scrub(self, row: DeliveryRow) -> None:
-        """Mask credentials in the params of a delivery that is done: a chat command's
-        follow-up URL lets anyone post into the conversation until it expires, and the row
-        outlives its use. A delivered row is not sent again but by a forced replay, which
-        then fails with why (the follow-up has expired by then anyway)."""
+    def _scrubbed(self, row: DeliveryRow) -> dict[str, Any] | None:
+        """The params of a delivery that is done with credentials masked, or None if it
+        holds none: a chat command's follow-up URL lets anyone post into the conversation
+        until it expires, and the row outlives its use. A delivered row is not sent again
+        but by a forced replay, which then fails with why (the follow-up has expired by
+        then anyway)."""
         scrubbed = self._masker(row.params)
-        if scrubbed != row.params:
-            set_params(self.store, row.id, scrubbed, now=self.clock.now().timestamp())
+        return scrubbed if scrubbed != row.params else None
 
     def _record(
         self,
@@ -338,7 +336,14 @@ class DeliveryEngine:
         )
         finish = self.store.finish_attempt
         if decision.action == "delivered":
-            finish(row.id, record, status="delivered", now=finished, ref=result.ref)
+            finish(
+                row.id,
+                record,
+                status="delivered",
+                now=finished,
+                ref=result.ref,
+                params=self._scrubbed(row),
+            )
         elif decision.action == "retry":
             finish(
                 row.id,

@@ -137,6 +137,14 @@ FINISH_ATTEMPT = (
 )
 
 
+#: A delivered chat reply's params with their follow-up credentials masked (delivery.py).
+SET_PARAMS = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(params=bindparam("b_params"))
+)
+
+
 def _same_destination(named: bool) -> Any:
     return (
         deliveries.c.destination == bindparam("b_destination")

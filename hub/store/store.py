@@ -430,8 +430,10 @@ class Store:
         next_attempt_at: float | None = None,
         ref: str | None = None,
         last_error: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
-        """Record one attempt and move the delivery to its next state."""
+        """Record one attempt and move the delivery to its next state; `params`, when
+        given, replace the stored ones in the same transaction."""
         with self.guard("record a delivery attempt"), self.engine.begin() as conn:
             conn.execute(
                 sql.RECORD_ATTEMPT,
@@ -456,6 +458,8 @@ class Store:
                     "b_ref": ref,
                 },
             )
+            if params is not None:
+                conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params})
 
     def list_attempts(self, delivery_id: str) -> list[AttemptRecord]:
         query = (
