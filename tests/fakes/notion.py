@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -156,8 +157,7 @@ class FakeNotion:
             pages.sort(key=lambda p: p["created_time"], reverse=True)  # Notion's default
             for sort in reversed(body.get("sorts") or []):
                 pages.sort(
-                    key=lambda p, s=sort: sort_key(p, s),
-                    reverse=sort.get("direction") == "descending",
+                    key=partial(sort_key, sort=sort), reverse=sort.get("direction") == "descending"
                 )
         except FilterInvalid as exc:
             error = notion_fixture("api", "errors", "400-validation_error.json")

@@ -8,7 +8,7 @@ filter it cannot read is a 400 `validation_error`, as Notion answers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _TEXT = {"title", "rich_text", "url", "email", "phone_number"}
@@ -93,7 +93,7 @@ def _condition(spec: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
 
 def _text(text: str, cond: Mapping[str, Any]) -> bool:
     ((op, arg),) = cond.items()
-    ops = {
+    ops: dict[str, Callable[[], bool]] = {
         "equals": lambda: text == arg,
         "does_not_equal": lambda: text != arg,
         "contains": lambda: str(arg) in text,
@@ -105,7 +105,7 @@ def _text(text: str, cond: Mapping[str, Any]) -> bool:
     }
     if op not in ops:
         raise FilterInvalid(f"body failed validation: unknown text condition `{op}`.")
-    return bool(ops[op]())
+    return ops[op]()
 
 
 def _contains(values: list[Any], cond: Mapping[str, Any]) -> bool:
