@@ -638,6 +638,14 @@ READY_RECHECK_S = 0.05
 
 #: How long a write waits for SQLite's lock before it fails.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite checkpoints its write-ahead log inside the commit that takes the log past this
+#: many pages (4 KB each), and that commit's callers wait for the copy and its fsync: at
+#: 1,000 webhooks/s (10-13 KB each) SQLite's default of 1,000 pages put ingress's ack p99
+#: at 9-12 ms; 250 pages (smaller, more frequent copies) at 5-8 ms with the same req/s.
+#: A checkpoint in a thread of its own did not help: under steady writes it never caught
+#: up, so the log never restarted (800 MB in 20 s), and its fsyncs stalled ingress anyway
+#: (docs/benchmarks.md, "Night of 2026-11-29").
+WAL_AUTOCHECKPOINT_PAGES = 250
 #: How often ingress tries SQLite's write lock while another process holds it.
 LOCK_POLL_S = 0.0005
 T = TypeVar("T")
@@ -654,6 +662,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
