@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from hub.store import statements as sql
 from hub.store.store import Store
 from hub.store.tables import deliveries, events
 
@@ -89,8 +90,4 @@ def dead_since(store: Store, *, since: float, limit: int = 10_000) -> list[str]:
 def set_params(store: Store, delivery_id: str, params: dict[str, Any], *, now: float) -> None:
     """Store params rendered again for a replayed delivery (hub/rerender.py)."""
     with store.guard("store re-rendered params"), store.engine.begin() as conn:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(params=params, updated_at=now)
-        )
+        conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params, "b_now": now})

@@ -137,11 +137,12 @@ FINISH_ATTEMPT = (
 )
 
 
-#: A delivered chat reply's params with their follow-up credentials masked (delivery.py).
+#: New params for a delivery: re-rendered for a replay, or a delivered chat reply's with
+#: their follow-up credentials masked (delivery.py).
 SET_PARAMS = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"))
-    .values(params=bindparam("b_params"))
+    .values(params=bindparam("b_params"), updated_at=bindparam("b_now"))
 )
 
 

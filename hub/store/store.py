@@ -459,7 +459,9 @@ class Store:
                 },
             )
             if params is not None:
-                conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params})
+                conn.execute(
+                    sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params, "b_now": now}
+                )
 
     def list_attempts(self, delivery_id: str) -> list[AttemptRecord]:
         query = (
