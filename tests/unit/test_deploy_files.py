@@ -30,7 +30,7 @@ K8S = DEPLOY / "k8s"
 SYSTEMD = DEPLOY / "systemd"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 #: What the hub's commands are allowed to be run as in deploy/.
-HUB_COMMANDS = {"serve", "worker"}
+HUB_COMMANDS = {"serve", "worker", "scheduler"}
 ENV_NAME = re.compile(r"^#?\s*([A-Z_][A-Z0-9_]*)=(.*)$")
 
 
@@ -124,11 +124,13 @@ def test_the_expected_files_exist() -> None:
         ".env.example",
         "k8s/ingress.yaml",
         "k8s/worker.yaml",
+        "k8s/scheduler.yaml",
         "k8s/hpa.yaml",
         "k8s/configmap.yaml",
         "k8s/secret.yaml",
         "systemd/switchboard-serve.service",
         "systemd/switchboard-worker@.service",
+        "systemd/switchboard-scheduler.service",
     ):
         assert (DEPLOY / name).is_file(), f"deploy/{name} is missing"
 
@@ -207,6 +209,11 @@ def test_compose_runs_an_ingress_and_two_workers_on_postgres_and_redis() -> None
     worker = _parse_cli(services["worker"]["command"], "compose worker")
     assert worker.run is cli._worker
     assert services["worker"]["deploy"]["replicas"] >= 2
+    # Nothing else fires `schedule:` rules or renews Google push channels.
+    assert "scheduler" in services, "compose runs no scheduler: schedules would never fire"
+    scheduler = _parse_cli(services["scheduler"]["command"], "compose scheduler")
+    assert scheduler.run is cli._scheduler
+    assert services["scheduler"].get("deploy", {}).get("replicas", 1) >= 1
     env = _env_example_set()
     assert env["SWITCHBOARD_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert env["SWITCHBOARD_REDIS_URL"].startswith("redis://redis:")
@@ -214,7 +221,7 @@ def test_compose_runs_an_ingress_and_two_workers_on_postgres_and_redis() -> None
 
 def test_compose_hub_services_read_env_from_dot_env_and_mount_config_and_data() -> None:
     compose = _compose()
-    for name in ("ingress", "worker"):
+    for name in ("ingress", "worker", "scheduler"):
         service = compose["services"][name]
         assert service["env_file"] == ".env"
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
@@ -226,6 +233,8 @@ def test_compose_hub_services_read_env_from_dot_env_and_mount_config_and_data() 
         assert service["environment"]["SWITCHBOARD_CONFIG"] == "/etc/switchboard/switchboard.yaml"
     assert "/readyz" in " ".join(compose["services"]["ingress"]["healthcheck"]["test"])
     assert compose["services"]["worker"]["healthcheck"] == {"disable": True}
+    # The image's HEALTHCHECK polls :8000, where only an ingress listens.
+    assert compose["services"]["scheduler"]["healthcheck"] == {"disable": True}
 
 
 def test_compose_interpolates_only_variables_documented_in_env_example() -> None:
@@ -285,7 +294,9 @@ def test_k8s_manifests_declare_no_namespace() -> None:
         assert obj["kind"] != "Namespace"
 
 
-@pytest.mark.parametrize("name", ["switchboard-ingress", "switchboard-worker"])
+@pytest.mark.parametrize(
+    "name", ["switchboard-ingress", "switchboard-worker", "switchboard-scheduler"]
+)
 def test_k8s_deployments_are_non_root_read_only_and_bounded(name: str) -> None:
     [deployment] = _k8s("Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
@@ -336,6 +347,18 @@ def test_k8s_worker_runs_the_worker_command_and_is_autoscaled() -> None:
     target = hpa["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", "switchboard-worker")
     assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_k8s_scheduler_runs_the_scheduler_command_without_http_probes() -> None:
+    [deployment] = _k8s("Deployment", "switchboard-scheduler")
+    [container] = _containers(deployment)
+    assert _parse_cli(container["args"], "k8s scheduler").run is cli._scheduler
+    assert deployment["spec"]["replicas"] >= 1
+    assert not {"readinessProbe", "livenessProbe", "ports"} & set(container), (
+        "a scheduler serves no HTTP"
+    )
+    [kustomization] = _documents(K8S / "kustomization.yaml")
+    assert "scheduler.yaml" in kustomization["resources"]
 
 
 def test_k8s_deployments_reference_only_config_maps_and_secrets_that_exist() -> None:
@@ -415,7 +438,11 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 @pytest.mark.parametrize(
     ("name", "command"),
-    [("switchboard-serve.service", "serve"), ("switchboard-worker@.service", "worker")],
+    [
+        ("switchboard-serve.service", "serve"),
+        ("switchboard-worker@.service", "worker"),
+        ("switchboard-scheduler.service", "scheduler"),
+    ],
 )
 def test_systemd_units_run_a_real_command_hardened(name: str, command: str) -> None:
     unit = _unit(name)
