@@ -397,7 +397,10 @@ def _simulate(args: argparse.Namespace) -> int:
             source_cls(), body, {k.strip(): v.strip() for k, v in headers.items()}, SystemClock()
         )
     else:
-        events = [json.loads(body)]
+        event = _normalized_event(body, args.event, sorted(plugins.sources))
+        if event is None:
+            return 2
+        events = [event]
     for event in events:
         shown = {**event, "data": {**event.get("data", {}), "raw": "…"}}
         print("event:", json.dumps(shown, indent=2, ensure_ascii=False))
@@ -410,6 +413,35 @@ def _simulate(args: argparse.Namespace) -> int:
                 print(f"  no  {verdict.rule_id}: {verdict.reason}")
     print("(dry run: nothing was sent)")
     return 0
+
+
+def _normalized_event(body: bytes, path: Path, sources: list[str]) -> dict[str, Any] | None:
+    """The file as a normalized event, or None after saying why it is not one (exit 2).
+
+    A raw webhook body read as an event matches nothing and prints hundreds of lines; the
+    dashboard refuses it the same way.
+    """
+    import json
+
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        print(f"switchboard: {path}: not JSON: {exc}", file=sys.stderr)
+        return None
+    # A raw body can carry a `type` of its own (Notion's `page.created`, Discord's 1):
+    # a normalized event also names its `source` (CloudEvents).
+    if isinstance(event, dict) and isinstance(event.get("type"), str) and "source" in event:
+        return event
+    print(
+        f"switchboard: {path}: without --source, payload must be a normalized event "
+        "(an object with 'type' and 'source')\n"
+        f"  for a raw webhook body, name its source and headers: "
+        f"switchboard simulate {path} --source SOURCE -H 'Name: value'\n"
+        f"  e.g. --source github -H 'X-GitHub-Event: issues'; "
+        f"installed sources: {', '.join(sources) or 'none'}",
+        file=sys.stderr,
+    )
+    return None
 
 
 def _prune(args: argparse.Namespace) -> int:
