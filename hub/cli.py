@@ -177,7 +177,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> tuple[Settings, Plugins]:
+def _settings(
+    args: argparse.Namespace, *, require_secrets: bool = True
+) -> tuple[Settings, Plugins]:
+    """The config and plugins; without `require_secrets`, unset secrets are listed on
+    stderr as what running the hub would need, not refused (the rules tools' mode)."""
     path = Path(args.config)
     if not path.is_file():
         raise ConfigError(
@@ -185,7 +189,16 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, Plugins]:
             hint="copy switchboard.example.yaml to switchboard.yaml or pass --config",
         )
     plugins = load_plugins()
-    return load_settings(path, environ=os.environ, plugins=plugins), plugins
+    settings = load_settings(
+        path, environ=os.environ, plugins=plugins, require_secrets=require_secrets
+    )
+    if settings.missing_secrets:
+        print(
+            "note: secrets not set here (not needed to check rules; needed to run the hub): "
+            + ", ".join(settings.missing_secrets),
+            file=sys.stderr,
+        )
+    return settings, plugins
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -305,7 +318,7 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _rules_check(args: argparse.Namespace) -> int:
-    settings, plugins = _settings(args)
+    settings, plugins = _settings(args, require_secrets=False)
     result = load_rules(settings, plugins, TemplateEngine(), args.path)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -320,7 +333,7 @@ def _rules_test(args: argparse.Namespace) -> int:
     from hub.clock import SystemClock
     from hub.rules.testing import run_rule_tests
 
-    settings, plugins = _settings(args)
+    settings, plugins = _settings(args, require_secrets=False)
     result = load_rules(settings, plugins, TemplateEngine(), args.path)
     sources = {name: cls() for name, cls in plugins.sources.items()}
     cases = run_rule_tests(result.ruleset, result.documents, sources=sources, clock=SystemClock())
@@ -382,7 +395,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from hub.clock import SystemClock
     from hub.rules.testing import dry_run, normalize_payload
 
-    settings, plugins = _settings(args)
+    settings, plugins = _settings(args, require_secrets=False)
     ruleset = load_rules(settings, plugins, TemplateEngine()).ruleset
     body = args.event.read_bytes()
     if args.source:

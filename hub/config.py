@@ -16,7 +16,13 @@ from hub.admin.settings import AdminSettings, admin_settings
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
-from hub.secrets import Secret, is_secret_ref, read_secret_env, resolve_secret_ref
+from hub.secrets import (
+    MissingSecret,
+    Secret,
+    is_secret_ref,
+    read_secret_env,
+    resolve_secret_ref,
+)
 from hub.validation import load_schema, schema_errors
 from hub.yamldoc import YamlDocument, load_yaml_file, load_yaml_text
 
@@ -83,6 +89,9 @@ class Settings:
     policies: Mapping[str, DeliveryPolicy] = field(default_factory=dict)
     #: The `admin:` section; None serves neither the API nor the dashboard.
     admin: AdminSettings | None = None
+    #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
+    #: non-empty when loaded with `require_secrets=False` (the rules tools).
+    missing_secrets: tuple[str, ...] = ()
 
     def policy_for(
         self, destination: str | None, default_limits: tuple[tuple[int, float], ...] = ()
@@ -106,10 +115,21 @@ class Settings:
         return frozenset(values)
 
 
-def load_settings(path: Path, *, environ: Mapping[str, str], plugins: Plugins) -> Settings:
-    """Load a config file; every problem is reported at once as ConfigErrors."""
+def load_settings(
+    path: Path, *, environ: Mapping[str, str], plugins: Plugins, require_secrets: bool = True
+) -> Settings:
+    """Load a config file; every problem is reported at once as ConfigErrors.
+
+    `require_secrets=False` is for tools that only need names and types (rules check and
+    test, simulate): a secret that is not set is then listed in `missing_secrets` instead
+    of being an error. Every other mistake in the file is still one.
+    """
     return settings_from_document(
-        load_yaml_file(path), environ=environ, plugins=plugins, base_dir=path.resolve().parent
+        load_yaml_file(path),
+        environ=environ,
+        plugins=plugins,
+        base_dir=path.resolve().parent,
+        require_secrets=require_secrets,
     )
 
 
@@ -127,15 +147,23 @@ def load_settings_text(
 
 
 def settings_from_document(
-    doc: YamlDocument, *, environ: Mapping[str, str], plugins: Plugins, base_dir: Path
+    doc: YamlDocument,
+    *,
+    environ: Mapping[str, str],
+    plugins: Plugins,
+    base_dir: Path,
+    require_secrets: bool = True,
 ) -> Settings:
     data = doc.data if doc.data is not None else {}
     doc = YamlDocument(file=doc.file, data=data, marks=doc.marks)
     errors = schema_errors(doc, load_schema("config.schema.json"))
     if errors:
         raise ConfigErrors(errors)
-    sources = _sources(doc, environ=environ, plugins=plugins, base_dir=base_dir)
-    destinations = _destinations(doc, environ=environ, plugins=plugins, base_dir=base_dir)
+    missing: list[str] | None = None if require_secrets else []
+    sources = _sources(doc, environ=environ, plugins=plugins, base_dir=base_dir, missing=missing)
+    destinations = _destinations(
+        doc, environ=environ, plugins=plugins, base_dir=base_dir, missing=missing
+    )
     max_attempts = int(data.get("worker", {}).get("max_attempts", 8))
     policies = _policies(doc, plugins, max_attempts)
     server = data.get("server", {})
@@ -166,7 +194,8 @@ def settings_from_document(
         sources=MappingProxyType(sources),
         destinations=MappingProxyType(destinations),
         policies=MappingProxyType(policies),
-        admin=admin_settings(doc, environ=environ, base_dir=base_dir),
+        admin=admin_settings(doc, environ=environ, base_dir=base_dir, missing=missing),
+        missing_secrets=tuple(missing or ()),
     )
 
 
@@ -178,8 +207,21 @@ def _sqlite_relative(url: str, base_dir: Path) -> str:
     return url
 
 
+def note_missing(exc: ConfigError, where: str, missing: list[str] | None) -> bool:
+    """True when `exc` is an unset secret and the caller tolerates those (noted in `missing`)."""
+    if missing is None or not isinstance(exc, MissingSecret):
+        return False
+    missing.append(f"{where} ({exc.reference})")
+    return True
+
+
 def _sources(
-    doc: YamlDocument, *, environ: Mapping[str, str], plugins: Plugins, base_dir: Path
+    doc: YamlDocument,
+    *,
+    environ: Mapping[str, str],
+    plugins: Plugins,
+    base_dir: Path,
+    missing: list[str] | None,
 ) -> dict[str, SourceSettings]:
     out: dict[str, SourceSettings] = {}
     errors: list[ConfigError] = []
@@ -203,7 +245,13 @@ def _sources(
         # Secret references anywhere in the options (e.g. the Notion integration token,
         # per workspace) become Secret objects; the source never sees where they came from.
         options = _resolve_refs(
-            options, ("sources", name), doc=doc, environ=environ, base_dir=base_dir, errors=errors
+            options,
+            ("sources", name),
+            doc=doc,
+            environ=environ,
+            base_dir=base_dir,
+            errors=errors,
+            missing=missing,
         )
         try:
             if "secret" in raw:
@@ -221,6 +269,11 @@ def _sources(
                     optional=False,
                 )
         except ConfigError as exc:
+            if note_missing(exc, f"sources.{name}.secret", missing):
+                out[name] = SourceSettings(
+                    name=name, secret=None, options=MappingProxyType(options)
+                )
+                continue
             errors.append(
                 ConfigError(
                     f"sources.{name}: {exc.message}",
@@ -236,7 +289,12 @@ def _sources(
 
 
 def _destinations(
-    doc: YamlDocument, *, environ: Mapping[str, str], plugins: Plugins, base_dir: Path
+    doc: YamlDocument,
+    *,
+    environ: Mapping[str, str],
+    plugins: Plugins,
+    base_dir: Path,
+    missing: list[str] | None,
 ) -> dict[str, Destination]:
     out: dict[str, Destination] = {}
     errors: list[ConfigError] = []
@@ -270,6 +328,10 @@ def _destinations(
                     value, environ=environ, base_dir=base_dir, where=f"destinations.{name}.{key}"
                 )
             except ConfigError as exc:
+                if note_missing(exc, f"destinations.{name}.{key}", missing):
+                    disabled = f"{key} is not set here"
+                    resolved[key] = None
+                    continue
                 errors.append(
                     ConfigError(exc.message, location=doc.locate((*at, key)), hint=exc.hint)
                 )
@@ -297,17 +359,25 @@ def _resolve_refs(
     environ: Mapping[str, str],
     base_dir: Path,
     errors: list[ConfigError],
+    missing: list[str] | None = None,
 ) -> Any:
     if is_secret_ref(value):
         try:
             return resolve_secret_ref(value, environ=environ, base_dir=base_dir, where=".".join(at))
         except ConfigError as exc:
-            errors.append(ConfigError(exc.message, location=doc.locate(at)))
+            if not note_missing(exc, ".".join(at), missing):
+                errors.append(ConfigError(exc.message, location=doc.locate(at)))
             return None
     if isinstance(value, Mapping):
         return {
             k: _resolve_refs(
-                v, (*at, str(k)), doc=doc, environ=environ, base_dir=base_dir, errors=errors
+                v,
+                (*at, str(k)),
+                doc=doc,
+                environ=environ,
+                base_dir=base_dir,
+                errors=errors,
+                missing=missing,
             )
             for k, v in value.items()
         }

@@ -28,6 +28,19 @@ class Secret:
         return f"Secret({MASK}, origin={self.origin!r})"
 
 
+class MissingSecret(ConfigError):
+    """A referenced secret is not set on this machine (env var unset, file absent).
+
+    Its own type so tools that only read names and types (`rules check`, `simulate`) can
+    note it and go on, while everything that runs the hub still refuses to start.
+    """
+
+    def __init__(self, message: str, *, reference: str, hint: str = "") -> None:
+        #: Where the value would come from: an env var's name, or `file <path>`.
+        self.reference = reference
+        super().__init__(message, hint=hint)
+
+
 def is_secret_ref(value: object) -> bool:
     """True for `{env: NAME}` / `{file: PATH}` mappings (optionally with `optional: true`)."""
     if not isinstance(value, Mapping):
@@ -47,7 +60,7 @@ def resolve_secret_ref(
         name = str(ref["env"])
         return read_secret_env(name, environ=environ, base_dir=base_dir, optional=optional)
     path = base_dir / str(ref["file"])
-    return _read_file(path, where=where, optional=optional)
+    return _read_file(path, where=where, optional=optional, shown=str(ref["file"]))
 
 
 def read_secret_env(
@@ -63,22 +76,27 @@ def read_secret_env(
             raise ConfigError(f"environment variable {name} is empty")
         return Secret(value, origin=f"env:{name}")
     if file_name is not None:
-        return _read_file(base_dir / file_name, where=f"{name}_FILE", optional=False)
+        return _read_file(
+            base_dir / file_name, where=f"{name}_FILE", optional=False, shown=file_name
+        )
     if optional:
         return None
-    raise ConfigError(
+    raise MissingSecret(
         f"environment variable {name} is not set",
+        reference=name,
         hint=f"export {name}=... or {name}_FILE=/path/to/file",
     )
 
 
-def _read_file(path: Path, *, where: str, optional: bool) -> Secret | None:
+def _read_file(path: Path, *, where: str, optional: bool, shown: str) -> Secret | None:
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         if optional:
             return None
-        raise ConfigError(f"{where}: secret file {path} does not exist") from None
+        raise MissingSecret(
+            f"{where}: secret file {path} does not exist", reference=f"file {shown}"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}") from exc
     if not text:

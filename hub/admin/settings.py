@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
-from hub.secrets import Secret, resolve_secret_ref
+from hub.secrets import MissingSecret, Secret, resolve_secret_ref
 from hub.yamldoc import YamlDocument
 
 Role = Literal["admin", "read"]
@@ -55,7 +55,11 @@ class AdminSettings:
 
 
 def admin_settings(
-    doc: YamlDocument, *, environ: Mapping[str, str], base_dir: Path
+    doc: YamlDocument,
+    *,
+    environ: Mapping[str, str],
+    base_dir: Path,
+    missing: list[str] | None = None,
 ) -> AdminSettings | None:
     """Parse `admin:`; None when the section is absent (no API, no dashboard)."""
     raw = doc.data.get("admin")
@@ -69,6 +73,12 @@ def admin_settings(
             return Secret(value, origin=f"inline:{where}")
         try:
             return resolve_secret_ref(value, environ=environ, base_dir=base_dir, where=where)
+        except MissingSecret as exc:
+            if missing is None:
+                errors.append(ConfigError(exc.message, location=doc.locate(at), hint=exc.hint))
+            else:
+                missing.append(f"{where} ({exc.reference})")
+            return None
         except ConfigError as exc:
             errors.append(ConfigError(exc.message, location=doc.locate(at), hint=exc.hint))
             return None

@@ -159,3 +159,66 @@ def test_concurrent_matching_during_reloads_never_mixes_two_rule_sets(tmp_path: 
     whole = {tuple(f"a-{n}" for n in range(5)), tuple(f"b-{n}" for n in range(5))}
     assert seen, "no matching happened"
     assert seen <= whole, f"a match mixed two rule sets: {seen - whole}"
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped config with every secret required and none of them set (a rules repo's CI)."""
+    text = (REPO / "switchboard.example.yaml").read_text()
+    text = text.replace(", optional: true}", "}")
+    text = text.replace("{env: DISCORD_WEBHOOK_URL}", "{file: secrets/discord-url}")
+    (tmp_path / "switchboard.yaml").write_text(text)
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "SWITCHBOARD_SECRET_GITHUB",
+        "SWITCHBOARD_SECRET_NOTION",
+        "NOTION_TOKEN",
+        "SWITCHBOARD_ADMIN_TOKEN",
+        "DISCORD_MILESTONES_WEBHOOK_URL",
+        "DISCORD_PROJECTS_WEBHOOK_URL",
+        "SMTP_PASSWORD",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "GOOGLE_REFRESH_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    return tmp_path
+
+
+def test_rules_tools_run_without_secrets_and_name_the_ones_needed_to_run(
+    offline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a config whose secrets are all unset, when the rules tools run, then they pass
+    assert main(["rules", "check"]) == 0
+    captured = capsys.readouterr()
+    assert "ok: " in captured.out
+    assert "sources.github.secret (SWITCHBOARD_SECRET_GITHUB)" in captured.err
+    assert "destinations.task-notifications.webhook_url (file secrets/discord-url)" in captured.err
+    assert "admin.tokens.0.token (SWITCHBOARD_ADMIN_TOKEN)" in captured.err
+    assert main(["rules", "test"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    payload = fixture_path("github", "pull_request", "closed.json")
+    args = ["simulate", str(payload), "--source", "github", "-H", "X-GitHub-Event: pull_request"]
+    assert main(args) == 0
+    assert "(dry run: nothing was sent)" in capsys.readouterr().out
+
+
+def test_rules_check_still_reports_rule_errors_when_secrets_are_unset(
+    offline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = offline / "rules" / "demo.yaml"
+    demo.write_text(
+        demo.read_text().replace("channel: task-notifications", "channel: task-notification", 1)
+    )
+    assert main(["rules", "check"]) == 1
+    assert "destination 'task-notification' is not defined" in capsys.readouterr().err
+
+
+def test_serve_config_still_refuses_unset_secrets(offline: Path) -> None:
+    from hub.config import load_settings
+    from hub.errors import ConfigErrors
+
+    with pytest.raises(ConfigErrors, match="SWITCHBOARD_SECRET_GITHUB is not set"):
+        load_settings(offline / "switchboard.yaml", environ={}, plugins=PLUGINS)
