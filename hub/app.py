@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hub.admin.routes import admin_routes
@@ -34,6 +34,19 @@ async def readyz(request: Request) -> Response:
     except StoreError as exc:
         return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def home(request: Request) -> Response:
+    """`/` is what `make run` prints: send people to the dashboard, or say how to get one."""
+    runtime: Runtime = request.state.runtime
+    if runtime.settings.admin is not None:
+        return RedirectResponse("/admin/", status_code=307)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "message": "no dashboard: add an admin: section to switchboard.yaml (docs/admin.md)",
+        }
+    )
 
 
 def _embedded_scheduler(runtime: Runtime) -> SchedulerService:
@@ -76,6 +89,7 @@ def create_app(
 
     return Starlette(
         routes=[
+            Route("/", home, methods=["GET"]),
             Route("/hooks/{source}", receive_hook, methods=["POST"]),
             Route("/hooks/{source}/{path:path}", receive_hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),

@@ -122,6 +122,7 @@ class Login:
             "next": next_path,
             "has_users": bool(self.settings.users),
             "user": None,
+            "root": request.scope.get("root_path", ""),
         }
         response = self.templates.TemplateResponse(
             request, "login.html", context, status_code=status

@@ -145,3 +145,35 @@ def test_log_in_open_an_event_replay_a_dead_delivery_and_simulate(
         runtime.close()
     assert [r.status for r in fake.received] == [400, 200]
     assert len(list(artifacts.glob("*.png"))) == 8
+
+
+def test_the_root_url_leads_to_a_styled_sign_in_page_with_no_missing_assets(
+    tmp_path: Path, chromium: Path
+) -> None:
+    from playwright.sync_api import Response, expect, sync_playwright
+
+    runtime = build_runtime(admin_settings(tmp_path), load_plugins())
+    failed: list[str] = []
+    loaded: list[str] = []
+
+    def record(response: Response) -> None:
+        (failed if response.status >= 400 else loaded).append(f"{response.status} {response.url}")
+
+    with serve_hub(runtime) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium))
+        page = browser.new_page()
+        page.on("response", record)
+        # When a newcomer opens the address `make run` prints
+        page.goto(f"{base}/")
+        # Then they land on the sign-in page, its stylesheet and script load
+        expect(page).to_have_url(f"{base}/admin/login?next=/admin/")
+        page.wait_for_load_state("load")
+        assert failed == [], f"the sign-in page failed to load: {failed}"
+        assert {f"200 {base}/admin/static/admin.css", f"200 {base}/admin/static/admin.js"} <= set(
+            loaded
+        )
+        # And the styles apply, and the brand link leads back to the dashboard
+        expect(page.locator("a.brand")).to_have_css("font-weight", "700")
+        expect(page.locator("a.brand")).to_have_attribute("href", "/admin/")
+        browser.close()
+    runtime.close()
