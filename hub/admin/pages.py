@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.admin.charts import throughput_chart
+from hub.admin.flash import SessionCookie
 from hub.admin.forms import checked_form
 from hub.api import views
 from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
@@ -35,8 +36,9 @@ from hub.store.stats import MinuteBucket
 class Dashboard:
     """Page handlers; each reads the runtime from lifespan state."""
 
-    def __init__(self, templates: Jinja2Templates) -> None:
+    def __init__(self, templates: Jinja2Templates, cookie: SessionCookie) -> None:
         self.templates = templates
+        self.cookie = cookie
 
     def render(self, request: Request, name: str, **context: Any) -> Response:
         runtime: Runtime = request.state.runtime
@@ -46,11 +48,20 @@ class Dashboard:
             "user": request.user,
             "csrf": session.csrf if session else "",
             "root": request.scope.get("root_path", ""),
-            "notice": request.query_params.get("notice"),
+            # Only the hub's own flash messages: never text taken from the URL.
+            "notices": session.flash if session else (),
         }
-        return self.templates.TemplateResponse(
+        response = self.templates.TemplateResponse(
             request, name, {**base, **{k: masker(v) for k, v in context.items()}}
         )
+        self.cookie.clear(request, response)
+        return response
+
+    def redirect_back(self, request: Request, back_to: str, default: str) -> RedirectResponse:
+        """303 to a dashboard path from a form's `back` field (never off the dashboard)."""
+        if not back_to.startswith("/") or back_to.startswith("//"):
+            back_to = default
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{back_to}", status_code=303)
 
     async def overview(self, request: Request) -> Response:
         runtime: Runtime = request.state.runtime
@@ -146,14 +157,11 @@ class Dashboard:
             notice = f"Replaying {len(result.deliveries)} deliveries."
             if result.skipped:
                 notice += f" Left {len(result.skipped)} delivered ones alone."
-        back_to = form.get("back") or "/deliveries?status=dead"
-        if not back_to.startswith("/") or back_to.startswith("//"):
-            back_to = "/deliveries?status=dead"
-        root = request.scope.get("root_path", "")
-        sep = "&" if "?" in back_to else "?"
-        return RedirectResponse(
-            f"{root}{back_to}{sep}{urlencode({'notice': notice})}", status_code=303
+        response = self.redirect_back(
+            request, form.get("back") or "/deliveries?status=dead", "/deliveries?status=dead"
         )
+        self.cookie.flash(request, response, notice)
+        return response
 
     async def rules(self, request: Request) -> Response:
         return await self._rules_page(request, simulation=None, form=None, error=None)
@@ -234,5 +242,5 @@ class Dashboard:
 def _next_url(request: Request, cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "notice")}
+    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     return f"{request.url.path}?{urlencode({**params, 'cursor': cursor})}"

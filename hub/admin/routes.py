@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from hub.admin.auth import Credentials
+from hub.admin.flash import SessionCookie
 from hub.admin.login import Login
 from hub.admin.middleware import SessionAuth
 from hub.admin.pages import Dashboard
@@ -48,7 +49,9 @@ def admin_mount(
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["pretty"] = _pretty
     templates.env.filters["when"] = _when
-    pages = Dashboard(templates)
+    pages = Dashboard(
+        templates, SessionCookie(credentials.session_key, secure=settings.secure_cookies)
+    )
     login = Login(templates, credentials, settings, throttle or FailureThrottle(clock.monotonic))
     return Mount(
         PREFIX,

@@ -25,6 +25,9 @@ class Session:
     role: str
     csrf: str
     expires_at: float
+    #: Status messages for the next page only (flash). They live in the signed cookie, so
+    #: only the hub can put text there; a link cannot make the dashboard say anything.
+    flash: tuple[str, ...] = ()
 
 
 def new_session(name: str, role: str, *, now: float, ttl_s: float) -> Session:
@@ -32,10 +35,15 @@ def new_session(name: str, role: str, *, now: float, ttl_s: float) -> Session:
 
 
 def encode_session(session: Session, key: bytes) -> str:
-    body = json.dumps(
-        {"n": session.name, "r": session.role, "c": session.csrf, "e": session.expires_at},
-        separators=(",", ":"),
-    ).encode()
+    data: dict[str, object] = {
+        "n": session.name,
+        "r": session.role,
+        "c": session.csrf,
+        "e": session.expires_at,
+    }
+    if session.flash:
+        data["f"] = list(session.flash)
+    body = json.dumps(data, separators=(",", ":")).encode()
     payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
     return f"{payload}.{_sign(payload, key)}"
 
@@ -49,8 +57,9 @@ def decode_session(value: str | None, key: bytes, *, now: float) -> Session | No
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        session = Session(str(data["n"]), str(data["r"]), str(data["c"]), float(data["e"]))
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        flash = tuple(str(m) for m in data.get("f") or ())
+        session = Session(str(data["n"]), str(data["r"]), str(data["c"]), float(data["e"]), flash)
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
     return session if session.expires_at > now else None
 
