@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from connectors.base import Connector, DeliveryContext, RenderedAction, SendResult, fail, retry
 from hub.clock import Clock
 from hub.config import DeliveryPolicy, Settings
 from hub.logging import Masker, bind, mask_text
+from hub.pipeline.writer import StoreWriter
 from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
 from hub.rerender import is_unrendered
-from hub.store import AttemptRecord, DeliveryRow, Store
+from hub.store import AttemptRecord, DeliveryRow, Store, batches
 from hub.store.replay import set_params
 
 DETAIL_LIMIT = 500
@@ -96,8 +97,32 @@ def destination_key(connector: str, destination: str | None) -> str:
     return f"{connector}:{destination or '-'}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryBatch:
+    """What one batch of deliveries came to, and which messages it asks for."""
+
+    outcomes: list[DeliveryOutcome]
+    #: (delivery id, connector) waiting behind a delivery of this batch that is done now.
+    wake: list[tuple[str, str]]
+
+    def come_backs(self) -> list[tuple[str, str, float]]:
+        """(delivery id, connector, seconds) of the deliveries to look at again later."""
+        return [
+            (o.delivery_id, o.connector, o.come_back_in_s)
+            for o in self.outcomes
+            if o.come_back_in_s is not None
+        ]
+
+
 class DeliveryEngine:
-    """Everything one send needs, built once per worker process."""
+    """Everything a send needs, built once per worker process.
+
+    A batch is claimed in one statement; its sends run as tasks on the caller's event
+    loop (bounded per destination by its `concurrency`), and each outcome is recorded as
+    soon as its send finishes, through the process's one writer, which commits outcomes
+    that finish together in one transaction. A slow destination therefore holds only its
+    own rows (their leases stay), never the record of the rest of the batch.
+    """
 
     def __init__(
         self,
@@ -111,6 +136,7 @@ class DeliveryEngine:
         breaker: Breaker,
         secrets: frozenset[str] = frozenset(),
         rerender: Rerender | None = None,
+        writer: StoreWriter | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -122,6 +148,7 @@ class DeliveryEngine:
         self.secrets = secrets
         self._masker = Masker(secrets)
         self.rerender = rerender
+        self.writer = writer or StoreWriter(store)
         self.lease_s = settings.worker.lease_seconds
         self._slots: dict[str, asyncio.Semaphore] = {}
 
@@ -132,16 +159,85 @@ class DeliveryEngine:
 
     async def deliver(self, delivery_id: str) -> DeliveryOutcome:
         """Send one delivery if it is due, unclaimed and first in line for its entity."""
-        bind(delivery_id=delivery_id)  # this task's records carry the id
-        now, row = await self._claim(delivery_id)
-        if row is None:
-            outcome, due_in = await self._not_claimed(delivery_id, now)
-            if due_in is None or due_in > WAKE_EARLY_S:
-                return outcome
-            await self.clock.sleep(due_in)
-            now, row = await self._claim(delivery_id)
-            if row is None:
-                return (await self._not_claimed(delivery_id, now))[0]
+        batch = await self.deliver_batch([delivery_id])
+        outcome = batch.outcomes[0]
+        if batch.wake:
+            return replace(outcome, next_in_line=batch.wake[0][0])
+        return outcome
+
+    async def deliver_batch(
+        self, delivery_ids: Sequence[str], *, wait_if_due_soon: bool = True
+    ) -> DeliveryBatch:
+        """Claim the batch in one statement, send what was claimed, record every outcome.
+
+        A row due within WAKE_EARLY_S is waited for here and claimed once more (a second
+        miss comes back through the broker), so a provider's wait is kept exactly.
+        """
+        ids = list(dict.fromkeys(delivery_ids))
+        now = self.clock.now().timestamp()
+        rows: list[DeliveryRow] = await self.writer.run(
+            lambda conn: batches.claim_deliveries(conn, ids, now=now, lease_s=self.lease_s),
+            "claim deliveries",
+        )
+        claimed = {row.id for row in rows}
+        waiting = [i for i in ids if i not in claimed]
+        outcomes: list[DeliveryOutcome] = []
+        soon: list[tuple[str, float]] = []
+        if waiting:
+            hints: dict[str, tuple[str, float]] = await self.writer.run(
+                lambda conn: batches.claim_hints(conn, waiting, now=now),
+                "read why deliveries wait",
+            )
+            for delivery_id in waiting:
+                kind, seconds = hints.get(delivery_id, ("", None))
+                # Blocked rows are woken by their predecessor; the others wait their time.
+                # A delayed message can wake a few ms before next_attempt_at (the broker's
+                # clock is not ours): the last WAKE_EARLY_S are waited out here, exactly.
+                if (
+                    wait_if_due_soon
+                    and seconds is not None
+                    and kind != "blocked"
+                    and seconds <= WAKE_EARLY_S
+                ):
+                    soon.append((delivery_id, seconds))
+                    continue
+                outcomes.append(
+                    DeliveryOutcome(
+                        delivery_id=delivery_id,
+                        connector="",
+                        decision=None,
+                        come_back_in_s=seconds,
+                    )
+                )
+        refs: dict[str, dict[str, str]] = {}
+        if any(row.entity_key is not None for row in rows):
+            refs = await self.writer.run(
+                lambda conn: batches.entity_refs(conn, rows), "read entity refs"
+            )
+        sends = [self._guarded(row, refs.get(row.id, {}), now) for row in rows]
+        later = [self._after(delivery_id, wait) for delivery_id, wait in soon]
+        sent = await asyncio.gather(*sends)
+        waited = await asyncio.gather(*later)
+        outcomes.extend(sent)
+        done = [row for row, o in zip(rows, sent, strict=True) if _is_final(o)]
+        wake: list[tuple[str, str]] = []
+        if done:
+            wake = await self.writer.run(
+                lambda conn: batches.next_in_line(conn, done), "find the next deliveries"
+            )
+        for batch in waited:
+            outcomes.extend(batch.outcomes)
+            wake.extend(batch.wake)
+        by_id = {o.delivery_id: o for o in outcomes}
+        return DeliveryBatch(outcomes=[by_id[i] for i in ids if i in by_id], wake=wake)
+
+    async def _after(self, delivery_id: str, wait_s: float) -> DeliveryBatch:
+        await self.clock.sleep(wait_s)
+        return await self.deliver_batch([delivery_id], wait_if_due_soon=False)
+
+    async def _guarded(self, row: DeliveryRow, refs: dict[str, str], now: float) -> DeliveryOutcome:
+        """One claimed row's send; whatever goes wrong, the row is recorded or deferred."""
+        bind(delivery_id=row.id)  # this task's records carry the id
         key = destination_key(row.connector, row.destination)
         policy = self.policy(row)
         breaker = BreakerPolicy(
@@ -149,48 +245,21 @@ class DeliveryEngine:
         )
         slot = self._slots.setdefault(key, asyncio.Semaphore(policy.concurrency))
         async with slot:
-            return await self._send(row, key, policy, breaker, now)
-
-    async def _claim(self, delivery_id: str) -> tuple[float, DeliveryRow | None]:
-        now = self.clock.now().timestamp()
-        row = await asyncio.to_thread(
-            self.store.claim_delivery, delivery_id, now=now, lease_s=self.lease_s
-        )
-        return now, row
-
-    async def _not_claimed(
-        self, delivery_id: str, now: float
-    ) -> tuple[DeliveryOutcome, float | None]:
-        """What to do with a message whose row was not claimable, and when it is due."""
-        # A delayed message can wake a few ms before next_attempt_at (the broker's clock
-        # is not ours), and a delivery can wait behind an earlier one for its entity;
-        # dropping either message would stall the delivery until the sweeper.
-        hint = await asyncio.to_thread(self.store.claim_hint, delivery_id, now=now)
-        come_back = None
-        due_in = None
-        if hint is not None:
-            come_back = hint[1]
-            # Blocked rows are woken by their predecessor; the others wait their time.
-            due_in = hint[1] if hint[0] != "blocked" else None
-        outcome = DeliveryOutcome(
-            delivery_id=delivery_id, connector="", decision=None, come_back_in_s=come_back
-        )
-        return outcome, due_in
+            return await self._send(row, refs, key, policy, breaker, now)
 
     async def _send(
         self,
         row: DeliveryRow,
+        refs: dict[str, str],
         key: str,
         policy: DeliveryPolicy,
         breaker: BreakerPolicy,
         now: float,
     ) -> DeliveryOutcome:
         connector = self.connectors.get(row.connector)
-        # Store and Redis reads before the request share one thread hop (each hop costs
-        # context switches and a GIL hand-off; the worker spent more on those than on SQL).
-        refs, breaker_wait = await asyncio.to_thread(
-            self._before_send, row, key, breaker, check_breaker=not is_unrendered(row.params)
-        )
+        # Breaker and limiter calls are short (in memory, or one Redis round trip) and run
+        # on the loop: a thread hop each cost more than the call (docs/benchmarks.md).
+        breaker_wait = self.breaker.check(key, breaker) if not is_unrendered(row.params) else 0.0
         params, unusable = await self._params(row, now)
         action = RenderedAction(
             connector=row.connector,
@@ -219,9 +288,13 @@ class DeliveryEngine:
         wait = 0.0 if unusable else breaker_wait
         if wait <= 0 and policy.limits and not unusable:
             limits = [Limit(count, per + JITTER_ALLOWANCE_S) for count, per in policy.limits]
-            wait = await asyncio.to_thread(self.limiter.acquire, budget, limits)
+            wait = self.limiter.acquire(budget, limits)
         if wait > 0:  # hand the row back without an attempt; come back when allowed
-            await asyncio.to_thread(self.store.defer_delivery, row.id, until=now + wait, now=now)
+            deferred = [(row.id, now + wait)]
+            await self.writer.submit(
+                lambda conn: batches.defer_deliveries(conn, deferred, now=now),
+                "defer a delivery",
+            )
             return DeliveryOutcome(
                 delivery_id=row.id, connector=row.connector, decision=None, come_back_in_s=wait
             )
@@ -246,15 +319,23 @@ class DeliveryEngine:
             policy=retry_policy,
             rng=self.rng,
         )
-        nxt = await asyncio.to_thread(
-            self._after_send, row, result, decision, key, budget, breaker, now, duration_ms
+        if result.pause_s:
+            self.limiter.pause(budget, result.pause_s)
+        if result.outcome == "retry" and result.after:
+            self.limiter.pause(budget, result.after)
+        # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
+        # us (the limiter handles that): only errors and silence trip the breaker.
+        healthy = result.outcome != "retry" or result.status_code == 429
+        self.breaker.record(key, breaker, success=healthy)
+        recorded = self._record(row, result, decision, now, duration_ms)
+        await self.writer.submit(
+            lambda conn: batches.record_attempts(conn, [recorded]), "record a delivery attempt"
         )
         return DeliveryOutcome(
             delivery_id=row.id,
             connector=row.connector,
             decision=decision,
             come_back_in_s=decision.delay_s if decision.action == "retry" else None,
-            next_in_line=nxt,
         )
 
     async def _params(
@@ -272,41 +353,6 @@ class DeliveryEngine:
         await asyncio.to_thread(set_params, self.store, row.id, fresh, now=now)
         return fresh, None
 
-    def _before_send(
-        self, row: DeliveryRow, key: str, breaker: BreakerPolicy, *, check_breaker: bool
-    ) -> tuple[dict[str, str], float]:
-        """(refs of earlier sends for the entity, seconds the breaker says to wait)."""
-        refs: dict[str, str] = {}
-        if row.entity_key is not None:
-            refs = self.store.entity_refs(
-                connector=row.connector, destination=row.destination, entity_key=row.entity_key
-            )
-        wait = self.breaker.check(key, breaker) if check_breaker else 0.0
-        return refs, wait
-
-    def _after_send(
-        self,
-        row: DeliveryRow,
-        result: SendResult,
-        decision: Decision,
-        key: str,
-        budget: str,
-        breaker: BreakerPolicy,
-        now: float,
-        duration_ms: float,
-    ) -> str | None:
-        """Pauses, breaker, the attempt record; the next delivery in line, if done."""
-        if result.pause_s:
-            self.limiter.pause(budget, result.pause_s)
-        if result.outcome == "retry" and result.after:
-            self.limiter.pause(budget, result.after)
-        # A 4xx `fail` means the destination answered, and a 429 means it is up and pacing
-        # us (the limiter handles that): only errors and silence trip the breaker.
-        healthy = result.outcome != "retry" or result.status_code == 429
-        self.breaker.record(key, breaker, success=healthy)
-        self._record(row, result, decision, now, duration_ms)
-        return self.store.next_in_line(row) if decision.action != "retry" else None
-
     def _scrubbed(self, row: DeliveryRow) -> dict[str, Any] | None:
         """The params of a delivery that is done with credentials masked, or None if it
         holds none: a chat command's follow-up URL lets anyone post into the conversation
@@ -323,7 +369,8 @@ class DeliveryEngine:
         decision: Decision,
         now: float,
         duration_ms: float,
-    ) -> None:
+    ) -> batches.AttemptOutcome:
+        """The attempt row and the delivery's next state, to record in one transaction."""
         finished = self.clock.now().timestamp()
         detail = mask_text(result.reason or result.ref or "", self.secrets)[:DETAIL_LIMIT]
         record = AttemptRecord(
@@ -334,25 +381,30 @@ class DeliveryEngine:
             status_code=result.status_code,
             detail=detail,
         )
-        finish = self.store.finish_attempt
         if decision.action == "delivered":
-            finish(
-                row.id,
-                record,
+            return batches.AttemptOutcome(
+                delivery_id=row.id,
+                attempt=record,
                 status="delivered",
                 now=finished,
                 ref=result.ref,
                 params=self._scrubbed(row),
             )
-        elif decision.action == "retry":
-            finish(
-                row.id,
-                record,
+        if decision.action == "retry":
+            return batches.AttemptOutcome(
+                delivery_id=row.id,
+                attempt=record,
                 status="pending",
                 now=finished,
                 next_attempt_at=finished + decision.delay_s,
                 last_error=detail,
             )
-        else:
-            reason = mask_text(decision.reason, self.secrets)[:DETAIL_LIMIT]
-            finish(row.id, record, status="dead", now=finished, last_error=reason)
+        reason = mask_text(decision.reason, self.secrets)[:DETAIL_LIMIT]
+        return batches.AttemptOutcome(
+            delivery_id=row.id, attempt=record, status="dead", now=finished, last_error=reason
+        )
+
+
+def _is_final(outcome: DeliveryOutcome) -> bool:
+    """Sent and not to be retried: the next delivery for its entity may go."""
+    return outcome.decision is not None and outcome.decision.action != "retry"

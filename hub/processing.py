@@ -8,7 +8,7 @@ so a message processed twice after a crash plans nothing new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
 from hub.events import Event, event_from_dict, idempotency_key
+from hub.logging import bound
 from hub.queries import QueryRun
 from hub.rerender import unrendered_params
 from hub.rules import Rule, RuleSet, match_rules, render_actions
@@ -29,7 +30,7 @@ from hub.sources.base import (
     RetryLater,
     Source,
 )
-from hub.store import NewDelivery, Store, windows
+from hub.store import EventRow, NewDelivery, Store, batches, windows
 
 log = logging.getLogger("switchboard.processing")
 
@@ -75,8 +76,34 @@ class _Routed:
     stored: list[dict[str, Any]] = field(default_factory=list)
 
 
-def process_event(
-    event_id: str,
+#: Runs one store write in a transaction: the worker's writer thread, or directly.
+RunWrite = Callable[[Callable[[batches.Transaction], Any], str], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchOutcome:
+    """What processing a batch of events planned."""
+
+    #: One per event processed now (claimed and finished) in this batch.
+    events: list[ProcessOutcome]
+    #: (delivery id, connector) of every delivery of the batch ready to send now.
+    pending: list[tuple[str, str]]
+    #: Groups opened (or filled): (group id, flush time as epoch seconds).
+    groups: list[tuple[str, float]]
+
+
+def direct_writes(store: Store) -> RunWrite:
+    """Writes in a transaction of their own on the calling thread (no writer thread)."""
+
+    def run(write: Callable[[batches.Transaction], Any], doing: str) -> Any:
+        with store.guard(doing), store.engine.begin() as conn:
+            return write(conn)
+
+    return run
+
+
+def process_events(
+    event_ids: Sequence[str],
     *,
     store: Store,
     sources: Mapping[str, Source],
@@ -86,20 +113,92 @@ def process_event(
     lease_s: float,
     enrich: Enrich | None = None,
     queries: QueryRun | None = None,
-) -> ProcessOutcome | None:
-    """Claim, normalize and route one stored event; None if it is done or held elsewhere."""
+    write: RunWrite | None = None,
+) -> BatchOutcome:
+    """Claim a batch of stored events in one statement, normalize, match and render each
+    in memory, and record every outcome and planned delivery in one transaction.
+
+    An event that fails (a normalizer or enrichment that raises, a bug in routing) is
+    recorded as failed with its reason, alone: the rest of the batch goes on. Events
+    claimed elsewhere or already done are skipped.
+    """
+    run = write or direct_writes(store)
     now = clock.now().timestamp()
-    row = store.claim_event(event_id, now=now, lease_s=lease_s)
-    if row is None:
-        return None
+    ids = list(dict.fromkeys(event_ids))
+    rows: list[EventRow] = run(
+        lambda conn: batches.claim_events(conn, ids, now=now, lease_s=lease_s), "claim events"
+    )
+    finished: list[batches.FinishedEvent] = []
+    planned: list[NewDelivery] = []
+    partial: list[tuple[str, _Routed | None, list[tuple[str, float]], str | None]] = []
+    for row in rows:
+        with bound(event_id=row.id):
+            try:
+                result = _process_row(
+                    row, store, sources, ruleset, destinations, clock, now, enrich, queries
+                )
+            except Exception as exc:  # a bug in routing: this event fails, the batch goes on
+                log.exception("event %s: processing failed", row.id)
+                result = f"processing failed: {type(exc).__name__}: {exc}"
+        if result is None:
+            continue  # enrichment must wait: the claim expires and the sweeper retries
+        if isinstance(result, str):
+            finished.append(batches.FinishedEvent(id=row.id, normalized=None, error=result))
+            partial.append((row.id, None, [], result))
+            continue
+        routed, coalescing = result
+        finished.append(batches.FinishedEvent(id=row.id, normalized=routed.stored))
+        planned.extend(routed.planned)
+        partial.append((row.id, routed, coalescing, None))
+    pending: list[tuple[str, str, str]] = run(
+        lambda conn: batches.finish_events(conn, finished, planned, now=now),
+        "record processed events",
+    )
+    by_inbound: dict[str, list[tuple[str, str]]] = {}
+    for delivery_id, connector, inbound_id in pending:
+        by_inbound.setdefault(inbound_id, []).append((delivery_id, connector))
+    outcomes = [
+        ProcessOutcome(
+            event_id=event_id,
+            pending=by_inbound.get(event_id, []),
+            matched_rules=routed.matched if routed else [],
+            groups=(routed.opened if routed else []) + coalescing,
+            suppressed=routed.suppressed if routed else [],
+            error=error,
+        )
+        for event_id, routed, coalescing, error in partial
+    ]
+    for outcome in outcomes:
+        if outcome.error:
+            log.warning("event %s failed: %s", outcome.event_id, outcome.error)
+    return BatchOutcome(
+        events=outcomes,
+        pending=[(d, c) for d, c, _ in pending],
+        groups=[g for o in outcomes for g in o.groups],
+    )
+
+
+def process_event(event_id: str, **kwargs: Any) -> ProcessOutcome | None:
+    """`process_events` for one event; None if it is done or held elsewhere."""
+    outcome = process_events([event_id], **kwargs)
+    return outcome.events[0] if outcome.events else None
+
+
+def _process_row(
+    row: EventRow,
+    store: Store,
+    sources: Mapping[str, Source],
+    ruleset: RuleSet,
+    destinations: Mapping[str, Destination],
+    clock: Clock,
+    now: float,
+    enrich: Enrich | None,
+    queries: QueryRun | None,
+) -> tuple[_Routed, list[tuple[str, float]]] | str | None:
+    """Route one claimed event: what it planned, why it failed, or None to retry later."""
     source = sources.get(row.source)
     if source is None:
-        return _failed(
-            store,
-            row.id,
-            now,
-            f"source '{row.source}' is not enabled in this worker's configuration",
-        )
+        return f"source '{row.source}' is not enabled in this worker's configuration"
     raw = RawEvent(
         id=row.id,
         source=row.source,
@@ -111,7 +210,7 @@ def process_event(
     try:
         events = source.normalize(raw, NormalizeContext(clock=clock))
     except Exception as exc:  # a normalizer bug marks the event failed; it stays replayable
-        return _failed(store, row.id, now, f"normalize failed: {type(exc).__name__}: {exc}")
+        return f"normalize failed: {type(exc).__name__}: {exc}"
     coalescing: list[tuple[str, float]] = []
     if isinstance(source, EnrichingSource) and enrich is not None:
         events, coalescing = _coalesce(
@@ -120,24 +219,12 @@ def process_event(
         try:
             events = enrich(source, events) if events else []
         except RetryLater as exc:
-            # Leave the claim to expire: the sweeper hands the event out again after its lease.
             log.warning("event %s: enrichment must wait: %s", row.id, exc)
             return None
         except Exception as exc:  # an enrichment bug must not loop: fail, replayable
-            return _failed(store, row.id, now, f"enrich failed: {type(exc).__name__}: {exc}")
-    routed = _route(
-        store, ruleset, destinations, events, row.id, row.received_at, now, queries
-    )
-    pending_ids = store.finish_event(
-        row.id, now=now, normalized=routed.stored, new_deliveries=routed.planned
-    )
-    return ProcessOutcome(
-        event_id=row.id,
-        pending=_with_connectors(store, routed.planned, pending_ids),
-        matched_rules=routed.matched,
-        groups=routed.opened + coalescing,
-        suppressed=routed.suppressed,
-    )
+            return f"enrich failed: {type(exc).__name__}: {exc}"
+    routed = _route(store, ruleset, destinations, events, row.id, row.received_at, now, queries)
+    return routed, coalescing
 
 
 def _coalesce(
@@ -363,16 +450,10 @@ def _render(
         except QueryFailed as exc:
             log.warning("rule %s: %s", rule.id, exc)
             return [
-                (spec.index, RenderProblem(rule.id, spec.index, str(exc)))
-                for spec in rule.actions
+                (spec.index, RenderProblem(rule.id, spec.index, str(exc))) for spec in rule.actions
             ]
         extra = {**(extra or {}), "query": results}
     return render_actions(rule, document, extra=extra)
-
-
-def _failed(store: Store, event_id: str, now: float, error: str) -> ProcessOutcome:
-    store.finish_event(event_id, now=now, normalized=None, new_deliveries=[], error=error)
-    return ProcessOutcome(event_id=event_id, pending=[], matched_rules=[], error=error)
 
 
 def _render_key(key: Any, rule: Rule, document: Mapping[str, Any]) -> str:
@@ -457,6 +538,7 @@ def _with_connectors(
 
 
 __all__ = [
+    "BatchOutcome",
     "Enrich",
     "Event",
     "FlushOutcome",
@@ -464,4 +546,5 @@ __all__ = [
     "flush_group",
     "plan_delivery",
     "process_event",
+    "process_events",
 ]

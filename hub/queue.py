@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -26,6 +26,9 @@ from hub.errors import ConfigError
 EVENTS_QUEUE = "events"
 PROCESS_ACTOR = "process_event"
 FLUSH_ACTOR = "flush_group"
+#: Ids per message: a batch is the unit of work of each stage (DESIGN §1). Bounded, so
+#: a backlog of 100k events never becomes one huge message or transaction.
+MAX_BATCH = 64
 #: Upper bound on one message's run; connector calls have their own, shorter timeouts.
 MESSAGE_TIME_LIMIT_MS = 5 * 60 * 1000
 
@@ -183,16 +186,33 @@ class Queue:
         return self.prefix + delivery_queue(connector)
 
     def enqueue_events(self, event_ids: Iterable[str]) -> None:
+        """One message per batch of up to MAX_BATCH ids (the process stage's unit)."""
         self._enqueue_now(
-            [_message(self.events_queue, PROCESS_ACTOR, event_id) for event_id in event_ids]
+            [_message(self.events_queue, PROCESS_ACTOR, *chunk) for chunk in _chunks(event_ids)]
         )
 
     def enqueue_deliveries(self, pending: Iterable[tuple[str, str]]) -> None:
-        """(delivery id, connector) pairs, due now."""
-        pending = list(pending)
-        for _, connector in pending:
+        """(delivery id, connector) pairs, due now: one message per (connector, batch)."""
+        by_connector: dict[str, list[str]] = {}
+        for delivery_id, connector in pending:
+            by_connector.setdefault(connector, []).append(delivery_id)
+        for connector in by_connector:
             self.use(connector)
-        self._enqueue_now([self._delivery_message(d, connector) for d, connector in pending])
+        self._enqueue_now(
+            [
+                self._delivery_message(connector, *chunk)
+                for connector, ids in by_connector.items()
+                for chunk in _chunks(ids)
+            ]
+        )
+
+    def enqueue_deliveries_later(
+        self, delivery_ids: Sequence[str], connector: str, *, delay_s: float
+    ) -> None:
+        """Deliveries of one connector to look at again in `delay_s`, batched likewise."""
+        self.use(connector)
+        for chunk in _chunks(delivery_ids):
+            self.broker.enqueue(self._delivery_message(connector, *chunk), delay=_delay_ms(delay_s))
 
     def _enqueue_now(self, messages: list[dramatiq.Message[Any]]) -> None:
         """One round trip for the lot on Redis; one publish each elsewhere."""
@@ -213,22 +233,32 @@ class Queue:
         )
 
     def enqueue_delivery(self, delivery_id: str, connector: str, *, delay_s: float = 0.0) -> None:
-        self.use(connector)
-        self.broker.enqueue(
-            self._delivery_message(delivery_id, connector), delay=_delay_ms(delay_s)
-        )
+        self.enqueue_deliveries_later([delivery_id], connector, delay_s=delay_s)
 
-    def _delivery_message(self, delivery_id: str, connector: str) -> dramatiq.Message[Any]:
-        return _message(self.delivery_queue(connector), delivery_actor(connector), delivery_id)
+    def _delivery_message(self, connector: str, *delivery_ids: str) -> dramatiq.Message[Any]:
+        return _message(self.delivery_queue(connector), delivery_actor(connector), *delivery_ids)
 
     def close(self) -> None:
         self.broker.close()
 
 
-def _message(queue_name: str, actor_name: str, row_id: str) -> dramatiq.Message[Any]:
+def _message(queue_name: str, actor_name: str, *row_ids: str) -> dramatiq.Message[Any]:
+    """A message whose arguments are row ids: the actor takes them as `*ids` (one id, as
+    messages from before batches carry, is a batch of one)."""
     return dramatiq.Message(
-        queue_name=queue_name, actor_name=actor_name, args=(row_id,), kwargs={}, options={}
+        queue_name=queue_name, actor_name=actor_name, args=row_ids, kwargs={}, options={}
     )
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for row_id in ids:
+        chunk.append(row_id)
+        if len(chunk) == MAX_BATCH:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _delay_ms(delay_s: float) -> int | None:

@@ -1,14 +1,16 @@
-"""Worker: Dramatiq actors (ids in, plain functions do the work) and the sweeper.
+"""Worker: Dramatiq actors (a batch of ids in, plain functions do the work) and the sweeper.
 
-Actors stay tiny: they call `hub.processing.process_event` and `hub.delivery.deliver_once`
-and enqueue what those return. Async connector calls run on one event loop thread per
-worker process, shared by Dramatiq's worker threads.
+Actors stay tiny: they call `hub.processing.process_events` and
+`DeliveryEngine.deliver_batch` for the batch of ids their message carries, and enqueue
+what those return. A batch's sends run as tasks on the process's one event loop; every
+store write of the process goes through its one writer thread (hub/pipeline/writer.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
@@ -20,8 +22,8 @@ from connectors.base import Connector, ConnectorEnv
 from hub.delivery import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.events import Event
 from hub.http import make_client
-from hub.logging import bound
-from hub.processing import flush_group, process_event
+from hub.pipeline.writer import StoreWriter
+from hub.processing import flush_group, process_events
 from hub.queries import run_queries
 from hub.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
 from hub.ratelimit import Limit
@@ -80,6 +82,7 @@ class WorkerService:
         self.threads = threads or runtime.settings.worker.threads
         self._transport = transport
         self._loop = LoopThread()
+        self.writer = StoreWriter(runtime.store)
         self._http: httpx.AsyncClient | None = None
         self.connectors: Mapping[str, Connector] = {}
         self.engine: DeliveryEngine | None = None
@@ -107,6 +110,7 @@ class WorkerService:
             rerender=Rerenderer(
                 store=rt.store, rules=rt.rules, sources=rt.sources, context=self._source_context
             ),
+            writer=self.writer,
         )
         self._declare_actors()
         queue = self.rt.queue
@@ -127,6 +131,7 @@ class WorkerService:
             self._loop.run(self._http.aclose())
         self._loop.stop()
         self._sweeper.join(timeout=5)
+        self.writer.close()
 
     async def _open_connectors(self) -> tuple[httpx.AsyncClient, dict[str, Connector]]:
         http = make_client(
@@ -172,14 +177,10 @@ class WorkerService:
 
     # --- actors -------------------------------------------------------------------
 
-    def _process(self, event_id: str) -> None:
-        with bound(event_id=event_id):
-            self._process_bound(event_id)
-
-    def _process_bound(self, event_id: str) -> None:
+    def _process(self, *event_ids: str) -> None:
         rt = self.rt
-        outcome = process_event(
-            event_id,
+        outcome = process_events(
+            event_ids,
             store=rt.store,
             sources=rt.sources,
             ruleset=rt.rules.current,
@@ -188,11 +189,8 @@ class WorkerService:
             lease_s=rt.settings.worker.lease_seconds,
             enrich=self._enrich,
             queries=self._queries,
+            write=self.writer.call,
         )
-        if outcome is None:
-            return
-        if outcome.error:
-            log.warning("event %s failed: %s", event_id, outcome.error)
         self._enqueue(outcome.pending, outcome.groups)
 
     def _flush(self, group_id: str) -> None:
@@ -251,27 +249,32 @@ class WorkerService:
         while (wait := await asyncio.to_thread(self.rt.limiter.acquire, key, wanted)) > 0:
             await self.rt.clock.sleep(wait)
 
-    def _deliver_fn(self, connector: str) -> Callable[[str], None]:
-        def deliver(delivery_id: str) -> None:
+    def _deliver_fn(self, connector: str) -> Callable[..., None]:
+        def deliver(*delivery_ids: str) -> None:
             assert self.engine is not None  # noqa: S101 - actors run only after start()
-            outcome = self._loop.run(self.engine.deliver(delivery_id))
+            batch = self._loop.run(self.engine.deliver_batch(delivery_ids))
             queue = self.rt.queue
-            if outcome.come_back_in_s is not None:
-                # Wake early; the engine waits out the last fraction exactly.
-                early = max(0.0, outcome.come_back_in_s - WAKE_EARLY_S)
-                queue.enqueue_delivery(delivery_id, connector, delay_s=early)
-            if outcome.next_in_line is not None:
-                queue.enqueue_delivery(outcome.next_in_line, connector)
-            decision = outcome.decision
-            if decision is not None and decision.action == "retry":
-                log.info(
-                    "delivery %s: retry in %.3fs: %s",
-                    delivery_id,
-                    decision.delay_s,
-                    decision.reason,
-                )
-            elif decision is not None and decision.action == "dead":
-                log.warning("delivery %s is dead: %s", delivery_id, decision.reason)
+            later: dict[float, list[str]] = {}
+            for delivery_id, _, come_back_in_s in batch.come_backs():
+                # Wake early; the engine waits out the last fraction exactly. Rounded down
+                # to 10 ms so rows that come back together share one message.
+                early = math.floor(max(0.0, come_back_in_s - WAKE_EARLY_S) * 100) / 100
+                later.setdefault(early, []).append(delivery_id)
+            for delay_s, ids in sorted(later.items()):
+                queue.enqueue_deliveries_later(ids, connector, delay_s=delay_s)
+            if batch.wake:
+                queue.enqueue_deliveries(batch.wake)
+            for outcome in batch.outcomes:
+                decision = outcome.decision
+                if decision is not None and decision.action == "retry":
+                    log.info(
+                        "delivery %s: retry in %.3fs: %s",
+                        outcome.delivery_id,
+                        decision.delay_s,
+                        decision.reason,
+                    )
+                elif decision is not None and decision.action == "dead":
+                    log.warning("delivery %s is dead: %s", outcome.delivery_id, decision.reason)
 
         deliver.__name__ = delivery_actor(connector)
         return deliver

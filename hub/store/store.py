@@ -232,7 +232,7 @@ class Store:
     def get_event(self, event_id: str) -> EventRow | None:
         with self.guard("read an event"), self.engine.connect() as conn:
             row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
-        return _event_row(row) if row else None
+        return row_to_event(row) if row else None
 
     def claim_event(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
         """Take an event for processing; None if it is done or leased by someone else."""
@@ -244,7 +244,7 @@ class Store:
                 .mappings()
                 .first()
             )
-        return _event_row(row) if row is not None else None
+        return row_to_event(row) if row is not None else None
 
     def finish_event(
         self,
@@ -283,29 +283,7 @@ class Store:
         if planned:
             conn.execute(
                 self._insert_deliveries_stmt,
-                [
-                    {
-                        "id": d.id,
-                        "inbound_id": d.inbound_id,
-                        "event_id": d.event_id,
-                        "rule_id": d.rule_id,
-                        "action_index": d.action_index,
-                        "connector": d.connector,
-                        "operation": d.operation,
-                        "destination": d.destination,
-                        "params": d.params,
-                        "idempotency_key": d.idempotency_key,
-                        "entity_key": d.entity_key,
-                        "seq": d.seq,
-                        "status": d.status,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "last_error": d.last_error,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for d in planned
-                ],
+                [delivery_values(d, now=now) for d in planned],
             )
         return list(conn.scalars(sql.PENDING_OF_INBOUND, {"b_inbound": inbound_id}))
 
@@ -318,14 +296,14 @@ class Store:
                 .mappings()
                 .first()
             )
-        return _delivery_row(row) if row else None
+        return row_to_delivery(row) if row else None
 
     def list_deliveries(self, *, inbound_id: str | None = None) -> list[DeliveryRow]:
         query = select(deliveries).order_by(deliveries.c.created_at, deliveries.c.action_index)
         if inbound_id is not None:
             query = query.where(deliveries.c.inbound_id == inbound_id)
         with self.guard("list deliveries"), self.engine.connect() as conn:
-            return [_delivery_row(r) for r in conn.execute(query).mappings()]
+            return [row_to_delivery(r) for r in conn.execute(query).mappings()]
 
     def claim_delivery(self, delivery_id: str, *, now: float, lease_s: float) -> DeliveryRow | None:
         """Take a due delivery for sending; None if done, not due, leased elsewhere, or
@@ -340,7 +318,7 @@ class Store:
                 .mappings()
                 .first()
             )
-        return _delivery_row(row) if row is not None else None
+        return row_to_delivery(row) if row is not None else None
 
     def entity_refs(
         self, *, connector: str, destination: str | None, entity_key: str
@@ -681,7 +659,31 @@ def _insert_ignore_factory(engine: Engine) -> Any:
     return build
 
 
-def _event_row(row: Any) -> EventRow:
+def delivery_values(d: NewDelivery, *, now: float) -> dict[str, Any]:
+    """The row a planned delivery inserts."""
+    return {
+        "id": d.id,
+        "inbound_id": d.inbound_id,
+        "event_id": d.event_id,
+        "rule_id": d.rule_id,
+        "action_index": d.action_index,
+        "connector": d.connector,
+        "operation": d.operation,
+        "destination": d.destination,
+        "params": d.params,
+        "idempotency_key": d.idempotency_key,
+        "entity_key": d.entity_key,
+        "seq": d.seq,
+        "status": d.status,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": d.last_error,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def row_to_event(row: Any) -> EventRow:
     return EventRow(
         id=row["id"],
         source=row["source"],
@@ -696,7 +698,7 @@ def _event_row(row: Any) -> EventRow:
     )
 
 
-def _delivery_row(row: Any) -> DeliveryRow:
+def row_to_delivery(row: Any) -> DeliveryRow:
     return DeliveryRow(
         id=row["id"],
         inbound_id=row["inbound_id"],

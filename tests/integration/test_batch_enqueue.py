@@ -1,5 +1,6 @@
-"""Pipelined enqueues on the real Redis: the same messages `enqueue` would leave, one
-round trip, and a Dramatiq worker consumes them."""
+"""Batched, pipelined enqueues on the real Redis: a message carries a batch of ids (at most
+MAX_BATCH), shaped as Dramatiq's own `enqueue` leaves it, in one round trip, and a
+Dramatiq worker consumes every id of every batch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import dramatiq
 import pytest
 import redis
 
-from hub.queue import EVENTS_QUEUE, PROCESS_ACTOR, BatchingRedisBroker, Queue, make_broker
+from hub.queue import (
+    EVENTS_QUEUE,
+    MAX_BATCH,
+    PROCESS_ACTOR,
+    BatchingRedisBroker,
+    Queue,
+    make_broker,
+)
 from tests.support import REDIS_URL_FOR_TESTS as REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -30,22 +38,30 @@ def test_a_batch_lands_as_single_enqueues_would(redis_namespace: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     try:
         queue.enqueue_events(["single"])
-        queue.enqueue_events([f"ev-{i}" for i in range(50)])
-        queue.enqueue_deliveries([("d-1", "discord"), ("d-2", "discord")])
+        queue.enqueue_events([f"ev-{i}" for i in range(150)])
+        queue.enqueue_deliveries([("d-1", "discord"), ("l-1", "log"), ("d-2", "discord")])
         events = _queued(client, redis_namespace, EVENTS_QUEUE)
         deliveries = _queued(client, redis_namespace, "deliver.discord")
     finally:
         client.close()
         queue.close()
-    assert [m["args"] for m in events] == [["single"]] + [[f"ev-{i}"] for i in range(50)]
+    ids = [f"ev-{i}" for i in range(150)]
+    # One message per batch of at most MAX_BATCH ids, in order.
+    assert [m["args"] for m in events] == [
+        ["single"],
+        ids[:MAX_BATCH],
+        ids[MAX_BATCH : 2 * MAX_BATCH],
+        ids[2 * MAX_BATCH :],
+    ]
     single, batched = events[0], events[1]
     # Same shape as Dramatiq's own enqueue: queue, actor, a fresh Redis id per message.
     assert set(single) == set(batched)
     assert batched["queue_name"] == EVENTS_QUEUE
     assert batched["actor_name"] == PROCESS_ACTOR
     assert set(single["options"]) == set(batched["options"]) == {"redis_message_id"}
-    assert len({m["options"]["redis_message_id"] for m in events}) == 51  # type: ignore[index]
-    assert [m["args"] for m in deliveries] == [["d-1"], ["d-2"]]
+    assert len({m["options"]["redis_message_id"] for m in events}) == 4  # type: ignore[index]
+    # One message per (connector, batch).
+    assert [m["args"] for m in deliveries] == [["d-1", "d-2"]]
     assert {m["actor_name"] for m in deliveries} == {"deliver_discord"}
 
 
@@ -56,8 +72,9 @@ def test_a_worker_runs_every_message_of_a_batch(redis_namespace: str) -> None:
     done = threading.Event()
     wanted = [f"ev-{i}" for i in range(200)]
 
-    def process(event_id: str) -> None:
-        seen.append(event_id)
+    def process(*event_ids: str) -> None:
+        assert len(event_ids) <= MAX_BATCH
+        seen.extend(event_ids)
         if len(seen) == len(wanted):
             done.set()
 
