@@ -1,0 +1,218 @@
+"""Batches as the unit of work: a batch is claimed in one statement, a poison row fails
+alone, a slow send holds only its own row, and outcomes are recorded as sends finish."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import event as sa_event
+
+from connectors.base import ConnectorEnv
+from hub.clock import FakeClock
+from hub.delivery import DeliveryEngine
+from hub.events import event_id_for
+from hub.pipeline.writer import StoreWriter
+from hub.plugins import load_plugins
+from hub.processing import process_events
+from hub.runtime import Runtime, build_runtime
+from hub.store import NewEvent
+from hub.store.batches import claim_deliveries
+from tests.support import fixture_path, make_settings
+
+BODY = fixture_path("github", "issues", "opened.json").read_bytes()
+PLUGINS = load_plugins()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = build_runtime(
+        make_settings(
+            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
+        ),
+        PLUGINS,
+        clock=FakeClock(),
+    )
+    yield rt
+    rt.close()
+
+
+def _accept(rt: Runtime, delivery: str, body: bytes = BODY, number: int = 1) -> str:
+    if body is BODY:
+        doc = json.loads(body)
+        doc["issue"]["number"] = number  # one entity per event: no ordering between them
+        body = json.dumps(doc).encode()
+    event_id = event_id_for("github", delivery)
+    [outcome] = rt.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="github",
+                delivery_id=delivery,
+                received_at=rt.clock.now().timestamp(),
+                headers={"x-github-event": "issues", "content-type": "application/json"},
+                body=body,
+            )
+        ]
+    )
+    assert not outcome.duplicate
+    return event_id
+
+
+def _process(rt: Runtime, ids: list[str]) -> object:
+    return process_events(
+        ids,
+        store=rt.store,
+        sources=rt.sources,
+        ruleset=rt.rules.current,
+        destinations=rt.settings.destinations,
+        clock=rt.clock,
+        lease_s=30,
+    )
+
+
+class _StatementCounter:
+    """Counts the statements a block sends to the store (the batch's cost in round trips)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.engine = rt.store.engine
+        self.statements: list[str] = []
+
+    def __enter__(self) -> _StatementCounter:
+        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        self.statements.append(statement.split()[0].upper())
+
+
+def test_a_batch_of_events_costs_a_claim_and_one_transaction_not_one_per_event(
+    runtime: Runtime,
+) -> None:
+    # given 40 stored events, each planning a Discord and a log delivery
+    ids = [_accept(runtime, f"d-{n}", number=n) for n in range(40)]
+    # when the process stage takes them as one batch
+    with _StatementCounter(runtime) as counted:
+        outcome = _process(runtime, ids)
+    # then every event is processed and every delivery planned...
+    assert runtime.store.count_events("processed") == 40
+    assert len(outcome.pending) == 80  # type: ignore[attr-defined]
+    # ...with a constant number of statements: one claim, one insert of all deliveries,
+    # one executemany of the finishes, one read of what is pending
+    assert counted.statements.count("UPDATE") <= 41  # the claim + the finishes' executemany
+    assert counted.statements.count("INSERT") == 1
+    assert counted.statements.count("SELECT") == 1
+
+
+def test_a_poison_event_fails_alone_with_its_reason_and_the_batch_goes_on(
+    runtime: Runtime,
+) -> None:
+    # given a batch where one event's body makes the GitHub normalizer raise
+    good = [_accept(runtime, f"g-{n}", number=n) for n in range(5)]
+    cut_off = b'{"action": "opened", "issue": {"number": 1}'
+    poison = _accept(runtime, "poison", body=cut_off)
+    outcome = _process(runtime, [*good[:2], poison, *good[2:]])
+    # then the poison event is failed with why, and every other event is processed
+    failed = runtime.store.get_event(poison)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error.startswith("normalize failed")
+    for event_id in good:
+        row = runtime.store.get_event(event_id)
+        assert row is not None
+        assert row.status == "processed"
+        assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
+    assert len(outcome.pending) == 10  # type: ignore[attr-defined]
+
+
+def test_a_batch_processed_twice_plans_nothing_new(runtime: Runtime) -> None:
+    ids = [_accept(runtime, f"d-{n}", number=n) for n in range(3)]
+    first = _process(runtime, ids)
+    again = _process(runtime, ids)  # a redelivered message: the rows are done
+    assert len(first.events) == 3  # type: ignore[attr-defined]
+    assert again.events == []  # type: ignore[attr-defined]
+    assert sum(len(runtime.store.list_deliveries(inbound_id=i)) for i in ids) == 6
+
+
+def test_a_batch_claim_takes_only_what_is_claimable(runtime: Runtime) -> None:
+    ids = [_accept(runtime, f"d-{n}", number=n) for n in range(4)]
+    _process(runtime, ids)
+    pending = [d.id for i in ids for d in runtime.store.list_deliveries(inbound_id=i)]
+    now = runtime.clock.now().timestamp()
+    with runtime.store.engine.begin() as conn:
+        first = claim_deliveries(conn, pending[:5], now=now, lease_s=30)
+    with runtime.store.engine.begin() as conn:
+        second = claim_deliveries(conn, pending, now=now, lease_s=30)
+    # the overlap was leased by the first claim: the second takes only the rest
+    assert {d.id for d in first} == set(pending[:5])
+    assert {d.id for d in second} == set(pending[5:])
+    assert all(d.status == "sending" and d.attempts == 1 for d in first + second)
+
+
+class _FirstHangs:
+    """Discord's webhook endpoint on the transport: the first request hangs until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.seen = 0
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        self.seen += 1
+        if self.seen == 1:
+            await self.release.wait()
+        return httpx.Response(204)
+
+
+def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runtime) -> None:
+    # given five deliveries to Discord (its default limit allows 5 per 2 s), the first of
+    # which hangs at the destination
+    ids = [_accept(runtime, f"d-{n}", number=n) for n in range(5)]
+    _process(runtime, ids)
+    rows = [
+        d
+        for i in ids
+        for d in runtime.store.list_deliveries(inbound_id=i)
+        if d.connector == "discord"
+    ]
+    fake = _FirstHangs()
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)) as http:
+            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
+            writer = StoreWriter(runtime.store)
+            engine = DeliveryEngine(
+                store=runtime.store,
+                settings=runtime.settings,
+                connectors={"discord": PLUGINS.connectors["discord"](env)},
+                clock=runtime.clock,
+                rng=runtime.rng,
+                limiter=runtime.limiter,
+                breaker=runtime.breaker,
+                writer=writer,
+            )
+            batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
+            # when every fast send has been recorded while the slow one still hangs
+            for _ in range(200):
+                statuses = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+                if statuses.count("delivered") == len(rows) - 1:
+                    break
+                await asyncio.sleep(0.01)
+            during = statuses
+            fake.release.set()
+            await batch
+            writer.close()
+            after = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+            return during, after
+
+    during, after = asyncio.run(scenario())
+    # then the slow row kept its claim (sending) while the rest were already delivered
+    assert sorted(during) == ["delivered"] * (len(rows) - 1) + ["sending"]
+    assert after == ["delivered"] * len(rows)
