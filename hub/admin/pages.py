@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,9 +28,12 @@ from hub.durations import parse_duration
 from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
 from hub.store import stats
-from hub.store.queries import EventFilter, list_deliveries, list_events
+from hub.store.queries import EventFilter, get_delivery_view, list_deliveries, list_events
 from hub.store.snapshots import source_notices
 from hub.store.stats import MinuteBucket
+
+#: Replayed deliveries shown in place after a replay; a bulk replay shows its first ones.
+MAX_SHOWN_REPLAYS = 50
 
 
 class Dashboard:
@@ -119,10 +122,25 @@ class Dashboard:
             page = await asyncio.to_thread(list_deliveries, runtime.store, f)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
+        items = [views.delivery(d) for d in page.items]
+        # Just replayed from this page: each stays in place (even when it no longer fits
+        # the filter) and shows its progress until it has a result.
+        replayed = request.query_params.getlist("replayed")[:MAX_SHOWN_REPLAYS]
+        listed = {d["id"]: d for d in items}
+        progress = []
+        for delivery_id in dict.fromkeys(replayed):
+            found = listed.get(delivery_id)
+            if found is None:
+                view = await asyncio.to_thread(get_delivery_view, runtime.store, delivery_id)
+                found = views.delivery(view) if view is not None else None
+            if found is not None:
+                progress.append({**found, "replayed": True})
+        shown = {d["id"] for d in progress}
         return self.render(
             request,
             "deliveries.html",
-            items=[views.delivery(d) for d in page.items],
+            items=progress + [d for d in items if d["id"] not in shown],
+            refresh_s=2 if any(d["status"] in ("pending", "sending") for d in progress) else None,
             next_url=_next_url(request, page.next_cursor),
             filters=dict(request.query_params),
             statuses=DELIVERY_STATUSES,
@@ -148,18 +166,22 @@ class Dashboard:
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from exc
             since = runtime.clock.now().timestamp() - back
+        replayed: list[str] = []
         if not ids and since is None:
             notice = "Nothing selected to replay."
         else:
             result = await asyncio.to_thread(
                 replay_now, runtime, ids, dead_since_s=since, force=form.get("force") == "1"
             )
-            notice = f"Replaying {len(result.deliveries)} deliveries."
+            notice = f"Replaying {_count(len(result.deliveries), 'delivery', 'deliveries')}."
             if result.skipped:
-                notice += f" Left {len(result.skipped)} delivered ones alone."
-        response = self.redirect_back(
-            request, form.get("back") or "/deliveries?status=dead", "/deliveries?status=dead"
-        )
+                left = _count(len(result.skipped), "delivered one", "delivered ones")
+                notice += f" Left {left} alone."
+            replayed = result.deliveries
+        back_to = form.get("back") or "/deliveries?status=dead"
+        if replayed and back_to.startswith("/deliveries"):
+            back_to = _with_query(back_to, [("replayed", i) for i in replayed[:MAX_SHOWN_REPLAYS]])
+        response = self.redirect_back(request, back_to, "/deliveries?status=dead")
         self.cookie.flash(request, response, notice)
         return response
 
@@ -239,8 +261,18 @@ class Dashboard:
         )
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _with_query(path: str, extra: list[tuple[str, str]]) -> str:
+    base, _, query = path.partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "replayed"]
+    return f"{base}?{urlencode(kept + extra)}"
+
+
 def _next_url(request: Request, cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "replayed")}
     return f"{request.url.path}?{urlencode({**params, 'cursor': cursor})}"

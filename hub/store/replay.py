@@ -52,16 +52,17 @@ def replay(
                 if status not in replay_statuses:
                     skipped.append(delivery_id)
                     continue
+                # `attempts` and `created_at` are history: a replay adds attempts, it never
+                # rewrites when the delivery was made or how often it was tried.
                 conn.execute(
                     update(deliveries)
                     .where(deliveries.c.id == delivery_id)
                     .values(
                         status="pending",
-                        attempts=0,
                         next_attempt_at=due_at,
                         lease_until=None,
                         updated_at=now,
-                        created_at=now,
+                        **_fresh_retry_budget(now),
                     )
                 )
                 out.append((delivery_id, connector))
@@ -74,6 +75,19 @@ def replay(
                 )
                 events_out.append(item)
     return Replayed(out, events_out, skipped)
+
+
+#: The columns that would give a replay a fresh retry budget without rewriting history:
+#: the attempts made before it and when it happened. The delivery engine would then count
+#: `attempts - retry_base_attempts` against max_attempts and the age from `retry_since`
+#: (issue #19). Set here as soon as the table has them.
+RETRY_BUDGET_COLUMNS = ("retry_base_attempts", "retry_since")
+
+
+def _fresh_retry_budget(now: float) -> dict[str, Any]:
+    if not all(name in deliveries.c for name in RETRY_BUDGET_COLUMNS):
+        return {}
+    return {"retry_base_attempts": deliveries.c.attempts, "retry_since": now}
 
 
 def dead_since(store: Store, *, since: float, limit: int = 10_000) -> list[str]:

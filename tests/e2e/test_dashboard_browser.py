@@ -118,7 +118,7 @@ def test_log_in_open_an_event_replay_a_dead_delivery_and_simulate(
             page.goto(f"{base}/admin/deliveries?status=dead")
             page.screenshot(path=artifacts / "dead-letter-queue.png", full_page=True)
             page.click(f"form:has(input[value='{dead}']) >> button")
-            expect(page.locator(".notice")).to_contain_text("Replaying 1 deliveries")
+            expect(page.locator(".notice")).to_contain_text("Replaying 1 delivery.")
             wait_until(
                 lambda: getattr(runtime.store.get_delivery(dead), "status", None) == "delivered",
                 10,

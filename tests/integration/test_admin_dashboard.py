@@ -137,12 +137,22 @@ def test_replay_from_the_dead_letter_page_needs_admin_and_csrf(
             follow_redirects=False,
         )
         assert response.status_code == 303
-        assert response.headers["location"] == "/admin/deliveries?status=dead"
+        after = response.headers["location"]
+        assert after == f"/admin/deliveries?status=dead&replayed={dead}"
         wait_until(
             lambda: getattr(runtime.store.get_delivery(dead), "status", None) == "delivered",
             10,
             "replayed delivery delivered",
         )
+        # The row stays on the dead-letter page with its result, and its history agrees.
+        shown = client.get(after).text
+        assert '<p class="notice" role="status">Replaying 1 delivery.</p>' in shown
+        assert 'class="replayed" data-replayed="delivered"' in shown
+        assert dead[:8] in shown
+        assert 'http-equiv="refresh"' not in shown  # done: no more reloading
+        row = runtime.store.get_delivery(dead)
+        assert row is not None
+        assert row.attempts == len(runtime.store.list_attempts(dead)) == 2
         detail = client.get(f"/admin/deliveries/{dead}")
         assert detail.text.count("status-fail") == 1
         assert "status-ok" in detail.text

@@ -86,7 +86,7 @@ def test_replaying_a_dead_delivery_makes_it_pending_and_due(runtime: Runtime) ->
     assert result.skipped == [done.id]  # delivered: not sent twice without --force
     row = runtime.store.get_delivery(dead.id)
     assert row is not None
-    assert (row.status, row.attempts) == ("pending", 0)
+    assert (row.status, row.attempts) == ("pending", 1)  # a replay adds attempts, never resets
     assert runtime.store.get_delivery(done.id).status == "delivered"  # type: ignore[union-attr]
 
     forced = replay(runtime.store, [done.id], now=now, due_at=now, force=True)
@@ -105,3 +105,40 @@ def test_an_embedded_replay_is_picked_up_by_the_running_hubs_sweeper(runtime: Ru
     queued = b"".join(m for q in broker.queues.values() for m in q.queue)  # type: ignore[attr-defined]
     assert event_id.encode() in queued
     assert first.id.encode() in queued
+
+
+def test_a_replay_adds_attempts_and_keeps_when_the_delivery_was_created(
+    runtime: Runtime,
+) -> None:
+    event_id = _processed(runtime, "r-3")
+    dead = runtime.store.list_deliveries(inbound_id=event_id)[0]
+    _finish(runtime, dead.id, "dead")
+    # given a delivery that died an hour ago, when it is replayed
+    runtime.clock.advance(3600)  # type: ignore[attr-defined]
+    now = runtime.clock.now().timestamp()
+    replay(runtime.store, [dead.id], now=now, due_at=now)
+    row = runtime.store.get_delivery(dead.id)
+    assert row is not None
+    assert (row.status, row.attempts, row.created_at) == ("pending", 1, dead.created_at)
+    # then its next attempt is its second, and the row and its history agree
+    claimed = runtime.store.claim_delivery(dead.id, now=now, lease_s=30)
+    assert claimed is not None
+    assert claimed.attempts == 2
+    runtime.store.finish_attempt(
+        dead.id,
+        AttemptRecord(
+            number=claimed.attempts,
+            started_at=now,
+            duration_ms=1,
+            outcome="ok",
+            status_code=200,
+            detail="ok",
+        ),
+        status="delivered",
+        now=now,
+    )
+    after = runtime.store.get_delivery(dead.id)
+    assert after is not None
+    history = runtime.store.list_attempts(dead.id)
+    assert [a.number for a in history] == [1, 2]
+    assert (after.attempts, after.created_at) == (len(history), dead.created_at)
