@@ -7,6 +7,7 @@ installed source emits) are returned as warnings.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ def load_rules_checked(
     templates = _templates(docs, errors)
     checker = _Checker(connectors, destinations, engine, templates)
     rules: list[Rule] = []
+    where: dict[str, tuple[YamlDocument, PathKey]] = {}
     seen: dict[str, Location] = {}
     for doc in docs:
         for index, raw in enumerate(doc.data.get("rules") or []):
@@ -126,16 +128,17 @@ def load_rules_checked(
                 )
                 continue
             seen[rule.id] = rule.location
+            where[rule.id] = (doc, ("rules", index, "on"))
             rules.append(rule)
     errors += checker.errors
     if errors:
         raise ConfigErrors(errors)
     warnings = []
     if known_event_types is not None:
-        warnings = _unreachable(rules, [*known_event_types, *BUILTIN_EVENT_TYPES])
-    return LoadResult(
-        build_ruleset(rules, [_display(f, display_root) for f in files]), warnings, docs
-    )
+        warnings = _unreachable(rules, where, [*known_event_types, *BUILTIN_EVENT_TYPES])
+    files_shown = [_display(f, display_root) for f in files]
+    ruleset = build_ruleset(rules, files_shown, tuple(w.render() for w in warnings))
+    return LoadResult(ruleset, warnings, docs)
 
 
 def _display(file: Path, root: Path | None) -> str:
@@ -182,20 +185,51 @@ def _overlaps(pattern: str, known: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _unreachable(rules: list[Rule], known: list[str]) -> list[ConfigError]:
+def _unreachable(
+    rules: list[Rule], where: Mapping[str, tuple[YamlDocument, PathKey]], known: list[str]
+) -> list[ConfigError]:
+    """A warning for each `on:` pattern that no installed source can emit (a typo fires
+    never, silently), with the closest event types a source does emit."""
     warnings: list[ConfigError] = []
     for rule in rules:
-        dead = [p for p in rule.on if not any(_overlaps(p, k) for k in known)]
-        if len(dead) == len(rule.on):
+        if rule.schedule is not None:
+            continue
+        doc, at = where[rule.id]
+        for index, pattern in enumerate(rule.on):
+            if any(_overlaps(pattern, k) for k in known):
+                continue
+            path = (*at, index) if isinstance(doc.data["rules"][at[1]]["on"], list) else at
+            loc_path = (*path, "<value>") if (*path, "<value>") in doc.marks else path
+            close = _closest(pattern, known)
+            families = sorted({k.split(".", 1)[0] + ".*" for k in known})
             warnings.append(
                 RuleError(
-                    f"rule '{rule.id}' can never match: no installed source emits "
-                    f"{', '.join(repr(p) for p in dead)}",
-                    location=rule.location,
-                    hint=f"known event types: {', '.join(sorted(known))}",
+                    f"rule '{rule.id}' never fires on {pattern!r}: no installed source "
+                    "emits that event type",
+                    location=doc.locate(loc_path),
+                    hint=f"did you mean {' or '.join(repr(c) for c in close)}?"
+                    if close
+                    else f"installed sources emit event types under {', '.join(families)}",
                 )
             )
     return warnings
+
+
+def _closest(pattern: str, known: list[str]) -> list[str]:
+    """The known event types nearest to a mistyped one: the best and any as good.
+
+    A glob is compared with globs (`notoin.page.*` → `notion.page.*`).
+    """
+    candidates = set(known)
+    if GLOB_CHARS & set(pattern):
+        candidates |= {k.rsplit(".", 1)[0] + ".*" for k in known if "." in k}
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, pattern, k).ratio(), k) for k in candidates),
+        reverse=True,
+    )
+    if not scored or scored[0][0] < 0.75:
+        return []
+    return [k for score, k in scored[:3] if score >= scored[0][0] - 0.02]
 
 
 class _Checker:
@@ -267,9 +301,7 @@ class _Checker:
             queries=tuple(queries),
         )
 
-    def _queries(
-        self, doc: YamlDocument, at: PathKey, raw: Mapping[str, Any]
-    ) -> list[QuerySpec]:
+    def _queries(self, doc: YamlDocument, at: PathKey, raw: Mapping[str, Any]) -> list[QuerySpec]:
         """`query: {name: {<provider>.query: params}}`; params are templates over `event`."""
         out = []
         for name, step in raw.items():

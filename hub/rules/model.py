@@ -113,6 +113,8 @@ class RuleSet:
     files: tuple[str, ...] = ()
     exact: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     globs: tuple[tuple[int, str], ...] = ()
+    #: Problems that do not stop loading (a pattern no source emits), rendered `file:line:col`.
+    warnings: tuple[str, ...] = ()
     _buckets: dict[str, _Bucket] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -159,7 +161,7 @@ def _index_bucket(rules: list[tuple[int, Rule]]) -> _Bucket:
     return _Bucket(path, {k: tuple(v) for k, v in by_value.items()}, tuple(scanned))
 
 
-def build_ruleset(rules: list[Rule], files: list[str]) -> RuleSet:
+def build_ruleset(rules: list[Rule], files: list[str], warnings: tuple[str, ...] = ()) -> RuleSet:
     exact: dict[str, list[int]] = {}
     globs: list[tuple[int, str]] = []
     for order, rule in enumerate(rules):
@@ -173,6 +175,7 @@ def build_ruleset(rules: list[Rule], files: list[str]) -> RuleSet:
         files=tuple(files),
         exact={k: tuple(v) for k, v in exact.items()},
         globs=tuple(globs),
+        warnings=warnings,
     )
 
 

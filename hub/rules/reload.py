@@ -63,6 +63,7 @@ class RulesWatcher:
         self._thread = threading.Thread(target=self._run, name="switchboard-rules", daemon=True)
 
     def start(self) -> None:
+        _log_warnings(self.ref.current)
         self._thread.start()
 
     def stop(self) -> None:
@@ -92,6 +93,7 @@ class RulesWatcher:
             return False
         self.ref.swap(ruleset, at=self._now())
         log.info("rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files))
+        _log_warnings(ruleset)
         return True
 
     def _run(self) -> None:
@@ -104,3 +106,9 @@ class RulesWatcher:
                 self.check_once(force=forced)
             except Exception:  # the watcher must outlive any surprise
                 log.exception("rule reload failed")
+
+
+def _log_warnings(ruleset: RuleSet) -> None:
+    """Rules that load but cannot fire (a typo in `on:`): said once per load, not per event."""
+    for warning in ruleset.warnings:
+        log.warning("rule warning: %s", warning)

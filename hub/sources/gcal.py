@@ -128,7 +128,14 @@ class GcalSource:
             },
         },
     }
-    event_types: ClassVar[tuple[str, ...]] = ("gcal.calendar.changed", "gcal.event.*")
+    #: The push itself, then what the sync found (`verb` in `_event`): British "cancelled",
+    #: as Google spells the status, so `on: gcal.event.canceled` gets a suggestion.
+    event_types: ClassVar[tuple[str, ...]] = (
+        "gcal.calendar.changed",
+        "gcal.event.created",
+        "gcal.event.updated",
+        "gcal.event.cancelled",
+    )
 
     def __init__(
         self,

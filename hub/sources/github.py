@@ -16,6 +16,7 @@ from hub.clock import Clock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
+from hub.sources._github_events import GITHUB_EVENT_TYPES
 from hub.sources._http import (
     check_hmac_sha256,
     check_json_object,
@@ -49,7 +50,7 @@ class GitHubSource:
 
     name: ClassVar[str] = "github"
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object"}
-    event_types: ClassVar[tuple[str, ...]] = ("github.*",)
+    event_types: ClassVar[tuple[str, ...]] = GITHUB_EVENT_TYPES
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         if secret is None:
