@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import Settings, load_settings
-from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError
+from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError, UsageError
 from hub.logging import configure_logging
 from hub.plugins import Plugins, load_plugins
 from hub.rules.reload import RulesWatcher
@@ -30,20 +30,71 @@ def _broker_kind(url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input gets one line saying what to do, never a traceback."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints usage and exits 2
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
     try:
         code: int = args.run(args)
     except (ConfigError, PluginError, StoreError) as exc:
-        print(f"switchboard: error:\n{exc}", file=sys.stderr)
+        text = str(exc)
+        sep = "\n" if "\n" in text else " "  # several errors: one per line, under the header
+        print(f"switchboard: error:{sep}{text}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     except SwitchboardError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A file named on the command line (or in the config) that cannot be read.
+        print(f"switchboard: {exc.filename}: {exc.strerror}; check the path", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("switchboard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line; the traceback only when asked for
+        if os.environ.get("SWITCHBOARD_TRACEBACK"):
+            raise
+        print(
+            f"switchboard: unexpected {type(exc).__name__}: {exc} (a bug: please report it; "
+            "SWITCHBOARD_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return 1
     return code
+
+
+def _duration(text: str) -> str:
+    """argparse type for durations (30s, 5m, 7d): a typo is a usage error, not a traceback."""
+    from hub.durations import parse_duration
+
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def existing_path(text: str) -> Path:
+    """argparse type for a file or directory the command reads: a typo is a usage error."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or directory")
+    return path
+
+
+def _header(text: str) -> str:
+    """argparse type for -H 'Name: value'."""
+    name, colon, _ = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a header; write 'Name: value'")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,13 +105,19 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("SWITCHBOARD_CONFIG", DEFAULT_CONFIG),
         help="path to switchboard.yaml (env SWITCHBOARD_CONFIG)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+    )
     parser.add_argument(
         "--log-format",
         choices=("console", "json"),
         default=os.environ.get("SWITCHBOARD_LOG_FORMAT", "console"),
         help="console for people, json for log shippers (env SWITCHBOARD_LOG_FORMAT)",
     )
+    # `blocks=True` marks commands that wait (a server, a browser) once their input is good.
     sub = parser.add_subparsers(title="commands")
 
     serve = sub.add_parser("serve", help="run the hub (ingress + in-process worker)")
@@ -71,36 +128,40 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ingress only; run `switchboard worker` processes separately",
     )
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, blocks=True)
 
     worker = sub.add_parser("worker", help="run a worker process (Redis mode)")
     worker.add_argument("--threads", type=int)
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_worker, blocks=True)
 
     scheduler = sub.add_parser(
         "scheduler",
         help="fire `schedule:` rules (Redis mode; several may run, each tick fires once)",
     )
-    scheduler.set_defaults(run=_scheduler)
+    scheduler.set_defaults(run=_scheduler, blocks=True)
 
     sign = sub.add_parser("sign", help="print the signature header a source expects for a file")
     sign.add_argument("source", choices=["github"])
-    sign.add_argument("payload", type=Path)
+    sign.add_argument("payload", type=existing_path)
     sign.set_defaults(run=_sign)
 
     rules = sub.add_parser("rules", help="work with rule files")
     rules_sub = rules.add_subparsers(title="rules commands")
     check = rules_sub.add_parser("check", help="validate rule files; exit 1 on any error")
-    check.add_argument("path", nargs="?", type=Path, help="file or directory (default: config)")
+    check.add_argument(
+        "path", nargs="?", type=existing_path, help="file or directory (default: config)"
+    )
     check.set_defaults(run=_rules_check)
     test = rules_sub.add_parser("test", help="run the `tests:` cases of rule files")
-    test.add_argument("path", nargs="?", type=Path)
+    test.add_argument("path", nargs="?", type=existing_path)
     test.set_defaults(run=_rules_test)
 
     replay = sub.add_parser("replay", help="send dead (or, with --force, any) deliveries again")
     replay.add_argument("ids", nargs="*", help="delivery ids or event ids")
     replay.add_argument("--dead", action="store_true", help="every dead delivery (see --since)")
-    replay.add_argument("--since", default="24h", help="with --dead: how far back (e.g. 1h)")
+    replay.add_argument(
+        "--since", default="24h", type=_duration, help="with --dead: how far back (e.g. 1h)"
+    )
     replay.add_argument(
         "--force",
         action="store_true",
@@ -109,19 +170,22 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     simulate = sub.add_parser("simulate", help="dry run: which rules match, what would be sent")
-    simulate.add_argument("event", type=Path, help="a normalized event, or a raw payload")
+    simulate.add_argument("event", type=existing_path, help="a normalized event, or a raw payload")
     simulate.add_argument("--source", help="treat the file as a raw payload of this source")
     simulate.add_argument(
         "--header",
         "-H",
         action="append",
         default=[],
+        type=_header,
         help="'Name: value' header for a raw payload (repeatable)",
     )
     simulate.set_defaults(run=_simulate)
 
     prune = sub.add_parser("prune", help="drop old raw payloads and attempt logs (retention)")
-    prune.add_argument("--older-than", default="30d", help="age to keep, e.g. 30d (default)")
+    prune.add_argument(
+        "--older-than", default="30d", type=_duration, help="age to keep, e.g. 30d (default)"
+    )
     prune.add_argument("--batch-size", type=int, default=500, help="rows per transaction")
     prune.set_defaults(run=_prune)
 
@@ -154,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     register.add_argument("--application-id", required=True)
     register.add_argument("--guild", help="register in one server (at once) instead of globally")
-    register.add_argument("--file", default="docs/examples/discord-commands.yaml")
+    register.add_argument(
+        "--file", type=existing_path, default=Path("docs/examples/discord-commands.yaml")
+    )
     register.add_argument(
         "--token-env", default="DISCORD_BOT_TOKEN", help="environment variable with the bot token"
     )
@@ -169,7 +235,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--calendar", required=True, help="calendar id, e.g. primary")
     watch.add_argument("--address", required=True, help="public URL of /hooks/gcal")
-    watch.add_argument("--ttl", default="7d", help="how long the channel lives (max ~7d)")
+    watch.add_argument(
+        "--ttl", default="7d", type=_duration, help="how long the channel lives (max ~7d)"
+    )
     watch.set_defaults(run=_gcal_watch)
     stop_cmd = gcal_sub.add_parser("stop", help="stop the push channel of a calendar")
     stop_cmd.add_argument("--calendar", required=True)
@@ -201,6 +269,18 @@ def _settings(
     return settings, plugins
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """What `serve` passes to uvicorn.run: uvloop + httptools when importable (the default
+    install has both), else asyncio + h11, so a platform without wheels still serves."""
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError:
+        return options | {"loop": "asyncio", "http": "h11"}
+    return options | {"loop": "uvloop", "http": "httptools"}
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -218,16 +298,17 @@ def _serve(args: argparse.Namespace) -> int:
     watcher = _watch_rules(runtime)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    options = uvicorn_options()
     print(
         f"switchboard: listening on http://{host}:{port} "
         f"({'embedded' if settings.is_embedded else _broker_kind(settings.broker_url)} broker, "
         f"{'no worker' if args.no_worker else 'in-process worker'}, "
-        f"{len(runtime.rules.current.rules)} rules)",
+        f"{len(runtime.rules.current.rules)} rules; {options['loop']} + {options['http']})",
         file=sys.stderr,
         flush=True,
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, **options)
     finally:
         watcher.stop()
         runtime.close()
@@ -406,9 +487,19 @@ def _simulate(args: argparse.Namespace) -> int:
                 hint=f"installed: {', '.join(sorted(plugins.sources))}",
             )
         headers = dict(h.split(":", 1) for h in args.header)
-        events = normalize_payload(
-            source_cls(), body, {k.strip(): v.strip() for k, v in headers.items()}, SystemClock()
-        )
+        try:
+            events = normalize_payload(
+                source_cls(),
+                body,
+                {k.strip(): v.strip() for k, v in headers.items()},
+                SystemClock(),
+            )
+        except Exception as exc:  # the normalizer's complaint is the answer to a dry run
+            hint = "; pass the provider's headers with -H 'Name: value'"
+            raise UsageError(
+                f"the {args.source} source could not read {args.event}: {_reason(exc)}"
+                + (hint if isinstance(exc, KeyError) else "")
+            ) from exc
     else:
         event = _normalized_event(body, args.event, sorted(plugins.sources))
         if event is None:
@@ -426,6 +517,13 @@ def _simulate(args: argparse.Namespace) -> int:
                 print(f"  no  {verdict.rule_id}: {verdict.reason}")
     print("(dry run: nothing was sent)")
     return 0
+
+
+def _reason(exc: Exception) -> str:
+    """One line for a normalizer's exception; a KeyError is usually a missing header."""
+    if isinstance(exc, KeyError) and str(exc.args[0]).lower().startswith("x-"):
+        return f"header {exc.args[0]} is missing"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _normalized_event(body: bytes, path: Path, sources: list[str]) -> dict[str, Any] | None:
@@ -537,7 +635,7 @@ def _register_commands(args: argparse.Namespace) -> int:
     token = os.environ.get(args.token_env)
     if not token:
         raise ConfigError(f"set {args.token_env} to the bot token of the application")
-    commands = load_commands(Path(args.file))
+    commands = load_commands(args.file)
     with httpx.Client(timeout=15, headers={"User-Agent": USER_AGENT}) as client:
         names = register_commands(
             client,

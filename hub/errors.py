@@ -9,6 +9,7 @@
     │   ├── PayloadTooLarge    413
     │   └── UnknownSource      404
     ├── PluginError
+    ├── UsageError             the command line asks for something impossible (exit 2)
     ├── QueryFailed            a rule's query step cannot succeed as written
     └── StoreError
 
@@ -70,6 +71,10 @@ class ConfigErrors(ConfigError):
 
     def render(self) -> str:
         return "\n".join(e.render() for e in getattr(self, "errors", []))
+
+
+class UsageError(SwitchboardError):
+    """A command's arguments cannot work; the message says what to type instead (exit 2)."""
 
 
 class RuleError(ConfigError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -55,12 +56,19 @@ def _load(group: str, schema_attrs: tuple[str, ...]) -> Mapping[str, Any]:
             )
         for attr in schema_attrs:
             try:
-                Draft202012Validator.check_schema(getattr(cls, attr))
+                _check_schema(cls, attr)
             except (SchemaError, AttributeError) as exc:
                 raise PluginError(f"{group}: '{ep.name}' from {dist} has a bad {attr}") from exc
         found[ep.name] = cls
         origin[ep.name] = dist
     return MappingProxyType(found)
+
+
+@functools.cache
+def _check_schema(cls: type, attr: str) -> None:
+    """Check a plugin's schema once per process: the check costs ~30 ms a schema, and every
+    CLI command (and test) loads the plugins again."""
+    Draft202012Validator.check_schema(getattr(cls, attr))
 
 
 def _dist_name(ep: EntryPoint) -> str:

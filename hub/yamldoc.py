@@ -80,6 +80,10 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", location=Location(name)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start})", location=Location(name), hint="save it as UTF-8"
+        ) from exc
     return load_yaml_text(text, name)
 
 
