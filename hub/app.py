@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from hub.admin.proxies import TrustedProxies
 from hub.admin.routes import admin_routes
 from hub.errors import RequestRejected, StoreError
 from hub.ingress import receive_hook, rejected, store_unavailable
@@ -99,4 +101,8 @@ def create_app(
         ],
         exception_handlers={RequestRejected: rejected, StoreError: store_unavailable},
         lifespan=lifespan,
+        # Only with proxies configured: otherwise the peer is the client and no layer runs.
+        middleware=[Middleware(TrustedProxies, trusted=runtime.settings.server.trusted_proxies)]
+        if runtime.settings.server.trusted_proxies
+        else [],
     )

@@ -272,7 +272,10 @@ def _settings(
 def uvicorn_options() -> dict[str, Any]:
     """What `serve` passes to uvicorn.run: uvloop + httptools when importable (the default
     install has both), else asyncio + h11, so a platform without wheels still serves."""
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    from hub.admin.proxies import SERVER_OPTIONS
+
+    # SERVER_OPTIONS: the hub, not uvicorn, decides whose X-Forwarded-For to believe.
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False, **SERVER_OPTIONS}
     try:
         import httptools  # noqa: F401
         import uvloop  # noqa: F401

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.base import Destination
+from hub.admin.proxies import Network, parse_proxies
 from hub.admin.settings import AdminSettings, admin_settings
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
@@ -35,6 +36,8 @@ class ServerSettings:
     port: int = 8000
     max_body_bytes: int = DEFAULT_MAX_BODY
     public_url: str | None = None
+    #: Proxies whose X-Forwarded-For is believed (hub/admin/proxies.py); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +179,7 @@ def settings_from_document(
             port=int(server.get("port", 8000)),
             max_body_bytes=int(server.get("max_body_bytes", DEFAULT_MAX_BODY)),
             public_url=server.get("public_url"),
+            trusted_proxies=_trusted_proxies(doc, server.get("trusted_proxies") or []),
         ),
         database_url=environ.get("SWITCHBOARD_DATABASE_URL")
         or _sqlite_relative(
@@ -197,6 +201,17 @@ def settings_from_document(
         admin=admin_settings(doc, environ=environ, base_dir=base_dir, missing=missing),
         missing_secrets=tuple(missing or ()),
     )
+
+
+def _trusted_proxies(doc: YamlDocument, values: list[str]) -> tuple[Network, ...]:
+    try:
+        return parse_proxies(values)
+    except ValueError as exc:
+        raise ConfigError(
+            f"server.trusted_proxies: {exc}",
+            location=doc.locate(("server", "trusted_proxies")),
+            hint="list only the reverse proxies in front of the hub; leave it out if none",
+        ) from exc
 
 
 def _sqlite_relative(url: str, base_dir: Path) -> str:
