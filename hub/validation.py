@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,26 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+#: `(path, error) -> True` for a violation already explained better (a misplaced key).
+Explained = Callable[[PathKey, ValidationError], bool]
+
+
 def schema_errors(
-    doc: YamlDocument, schema: dict[str, Any], *, at: PathKey = (), value: Any = None
+    doc: YamlDocument,
+    schema: dict[str, Any],
+    *,
+    at: PathKey = (),
+    value: Any = None,
+    explained: Explained | None = None,
 ) -> list[ConfigError]:
     """All schema violations of `value` (default: the whole document), located in `doc`."""
     target = doc.data if value is None and not at else value
     validator = _validator(schema)
-    return [_to_config_error(doc, at, err) for err in _leaves(validator.iter_errors(target))]
+    return [
+        _to_config_error(doc, at, err)
+        for err in _leaves(validator.iter_errors(target))
+        if explained is None or not explained((*at, *err.absolute_path), err)
+    ]
 
 
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}

@@ -64,6 +64,10 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
+        explained = _indentation_problem(text, mark.line, mark.column) if mark else None
+        if explained is not None:
+            (line, col), message, hint = explained
+            raise ConfigError(message, location=Location(file, line, col), hint=hint) from exc
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise ConfigError(f"invalid YAML: {exc.problem}", location=loc) from exc
     except yaml.YAMLError as exc:
@@ -107,3 +111,80 @@ def _walk(node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]],
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, (*path, index), marks, file)
+
+
+#: `key:` at the start of a line (after any `- `): its indentation, name and the rest.
+_KEY_LINE = re.compile(
+    r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[^\s#'\"{\[&*!|>%@`-][^:#]*?):(?:\s+(?P<rest>.*))?$"
+)
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _spaces(count: int) -> str:
+    word = _NUMBERS[count] if count < len(_NUMBERS) else str(count)
+    return f"{word} space{'' if count == 1 else 's'}"
+
+
+def _key_at(line: str) -> tuple[int, str, bool] | None:
+    """(1-based column, key, has a value on this line) of a `key:` line, else None."""
+    found = _KEY_LINE.match(line.rstrip())
+    if found is None:
+        return None
+    rest = (found.group("rest") or "").strip()
+    return len(found.group("indent")) + 1, found.group("key"), bool(rest) and rest[0] != "#"
+
+
+def _indentation_problem(
+    text: str, line_index: int, column: int
+) -> tuple[tuple[int, int], str, str] | None:
+    """The parser's words ("mapping values are not allowed here", "did not find expected
+    '-' indicator") said as the key that is out of line and where it goes."""
+    lines = text.splitlines()
+    if not 0 <= line_index < len(lines):
+        return None
+    here = _key_at(lines[line_index])
+    if here is None:
+        return None
+    col, key, _ = here
+    above = [
+        (index, found)
+        for index in range(line_index - 1, -1, -1)
+        if lines[index].strip() and not lines[index].lstrip().startswith("#")
+        if (found := _key_at(lines[index])) is not None
+    ]
+    if not above:
+        return None
+    where = (line_index + 1, col)
+    first_line, (above_col, above_key, above_has_value) = above[0]
+    if column + 1 > col + len(key):
+        # The error is past this line's own key: an unquoted `: ` inside its value.
+        return (
+            (line_index + 1, column + 1),
+            f"the value of `{key}:` contains ': ', which YAML reads as another key",
+            "put the value in quotes",
+        )
+    if col > above_col and above_has_value:
+        return (
+            where,
+            f"`{key}:` is indented under `{above_key}:` (line {first_line + 1}), "
+            "which already has a value",
+            f"remove {_spaces(col - above_col)} to line up with `{above_key}:`"
+            + (", under `where:` if it is a condition" if "." in key else "")
+            + ", or give it a parent key of its own",
+        )
+    if col < above_col and not above_has_value:
+        return (
+            where,
+            f"`{key}:` belongs under `{above_key}:` (line {first_line + 1})",
+            f"indent it by {_spaces(above_col + 2 - col).replace(' ', ' more ', 1)}",
+        )
+    # Out of line with every key above it: line it up with the nearest deeper one.
+    deeper = [(i, f) for i, f in above if f[0] > col]
+    if col < above_col and deeper:
+        index, (target, name, _) = min(deeper, key=lambda item: (item[1][0], -item[0]))
+        return (
+            where,
+            f"`{key}:` is not lined up with `{name}:` (line {index + 1})",
+            f"indent it by {_spaces(target - col).replace(' ', ' more ', 1)}",
+        )
+    return None

@@ -15,10 +15,13 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from jsonschema.exceptions import ValidationError
+
 from connectors.base import Connector, Destination
 from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.conditions import Condition, compile_condition
+from hub.rules.misplaced import Misplaced, find_misplaced
 from hub.rules.model import (
     GLOB_CHARS,
     ActionSpec,
@@ -31,7 +34,7 @@ from hub.rules.model import (
 )
 from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
-from hub.validation import load_schema, schema_errors
+from hub.validation import Explained, load_schema, schema_errors
 from hub.yamldoc import PathKey, YamlDocument, load_yaml_file
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
@@ -103,7 +106,11 @@ def load_rules_checked(
         except ConfigError as exc:
             errors.append(exc)
             continue
-        file_errors = schema_errors(doc, load_schema("rules.schema.json"))
+        schema = load_schema("rules.schema.json")
+        misplaced = find_misplaced(doc, schema, connectors)
+        file_errors = [m.error for m in misplaced] + schema_errors(
+            doc, schema, explained=_explained_by(misplaced)
+        )
         if file_errors:
             errors += file_errors
         else:
@@ -139,6 +146,22 @@ def load_rules_checked(
     files_shown = [_display(f, display_root) for f in files]
     ruleset = build_ruleset(rules, files_shown, tuple(w.render() for w in warnings))
     return LoadResult(ruleset, warnings, docs)
+
+
+def _explained_by(misplaced: list[Misplaced]) -> Explained:
+    """Schema errors that moving the misplaced keys makes go away: not said twice."""
+    paths = {path for m in misplaced for path in m.explains}
+    moved = {(m.parent, m.key) for m in misplaced}
+
+    def explained(path: PathKey, err: ValidationError) -> bool:
+        if path not in paths:
+            return False
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+            return all((path, k) in moved for k in err.instance if k not in allowed)
+        return True
+
+    return explained
 
 
 def _display(file: Path, root: Path | None) -> str:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from connectors.base import Destination
 from hub.cli import main
 from hub.clock import FakeClock
 from hub.config import load_settings
+from hub.errors import ConfigErrors
 from hub.plugins import load_plugins
-from hub.rules import RuleSetRef
+from hub.rules import RuleSetRef, load_ruleset
 from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
 from hub.rules.testing import normalize_payload
@@ -188,3 +190,79 @@ def test_a_hot_reload_logs_the_warning_and_keeps_it_on_the_rule_set(
     )
     assert list(ref.current.warnings) == [expected]
     assert [r.getMessage() for r in caplog.records] == [f"rule warning: {expected}"]
+
+
+# --- indentation mistakes ---------------------------------------------------------------
+
+INDENTATION = REPO / "tests" / "fixtures" / "rules" / "indentation"
+ONE_MORE = "indent it by two more spaces"
+#: One fixture per typical mistake → every error `rules check` prints for it, exactly.
+INDENTATION_ERRORS = {
+    "action-params-at-action-level": [
+        f"6:9: `channel:` belongs under `discord:` (line 5); {ONE_MORE}",
+        f"7:9: `content:` belongs under `discord:` (line 5); {ONE_MORE}",
+    ],
+    "action-params-left-of-the-dash": [
+        "6:7: `channel:` belongs under `discord:` (line 5); indent it by four more spaces"
+    ],
+    "action-param-dedented": [
+        f"7:9: `message:` belongs under `log:` (line 5); {ONE_MORE} to line up with `to:`"
+    ],
+    "action-list-not-indented": [
+        f"6:7: `to:` belongs under `log:` (line 5); {ONE_MORE}",
+        f"7:7: `message:` belongs under `log:` (line 5); {ONE_MORE}",
+    ],
+    "where-keys-at-rule-level": [
+        f"5:5: `fields.merged:` belongs under `where:` (line 4); {ONE_MORE}"
+    ],
+    "where-keys-under-on": [
+        "4:7: `fields.merged:` is indented under `on:` (line 3), which already has a value; "
+        "remove two spaces to line up with `on:`, under `where:` if it is a condition, "
+        "or give it a parent key of its own"
+    ],
+    "rule-key-under-id": [
+        "3:7: `on:` is indented under `id:` (line 2), which already has a value; "
+        "remove two spaces to line up with `id:`, or give it a parent key of its own"
+    ],
+    "rule-key-one-space-short": [
+        "4:4: `actions:` is not lined up with `on:` (line 3); indent it by one more space"
+    ],
+    "rule-keys-at-top-level": [
+        f"3:1: `on:` belongs in the last item of `rules:` (line 1); {ONE_MORE} "
+        "to line up with `id:`",
+        f"4:1: `actions:` belongs in the last item of `rules:` (line 1); {ONE_MORE} "
+        "to line up with `id:`",
+    ],
+    "throttle-keys-at-rule-level": [f"5:5: `per:` belongs under `throttle:` (line 4); {ONE_MORE}"],
+    "embed-keys-at-params-level": [f"8:11: `title:` belongs under `embed:` (line 7); {ONE_MORE}"],
+    "unquoted-colon-in-value": [
+        "7:29: the value of `message:` contains ': ', which YAML reads as another key; "
+        "put the value in quotes"
+    ],
+}
+
+
+def test_every_indentation_fixture_has_its_expected_errors() -> None:
+    assert sorted(INDENTATION_ERRORS) == sorted(p.stem for p in INDENTATION.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(INDENTATION_ERRORS))
+def test_an_indentation_mistake_names_the_key_and_where_it_belongs(name: str) -> None:
+    destinations = {
+        "demo-log": Destination(name="demo-log", connector="log", options={"path": "x"}),
+        "task-notifications": Destination(
+            name="task-notifications", connector="discord", options={}
+        ),
+    }
+    with pytest.raises(ConfigErrors) as caught:
+        load_ruleset(
+            INDENTATION / f"{name}.yaml",
+            connectors=PLUGINS.connectors,
+            destinations=destinations,
+            engine=TemplateEngine(),
+            display_root=REPO,
+        )
+    where = f"tests/fixtures/rules/indentation/{name}.yaml:"
+    assert [e.render() for e in caught.value.errors] == [
+        where + error for error in INDENTATION_ERRORS[name]
+    ]
