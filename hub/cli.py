@@ -242,6 +242,25 @@ def _parser() -> argparse.ArgumentParser:
     stop_cmd = gcal_sub.add_parser("stop", help="stop the push channel of a calendar")
     stop_cmd.add_argument("--calendar", required=True)
     stop_cmd.set_defaults(run=_gcal_stop)
+    auth = gcal_sub.add_parser(
+        "auth",
+        help="grant Switchboard access to a Google account; prints the refresh token to store",
+    )
+    auth.add_argument(
+        "--client-id",
+        default=os.environ.get("GOOGLE_CLIENT_ID"),
+        help="OAuth client id of a Desktop app client (env GOOGLE_CLIENT_ID)",
+    )
+    auth.add_argument(
+        "--client-secret-env",
+        default="GOOGLE_CLIENT_SECRET",
+        help="environment variable holding the client secret (kept off the command line)",
+    )
+    auth.add_argument("--no-browser", action="store_true", help="only print the URL to open")
+    auth.add_argument("--timeout", type=int, default=300, help="seconds to wait for the browser")
+    auth.add_argument("--auth-url", default="https://accounts.google.com/o/oauth2/v2/auth")
+    auth.add_argument("--token-url", default="https://oauth2.googleapis.com/token")
+    auth.set_defaults(run=_gcal_auth, blocks=True)
     return parser
 
 
@@ -722,4 +741,46 @@ def _gcal_stop(args: argparse.Namespace) -> int:
     settings, source, _ = _gcal_source(args)
     stopped = _gcal_run(settings, lambda ctx: source.stop(ctx, args.calendar))
     print(f"stopped the push channel of {args.calendar}" if stopped else "no channel to stop")
+    return 0
+
+
+def _gcal_auth(args: argparse.Namespace) -> int:
+    """Google's installed-app consent flow; needs no switchboard.yaml."""
+    import webbrowser
+
+    import httpx
+
+    from hub.http import USER_AGENT
+    from hub.sources._gcal_consent import run_consent
+
+    if not args.client_id:
+        raise UsageError(
+            "pass --client-id (or set GOOGLE_CLIENT_ID): the id of a Desktop app OAuth client "
+            "(docs/connect.md#google-calendar)"
+        )
+    client_secret = os.environ.get(args.client_secret_env)
+    if not client_secret:
+        raise UsageError(f"set {args.client_secret_env} to the OAuth client's secret")
+
+    def show(url: str) -> None:
+        print(f"Open this URL in a browser on this machine and allow access:\n\n  {url}\n")
+        print(f"Waiting up to {args.timeout} s for Google's redirect to 127.0.0.1 ...", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+
+    with httpx.Client(timeout=15, headers={"User-Agent": USER_AGENT}) as client:
+        token = run_consent(
+            client,
+            client_id=args.client_id,
+            client_secret=client_secret,
+            show=show,
+            timeout_s=args.timeout,
+            auth_url=args.auth_url,
+            token_url=args.token_url,
+        )
+    print(
+        f"\nrefresh token: {token}\n\nStore it as a secret, e.g. GOOGLE_REFRESH_TOKEN (read by "
+        "switchboard.yaml's gcal destination and source); anyone holding it can use the "
+        "granted access until you revoke it."
+    )
     return 0

@@ -47,7 +47,12 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     (tmp_path / "garbage").write_bytes(GARBAGE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)
-    for name in ("SWITCHBOARD_CONFIG", "SWITCHBOARD_TRACEBACK", "DISCORD_BOT_TOKEN"):
+    for name in (
+        "SWITCHBOARD_CONFIG",
+        "SWITCHBOARD_TRACEBACK",
+        "DISCORD_BOT_TOKEN",
+        "GOOGLE_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     # `admin hash-password` reads a password from stdin when it is not a terminal.
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
