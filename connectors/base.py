@@ -33,6 +33,7 @@ __all__ = [
     "ok",
     "parse_retry_after",
     "redact_url",
+    "replace_lone_surrogates",
     "retry",
     "secret_option",
     "shared_budget_key",
@@ -76,6 +77,28 @@ class Destination:
     disabled_reason: str | None = None
 
 
+#: A UTF-16 surrogate code point: never text on its own, and UTF-8 cannot encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """`value` (a str, or JSON made of dicts and lists) with every lone surrogate as U+FFFD.
+
+    JSON may legally escape half of a UTF-16 pair (`"\\ud83d"`, what JavaScript writes
+    when it cuts an emoji in half), and Python then holds a str that no UTF-8 encoder
+    (a JSON response, a file, an HTTP body) accepts. A split pair is joined again.
+    """
+    if isinstance(value, str):
+        if value.isascii() or not _SURROGATE.search(value):
+            return value
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, Mapping):
+        return {replace_lone_surrogates(k): replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [replace_lone_surrogates(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderedAction:
     """One action of a matched rule with every template already rendered."""
@@ -84,6 +107,11 @@ class RenderedAction:
     operation: str | None
     destination: str | None
     params: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        # Rendered from event text, which may hold a lone surrogate: every connector
+        # then encodes (JSON, a file, email) what it is given without an encoding error.
+        object.__setattr__(self, "params", replace_lone_surrogates(self.params))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +150,11 @@ class SendResult:
     #: The provider says this destination's budget is spent for this long (e.g. Discord's
     #: X-RateLimit-Remaining: 0 with X-RateLimit-Reset-After): every worker holds off.
     pause_s: float | None = None
+
+    def __post_init__(self) -> None:
+        # A reason or ref may quote a provider's answer; the store must be able to save it.
+        object.__setattr__(self, "reason", replace_lone_surrogates(self.reason))
+        object.__setattr__(self, "ref", replace_lone_surrogates(self.ref))
 
 
 def ok(

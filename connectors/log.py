@@ -81,6 +81,8 @@ class LogConnector:
                 fh.write(line + "\n")
         except OSError as exc:
             return fail(f"cannot append to {path}: {exc.strerror}")
+        except UnicodeEncodeError as exc:  # the same text fails the same way on every try
+            return fail(f"cannot write the message to {path} as UTF-8: {exc.reason}")
         if ctx.destination.options.get("echo"):
             print(f"[{ctx.rule_id}] {action.params['message']}", file=sys.stdout, flush=True)
         return ok(f"{path.name}")

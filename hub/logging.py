@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from connectors.base import replace_lone_surrogates
 from hub.secrets import MASK
 
 #: Token shapes masked even when they are not in the config (e.g. echoed by a provider).
@@ -50,23 +51,32 @@ class Revealed(str):
 
 
 class Masker:
-    """Masks the configured secrets (and token-shaped strings) in any JSON value."""
+    """Masks the configured secrets (and token-shaped strings) in any JSON value.
+
+    Lone surrogates (legal JSON escapes, kept in rows stored before sources replaced them)
+    become U+FFFD too: what it returns always encodes as UTF-8, in a response or a page.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: Any, depth: int = 0) -> Any:
+        if depth > MAX_SHOWN_DEPTH:  # legal JSON may nest past what the stack allows
+            return NESTED_TOO_DEEP
         if isinstance(value, Revealed):
-            return Revealed(mask_text(value, self._secrets, shapes=False))
+            return Revealed(mask_text(replace_lone_surrogates(value), self._secrets, shapes=False))
         if isinstance(value, str):
-            return mask_text(value, self._secrets)
+            return mask_text(replace_lone_surrogates(value), self._secrets)
         if isinstance(value, dict):
             if value.get("secret") is True:
-                return {str(k): self._secret_part(str(k), v) for k, v in value.items()}
-            return {str(k): self(v) for k, v in value.items()}
+                return {self._key(k): self._secret_part(str(k), v) for k, v in value.items()}
+            return {self._key(k): self(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self(v) for v in value]
+            return [self(v, depth + 1) for v in value]
         return value
+
+    def _key(self, key: object) -> str:
+        return str(replace_lone_surrogates(str(key)))
 
     def _secret_part(self, key: str, value: Any) -> Any:
         """In a value its source marked `secret: true` (a chat command's follow-up URL),
@@ -75,6 +85,10 @@ class Masker:
             return self(value)
         return MASK
 
+
+#: How deep the Masker follows nested JSON; deeper values are replaced by a notice.
+MAX_SHOWN_DEPTH = 100
+NESTED_TOO_DEEP = f"(nested deeper than {MAX_SHOWN_DEPTH} levels: not shown)"
 
 #: Keys of a `secret: true` value that are not secret: which kind, whose, until when.
 _SECRET_METADATA = frozenset({"kind", "expires_at", "application_id"})

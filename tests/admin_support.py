@@ -15,7 +15,7 @@ from hub.app import create_app
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from tests.support import GITHUB_SECRET, fixture_path, write_config
+from tests.support import DEFAULT_RULES, GITHUB_SECRET, fixture_path, write_config
 
 ADMIN_TOKEN = "adm-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
@@ -35,10 +35,14 @@ admin:
 
 
 def admin_settings(
-    tmp_path: Path, *, discord_url: str | None = None, extra_sources: str = ""
+    tmp_path: Path,
+    *,
+    discord_url: str | None = None,
+    extra_sources: str = "",
+    rules: str = DEFAULT_RULES,
 ) -> Settings:
     """The standard test config (github → discord + log) plus an `admin:` section."""
-    config = write_config(tmp_path, extra_sources=extra_sources)
+    config = write_config(tmp_path, extra_sources=extra_sources, rules=rules)
     with config.open("a", encoding="utf-8") as out:
         out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
     env = {
@@ -54,10 +58,16 @@ def admin_settings(
 
 @contextmanager
 def admin_hub(
-    tmp_path: Path, *, discord_url: str | None = None, extra_sources: str = ""
+    tmp_path: Path,
+    *,
+    discord_url: str | None = None,
+    extra_sources: str = "",
+    rules: str = DEFAULT_RULES,
 ) -> Iterator[tuple[Runtime, TestClient]]:
     """A running hub (with its in-process worker) and a TestClient on it."""
-    settings = admin_settings(tmp_path, discord_url=discord_url, extra_sources=extra_sources)
+    settings = admin_settings(
+        tmp_path, discord_url=discord_url, extra_sources=extra_sources, rules=rules
+    )
     runtime = build_runtime(settings, load_plugins())
     try:
         with TestClient(create_app(runtime, run_worker=True)) as client:

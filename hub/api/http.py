@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from connectors.base import replace_lone_surrogates
 from hub.durations import parse_duration
 from hub.errors import RequestRejected
 from hub.logging import Masker
@@ -27,7 +28,8 @@ class BadRequest(RequestRejected):
 
 
 def error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+    body = {"code": code, "message": replace_lone_surrogates(message)}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -88,4 +90,4 @@ async def json_body(request: Request, *, limit: int) -> dict[str, Any]:
         raise BadRequest(f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
-    return data
+    return dict(replace_lone_surrogates(data))

@@ -12,6 +12,7 @@ import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.logging import NESTED_TOO_DEEP
 from hub.rules.model import Rule, RuleSetRef
 from hub.secrets import MASK
 from hub.store import AttemptRecord, EventRow
@@ -56,6 +57,8 @@ def payload_of(row: EventRow) -> Any:
         return _without_secrets(json.loads(text))
     except ValueError:
         pass
+    except RecursionError:  # legal JSON nested too deep to walk; its text may hold a token
+        return NESTED_TOO_DEEP
     if row.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return _form_without_secrets(text)
     return text

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from connectors.base import parse_retry_after
+from connectors.base import parse_retry_after, replace_lone_surrogates
 from hub.clock import Clock
 from hub.errors import SwitchboardError
 from hub.notion.properties import property_names
@@ -206,6 +206,6 @@ class HttpPageFetcher:
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return replace_lone_surrogates(response.json())
     except ValueError:
         return None

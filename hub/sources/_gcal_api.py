@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.base import replace_lone_surrogates
 from hub.secrets import Secret
 from hub.sources.base import EnrichContext
 
@@ -241,7 +242,7 @@ def _error_of(body: Mapping[str, Any]) -> tuple[str, str]:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = replace_lone_surrogates(response.json())
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from connectors.base import replace_lone_surrogates
 from hub.errors import MalformedPayload, SignatureError
 
 
@@ -46,8 +48,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: A JSON escape of a UTF-16 surrogate (`\\ud800`-`\\udfff`); a pair decodes to one
+#: character, half of one (JavaScript cutting an emoji) to a str UTF-8 cannot encode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Strict JSON (no NaN/Infinity, no overflowing numbers) whose top level is an object."""
+    """Strict JSON (no NaN/Infinity, no overflowing numbers) whose top level is an object.
+
+    A lone surrogate escape is legal JSON and is accepted; it is read as U+FFFD, so no
+    event, stored row or rendered message ever holds text that cannot be encoded.
+    """
     try:
         text = body.decode("utf-8")
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
@@ -57,6 +68,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise MalformedPayload(f"body is not valid JSON: {exc}", code="bad_json") from exc
     if not isinstance(value, dict):
         raise MalformedPayload("body must be a JSON object", code="bad_json")
+    if _SURROGATE_ESCAPE.search(body):
+        return dict(replace_lone_surrogates(value))
     return value
 
 

@@ -16,7 +16,9 @@ from nacl.signing import SigningKey
 from starlette.testclient import TestClient
 from starlette.types import Message
 
+from hub.admin.passwords import hash_password
 from hub.app import create_app
+from hub.config import load_settings
 from hub.errors import MalformedPayload
 from hub.events import Event
 from hub.plugins import load_plugins
@@ -24,7 +26,8 @@ from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.sources.base import NormalizeContext, RawEvent
 from hub.sources.slack_commands import sign as slack_sign
-from tests.support import GITHUB_SECRET, make_settings
+from tests.admin_support import ADMIN_TOKEN, ADMIN_YAML, PASSWORD, READ_TOKEN, bearer, login
+from tests.support import GITHUB_SECRET, write_config
 
 SOURCES = ("github", "notion", "notion-automation", "discord", "slack")
 NOTION_SECRET = "secret_fuzzNotionVerificationTokenNotReal"
@@ -150,6 +153,16 @@ class Hub:
         except MalformedPayload as exc:
             return exc
 
+    def views(self, event_id: str) -> list[httpx.Response]:
+        """The event as the API (its detail and the newest of the list) and the dashboard
+        show it; the detail holds its deliveries."""
+        api = bearer(ADMIN_TOKEN)
+        return [
+            self.client.get(f"/api/v1/events/{event_id}", headers=api),
+            self.client.get("/api/v1/events", params={"limit": "1"}, headers=api),
+            self.client.get(f"/admin/events/{event_id}"),
+        ]
+
     def process(self, event_id: str) -> str | None:
         """Run the worker's processing step; returns the failure reason it recorded, if any."""
         rt = self.runtime
@@ -168,17 +181,20 @@ class Hub:
 @contextmanager
 def running_hub(tmp_path: Path) -> Iterator[Hub]:
     """The hub with lifespan running and no worker: what ingress stores stays put."""
-    settings = make_settings(
-        tmp_path,
-        max_body_bytes=MAX_BODY_BYTES,
-        extra_sources=EXTRA_SOURCES,
-        environ={
-            "FUZZ_NOTION_SECRET": NOTION_SECRET,
-            "FUZZ_AUTOMATION_TOKEN": AUTOMATION_TOKEN,
-            "FUZZ_DISCORD_PUBLIC_KEY": DISCORD_KEY.verify_key.encode().hex(),
-            "FUZZ_SLACK_SIGNING_SECRET": SLACK_SECRET,
-        },
-    )
+    config = write_config(tmp_path, max_body_bytes=MAX_BODY_BYTES, extra_sources=EXTRA_SOURCES)
+    with config.open("a", encoding="utf-8") as out:  # the API and dashboard show what came in
+        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
+    environ = {
+        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
+        "FUZZ_NOTION_SECRET": NOTION_SECRET,
+        "FUZZ_AUTOMATION_TOKEN": AUTOMATION_TOKEN,
+        "FUZZ_DISCORD_PUBLIC_KEY": DISCORD_KEY.verify_key.encode().hex(),
+        "FUZZ_SLACK_SIGNING_SECRET": SLACK_SECRET,
+        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TEST_READ_TOKEN": READ_TOKEN,
+        "TEST_BOB_HASH": hash_password(PASSWORD),
+    }
+    settings = load_settings(config, environ=environ, plugins=load_plugins())
     runtime = build_runtime(settings, load_plugins())
     root = logging.getLogger()
     handler = RecordingHandler()
@@ -187,6 +203,7 @@ def running_hub(tmp_path: Path) -> Iterator[Hub]:
     root.setLevel(logging.DEBUG)
     try:
         with TestClient(create_app(runtime, run_worker=False)) as client:
+            assert login(client, token=ADMIN_TOKEN).status_code == 303
             yield Hub(runtime=runtime, client=client, logs=handler)
     finally:
         root.removeHandler(handler)

@@ -14,16 +14,30 @@ from hypothesis import strategies as st
 
 from tests.support import FIXTURES
 
+#: Halves of UTF-16 pairs. `json.dumps` writes them as `\\ud83d` escapes, which are legal
+#: JSON (JavaScript writes one when it cuts an emoji in half), but a Python str holding one
+#: cannot be encoded as UTF-8: by a JSON response, a page, a file or an HTTP body.
+LONE_SURROGATES = ("\ud800", "\ud83d", "\udbff", "\udc00", "\ude00", "\udfff")
+
+
+def _texts(max_size: int) -> st.SearchStrategy[str]:
+    """Any text, or text with a lone surrogate somewhere in it."""
+    cut = st.tuples(
+        st.text(max_size=max_size // 2),
+        st.sampled_from(LONE_SURROGATES),
+        st.text(max_size=max_size // 2),
+    ).map("".join)
+    return st.text(max_size=max_size) | cut
+
+
 #: Any JSON value, nested a little; floats finite so `json.dumps` writes real JSON.
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    | _texts(20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_texts(8), inner, max_size=4),
     max_leaves=12,
 )
 
@@ -48,6 +62,7 @@ ODD_BODIES: dict[str, bytes] = {
     "utf16": '{"a": "é"}'.encode("utf-16"),
     "latin1": '{"a": "é"}'.encode("latin-1"),
     "lone-surrogate-escape": b'{"a": "\\ud800"}',
+    "lone-surrogate-key": b'{"\\uDFFF": "cut \\ud83d", "ok": "\\ud83d\\ude00"}',
     "nul-bytes": b'{"a": "\x00"}\x00',
     "trailing-garbage": b'{"a": 1} {"b": 2}',
     "gzip-json": gzip.compress(b'{"zen": "gzipped", "hook_id": 1}'),

@@ -114,6 +114,11 @@ def _assert_normalizes_cleanly(hub: Hub, event_id: str) -> None:
     assert row.status in ("processed", "failed"), row.status
     if isinstance(result, MalformedPayload):
         assert row.status == "failed"
+    else:  # a lone surrogate escape is read as U+FFFD: every event encodes as UTF-8
+        for event in result:
+            json.dumps(event.to_dict(), ensure_ascii=False).encode("utf-8")
+    for response in hub.views(event_id):
+        assert response.status_code == 200, (response.url, response.text[:500])
     _assert_no_problems_logged(hub, logs_before)
 
 

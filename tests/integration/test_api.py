@@ -30,6 +30,7 @@ from tests.admin_support import (
     admin_hub,
     admin_settings,
     bearer,
+    login,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
@@ -361,3 +362,76 @@ def test_guessing_tokens_is_throttled_per_address_and_the_right_token_waits_too(
     assert blocked.status_code == 429  # no oracle: even a right guess is not checked now
     assert 0 < int(blocked.headers["Retry-After"]) <= 300
     assert login_page.status_code == 429  # one budget for the API and the login form
+
+
+SURROGATE_RULES = """
+rules:
+  - id: issue-opened
+    on: github.issues.opened
+    actions:
+      - discord:
+          channel: tasks
+          content: "opened {{ event.data.entity.title }}"
+      - log:
+          to: inbox
+          message: "{{ event.data.entity.title }}"
+"""
+
+
+def test_a_lone_surrogate_in_a_payload_is_shown_and_sent_as_a_replacement_character(
+    tmp_path: Path, discord: tuple[FakeDiscord, str]
+) -> None:
+    # Legal JSON: JavaScript writes a lone `\ud83d` when it cuts an emoji in half.
+    doc = json.loads(ISSUE_OPENED)
+    doc["issue"]["title"] = "cut \ud83d here, whole \ud83d\ude00"
+    doc["issue"]["labels"] = [{"name": "\udc00"}]
+    body = json.dumps(doc).encode()
+    assert b"\\ud83d here" in body
+    fake, url = discord
+    with admin_hub(tmp_path, discord_url=url, rules=SURROGATE_RULES) as (runtime, client):
+        event_id = post_issue(client, "surrogate-1", body)
+        _wait_settled(runtime, event_id)
+
+        shown = "cut \ufffd here, whole \U0001f600"
+        # Every connector sent it (no retry as if the encoding error were transient).
+        rows = runtime.store.list_deliveries(inbound_id=event_id)
+        assert {(r.connector, r.status, r.attempts) for r in rows} == {
+            ("discord", "delivered", 1),
+            ("log", "delivered", 1),
+        }
+        assert [r.body["content"] for r in fake.ok()] == [f"opened {shown}"]
+        inbox = (tmp_path / "inbox.log").read_text(encoding="utf-8")
+        assert json.loads(inbox)["message"] == shown
+
+        for path in ("/api/v1/events", f"/api/v1/events/{event_id}", "/api/v1/deliveries"):
+            response = client.get(path, headers=ADMIN)
+            assert response.status_code == 200, path
+        detail = client.get(f"/api/v1/events/{event_id}", headers=ADMIN).json()
+        assert detail["payload"]["issue"]["title"] == shown
+        assert detail["normalized"][0]["data"]["entity"]["title"] == shown
+
+        login(client, token=ADMIN_TOKEN)
+        for path in ("/admin/", "/admin/events", f"/admin/events/{event_id}", "/admin/deliveries"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+        assert shown in client.get(f"/admin/events/{event_id}").text
+
+
+def test_simulate_renders_a_lone_surrogate_in_its_input(tmp_path: Path) -> None:
+    doc = json.loads(ISSUE_OPENED)
+    doc["issue"]["title"] = "half \udbff"
+    payload = json.dumps(
+        {
+            "source": "github",
+            "headers": {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "sim-1"},
+            "payload": doc,
+        }
+    )
+    with admin_hub(tmp_path) as (_, client):
+        response = client.post(
+            "/api/v1/simulate",
+            content=payload.encode(),
+            headers={**ADMIN, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        assert "half \ufffd" in response.text

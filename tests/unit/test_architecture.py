@@ -74,6 +74,7 @@ def test_plugin_api_surface_is_pinned() -> None:
             "ok",
             "parse_retry_after",
             "redact_url",
+            "replace_lone_surrogates",
             "retry",
             "secret_option",
             "shared_budget_key",

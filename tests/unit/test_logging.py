@@ -11,7 +11,9 @@ from hub.logging import (
     REVEAL,
     BoundIdsFilter,
     JsonMaskingFormatter,
+    Masker,
     MaskingFormatter,
+    Revealed,
     bind,
     bound,
     mask_text,
@@ -125,3 +127,13 @@ def test_a_revealed_record_keeps_token_shapes_but_never_configured_secrets() -> 
     assert token in revealed
     assert "hunter2-secret" not in revealed
     assert token not in ordinary
+
+
+def test_the_masker_turns_lone_surrogates_into_replacement_characters() -> None:
+    # Rows stored before sources replaced them still hold them; responses must encode.
+    masked = Masker(["gh-secret-123"])(
+        {"t\udc00": ["\ud800 gh-secret-123", Revealed("x\udfff")], "n": 1, "s": {"secret": True}}
+    )
+
+    assert masked == {"t\ufffd": ["\ufffd **********", "x\ufffd"], "n": 1, "s": {"secret": True}}
+    json.dumps(masked, ensure_ascii=False).encode("utf-8")

@@ -168,3 +168,13 @@ def test_without_echo_nothing_is_printed(
     _send(tmp_path, "hello", _destination("inbox.log"))
 
     assert capsys.readouterr().out == ""
+
+
+def test_a_lone_surrogate_in_the_message_is_written_as_a_replacement_character(
+    tmp_path: Path,
+) -> None:
+    # Half an emoji, as a JSON `\ud83d` escape in a webhook decodes: UTF-8 cannot encode it.
+    result = _send(tmp_path, "cut \ud83d here, whole \ud83d\ude00", _destination("inbox.log"))
+
+    assert result.outcome == "ok"
+    assert _lines(tmp_path / "inbox.log")[0]["message"] == "cut \ufffd here, whole \U0001f600"
