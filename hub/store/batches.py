@@ -28,6 +28,7 @@ from hub.store.store import (
     EventRow,
     NewDelivery,
     delivery_values,
+    event_payloads,
     row_to_delivery,
     row_to_event,
 )
@@ -167,9 +168,12 @@ def claim_events(
     if not ids:
         return []
     bound = {"b_ids": list(ids), "b_now": now, "b_until": now + lease_s}
-    rows = conn.execute(_CLAIM_EVENTS[_locking(conn)], bound).mappings()
+    rows = conn.execute(_CLAIM_EVENTS[_locking(conn)], bound).mappings().all()
+    # The bodies live apart (a status change must not rewrite them): one SELECT for all.
+    payloads = event_payloads(conn, [r["id"] for r in rows])
     order = {event_id: n for n, event_id in enumerate(ids)}
-    return sorted((row_to_event(r) for r in rows), key=lambda e: order.get(e.id, 0))
+    claimed = (row_to_event(r, payloads.get(r["id"])) for r in rows)
+    return sorted(claimed, key=lambda e: order.get(e.id, 0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Text, and_, cast, func, or_, select, union
 
 from hub.store.store import Store
-from hub.store.tables import deliveries, events, group_events, rule_firings
+from hub.store.tables import deliveries, event_bodies, events, group_events, rule_firings
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -115,7 +115,14 @@ def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
         conds.append(cast(events.c.normalized, Text).like(f"%{like_escape(literal)}%", escape="\\"))
     if f.q:
         needle = f"%{like_escape(f.q.lower())}%"
-        body = _body_text(store)
+        in_body = (
+            select(event_bodies.c.event_id)
+            .where(
+                event_bodies.c.event_id == events.c.id,
+                func.lower(_body_text(store)).like(needle, escape="\\"),
+            )
+            .exists()
+        )
         conds.append(
             or_(
                 *(
@@ -125,9 +132,9 @@ def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
                         events.c.delivery_id,
                         events.c.error,
                         cast(events.c.normalized, Text),
-                        body,
                     )
-                )
+                ),
+                in_body,
             )
         )
     wanted = f.type
@@ -294,8 +301,8 @@ def like_escape(text: str) -> str:
 def _body_text(store: Store) -> Any:
     """The raw body as text for LIKE; PostgreSQL's escape encoding never fails on bad UTF-8."""
     if store.engine.dialect.name == "postgresql":
-        return func.encode(events.c.body, "escape")
-    return cast(events.c.body, Text)
+        return func.encode(event_bodies.c.body, "escape")
+    return cast(event_bodies.c.body, Text)
 
 
 def event_processed_at(store: Store, event_id: str) -> float | None:

@@ -1,7 +1,8 @@
 """Retention: drop old raw payloads and attempt logs in small batches.
 
 Event rows themselves stay (their ids keep deduplicating provider retries, and the
-deliveries still point at them); only the bulky parts go. Each batch is its own short
+deliveries still point at them); only the bulky parts go: an event's `event_bodies` row
+(its headers and body) is deleted. Each batch is its own short
 transaction, so pruning a large store never holds a long write lock over ingress.
 """
 
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, select
 
 from hub.store.store import TERMINAL_DELIVERY, Store
-from hub.store.tables import attempts, deliveries, events
+from hub.store.tables import attempts, deliveries, event_bodies, events
 
 #: Event statuses whose raw body is no longer needed for processing.
 _DONE_EVENTS = ("processed", "failed")
@@ -25,26 +26,24 @@ class Pruned:
 
 
 def prune(store: Store, *, older_than: float, batch_size: int = 500) -> Pruned:
-    """Blank the raw bodies and headers of finished events received before `older_than`,
+    """Delete the raw bodies and headers of finished events received before `older_than`,
     and delete attempts (of finished deliveries) started before it."""
     payloads = 0
     while True:
         with store.guard("prune raw payloads"), store.engine.begin() as conn:
             ids = list(
                 conn.scalars(
-                    select(events.c.id)
+                    select(event_bodies.c.event_id)
+                    .join(events, events.c.id == event_bodies.c.event_id)
                     .where(
                         events.c.received_at < older_than,
                         events.c.status.in_(_DONE_EVENTS),
-                        func.length(events.c.body) > 0,
                     )
                     .limit(batch_size)
                 )
             )
             if ids:
-                conn.execute(
-                    update(events).where(events.c.id.in_(ids)).values(body=b"", headers={})
-                )
+                conn.execute(delete(event_bodies).where(event_bodies.c.event_id.in_(ids)))
         payloads += len(ids)
         if len(ids) < batch_size:
             break

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, select
 
-from hub.store.store import NewEvent, Store, _insert_ignore_factory
-from hub.store.tables import events, schedule_ticks
+from hub.store.store import NewEvent, Store, _insert_ignore_factory, body_values, event_values
+from hub.store.tables import event_bodies, events, schedule_ticks
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,19 +68,9 @@ def claim_tick(
         claimed = insert(schedule_ticks).values(**row).returning(schedule_ticks.c.rule_id)
         won = conn.execute(claimed).first() is not None
         if won:
-            # The same row ingress writes for an accepted webhook (Store.insert_events).
-            conn.execute(
-                insert(events).values(
-                    id=event.id,
-                    source=event.source,
-                    delivery_id=event.delivery_id,
-                    status="received",
-                    received_at=event.received_at,
-                    headers=event.headers,
-                    body=event.body,
-                    attempts=0,
-                )
-            )
+            # The same rows ingress writes for an accepted webhook (Store.insert_events).
+            conn.execute(insert(events).values(event_values(event)))
+            conn.execute(insert(event_bodies).values(body_values(event)))
     return won
 
 

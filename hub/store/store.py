@@ -21,9 +21,11 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
+    insert,
     or_,
     select,
     update,
@@ -33,7 +35,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hub.errors import StoreError
 from hub.store import statements as sql
-from hub.store.tables import attempts, deliveries, events
+from hub.store.tables import attempts, deliveries, event_bodies, events
 
 TERMINAL_DELIVERY = ("delivered", "dead", "skipped")
 
@@ -129,6 +131,7 @@ class Store:
             events.c.id, sort_by_parameter_order=True
         )
         self._insert_deliveries_stmt = self._insert(deliveries)
+        self._insert_bodies = insert(event_bodies)
 
     def create_schema(self) -> None:
         """Migrate the store to the newest schema (Alembic); concurrent starters take turns."""
@@ -149,30 +152,27 @@ class Store:
 
         The database says which rows it inserted (`ON CONFLICT DO NOTHING RETURNING id`):
         a row another ingress process commits at the same moment is a duplicate here,
-        never a second "new" event.
+        never a second "new" event. Only the inserted rows get their body written, in the
+        same transaction (`event_bodies`).
         """
         if not batch:
             return []
-        rows: dict[str, dict[str, Any]] = {}
+        firsts: dict[str, NewEvent] = {}
         for e in batch:
-            rows.setdefault(
-                e.id,
-                {
-                    "id": e.id,
-                    "source": e.source,
-                    "delivery_id": e.delivery_id,
-                    "status": "received",
-                    "received_at": e.received_at,
-                    "headers": e.headers,
-                    "body": e.body,
-                    "attempts": 0,
-                },
-            )
-        values = list(rows.values())
+            firsts.setdefault(e.id, e)
+        values = [event_values(e) for e in firsts.values()]
+
+        def write(conn: Connection) -> set[str]:
+            inserted = set(conn.scalars(self._insert_events, values))
+            if inserted:
+                conn.execute(
+                    self._insert_bodies,
+                    [body_values(e) for e in firsts.values() if e.id in inserted],
+                )
+            return inserted
+
         with self.guard("store accepted events"):
-            inserted = self._eager_write(
-                lambda conn: set(conn.scalars(self._insert_events, values))
-            )
+            inserted = self._eager_write(write)
         out: list[InsertOutcome] = []
         for e in batch:
             out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))
@@ -231,8 +231,10 @@ class Store:
 
     def get_event(self, event_id: str) -> EventRow | None:
         with self.guard("read an event"), self.engine.connect() as conn:
-            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
-        return row_to_event(row) if row else None
+            row = conn.execute(_EVENT_WITH_BODY, {"b_id": event_id}).mappings().first()
+        if row is None:
+            return None
+        return row_to_event(row, row if row["body"] is not None else None)
 
     def claim_event(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
         """Take an event for processing; None if it is done or leased by someone else."""
@@ -244,7 +246,10 @@ class Store:
                 .mappings()
                 .first()
             )
-        return row_to_event(row) if row is not None else None
+            if row is None:
+                return None
+            payload = event_payloads(conn, [event_id])
+        return row_to_event(row, payload.get(event_id))
 
     def finish_event(
         self,
@@ -683,15 +688,50 @@ def delivery_values(d: NewDelivery, *, now: float) -> dict[str, Any]:
     }
 
 
-def row_to_event(row: Any) -> EventRow:
+def event_values(e: NewEvent) -> dict[str, Any]:
+    """The `events` row of a newly received event (its body goes to `body_values`)."""
+    return {
+        "id": e.id,
+        "source": e.source,
+        "delivery_id": e.delivery_id,
+        "status": "received",
+        "received_at": e.received_at,
+        "attempts": 0,
+    }
+
+
+def body_values(e: NewEvent) -> dict[str, Any]:
+    """The `event_bodies` row of a newly received event: the request as it came."""
+    return {"event_id": e.id, "headers": e.headers, "body": e.body}
+
+
+_PAYLOADS = select(event_bodies).where(
+    event_bodies.c.event_id.in_(bindparam("b_ids", expanding=True))
+)
+_EVENT_WITH_BODY = (
+    select(events, event_bodies.c.headers, event_bodies.c.body)
+    .select_from(events.outerjoin(event_bodies, event_bodies.c.event_id == events.c.id))
+    .where(events.c.id == bindparam("b_id"))
+)
+
+
+def event_payloads(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """The stored headers and body of each of `ids`, in one SELECT; pruned ones are absent."""
+    if not ids:
+        return {}
+    return {r["event_id"]: r for r in conn.execute(_PAYLOADS, {"b_ids": list(ids)}).mappings()}
+
+
+def row_to_event(row: Any, payload: Any | None) -> EventRow:
+    """An `events` row with its `event_bodies` row; None for a pruned payload (empty)."""
     return EventRow(
         id=row["id"],
         source=row["source"],
         delivery_id=row["delivery_id"],
         status=row["status"],
         received_at=row["received_at"],
-        headers=dict(row["headers"]),
-        body=bytes(row["body"]),
+        headers=dict(payload["headers"]) if payload is not None else {},
+        body=bytes(payload["body"]) if payload is not None else b"",
         normalized=row["normalized"],
         error=row["error"],
         attempts=row["attempts"],

@@ -27,8 +27,6 @@ events = Table(
     Column("delivery_id", String(256), nullable=False),
     Column("status", String(16), nullable=False),  # received|processing|processed|failed
     Column("received_at", Float, nullable=False),
-    Column("headers", JSON, nullable=False),
-    Column("body", LargeBinary, nullable=False),
     Column("normalized", JSON, nullable=True),  # list of CloudEvents dicts
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -39,6 +37,17 @@ events = Table(
 Index("ix_events_status_lease", events.c.status, events.c.lease_until)
 # The claim's "is an earlier event still unprocessed?" check reads the oldest one only.
 Index("ix_events_status_received", events.c.status, events.c.received_at)
+
+#: The request as received: written once with its `events` row, read when the event is
+#: processed or shown, deleted when retention prunes it (no row: pruned). Apart from the
+#: row whose status changes, so that a claim or finish does not rewrite 10+ KB each time.
+event_bodies = Table(
+    "event_bodies",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
 
 #: One row per (event, rule, action): what must be sent, and how it went.
 deliveries = Table(

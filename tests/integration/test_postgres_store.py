@@ -25,6 +25,7 @@ from hub.processing import ProcessOutcome, process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent, Store, open_store
 from hub.store.replay import replay
+from hub.store.store import event_values
 from hub.store.tables import events, metadata
 from tests.fakes.discord import FakeDiscord
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
@@ -177,18 +178,7 @@ def test_an_event_committed_by_another_process_mid_batch_is_reported_duplicate(
     event = _new_event("mid-batch")
     with store.engine.connect() as other:
         other.begin()
-        other.execute(
-            insert(events).values(
-                id=event.id,
-                source=event.source,
-                delivery_id=event.delivery_id,
-                status="received",
-                received_at=event.received_at,
-                headers=event.headers,
-                body=event.body,
-                attempts=0,
-            )
-        )
+        other.execute(insert(events).values(event_values(event)))
         # when this process stores the same event (its INSERT waits for the other's lock)
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(store.insert_events, [event])

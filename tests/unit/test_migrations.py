@@ -19,12 +19,26 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, Index, UniqueConstraint, func, insert, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+    column,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy import table as table_clause
 
 from hub.cli import main
 from hub.errors import StoreError
 from hub.store import Store, migrate, open_store
-from hub.store.tables import events, metadata
+from hub.store.batches import claim_events
+from hub.store.tables import event_bodies, events, metadata
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.support import write_config
 
@@ -99,17 +113,43 @@ def _version_rows(engine: Engine) -> list[str]:
         return list(conn.scalars(text("SELECT version_num FROM alembic_version")))
 
 
-def _event_row(event_id: str) -> dict[str, Any]:
+def _event_row(event_id: str, status: str = "processed") -> dict[str, Any]:
+    """An `events` row as revision 0001 stored it: headers and body in the row."""
     return {
         "id": event_id,
         "source": "github",
         "delivery_id": event_id,
-        "status": "processed",
+        "status": status,
         "received_at": 1.0,
         "headers": {"x-github-event": "issues"},
-        "body": b"{}",
+        "body": b'{"action": "opened"}',
         "attempts": 1,
     }
+
+
+#: `events` as revision 0001 has it, for writing rows into a store at that revision.
+EVENTS_0001 = table_clause(
+    "events",
+    *(column(c.name, c.type) for c in events.columns if c.name not in ("headers", "body")),
+    column("headers", JSON()),
+    column("body", LargeBinary()),
+)
+
+
+def _store_at_0001(engine: Engine, *rows: dict[str, Any]) -> None:
+    """A store the previous release wrote: migrated to 0001, with `rows` in `events`."""
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(insert(EVENTS_0001), list(rows))
+
+
+def _insert_event(engine: Engine, event_id: str) -> None:
+    """An event row and its body row, written straight into a store at head."""
+    row = _event_row(event_id)
+    payload = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
+    with engine.begin() as conn:
+        conn.execute(insert(events).values(row))
+        conn.execute(insert(event_bodies).values(payload))
 
 
 # --- what a migration builds -----------------------------------------------------------------
@@ -128,8 +168,7 @@ def test_a_fresh_upgrade_builds_exactly_the_tables_columns_and_indexes_of_tables
 def test_upgrading_a_store_at_head_again_changes_nothing(engine: Engine) -> None:
     store = Store(engine)
     store.create_schema()
-    with engine.begin() as conn:
-        conn.execute(insert(events).values(_event_row("kept")))
+    _insert_event(engine, "kept")
     before = _schema(engine)
     store.create_schema()
     migrate.upgrade(engine, migrate.head())
@@ -139,8 +178,43 @@ def test_upgrading_a_store_at_head_again_changes_nothing(engine: Engine) -> None
         assert conn.scalar(select(func.count()).select_from(events)) == 1
 
 
-def test_head_is_the_initial_revision_until_a_second_one_is_written() -> None:
-    assert migrate.head() == migrate.INITIAL_REVISION == "0001"
+def test_head_is_the_event_bodies_revision_after_the_initial_one() -> None:
+    assert migrate.INITIAL_REVISION == "0001"
+    assert migrate.head() == "0002"
+
+
+# --- 0002: event bodies in a table of their own ----------------------------------------------
+
+
+def test_upgrading_a_0001_store_keeps_every_body_and_header_and_its_events_still_process(
+    engine: Engine,
+) -> None:
+    # given a store the previous release wrote: one event waiting, one processed, one pruned
+    pruned = _event_row("pruned") | {"headers": {}, "body": b""}
+    _store_at_0001(engine, _event_row("waiting", "received"), _event_row("done"), pruned)
+    # when the new release opens it
+    store = Store(engine)
+    store.create_schema()
+    # then the schema is tables.py's and the request of every event is where it was
+    assert migrate.current(engine) == "0002"
+    assert _schema(engine) == _expected()
+    assert _drift(engine) == []
+    for event_id in ("waiting", "done"):
+        row = store.get_event(event_id)
+        assert row is not None
+        assert (row.headers, row.body) == ({"x-github-event": "issues"}, b'{"action": "opened"}')
+    gone = store.get_event("pruned")
+    assert gone is not None
+    assert (gone.headers, gone.body) == ({}, b"")
+    # and the waiting event is claimed with its body, by the batch claim as by the single one
+    with engine.begin() as conn:
+        [claimed] = claim_events(conn, ["waiting", "done"], now=10.0, lease_s=60)
+    assert (claimed.id, claimed.status) == ("waiting", "processing")
+    assert claimed.body == b'{"action": "opened"}'
+    assert claimed.headers == {"x-github-event": "issues"}
+    again = store.claim_event("waiting", now=100.0, lease_s=60)
+    assert again is not None
+    assert again.body == b'{"action": "opened"}'
 
 
 def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine: Engine) -> None:
@@ -156,17 +230,17 @@ def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine:
 def test_a_store_made_before_migrations_is_adopted_with_its_rows_and_gets_missing_indexes(
     url: str, engine: Engine
 ) -> None:
-    # given a store as the hub made it before migrations: create_all, no alembic_version,
+    # given a store as the hub made it before migrations: 0001's tables, no alembic_version,
     # from a release that predates the ordering index, with an event in it
+    _store_at_0001(engine, _event_row("old-event"))
     with engine.begin() as conn:
-        metadata.create_all(conn)
+        conn.execute(text(f"DROP TABLE {migrate.VERSION_TABLE}"))
         conn.execute(text("DROP INDEX ix_deliveries_entity_order"))
-        conn.execute(insert(events).values(_event_row("old-event")))
     assert migrate.current(engine) is None
     # when the new release opens it
     store = open_store(url)
     try:
-        # then it is stamped at the first revision, the row is there, the index is back
+        # then it is adopted and upgraded, the row is there, the index is back
         assert migrate.current(engine) == migrate.head()
         assert _version_rows(engine) == [migrate.head()]
         row = store.get_event("old-event")
