@@ -16,8 +16,9 @@ from hub.secrets import MASK
 
 #: Token shapes masked even when they are not in the config (e.g. echoed by a provider).
 _TOKEN_PATTERNS = re.compile(
-    # Discord webhook and interaction follow-up tokens in URLs (/api/v10/webhooks/…)
-    r"(/api/(?:v\d+/)?webhooks/\d+/)[A-Za-z0-9_.-]+"
+    # Discord webhook and interaction follow-up tokens in URLs (/api/v10/webhooks/…): the
+    # whole token, whatever it holds (`:`, `=`, `+`, `/`, %-escapes), up to /messages/….
+    r"(/api/(?:v\d+/)?webhooks/\d+/)(?:(?!/messages(?:[/?#\s\"'<>]|$))[^?#\s\"'<>\\])+"
     # Slack response_url and incoming-webhook URLs: the last path segment is the secret
     r"|(hooks\.slack\.com/[a-z]+/[A-Za-z0-9/_-]*/)[A-Za-z0-9]{16,}"
     r"|(?i:(bearer|token|secret)[ =:]+)[A-Za-z0-9_.~+/-]{12,}"

@@ -45,19 +45,11 @@ class StoreSnapshots:
         return True
 
 
-#: Notices kept per source for the dashboard; anyone can post a handshake, so the admin
-#: sees the recent ones with their times and picks the one Notion's dialog accepts.
-NOTICES_KEPT = 5
+def record_notice(
+    store: Store, source: str, notice: str, at: datetime, address: str | None = None
+) -> None:
+    """Keep a source's notice (Notion's verification token) until an admin decides on it
+    (hub/store/notices.py: every distinct one, none pushed out by later ones)."""
+    from hub.store.notices import add_notice  # it builds on this module
 
-
-def record_notice(store: Store, source: str, notice: str, at: datetime) -> None:
-    """Keep a source's notice (Notion's verification token) for the admin's sources page."""
-    snapshots = StoreSnapshots(store)
-    key = f"source-notices:{source}"
-    kept = list((snapshots.get(key) or {}).get("notices", []))
-    kept = [{"at": at.isoformat(), "notice": notice}, *kept][:NOTICES_KEPT]
-    snapshots.put(key, {"notices": kept}, version=None, now=at.timestamp())
-
-
-def source_notices(store: Store, source: str) -> list[dict[str, str]]:
-    return list((StoreSnapshots(store).get(f"source-notices:{source}") or {}).get("notices", []))
+    add_notice(store, source, notice, at, address)

@@ -7,6 +7,8 @@ import io
 import json
 import logging
 
+import pytest
+
 from hub.logging import (
     REVEAL,
     BoundIdsFilter,
@@ -137,3 +139,25 @@ def test_the_masker_turns_lone_surrogates_into_replacement_characters() -> None:
 
     assert masked == {"t\ufffd": ["\ufffd **********", "x\ufffd"], "n": 1, "s": {"secret": True}}
     json.dumps(masked, ensure_ascii=False).encode("utf-8")
+
+
+#: Every character a URL-safe or standard base64 token, or a percent-encoded one, may hold.
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=:%2B%3D"
+
+
+@pytest.mark.parametrize("char", sorted(set(TOKEN_ALPHABET)))
+@pytest.mark.parametrize(
+    "suffix", ["/messages/@original", "/messages/123?wait=true", "", " failed"]
+)
+def test_a_follow_up_token_is_masked_whole_whatever_it_holds(char: str, suffix: str) -> None:
+    token = f"aW50ZXJhY3Rp{char}b246MTIz{char * 2}NDU2Nzg5"
+    for version in ("v10/", ""):
+        url = f"https://discord.com/api/{version}webhooks/1213445701632131072/{token}{suffix}"
+
+        masked = mask_text(f"PATCH {url}", [])
+        shown = Masker([])({"last_error": url})["last_error"]
+
+        for text in (masked, shown):
+            assert "aW50" not in text and "NDU2" not in text and "b246" not in text, text
+            assert "/webhooks/1213445701632131072/**********" in text, text
+            assert text.endswith(f"**********{suffix}"), text
