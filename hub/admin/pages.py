@@ -28,8 +28,8 @@ from hub.durations import parse_duration
 from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
 from hub.store import stats
+from hub.store.notices import decide_notice, list_notices
 from hub.store.queries import EventFilter, get_delivery_view, list_deliveries, list_events
-from hub.store.snapshots import source_notices
 from hub.store.stats import MinuteBucket
 
 #: Replayed deliveries shown in place after a replay; a bulk replay shows its first ones.
@@ -252,13 +252,37 @@ class Dashboard:
                     # secrets stay masked, token shapes do not (the page is admin-only).
                     "notices": [
                         {**n, "notice": Revealed(n["notice"])}
-                        for n in await asyncio.to_thread(source_notices, runtime.store, name)
+                        for n in await asyncio.to_thread(list_notices, runtime.store, name)
                     ],
                 }
             )
         return self.render(
             request, "sources.html", sources=rows, public_url=runtime.settings.server.public_url
         )
+
+    async def decide_notice(self, request: Request) -> Response:
+        """Confirm one pending token of a source (the others are dropped) or reject one."""
+        runtime: Runtime = request.state.runtime
+        form = await checked_form(request)
+        source, ident, decision = form.get("source"), form.get("id"), form.get("decision")
+        if decision not in ("confirm", "reject"):
+            raise HTTPException(400, "decision must be confirm or reject")
+        now = runtime.clock.now().timestamp()
+        found = await asyncio.to_thread(
+            decide_notice, runtime.store, source, ident, confirm=decision == "confirm", at=now
+        )
+        if not found:
+            message = "That token is no longer pending; nothing changed."
+        elif decision == "confirm":
+            message = (
+                f"Kept that token for {source} and dropped the others. It is proven only when "
+                "Notion's own Verify step accepts it."
+            )
+        else:
+            message = f"Rejected that token for {source}."
+        response = self.redirect_back(request, "/sources", "/sources")
+        self.cookie.flash(request, response, message)
+        return response
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -68,6 +68,7 @@ def admin_mount(
             Route("/rules", pages.rules, methods=["GET"]),
             Route("/rules/simulate", pages.simulate, methods=["POST"]),
             Route("/sources", pages.sources, methods=["GET"]),
+            Route("/sources/notices", pages.decide_notice, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="admin_static"),
         ],
         middleware=[

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 from connectors.base import SECRET_REF_SCHEMA, shared_budget_key
 from hub.clock import Clock
 from hub.durations import parse_duration
-from hub.errors import SignatureError
+from hub.errors import RequestRejected, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.notion.client import (
     DEFAULT_NOTION_VERSION,
@@ -212,6 +213,7 @@ class NotionSource:
         self.coalesce_window_s = coalesce_window_s
         self._names: dict[str, dict[str, str]] = {}  # database id -> property id -> name
         self._names_locks: dict[str, asyncio.Lock] = {}
+        self._handshakes: deque[float] = deque()  # monotonic times of unsigned handshakes
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> NotionSource:
@@ -244,6 +246,7 @@ class NotionSource:
             token = verification_token_of(request.body)
             if token is None:
                 raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+            self._count_handshake(clock.monotonic())
             return handshake_verdict(token)
         signer = self._signer(request.body, signature, secret)
         payload = parse_json_object(request.body)
@@ -260,6 +263,18 @@ class NotionSource:
         self._check_age(notice, clock.now())
         # 200 rather than 202: Notion's delivery docs speak of a 200 (DESIGN §1).
         return Verdict(delivery_id=notice.id, status=200)
+
+    def _count_handshake(self, now: float) -> None:
+        """Anyone can send an unsigned handshake: past a few a minute, 429 and not kept, so
+        a flood cannot bury the genuine token among the admin's pending ones."""
+        while self._handshakes and self._handshakes[0] <= now - HANDSHAKE_WINDOW_S:
+            self._handshakes.popleft()
+        if len(self._handshakes) >= HANDSHAKES_PER_WINDOW:
+            raise TooManyHandshakes(
+                f"more than {HANDSHAKES_PER_WINDOW} unsigned handshakes in "
+                f"{HANDSHAKE_WINDOW_S:.0f} s; try again in a minute"
+            )
+        self._handshakes.append(now)
 
     def _signer(self, body: bytes, signature: str, secret: Secret | None) -> str | None:
         """Which verification token signed the body: a workspace id, or None for the
@@ -472,6 +487,18 @@ def _merge_burst(events: Sequence[Event]) -> Event:
     )
 
 
+#: Unsigned handshakes accepted per source (and process) in HANDSHAKE_WINDOW_S seconds.
+HANDSHAKES_PER_WINDOW = 5
+HANDSHAKE_WINDOW_S = 60.0
+
+
+class TooManyHandshakes(RequestRejected):
+    """Too many unsigned handshakes lately; this one is neither answered 200 nor kept."""
+
+    status = 429
+    code = "too_many_handshakes"
+
+
 def handshake_verdict(token: str) -> Verdict:
     """Answer the handshake 200 without storing it; the id names the token, not reveals it."""
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
@@ -481,9 +508,9 @@ def handshake_verdict(token: str) -> Verdict:
         status=200,
         reply=HANDSHAKE_REPLY,
         admin_notice=(
-            f"Notion subscription handshake: verification token {token} — paste it into "
-            "Notion's Verify dialog and set it as the notion source's secret "
-            "(SWITCHBOARD_SECRET_NOTION)"
+            f"Notion subscription handshake: verification token {token} — unproven (anyone "
+            "can send a handshake) until Notion's own Verify dialog accepts it; then set it "
+            "as the notion source's secret (SWITCHBOARD_SECRET_NOTION)"
         ),
     )
 

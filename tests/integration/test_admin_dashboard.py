@@ -274,3 +274,47 @@ def test_status_banners_come_from_the_session_once_never_from_the_url(tmp_path: 
         shown = client.get("/admin/deliveries").text
         assert '<p class="notice" role="status">Nothing selected to replay.</p>' in shown
         assert "Nothing selected to replay." not in client.get("/admin/deliveries").text
+
+
+def _handshake(token: str) -> bytes:
+    return json.dumps({"verification_token": token}).encode()
+
+
+def test_a_flood_of_handshakes_neither_buries_the_genuine_token_nor_is_kept(
+    tmp_path: Path,
+) -> None:
+    notion = "  notion: {secret: {env: SWITCHBOARD_SECRET_NOTION, optional: true}}"
+    genuine = "secret_genuine0123456789abcdefghijklmnopqrstuv"
+    with admin_hub(tmp_path, extra_sources=notion) as (_runtime, client):
+        # given Notion's handshake and then unsigned ones from someone else
+        tokens = [genuine] + [f"secret_forged{n:02d}abcdefghijklmnopqrstuvwxyz" for n in range(7)]
+        answers = [client.post("/hooks/notion", content=_handshake(t)).status_code for t in tokens]
+        # then a few a minute are kept, the rest refused (429) and not stored
+        assert answers == [200] * 5 + [429] * 3
+        login(client, token=ADMIN_TOKEN)
+        page = client.get("/admin/sources").text
+        assert genuine in page
+        assert tokens[4] in page
+        assert tokens[5] not in page
+        # (the sender's address appears once ingress passes it to record_notice)
+        assert "unproven" in page
+        # when the admin keeps the one Notion's Verify accepted, the others are dropped
+        ident = re.search(rf'{genuine}.*?</code>.*?name="id" value="([0-9a-f]+)"', page, re.S)
+        assert ident
+        no_csrf = client.post(
+            "/admin/sources/notices",
+            data={"source": "notion", "id": ident.group(1), "decision": "confirm"},
+        )
+        assert no_csrf.status_code == 403
+        kept = client.post(
+            "/admin/sources/notices",
+            data={
+                "csrf": page_csrf(page),
+                "source": "notion",
+                "id": ident.group(1),
+                "decision": "confirm",
+            },
+        )
+        assert "Notion&#39;s own Verify step accepts it" in kept.text
+        assert genuine in kept.text
+        assert all(t not in kept.text for t in tokens[1:])

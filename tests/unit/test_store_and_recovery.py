@@ -251,3 +251,31 @@ def test_accepting_events_waits_for_another_process_holding_the_write_lock(
         timeouts = {conn.exec_driver_sql("PRAGMA busy_timeout").scalar()}
     assert timeouts == {SQLITE_BUSY_TIMEOUT_MS}
     store.close()
+
+
+def test_every_distinct_handshake_token_is_kept_until_an_admin_decides(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from hub.store import open_store
+    from hub.store.notices import decide_notice, list_notices
+    from hub.store.snapshots import record_notice
+
+    store = open_store(f"sqlite:///{tmp_path / 'notices.db'}")
+    try:
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        record_notice(store, "notion", "token genuine", at, "198.51.100.7")
+        for n in range(8):
+            record_notice(store, "notion", f"token forged {n}", at, "203.0.113.1")
+        record_notice(store, "notion", "token genuine", at, "203.0.113.1")  # seen already
+        kept = list_notices(store, "notion")
+        assert len(kept) == 9
+        genuine = next(n for n in kept if n["notice"] == "token genuine")
+        assert genuine["address"] == "198.51.100.7"
+        assert decide_notice(store, "notion", kept[0]["id"], confirm=False, at=1.0)
+        assert len(list_notices(store, "notion")) == 8
+        assert decide_notice(store, "notion", genuine["id"], confirm=True, at=2.0)
+        assert [(n["notice"], n["status"]) for n in list_notices(store, "notion")] == [
+            ("token genuine", "confirmed")
+        ]
+    finally:
+        store.close()
