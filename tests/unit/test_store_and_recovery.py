@@ -73,6 +73,30 @@ def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Ru
     assert runtime.store.count_events() == 1
 
 
+def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) -> None:
+    # given an event stored, then a retry of it whose body differs (same delivery id)
+    first = NewEvent(
+        id="e1", source="github", delivery_id="d1", received_at=0.0, headers={"a": "1"}, body=b"1"
+    )
+    retry = NewEvent(
+        id="e1", source="github", delivery_id="d1", received_at=1.0, headers={"a": "2"}, body=b"2"
+    )
+    runtime.store.insert_events([first])
+    # when the retry arrives, alone and in a batch with a new event
+    new = NewEvent(
+        id="e2", source="github", delivery_id="d2", received_at=1.0, headers={}, body=b"new"
+    )
+    assert [o.duplicate for o in runtime.store.insert_events([retry])] == [True]
+    assert [o.duplicate for o in runtime.store.insert_events([retry, new])] == [True, False]
+    # then the stored request is the first one, and the new event has its own
+    stored = runtime.store.get_event("e1")
+    assert stored is not None
+    assert (stored.headers, stored.body) == ({"a": "1"}, b"1")
+    claimed = runtime.store.claim_event("e2", now=2.0, lease_s=30)
+    assert claimed is not None
+    assert claimed.body == b"new"
+
+
 def test_processing_plans_one_delivery_per_action_and_is_idempotent(runtime: Runtime) -> None:
     event_id = _accept(runtime, "d-1")
     outcome = _process(runtime, event_id)
