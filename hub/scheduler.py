@@ -151,11 +151,12 @@ class SchedulerService:
         *,
         interval_s: float = 1.0,
         upkeep: Callable[[], object] | None = None,
-        upkeep_interval_s: float = 600.0,
+        upkeep_interval_s: float = 60.0,
     ) -> None:
         self.scheduler = scheduler
         self.interval_s = interval_s
-        #: Source upkeep (hub/upkeep.py), run at start and then every `upkeep_interval_s`.
+        #: Source upkeep (hub/upkeep.py), run at start and then every `upkeep_interval_s`
+        #: (a minute: calendars are reconciled every few minutes, channels renewed daily).
         self._upkeep = upkeep
         self._upkeep_interval_s = upkeep_interval_s
         self._stopping = threading.Event()

@@ -1,8 +1,12 @@
-"""Periodic upkeep of sources: work no webhook triggers (renewing Google push channels).
+"""Periodic upkeep of sources: work no webhook triggers (renewing Google push channels,
+syncing calendars whose pushes may have been lost).
 
-A source that needs it defines `async maintain(ctx, secret)`; the scheduler service runs
-every such source's upkeep every few minutes, in `serve` and in `switchboard scheduler`.
-Doing it twice (two schedulers) must be harmless, so upkeep needs no lock.
+A source that needs it defines `async maintain(ctx, secret)`, which may return raw events
+to process as if they had been received (`RawEvent`s: stored here, deduplicated by id,
+and enqueued for the workers). The scheduler service runs every such source's upkeep
+every minute, in `serve` and in `switchboard scheduler`. Any number of schedulers run
+it: work that must happen once takes a lease in the store (`ctx.shared.lease`), and
+returned events with the same id are stored once.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from hub.clock import Clock
 from hub.http import make_client
 from hub.runtime import Runtime
-from hub.sources.base import EnrichContext
-from hub.store import Store
+from hub.sources.base import EnrichContext, RawEvent
+from hub.store import NewEvent, Store
+from hub.store.shared import StoreSharedState
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.upkeep")
@@ -33,7 +38,11 @@ async def upkeep_context(store: Store, clock: Clock) -> AsyncIterator[EnrichCont
 
     async with make_client() as http:
         yield EnrichContext(
-            clock=clock, http=http, snapshots=StoreSnapshots(store), throttle=no_throttle
+            clock=clock,
+            http=http,
+            snapshots=StoreSnapshots(store),
+            throttle=no_throttle,
+            shared=StoreSharedState(store),
         )
 
 
@@ -53,10 +62,37 @@ def run_upkeep(runtime: Runtime) -> int:
             for name, source in maintained:
                 settings = runtime.settings.sources.get(name)
                 try:
-                    await source.maintain(ctx, settings.secret if settings else None)  # type: ignore[attr-defined]
+                    raised = await source.maintain(ctx, settings.secret if settings else None)  # type: ignore[attr-defined]
+                    await asyncio.to_thread(_receive, runtime, raised or [])
                     done += 1
                 except Exception:  # one source's upkeep must not stop another's
                     log.exception("upkeep of source %s failed", name)
         return done
 
     return asyncio.run(run_all())
+
+
+def _receive(runtime: Runtime, raised: Sequence[RawEvent]) -> None:
+    """Store what upkeep raised like received webhooks and enqueue the new ones."""
+    if not raised:
+        return
+    outcomes = runtime.store.insert_events(
+        [
+            NewEvent(
+                id=raw.id,
+                source=raw.source,
+                delivery_id=raw.delivery_id,
+                received_at=raw.received_at.timestamp(),
+                headers=dict(raw.headers),
+                body=raw.body,
+            )
+            for raw in raised
+        ]
+    )
+    new = [o.id for o in outcomes if not o.duplicate]
+    if not new:
+        return
+    try:
+        runtime.queue.enqueue_events(new)
+    except Exception:  # the rows are durable; the worker's sweeper enqueues them later
+        log.exception("broker enqueue failed for %d upkeep events", len(new))

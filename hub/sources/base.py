@@ -27,6 +27,7 @@ __all__ = [
     "QueryingSource",
     "RawEvent",
     "RetryLater",
+    "SharedState",
     "SnapshotStore",
     "Source",
     "Verdict",
@@ -108,6 +109,29 @@ class SnapshotStore(Protocol):
         ...
 
 
+class SharedState(Protocol):
+    """State several processes change at once (upkeep in every scheduler): documents
+    edited atomically, and leases so that only one of them does a piece of work."""
+
+    def update(
+        self,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any]],
+        *,
+        now: float,
+    ) -> dict[str, Any]:
+        """Write `change(stored doc)` in one atomic step; the written doc."""
+        ...
+
+    def lease(self, key: str, *, holder: str, now: float, ttl_s: float) -> bool:
+        """Take the lease `key` for `ttl_s` unless another holder has it; True when taken."""
+        ...
+
+    def release(self, key: str, *, holder: str, now: float) -> None:
+        """Give the lease up early (it also lapses by itself)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnrichContext:
     """What a source may use to complete thin events in the worker (never in ingress)."""
@@ -119,6 +143,8 @@ class EnrichContext:
     #: `await throttle(key, [(count, per_s), ...])` returns once a request may be made:
     #: one budget per key shared by every worker process (Notion: 3/s per integration).
     throttle: Callable[[str, Sequence[tuple[int, float]]], Awaitable[None]]
+    #: Upkeep and admin commands only (hub/upkeep.py); None in the worker.
+    shared: SharedState | None = None
 
 
 class RetryLater(Exception):

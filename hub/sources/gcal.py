@@ -11,6 +11,9 @@ changed", so `normalize` makes a thin `gcal.calendar.changed` and the worker run
 `events.list` with the stored `syncToken`, compares each changed event with its snapshot
 and emits `gcal.event.created|updated|cancelled` with `changes`. A `410` means the token
 expired: a full resync, compared with the snapshots so old events are not news again.
+`watch` takes the first sync token before the channel opens, so the first push is news.
+Channels (renewal under a lease, stopping replaced ones, reconciliation) are in
+hub/sources/_gcal_channels.py; a push from a channel the hub does not know is dropped.
 We call the REST API with the worker's httpx client rather than google-api-python-client,
 which does blocking I/O and is not a dependency.
 """
@@ -21,7 +24,6 @@ import asyncio
 import hmac
 import logging
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,7 +34,7 @@ from urllib.parse import unquote
 from connectors.base import SECRET_REF_SCHEMA
 from hub.clock import Clock
 from hub.durations import parse_duration
-from hub.errors import MalformedPayload, SignatureError
+from hub.errors import ConfigError, MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
 from hub.sources._gcal_api import (
@@ -42,6 +44,14 @@ from hub.sources._gcal_api import (
     CalendarReader,
     Grant,
     SyncTokenGone,
+)
+from hub.sources._gcal_channels import (
+    DEFAULT_TTL_S,
+    RECONCILE_STATE,
+    ChannelBusy,
+    Channels,
+    reconcile_notice,
+    renewal_due,
 )
 from hub.sources._http import parse_time
 from hub.sources._values import mapping, text_or_none
@@ -61,11 +71,6 @@ log = logging.getLogger("switchboard.sources.gcal")
 #: Warn the admin when a channel has less than this left: channels expire (about a week)
 #: and must be renewed with a new events.watch before then.
 RENEW_WARNING = timedelta(days=1)
-#: Channels are renewed this long before they expire (upkeep runs every 10 minutes).
-RENEW_BEFORE_S = 24 * 3600.0
-DEFAULT_TTL_S = 7 * 24 * 3600.0
-#: Where the open push channels are remembered (calendar id -> channel).
-CHANNELS_KEY = "gcal-channels"
 #: What `changes` compares; anything else changing makes no event.
 TRACKED = ("summary", "description", "location", "start", "end", "status", "attendees")
 _CALENDAR_IN_URI = re.compile(r"/calendars/([^/?#]+)/events")
@@ -126,6 +131,14 @@ class GcalSource:
                 "default": "2s",
                 "examples": ["2s"],
             },
+            "reconcile_interval": {
+                "type": ["string", "number"],
+                "description": "Every watched calendar is also synced this often, catching "
+                "changes whose push never came (Google does not promise delivery); 0 turns "
+                "it off. Runs in the scheduler (serve, or switchboard scheduler).",
+                "default": "5m",
+                "examples": ["5m", "15m", 0],
+            },
         },
     }
     #: The push itself, then what the sync found (`verb` in `_event`): British "cancelled",
@@ -144,11 +157,15 @@ class GcalSource:
         grant: Grant | None = None,
         api_url: str = API_URL,
         coalesce_window_s: float = 2.0,
+        reconcile_interval_s: float = 300.0,
     ) -> None:
         self._kinds = dict(kinds or {})
         self._reader = CalendarReader(grant, api_url) if grant is not None else None
+        self._channels = Channels(self._reader) if self._reader is not None else None
         #: Notifications for one calendar this close together are synced once.
         self.coalesce_window_s = coalesce_window_s
+        #: Each watched calendar is synced this often anyway (0: never).
+        self.reconcile_interval_s = reconcile_interval_s
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> GcalSource:
@@ -170,6 +187,9 @@ class GcalSource:
             grant=grant,
             api_url=str(options.get("api_url", API_URL)),
             coalesce_window_s=parse_duration(options.get("coalesce_window", "2s")).total_seconds(),
+            reconcile_interval_s=parse_duration(
+                options.get("reconcile_interval", "5m")
+            ).total_seconds(),
         )
 
     @property
@@ -180,70 +200,79 @@ class GcalSource:
     async def watch(
         self, ctx: EnrichContext, calendar: str, address: str, secret: Secret, ttl_s: float
     ) -> dict[str, Any]:
-        """Open a push channel for `calendar` and remember it (for renewal and `stop`)."""
-        if self._reader is None:
+        """Open a push channel for `calendar` and remember it (for renewal and `stop`).
+
+        A calendar never synced is listed first: its sync token is the baseline the first
+        push syncs from, so the first change after the watch is routed, not learned.
+        A channel already open for it is replaced and stopped.
+        """
+        if self._reader is None or self._channels is None:
             raise ApiFailure(
                 "sources.gcal needs client_id, client_secret and refresh_token", retryable=False
             )
-        channel = await self._reader.watch(
-            ctx,
-            calendar,
-            address=address,
-            channel_token=secret.reveal(),
-            channel_id=str(uuid.uuid4()),
-            ttl_s=ttl_s,
+        check_calendar_id(calendar)
+        await self.baseline(ctx, calendar)
+        channel = await self._channels.open(
+            ctx, calendar, address=address, token=secret.reveal(), ttl_s=ttl_s
         )
-        stored = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY)
-        saved = dict(stored or {})
-        saved[calendar] = {
-            "id": channel.get("id"),
-            "resourceId": channel.get("resourceId"),
-            "expiration": channel.get("expiration"),
-            "address": address,
-            "ttl_s": ttl_s,
-        }
-        now = ctx.clock.now().timestamp()
-        await asyncio.to_thread(ctx.snapshots.put, CHANNELS_KEY, saved, version=None, now=now)
+        if channel is None:  # not reached: without `due`, opening is always due
+            raise ApiFailure(f"no channel was opened for {calendar}", retryable=True)
         return channel
 
-    async def stop(self, ctx: EnrichContext, calendar: str) -> bool:
-        """Stop and forget the calendar's channel; False when none was open."""
-        stored = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY)
-        saved = dict(stored or {})
-        channel = saved.pop(calendar, None)
-        if channel is None or self._reader is None:
+    async def baseline(self, ctx: EnrichContext, calendar: str) -> bool:
+        """Learn a calendar never synced (snapshots + sync token, no events); False when
+        it has been synced already (its token must not skip changes not yet synced)."""
+        reader = self._reader
+        state_key = f"gcal:sync:{calendar}"
+        if reader is None or (await asyncio.to_thread(ctx.snapshots.get, state_key)) is not None:
             return False
-        await self._reader.stop(
-            ctx, channel_id=str(channel.get("id")), resource_id=str(channel.get("resourceId"))
-        )
+        items, next_token = await reader.list_events(ctx, calendar, None)
+        for item in items:
+            await self._remember(item, calendar, ctx)
         now = ctx.clock.now().timestamp()
-        await asyncio.to_thread(ctx.snapshots.put, CHANNELS_KEY, saved, version=None, now=now)
+        state = {"sync_token": next_token, "mode": "initial"}
+        await asyncio.to_thread(ctx.snapshots.put, state_key, state, version=None, now=now)
         return True
 
-    async def maintain(self, ctx: EnrichContext, secret: Secret | None) -> None:
-        """Renew every remembered channel that expires within a day (channels cannot be
-        extended: a new one is opened; the old one lapses, and its late notifications
-        are coalesced with the new one's)."""
-        if self._reader is None or secret is None:
-            return
-        saved = await asyncio.to_thread(ctx.snapshots.get, CHANNELS_KEY) or {}
-        now_ms = ctx.clock.now().timestamp() * 1000
-        for calendar, channel in saved.items():
-            expiration = str(channel.get("expiration") or "0")
-            if not expiration.isdigit() or int(expiration) - now_ms > RENEW_BEFORE_S * 1000:
-                continue
+    async def stop(self, ctx: EnrichContext, calendar: str) -> bool:
+        """Stop and forget the calendar's channels; False when none was open."""
+        if self._channels is None:
+            return False
+        return await self._channels.stop(ctx, calendar)
+
+    async def maintain(self, ctx: EnrichContext, secret: Secret | None) -> list[RawEvent]:
+        """Upkeep (hub/upkeep.py, every scheduler, every minute): renew each remembered
+        channel a day before it expires, stop replaced channels whose stop failed, and
+        return one reconciliation notice per watched calendar and interval, which the
+        scheduler stores like a push (the worker syncs; duplicates are stored once)."""
+        channels = self._channels
+        if channels is None or secret is None:
+            return []
+        now = ctx.clock.now()
+        notices: list[RawEvent] = []
+        for calendar, channel in (await channels.saved(ctx)).items():
+            due = renewal_due(now)
             try:
-                await self.watch(
-                    ctx,
-                    calendar,
-                    str(channel["address"]),
-                    secret,
-                    float(channel.get("ttl_s") or DEFAULT_TTL_S),
-                )
+                if due(channel):
+                    renewed = await channels.open(
+                        ctx,
+                        calendar,
+                        address=str(channel.get("address")),
+                        token=secret.reveal(),
+                        ttl_s=float(channel.get("ttl_s") or DEFAULT_TTL_S),
+                        due=due,
+                    )
+                    if renewed is not None:
+                        log.info("renewed the push channel of calendar %s", calendar)
+                elif any(not old.get("stopped") for old in channel.get("retired") or []):
+                    await channels.stop_retired(ctx, calendar)
+            except ChannelBusy:
+                log.info("calendar %s: another scheduler is renewing its channel", calendar)
             except ApiFailure as exc:
                 log.warning("could not renew the channel of calendar %s: %s", calendar, exc)
-            else:
-                log.info("renewed the push channel of calendar %s", calendar)
+            if self.reconcile_interval_s > 0:
+                notices.append(reconcile_notice(calendar, now, self.reconcile_interval_s))
+        return notices
 
     # --- ingress ---------------------------------------------------------------------
 
@@ -314,8 +343,12 @@ class GcalSource:
         reader = self._reader
         if not events or self.coalesce_key(events[0]) is None or reader is None:
             return list(events)
-        thin = events[-1]
-        calendar = thin.entity.id
+        calendar = events[0].entity.id
+        known = await self._from_known_channels(events, calendar, ctx)
+        if not known:
+            return []
+        thin = known[-1]
+        reconciling = all(_state(e) == RECONCILE_STATE for e in known)
         state_key = f"gcal:sync:{calendar}"
         state = await asyncio.to_thread(ctx.snapshots.get, state_key)
         token = state.get("sync_token") if state else None
@@ -332,6 +365,9 @@ class GcalSource:
         except ApiFailure as exc:
             if exc.retryable:
                 raise RetryLater(f"Google Calendar: {exc.message}", after_s=exc.after_s) from exc
+            if reconciling:  # every few minutes: pushes report it, a log line is enough here
+                log.warning("reconciling calendar %s failed: %s", calendar, exc.message)
+                return []
             gcal = {**thin.fields.get("gcal", {}), "fetch_error": exc.message}
             return [replace(thin, fields={**thin.fields, "gcal": gcal})]
         out: list[Event] = []
@@ -348,10 +384,38 @@ class GcalSource:
         )
         return out
 
-    async def _compare(
-        self, item: Mapping[str, Any], calendar: str, thin: Event, mode: str, ctx: EnrichContext
-    ) -> Event | None:
-        """The event for one changed item (None: nothing worth telling); keeps its snapshot."""
+    async def _from_known_channels(
+        self, events: Sequence[Event], calendar: str, ctx: EnrichContext
+    ) -> list[Event]:
+        """The thin events to sync for: reconciliation notices, and pushes from a channel
+        the hub opened for this calendar (current, or replaced and not expired). Others
+        come from a channel nobody can stop any more (a second scheduler's, before
+        renewal took a lease) or not opened by this hub: dropped, with a log line."""
+        if self._channels is None:
+            return list(events)
+        saved = (await self._channels.saved(ctx)).get(calendar)
+        now = ctx.clock.now()
+        known: list[Event] = []
+        for event in events:
+            gcal = event.fields.get("gcal") or {}
+            channel_id = str(gcal.get("channel_id") or "")
+            if _state(event) == RECONCILE_STATE or self._channels.accepts(saved, channel_id, now):
+                known.append(event)
+            else:
+                log.warning(
+                    "dropped push %s for calendar %s: channel %s is not one this hub has "
+                    "open for it (a leftover channel: it lapses by itself; or one opened "
+                    "without `switchboard gcal watch`)",
+                    event.id,
+                    calendar,
+                    channel_id or "(none)",
+                )
+        return known
+
+    async def _remember(
+        self, item: Mapping[str, Any], calendar: str, ctx: EnrichContext
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+        """Keep the item's snapshot; (previous, new) when it changed, else None."""
         item_id = str(item.get("id") or "")
         if not item_id:
             return None
@@ -373,8 +437,17 @@ class GcalSource:
             version=text_or_none(item.get("updated")),
             now=ctx.clock.now().timestamp(),
         )
-        if mode == "initial":
-            return None  # the first sync only learns what is there
+        return previous, snapshot
+
+    async def _compare(
+        self, item: Mapping[str, Any], calendar: str, thin: Event, mode: str, ctx: EnrichContext
+    ) -> Event | None:
+        """The event for one changed item (None: nothing worth telling); keeps its snapshot."""
+        remembered = await self._remember(item, calendar, ctx)
+        if remembered is None or mode == "initial":
+            return None  # unchanged; or the first sync, which only learns what is there
+        previous, snapshot = remembered
+        cancelled = item.get("status") == "cancelled"
         changes = {
             name: {"from": (previous or {}).get(name), "to": snapshot.get(name)}
             for name in TRACKED
@@ -461,11 +534,32 @@ def calendar_of(headers: Mapping[str, str]) -> str:
     if match is None:
         raise MalformedPayload("X-Goog-Resource-URI does not name a calendar's events")
     calendar = unquote(match.group(1))
-    # Calendar ids are address-like; spaces, controls or slashes would make the event's
-    # `source` (gcal/<calendar>) something no rule or schema can read.
-    if not calendar or any(c.isspace() or not c.isprintable() or c == "/" for c in calendar):
+    if not _is_calendar_id(calendar):
         raise MalformedPayload("X-Goog-Resource-URI names something that is not a calendar id")
     return calendar
+
+
+def check_calendar_id(calendar: str) -> None:
+    """Refuse, before watching, an id whose notifications `calendar_of` would refuse."""
+    if not _is_calendar_id(calendar):
+        raise ConfigError(
+            f"{calendar!r} is not a calendar id (no spaces, control characters or '/')",
+            hint="copy it from the calendar's settings, e.g. team@group.calendar.google.com",
+        )
+
+
+def _is_calendar_id(calendar: str) -> bool:
+    # Calendar ids are address-like; spaces, controls or slashes would make the event's
+    # `source` (gcal/<calendar>) something no rule or schema can read.
+    return bool(calendar) and not any(
+        c.isspace() or not c.isprintable() or c == "/" for c in calendar
+    )
+
+
+def _state(event: Event) -> str | None:
+    """X-Goog-Resource-State of the thin event (`reconcile` for the hub's own)."""
+    state = (event.fields.get("gcal") or {}).get("resource_state")
+    return state if isinstance(state, str) else None
 
 
 def _expiry_notice(headers: Mapping[str, str], channel: str, now: datetime) -> str | None:

@@ -3,24 +3,32 @@
 Writes (insert, patch, delete) keep events in memory with Google's answers (409 duplicate,
 404, 410 deleted). Listing is scripted from the fixtures: a full sync (optionally in pages
 linked by `nextPageToken`) and incremental answers by `syncToken`; an unknown or expired
-sync token answers 410 fullSyncRequired, as Google does.
+sync token answers 410 fullSyncRequired, as Google does. Push channels: `events.watch`
+opens one (400 for a reused channel id or an address that is not https), `channels.stop`
+ends it (404 for a channel or resource id it does not know, empty 204 otherwise), and
+`notification(...)` gives the headers Google would POST for an open channel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import hashlib
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.clock import SystemClock
 from tests.support import fixture_path
 
 CLIENT_ID = "1234567890-fake.apps.googleusercontent.com"
@@ -69,6 +77,20 @@ class Seen:
 
 
 @dataclass
+class FakeChannel:
+    """A push channel the fake opened with events.watch."""
+
+    id: str
+    resource_id: str
+    calendar: str
+    address: str
+    token: str
+    expiration_ms: int
+    stopped: bool = False
+    messages: int = 0
+
+
+@dataclass
 class FakeGoogleCalendar:
     """Calendar API under /calendar/v3, the token endpoint at /token."""
 
@@ -81,9 +103,19 @@ class FakeGoogleCalendar:
     incremental: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: (status, body, headers) answered to the next API requests, before anything else.
     script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    #: (path suffix, answer): answered to the next API request whose path ends so.
+    scripted_paths: list[tuple[str, tuple[int, Any, dict[str, str]]]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
+    channels: dict[str, FakeChannel] = field(default_factory=dict)
+    #: Google's clock, in epoch ms (channel expirations); tests pass their FakeClock's.
+    now_ms: Callable[[], int] = field(default=lambda: int(SystemClock().now().timestamp() * 1000))
+    #: When set, the first events.watch waits for it (up to 10 s) before answering:
+    #: a second scheduler can then race the first one's renewal.
+    hold_first_watch: threading.Event | None = None
+    #: Set while the first events.watch is held by `hold_first_watch`.
+    watch_held: threading.Event = field(default_factory=threading.Event)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -98,17 +130,62 @@ class FakeGoogleCalendar:
         return fake
 
     def fail_next(
-        self, status: int, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        path_suffix: str = "",
     ) -> None:
-        self.script.append((status, body if body is not None else {}, headers or {}))
+        """Answer the next API request (whose path ends with `path_suffix`) like this."""
+        answer = (status, body if body is not None else {}, headers or {})
+        if path_suffix:
+            self.scripted_paths.append((path_suffix, answer))
+        else:
+            self.script.append(answer)
 
     def api_requests(self, method: str | None = None) -> list[Seen]:
         return [s for s in self.seen if s.path != "/token" and method in (None, s.method)]
+
+    def requests_to(self, suffix: str) -> list[Seen]:
+        return [s for s in self.seen if s.path.endswith(suffix)]
+
+    def open_channels(self, calendar: str) -> list[FakeChannel]:
+        """Channels that still push for `calendar` (not stopped, not expired)."""
+        now = self.now_ms()
+        return [
+            c
+            for c in self.channels.values()
+            if c.calendar == calendar and not c.stopped and c.expiration_ms > now
+        ]
+
+    def notification(self, channel_id: str, state: str = "exists") -> dict[str, str]:
+        """The headers Google POSTs to the channel's address (as in fixtures/gcal/push/)."""
+        with self._lock:
+            channel = self.channels[channel_id]
+            channel.messages += 1
+            number = channel.messages
+        return {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Token": channel.token,
+            "X-Goog-Channel-Expiration": formatdate(channel.expiration_ms / 1000, usegmt=True),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": "https://www.googleapis.com/calendar/v3/calendars/"
+            f"{quote(channel.calendar, safe='')}/events?alt=json",
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(number),
+        }
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/token", self._token, methods=["POST"]),
+                Route(
+                    "/calendar/v3/calendars/{calendar}/events/watch",
+                    self._watch,
+                    methods=["POST"],
+                ),
+                Route("/calendar/v3/channels/stop", self._stop, methods=["POST"]),
                 Route(
                     "/calendar/v3/calendars/{calendar}/events",
                     self._collection,
@@ -164,6 +241,71 @@ class FakeGoogleCalendar:
             self.events[event_id] = event
         return self._answer(request, payload, 200, event)
 
+    async def _watch(self, request: Request) -> Response:
+        payload = await self._json(request)
+        if (early := self._early(request, payload)) is not None:
+            return early
+        hold = self.hold_first_watch
+        if hold is not None:
+            self.hold_first_watch = None
+            self.watch_held.set()
+            await asyncio.to_thread(hold.wait, 10)
+        calendar = request.path_params["calendar"]
+        channel_id = str(payload.get("id") or "")
+        address = str(payload.get("address") or "")
+        if payload.get("type") != "web_hook" or not channel_id:
+            bad = google_error(400, "required", "Required: id and type web_hook")
+            return self._answer(request, payload, 400, bad)
+        if not address.startswith("https://"):
+            bad = google_error(
+                400, "push.webhookUrlNotHttps", f"WebHook callback must be HTTPS: {address}"
+            )
+            return self._answer(request, payload, 400, bad)
+        ttl_ms = int(float((payload.get("params") or {}).get("ttl") or 604800) * 1000)
+        with self._lock:
+            if channel_id in self.channels:
+                dup = google_error(400, "channelIdNotUnique", f"Channel id {channel_id} not unique")
+                return self._answer(request, payload, 400, dup)
+            channel = FakeChannel(
+                id=channel_id,
+                resource_id="ret" + hashlib.sha256(calendar.encode()).hexdigest()[:16],
+                calendar=calendar,
+                address=address,
+                token=str(payload.get("token") or ""),
+                expiration_ms=self.now_ms() + min(ttl_ms, 604800 * 1000),
+            )
+            self.channels[channel_id] = channel
+        # The shape of fixtures/gcal/push/events.watch.response.json.
+        body = {
+            "kind": "api#channel",
+            "id": channel.id,
+            "resourceId": channel.resource_id,
+            "resourceUri": "https://www.googleapis.com/calendar/v3/calendars/"
+            f"{quote(calendar, safe='')}/events?alt=json",
+            "token": channel.token,
+            "expiration": str(channel.expiration_ms),
+        }
+        return self._answer(request, payload, 200, body)
+
+    async def _stop(self, request: Request) -> Response:
+        payload = await self._json(request)
+        if (early := self._early(request, payload)) is not None:
+            return early
+        channel_id = str(payload.get("id") or "")
+        with self._lock:
+            channel = self.channels.get(channel_id)
+            if (
+                channel is None
+                or channel.stopped
+                or channel.resource_id != payload.get("resourceId")
+            ):
+                missing = google_error(
+                    404, "notFound", f"Channel '{channel_id}' not found for project '1234567890'"
+                )
+                return self._answer(request, payload, 404, missing)
+            channel.stopped = True
+        return self._answer(request, payload, 204, None)
+
     async def _one(self, request: Request) -> Response:
         payload = await self._json(request)
         if (early := self._early(request, payload)) is not None:
@@ -194,6 +336,11 @@ class FakeGoogleCalendar:
         """Scripted answers first, then the bearer token check."""
         with self._lock:
             scripted = self.script.pop(0) if self.script else None
+            for i, (suffix, answer) in enumerate(self.scripted_paths):
+                if scripted is None and request.url.path.endswith(suffix):
+                    scripted = answer
+                    del self.scripted_paths[i]
+                    break
         if scripted is not None:
             status, body, headers = scripted
             return self._answer(request, payload, status, body, headers)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -23,16 +25,19 @@ from starlette.testclient import TestClient
 
 from connectors.gcal import GcalConnector
 from hub.app import create_app
-from hub.clock import FakeClock
+from hub.clock import FakeClock, SystemClock
 from hub.config import load_settings
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Event
 from hub.plugins import Plugins, load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.secrets import Secret
+from hub.sources._gcal_channels import CHANNELS_KEY
 from hub.sources.base import EnrichContext, HookRequest, NormalizeContext, RawEvent, RetryLater
 from hub.sources.gcal import GcalSource, calendar_of
+from hub.store import Store, open_store
 from hub.store.snapshots import StoreSnapshots
+from hub.upkeep import run_upkeep, upkeep_context
 from tests.fakes.gcal import (
     CALENDAR_ID,
     CLIENT_ID,
@@ -41,6 +46,7 @@ from tests.fakes.gcal import (
     FakeGoogleCalendar,
     gcal_fixture,
 )
+from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.servers import serve_in_thread
 from tests.support import (
     GITHUB_SECRET,
@@ -52,6 +58,9 @@ from tests.support import (
 )
 
 CHANNEL_TOKEN = gcal_fixture("push", "exists.headers.json")["X-Goog-Channel-Token"]
+FIXTURE_CHANNEL = gcal_fixture("push", "events.watch.response.json")
+ADDRESS = "https://hub.example.com/hooks/gcal"
+WEEK_S = 7 * 86400.0
 CHANNEL_SECRET = Secret(CHANNEL_TOKEN, origin="env:SWITCHBOARD_SECRET_GCAL")
 FULL = gcal_fixture("events.list.full-sync.json")
 INCREMENTAL = gcal_fixture("events.list.incremental.json")
@@ -99,7 +108,11 @@ def google() -> Iterator[tuple[FakeGoogleCalendar, str]]:
         yield fake, base
 
 
-def _hub(tmp_path: Path, base: str, *, secret: str = CHANNEL_TOKEN) -> Runtime:
+def _hub(
+    tmp_path: Path, base: str, *, secret: str = CHANNEL_TOKEN, reconcile: str = "0"
+) -> Runtime:
+    """The hub; reconciliation is off unless asked for: the scheduler in `serve` runs it
+    at start-up, and these tests say when a sync runs."""
     source = f"""  gcal:
     secret: {{env: SWITCHBOARD_SECRET_GCAL}}
     client_id: "{CLIENT_ID}"
@@ -108,6 +121,7 @@ def _hub(tmp_path: Path, base: str, *, secret: str = CHANNEL_TOKEN) -> Runtime:
     api_url: "{base}/calendar/v3"
     token_url: "{base}/token"
     coalesce_window: 0.2s
+    reconcile_interval: {reconcile}
     calendars:
       "{CALENDAR_ID}": {{kind: review}}"""
     config = write_config(tmp_path, rules=RULES, extra_sources=source)
@@ -140,6 +154,47 @@ def _post(client: TestClient, headers: dict[str, str]) -> httpx.Response:
     return response
 
 
+def _with_upkeep_context(
+    store: Store, clock: Any, work: Callable[[EnrichContext], Awaitable[Any]]
+) -> Any:
+    """Run `work` as `switchboard gcal …` and the scheduler's upkeep do (hub/upkeep.py)."""
+
+    async def run() -> Any:
+        async with upkeep_context(store, clock) as ctx:
+            return await work(ctx)
+
+    return asyncio.run(run())
+
+
+def _watch(runtime: Runtime) -> str:
+    """`switchboard gcal watch` on the test calendar; the new channel's id."""
+    source = runtime.sources["gcal"]
+    assert isinstance(source, GcalSource)
+    channel = _with_upkeep_context(
+        runtime.store,
+        runtime.clock,
+        lambda ctx: source.watch(ctx, CALENDAR_ID, ADDRESS, CHANNEL_SECRET, WEEK_S),
+    )
+    return str(channel["id"])
+
+
+def _remember_fixture_channel(runtime: Runtime) -> None:
+    """The store as `switchboard gcal watch` leaves it for the fixture pushes' channel."""
+    # Opened a moment ago (the fixture's expiration is past): not due for renewal yet.
+    expiration = str(int((SystemClock().now().timestamp() + WEEK_S) * 1000))
+    entry = {"id": FIXTURE_CHANNEL["id"], "resourceId": FIXTURE_CHANNEL["resourceId"]}
+    doc = {
+        CALENDAR_ID: {
+            **entry,
+            "expiration": expiration,
+            "address": ADDRESS,
+            "ttl_s": WEEK_S,
+            "retired": [],
+        }
+    }
+    StoreSnapshots(runtime.store).put(CHANNELS_KEY, doc, version=None, now=0.0)
+
+
 def test_sync_is_acknowledged_and_a_bad_token_is_refused(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str]
 ) -> None:
@@ -164,24 +219,24 @@ def test_sync_is_acknowledged_and_a_bad_token_is_refused(
     assert fake.seen == []  # ingress never calls Google
 
 
-def test_first_sync_is_silent_then_changes_are_routed_with_their_diff(
+def test_the_first_change_after_watch_is_routed_with_its_diff(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str]
 ) -> None:
     fake, base = google
     runtime = _hub(tmp_path, base)
     with TestClient(create_app(runtime, run_worker=True)) as client:
-        assert _post(client, _headers("sync", 1)).status_code == 200
-        # First change: Switchboard has no sync token yet, so it learns the calendar.
-        first = _post(client, _headers("exists", 2))
-        assert first.status_code == 202, first.text
-        wait_until(lambda: _synced(runtime, FULL["nextSyncToken"]), 10, "the full sync ran")
-        # Then the launch review moves a day and the copy freeze is deleted in Calendar.
-        assert _post(client, _headers("exists", 3)).status_code == 202
+        # The watch learns the calendar (a full listing) before the channel opens.
+        channel = _watch(runtime)
+        assert _synced(runtime, FULL["nextSyncToken"])
+        assert _post(client, fake.notification(channel, "sync")).status_code == 200
+        # First change: the launch review moves a day and the copy freeze is deleted.
+        first = fake.notification(channel)
+        assert _post(client, first).status_code == 202
         wait_until(lambda: len(_inbox(tmp_path)) == 2, 10, "both changes were routed")
         # Google repeats a message (same channel and number): a duplicate, not news.
-        again = _post(client, _headers("exists", 3))
+        again = _post(client, first)
         # A later change that touched nothing we compare: no event.
-        _post(client, _headers("exists", 4))
+        _post(client, fake.notification(channel))
         wait_until(lambda: len(_lists(fake)) == 4, 10, "the quiet sync ran")
         wait_until(lambda: runtime.store.count_events("received") == 0, 5, "all processed")
     runtime.close()
@@ -200,8 +255,127 @@ def test_first_sync_is_silent_then_changes_are_routed_with_their_diff(
     assert queries[1]["pageToken"] == fake.full_pages[0]["nextPageToken"]
     assert queries[2]["syncToken"] == FULL["nextSyncToken"]
     assert queries[3]["syncToken"] == INCREMENTAL["nextSyncToken"]
-    assert len(fake.issued) == 1  # one access token, cached across syncs
+    assert len(fake.issued) == 1  # one access token, cached across the watch and syncs
     assert len(_inbox(tmp_path)) == 2
+
+
+def test_reconciliation_routes_a_change_whose_push_never_came_once(
+    tmp_path: Path, google: tuple[FakeGoogleCalendar, str]
+) -> None:
+    fake, base = google
+    runtime = _hub(tmp_path, base, reconcile="5m")
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        channel = _watch(runtime)
+        # The calendar changed, and Google's push was lost. The scheduler's upkeep (what
+        # `switchboard scheduler` and the one in `serve` run every minute) syncs anyway.
+        assert run_upkeep(runtime) == 1
+        wait_until(lambda: len(_inbox(tmp_path)) == 2, 10, "the missed changes were routed")
+        run_upkeep(runtime)  # a second scheduler, the same interval: stored once
+        # The push arrives after all, late: the change was synced already.
+        late = _post(client, fake.notification(channel))
+        assert late.status_code == 202
+        wait_until(
+            lambda: INCREMENTAL["nextSyncToken"] in [q.get("syncToken") for q in _lists(fake)],
+            10,
+            "the late push's sync ran",
+        )
+        wait_until(lambda: runtime.store.count_events("received") == 0, 5, "all processed")
+    runtime.close()
+
+    assert sorted(line.split("|")[0] for line in _inbox(tmp_path)) == [
+        "gcal.event.cancelled",
+        "gcal.event.updated",
+    ]
+    synced_from = [s.query["syncToken"] for s in fake.api_requests("GET") if "syncToken" in s.query]
+    assert synced_from[0] == FULL["nextSyncToken"]  # the reconciliation, from the baseline
+    assert set(synced_from[1:]) == {INCREMENTAL["nextSyncToken"]}
+
+
+def test_a_push_from_a_channel_the_hub_did_not_open_is_dropped(
+    tmp_path: Path, google: tuple[FakeGoogleCalendar, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, base = google
+    runtime = _hub(tmp_path, base)
+    with TestClient(create_app(runtime, run_worker=True)) as client:
+        channel = _watch(runtime)
+        # A channel a second scheduler opened (before renewal took a lease), never stored.
+        stray = fake.notification(channel)
+        stray["X-Goog-Channel-ID"] = "5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+        with caplog.at_level(logging.WARNING, logger="switchboard.sources.gcal"):
+            assert _post(client, stray).status_code == 202
+            wait_until(lambda: runtime.store.count_events("received") == 0, 10, "processed")
+        assert len(_lists(fake)) == 2  # the watch's listing only: no sync for the stray
+        assert _post(client, fake.notification(channel)).status_code == 202
+        wait_until(lambda: len(_inbox(tmp_path)) == 2, 10, "the real channel's push routed")
+    runtime.close()
+
+    assert "channel 5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9 is not one this hub has open" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_schedulers_renewing_at_once_open_one_channel_and_stop_the_old_one(
+    backend: str,
+    tmp_path: Path,
+    google: tuple[FakeGoogleCalendar, str],
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, base = google
+    url = (
+        f"sqlite:///{tmp_path / 'hub.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    clock = FakeClock(datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+    fake.now_ms = lambda: int(clock.now().timestamp() * 1000)
+    stores = [open_store(url), open_store(url)]  # two scheduler processes, one database
+    first, second = _source(base), _source(base)
+    try:
+        channel = _with_upkeep_context(
+            stores[0],
+            clock,
+            lambda ctx: first.watch(ctx, CALENDAR_ID, ADDRESS, CHANNEL_SECRET, WEEK_S),
+        )
+        clock.advance(6 * 86400 + 60)  # less than a day left: both find the renewal due
+        fake.hold_first_watch = release = threading.Event()
+
+        def upkeep(source: GcalSource, store: Store) -> Any:
+            return _with_upkeep_context(
+                store, clock, lambda ctx: source.maintain(ctx, CHANNEL_SECRET)
+            )
+
+        racer = threading.Thread(target=upkeep, args=(first, stores[0]))
+        racer.start()
+        try:
+            wait_until(fake.watch_held.is_set, 10, "the first scheduler is renewing")
+            with caplog.at_level(logging.INFO, logger="switchboard.sources.gcal"):
+                upkeep(second, stores[1])
+        finally:
+            release.set()
+            racer.join(10)
+        upkeep(second, stores[1])  # later: the renewal is done, nothing is due
+        saved = StoreSnapshots(stores[1]).get(CHANNELS_KEY) or {}
+    finally:
+        for store in stores:
+            store.close()
+
+    assert len(fake.requests_to("/events/watch")) == 2  # the watch and ONE renewal
+    [open_one] = fake.open_channels(CALENDAR_ID)
+    assert saved[CALENDAR_ID]["id"] == open_one.id != channel["id"]
+    assert fake.channels[channel["id"]].stopped  # the replaced channel no longer pushes
+    [stop] = fake.requests_to("/channels/stop")
+    assert stop.body == {"id": channel["id"], "resourceId": channel["resourceId"]}
+    assert saved[CALENDAR_ID]["retired"] == [
+        {
+            "id": channel["id"],
+            "resourceId": channel["resourceId"],
+            "expiration": channel["expiration"],
+            "stopped": True,
+        }
+    ]
+    assert f"calendar {CALENDAR_ID}: another scheduler is renewing its channel" in caplog.text
 
 
 def test_an_expired_sync_token_resyncs_without_repeating_old_events(
@@ -209,6 +383,7 @@ def test_an_expired_sync_token_resyncs_without_repeating_old_events(
 ) -> None:
     fake, base = google
     runtime = _hub(tmp_path, base)
+    _remember_fixture_channel(runtime)
     with TestClient(create_app(runtime, run_worker=True)) as client:
         _post(client, _headers("exists", 2))
         wait_until(lambda: _synced(runtime, FULL["nextSyncToken"]), 10, "the full sync ran")
@@ -234,6 +409,7 @@ def test_rate_limited_listing_is_retried_after_googles_wait(
 ) -> None:
     fake, base = google
     runtime = _hub(tmp_path, base)
+    _remember_fixture_channel(runtime)
     with TestClient(create_app(runtime, run_worker=True)) as client:
         _post(client, _headers("exists", 2))
         wait_until(lambda: _synced(runtime, FULL["nextSyncToken"]), 10, "the full sync ran")
@@ -252,6 +428,7 @@ def test_refused_credentials_pass_the_thin_event_on_without_leaking_them(
     fake, base = google
     fake.refresh_token = "1//another-grant"
     runtime = _hub(tmp_path, base)
+    _remember_fixture_channel(runtime)
     with TestClient(create_app(runtime, run_worker=True)) as client:
         _post(client, _headers("exists", 2))
         wait_until(lambda: len(_inbox(tmp_path)) == 1, 10, "the thin event was routed")
@@ -289,14 +466,14 @@ async def _no_wait(key: str, limits: Sequence[tuple[int, float]]) -> None:
     return None
 
 
-def _source() -> GcalSource:
+def _source(base: str = "http://gcal.test") -> GcalSource:
     return GcalSource.from_options(
         {
             "client_id": CLIENT_ID,
             "client_secret": Secret(CLIENT_SECRET),
             "refresh_token": Secret(REFRESH_TOKEN),
-            "api_url": "http://gcal.test/calendar/v3",
-            "token_url": "http://gcal.test/token",
+            "api_url": f"{base}/calendar/v3",
+            "token_url": f"{base}/token",
         }
     )
 
@@ -326,6 +503,8 @@ def test_thin_and_enriched_events_validate_against_the_event_schema() -> None:
     fake = FakeGoogleCalendar.with_fixtures()
     source = _source()
     snapshots = MemorySnapshots()
+    entry = {k: FIXTURE_CHANNEL[k] for k in ("id", "resourceId", "expiration")}
+    snapshots.put(CHANNELS_KEY, {CALENDAR_ID: entry}, version=None, now=0.0)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app()))
     ctx = EnrichContext(clock=FakeClock(), http=http, snapshots=snapshots, throttle=_no_wait)
 
@@ -359,9 +538,10 @@ def test_a_retryable_failure_raises_retry_later_with_googles_wait() -> None:
     fake.fail_next(503, {}, {"Retry-After": "4"})
     source = _source()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app()))
-    ctx = EnrichContext(
-        clock=FakeClock(), http=http, snapshots=MemorySnapshots(), throttle=_no_wait
-    )
+    snapshots = MemorySnapshots()
+    entry = {k: FIXTURE_CHANNEL[k] for k in ("id", "resourceId", "expiration")}
+    snapshots.put(CHANNELS_KEY, {CALENDAR_ID: entry}, version=None, now=0.0)
+    ctx = EnrichContext(clock=FakeClock(), http=http, snapshots=snapshots, throttle=_no_wait)
 
     with pytest.raises(RetryLater) as caught:
         asyncio.run(source.enrich([_thin(source, 2)], ctx))
