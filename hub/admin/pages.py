@@ -231,6 +231,7 @@ class Dashboard:
             simulation=simulation,
             simulate_error=error,
             form=values,
+            warnings=runtime.rules.current.warnings,
         )
 
     async def sources(self, request: Request) -> Response:

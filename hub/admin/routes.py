@@ -82,11 +82,11 @@ def _pretty(value: object) -> str:
 
 
 def _when(value: str | None) -> str:
-    """`2026-11-21T10:00:03.123Z` → `2026-11-21 10:00:03`."""
+    """`2026-11-21T10:00:03.123Z` → `2026-11-21 10:00:03 UTC`: a time says its zone."""
     if not value:
         return "—"
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return value
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -141,10 +142,46 @@ def test_log_in_open_an_event_replay_a_dead_delivery_and_simulate(
             page.click("nav >> text=Sources")
             expect(page.locator("code.copy")).to_have_text(f"{base}/hooks/github")
             page.screenshot(path=artifacts / "sources.png", full_page=True)
+
+            # And on a phone (390 px) every page fits the screen and the whole navigation
+            # can be reached without scrolling sideways
+            page.set_viewport_size({"width": 390, "height": 844})
+            for name, path in [
+                ("overview", "/admin/"),
+                ("events", "/admin/events"),
+                ("event", f"/admin/events/{event_id}"),
+                ("deliveries", "/admin/deliveries"),
+                ("dead-letter-queue", "/admin/deliveries?status=dead"),
+                ("delivery", f"/admin/deliveries/{dead}"),
+                ("rules", "/admin/rules"),
+                ("sources", "/admin/sources"),
+            ]:
+                page.goto(f"{base}{path}")
+                _assert_fits_the_screen(page, path)
+                page.screenshot(path=artifacts / f"phone-{name}.png", full_page=True)
+            page.goto(f"{base}/admin/rules")
+            page.fill("textarea[name=payload]", ISSUE_OPENED.decode())
+            page.select_option("select[name=source]", "github")
+            page.fill("textarea[name=headers]", "X-GitHub-Event: issues")
+            page.click("#simulate button[type=submit]")
+            expect(page.locator(".verdicts .match")).to_contain_text("issue-opened")
+            _assert_fits_the_screen(page, "/admin/rules/simulate")
+            page.screenshot(path=artifacts / "phone-rules-simulate.png", full_page=True)
             browser.close()
         runtime.close()
     assert [r.status for r in fake.received] == [400, 200]
-    assert len(list(artifacts.glob("*.png"))) == 8
+    assert len(list(artifacts.glob("*.png"))) == 17
+
+
+def _assert_fits_the_screen(page: Any, path: str) -> None:
+    """No sideways scrolling: the page is as wide as the screen, every nav link on it."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    screen = page.evaluate("window.innerWidth")
+    assert width <= screen, f"{path} is {width}px wide on a {screen}px screen"
+    for link in page.locator("header nav a").all():
+        box = link.bounding_box()
+        assert box is not None, f"{path}: {link} is not shown"
+        assert box["x"] + box["width"] <= screen, f"{path}: {link} is off the screen"
 
 
 def test_the_root_url_leads_to_a_styled_sign_in_page_with_no_missing_assets(
