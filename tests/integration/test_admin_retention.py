@@ -9,7 +9,9 @@ import pytest
 
 from hub.cli import main
 from hub.store import AttemptRecord, NewDelivery, NewEvent, Store, open_store
+from hub.store.queries import EventFilter, list_events
 from hub.store.retention import prune
+from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.support import write_config
 
 DAY = 86400.0
@@ -61,6 +63,30 @@ def _attempt(store: Store, delivery_id: str, *, at: float, status: str) -> None:
         status=status,
         now=at,
     )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url
+
+
+def test_the_event_search_finds_a_raw_body_until_it_is_pruned(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        _event(store, "old", at=NOW - 40 * DAY)
+        _event(store, "recent", at=NOW - 1 * DAY)
+
+        def found(q: str) -> list[str]:
+            return sorted(e.id for e in list_events(store, EventFilter(q=q)).items)
+
+        assert found("HELLO") == ["old", "recent"]  # only in the body, any case
+        assert prune(store, older_than=NOW - 30 * DAY).payloads == 1
+        assert found("hello") == ["recent"]
+    finally:
+        store.close()
 
 
 def test_prune_drops_old_payloads_and_attempts_in_batches_and_keeps_the_rest(
