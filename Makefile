@@ -13,10 +13,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Start the hub on 127.0.0.1:8000: SQLite store, in-process worker, demo rules.
-run: $(STAMP)
+## The first run copies switchboard.example.yaml to switchboard.yaml (yours to edit; every
+## `switchboard` command run from here reads it).
+run: $(STAMP) switchboard.yaml
 	SWITCHBOARD_SECRET_GITHUB=$${SWITCHBOARD_SECRET_GITHUB:-demo-secret} \
 	SWITCHBOARD_ADMIN_TOKEN=$${SWITCHBOARD_ADMIN_TOKEN:-demo-admin-token} \
-		$(BIN)/switchboard --config switchboard.example.yaml serve
+		$(BIN)/switchboard serve
+
+switchboard.yaml:
+	cp switchboard.example.yaml switchboard.yaml
+	@echo "created switchboard.yaml from switchboard.example.yaml"
 
 ## Lint, type-check and run the whole test suite (unit, integration, processes).
 test: $(STAMP) lint
