@@ -60,7 +60,12 @@ async def receive_hook(request: Request) -> Response:
     if verdict.admin_notice:
         log.warning("source %s: %s", name, verdict.admin_notice, extra=REVEAL)
         await asyncio.to_thread(
-            record_notice, runtime.store, name, verdict.admin_notice, hook.received_at
+            record_notice,
+            runtime.store,
+            name,
+            verdict.admin_notice,
+            hook.received_at,
+            request.client.host if request.client else None,
         )
     if not verdict.store:
         return JSONResponse(dict(verdict.reply or {}), status_code=verdict.status)
