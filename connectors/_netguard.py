@@ -24,6 +24,7 @@ import httpx
 
 __all__ = [
     "BlockedTarget",
+    "InvalidTarget",
     "Pinned",
     "Resolver",
     "UnresolvedHost",
@@ -31,6 +32,7 @@ __all__ = [
     "check_url",
     "pin",
     "system_resolver",
+    "usable_url",
 ]
 
 #: `(host, port) -> IP address strings`; tests pass a dict-backed one instead of DNS.
@@ -47,6 +49,18 @@ class BlockedTarget(Exception):
         self.host, self.address, self.reason = host, address, reason
         shown = host if host == address else f"{host} ({address})"
         super().__init__(f"{shown} is {reason}")
+
+
+class InvalidTarget(Exception):
+    """The URL cannot be sent to at all: not http(s), no host, a bad port, unparsable.
+
+    Permanent: the same URL fails the same way on every try. The message names the problem,
+    never the URL's path or query (they may be the secret).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class UnresolvedHost(Exception):
@@ -95,38 +109,52 @@ class Pinned:
     sni_hostname: str | None
 
 
-def check_url(url: str, *, resolver: Resolver = system_resolver) -> str | None:
+def check_url(url: str, *, resolver: Resolver = system_resolver) -> str:
     """Raise BlockedTarget unless every address of the URL's host is public; the first.
 
-    URLs that are not http(s) with a host are left to httpx, which refuses them (None).
-    Raises UnresolvedHost when the resolver finds nothing.
+    Raises InvalidTarget for a URL that cannot be sent to (judged after the host, so
+    `http://0177.0.0.1/`, which httpx refuses, is reported as the loopback address it
+    is), and UnresolvedHost when the resolver finds nothing.
     """
-    scheme, host, port = _split(url)
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    port = port or _DEFAULT_PORTS[scheme]
-    addresses = []
-    for text in _addresses(host, port, resolver):
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-        reason = blocked_reason(address)
-        if reason is not None:
-            raise BlockedTarget(host, str(address), reason)
-        addresses.append(str(address))
+    scheme, host, _, _ = _split(url)
+    literal = _literal(host) if scheme in _DEFAULT_PORTS and host else None
+    if literal is not None:
+        _refuse_blocked(host, literal)
+    _, host, port = usable_url(url)
+    addresses = [_refuse_blocked(host, text) for text in _addresses(host, port, resolver)]
     return addresses[0]
 
 
-def pin(url: str, *, resolver: Resolver = system_resolver) -> Pinned | None:
-    """Check the URL and return it aimed at the checked address (None: left to httpx).
+def usable_url(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port of a URL that can be sent to; raises InvalidTarget otherwise."""
+    scheme, host, port, problem = _split(url)
+    if scheme not in _DEFAULT_PORTS:
+        shown = f"'{scheme}'" if scheme else "none"
+        raise InvalidTarget(f"the url's scheme must be http or https (it is {shown})")
+    if problem is not None:
+        raise InvalidTarget(f"the url cannot be parsed: {problem}")
+    if not host:
+        raise InvalidTarget("the url has no host")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidTarget(f"the url's port {port} is not between 1 and 65535")
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
 
-    Raises BlockedTarget / UnresolvedHost as `check_url` does.
+
+def _refuse_blocked(host: str, text: str) -> str:
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    reason = blocked_reason(address)
+    if reason is not None:
+        raise BlockedTarget(host, str(address), reason)
+    return str(address)
+
+
+def pin(url: str, *, resolver: Resolver = system_resolver) -> Pinned:
+    """Check the URL and return it aimed at the checked address.
+
+    Raises BlockedTarget / InvalidTarget / UnresolvedHost as `check_url` does.
     """
     address = check_url(url, resolver=resolver)
-    if address is None:
-        return None
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return None  # judged leniently above; httpx refuses to send it anyway
+    parsed = httpx.URL(url)  # check_url refused what httpx cannot parse
     return Pinned(
         url=str(parsed.copy_with(host=address)),
         host_header=parsed.netloc.decode("ascii"),
@@ -134,21 +162,24 @@ def pin(url: str, *, resolver: Resolver = system_resolver) -> Pinned | None:
     )
 
 
-def _split(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port; a URL httpx refuses (`http://0177.0.0.1/`) is read leniently.
+def _split(url: str) -> tuple[str, str, int | None, str | None]:
+    """Scheme, host, port, and why httpx refuses the URL (None when it does not).
 
-    httpx will not send to such a URL, but judging its host anyway keeps the verdict from
-    depending on one library's parser.
+    A URL httpx refuses (`http://0177.0.0.1/`) is read leniently, so its host is judged
+    anyway and the verdict does not depend on one library's parser.
     """
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
+        scheme, host, port = parsed.scheme, parsed.host, parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: idna's, from .host (xn--)
+        problem = str(exc) or type(exc).__name__
+        scheme = url.partition(":")[0].strip().lower() if "://" in url else ""
         try:
             loose = urllib.parse.urlsplit(url)
-        except ValueError:
-            return "", "", None
-        return loose.scheme.lower(), loose.hostname or "", None
-    return parsed.scheme, parsed.host, parsed.port
+            return loose.scheme.lower(), loose.hostname or "", None, problem
+        except ValueError:  # http://[::1 (an unclosed bracket)
+            return scheme, "", None, problem
+    return scheme, host, port, None
 
 
 def _addresses(host: str, port: int, resolver: Resolver) -> Sequence[str]:

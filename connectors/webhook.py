@@ -23,11 +23,13 @@ import httpx
 
 from connectors._netguard import (
     BlockedTarget,
+    InvalidTarget,
     Pinned,
     Resolver,
     UnresolvedHost,
     pin,
     system_resolver,
+    usable_url,
 )
 from connectors.base import (
     SECRET_REF_SCHEMA,
@@ -190,12 +192,16 @@ class Target:
     def describe(self) -> str:
         """The URL as error messages show it: a secret URL is reduced to its host."""
         if not self.is_secret:
-            return redact_url(self.url)
+            try:
+                return redact_url(self.url)
+            except (httpx.InvalidURL, ValueError):  # the SSRF guard says what is wrong
+                return "the destination's url"
         try:
             parsed = httpx.URL(self.url)
-        except httpx.InvalidURL:
+            host = parsed.host
+        except (httpx.InvalidURL, ValueError):
             return "the destination's secret url"
-        return f"{parsed.scheme}://{parsed.host}/REDACTED" if parsed.host else "the secret url"
+        return f"{parsed.scheme}://{host}/REDACTED" if host else "the secret url"
 
     def scrub(self, text: str) -> str:
         """`text` with the URL's secret parts replaced; proxies may echo the request line."""
@@ -209,7 +215,7 @@ class Target:
                 parsed.path,
                 parsed.query.decode(),
             }
-        except httpx.InvalidURL:
+        except (httpx.InvalidURL, ValueError):
             pass
         for part in sorted((p for p in parts if len(p) > 1), key=len, reverse=True):
             text = text.replace(part, "REDACTED")
@@ -289,9 +295,10 @@ class WebhookConnector:
 
     async def _check_target(self, dest: Destination, target: Target) -> SendResult | Pinned | None:
         """The SSRF guard: where to send (None: the url as it is), or the result to return."""
-        if dest.options.get("allow_private_network", False):
-            return None
         try:
+            if dest.options.get("allow_private_network", False):
+                usable_url(target.url)
+                return None
             # getaddrinfo blocks; off the event loop it cannot stall other deliveries.
             return await asyncio.to_thread(pin, target.url, resolver=self._resolver)
         except BlockedTarget as exc:
@@ -301,6 +308,8 @@ class WebhookConnector:
                 "allow_private_network: true on the destination if this receiver is meant "
                 "to be on a private network"
             )
+        except InvalidTarget as exc:  # no retry can fix the url; its path is never quoted
+            return fail(f"webhook url of '{dest.name}' cannot be used: {exc}; fix the destination")
         except UnresolvedHost as exc:
             return retry(None, f"webhook destination '{dest.name}': {exc}")
 

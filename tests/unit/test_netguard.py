@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from connectors._netguard import BlockedTarget, UnresolvedHost, check_url
+from connectors._netguard import BlockedTarget, InvalidTarget, UnresolvedHost, check_url
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.webhook import WebhookConnector
 from hub.secrets import Secret
@@ -152,9 +152,76 @@ def test_an_empty_answer_is_unresolved_not_allowed() -> None:
         check_url("https://empty.example.com/", resolver=resolver({"empty.example.com": []}))
 
 
-def test_urls_httpx_would_not_send_are_left_to_httpx() -> None:
-    check_url("ftp://127.0.0.1/", resolver=NO_DNS)
-    check_url("not a url", resolver=NO_DNS)
+#: URLs no retry can make usable, each with what its refusal must say. Obfuscated forms of
+#: a non-public address are refused as that address; the rest as unusable.
+UNUSABLE_URLS = {
+    "http://0177.0.0.1/": "127.0.0.1) is a loopback address",
+    "http://0177.0.0.1:8080/T0-path-token": "127.0.0.1) is a loopback address",
+    "http://0x7f000001/": "127.0.0.1) is a loopback address",
+    "http://0x7f.0.0.1/": "127.0.0.1) is a loopback address",
+    "http://017700000001/": "127.0.0.1) is a loopback address",
+    "http://2852039166/latest/meta-data/": "169.254.169.254) is a link-local address",
+    "http://0251.0376.0251.0376/": "169.254.169.254) is a link-local address",
+    "http://0/": "0.0.0.0) is an unspecified address",
+    "http://[::ffff:127.0.0.1]/": "is a loopback address (embedded in IPv6)",
+    "http://[::ffff:7f00:1]/": "is a loopback address (embedded in IPv6)",
+    "http://[::ffff:a9fe:a9fe]/": "is a link-local address (cloud metadata lives here) (embedded",
+    "http://[::1": "cannot be parsed",
+    "http://[::1]:8080:9/": "::1 is a loopback address",
+    "http://": "has no host",
+    "http:///T0-path-token": "has no host",
+    "http://user@:80/": "has no host",
+    "https://:443/": "has no host",
+    "http://example.com:99999/": "port 99999 is not between 1 and 65535",
+    "http://example.com:65536/": "port 65536 is not between 1 and 65535",
+    "http://example.com:0/": "port 0 is not between 1 and 65535",
+    "http://example.com:123456789012345678901234567890/": "is not between 1 and 65535",
+    "http://example.com:http/": "cannot be parsed",
+    "http://256.1.1.1/": "cannot be parsed",
+    "http://a\x00b.example.com/": "cannot be parsed",
+    "http://xn--/": "cannot be parsed",
+    "ftp://example.com/": "scheme must be http or https (it is 'ftp')",
+    "file:///etc/passwd": "scheme must be http or https (it is 'file')",
+    "gopher://127.0.0.1:6379/_FLUSHALL": "scheme must be http or https (it is 'gopher')",
+    "ws://example.com/": "scheme must be http or https (it is 'ws')",
+    "javascript:alert(1)": "scheme must be http or https (it is 'javascript')",
+    "example.com/T0-path-token": "scheme must be http or https (it is none)",
+    "//example.com/": "scheme must be http or https (it is none)",
+    "": "scheme must be http or https (it is none)",
+    "not a url": "scheme must be http or https (it is none)",
+}
+PUBLIC_DNS = resolver({"example.com": [PUBLIC]})
+
+
+@pytest.mark.parametrize("url", UNUSABLE_URLS)
+def test_unusable_and_obfuscated_urls_are_refused_before_dns(url: str) -> None:
+    with pytest.raises((BlockedTarget, InvalidTarget)) as caught:
+        check_url(url, resolver=PUBLIC_DNS)
+
+    assert UNUSABLE_URLS[url] in str(caught.value)
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["plain", "secret"])
+@pytest.mark.parametrize("url", UNUSABLE_URLS)
+def test_the_webhook_connector_fails_an_unusable_url_with_its_reason_never_retries(
+    url: str, secret: bool
+) -> None:
+    # http://0177.0.0.1/ raised in the connector before the guard ran: retried for ever.
+    value = Secret(url, origin="env:HOOK_URL") if secret else url
+
+    result, requests = _send(value, PUBLIC_DNS)
+
+    assert (result.outcome, requests) == ("fail", 0), result
+    assert UNUSABLE_URLS[url] in result.reason
+    assert "T0-path-token" not in result.reason
+
+
+@pytest.mark.parametrize("url", [u for u, why in UNUSABLE_URLS.items() if "address" not in why])
+def test_an_unusable_url_fails_even_where_private_networks_are_allowed(url: str) -> None:
+    result, requests = _send(url, PUBLIC_DNS, allow_private_network=True)
+
+    assert (result.outcome, requests) == ("fail", 0), result
+    assert UNUSABLE_URLS[url] in result.reason
 
 
 # --- the webhook connector ---------------------------------------------------------------------
