@@ -48,13 +48,15 @@ DEFAULT_TTL_S = 7 * 24 * 3600.0
 RECONCILE_STATE = "reconcile"
 
 
-class ChannelBusy(Exception):
-    """Another scheduler holds the calendar's channel lease right now."""
+class ChannelBusy(ApiFailure):
+    """Another scheduler holds the calendar's channel lease right now (an ApiFailure, so
+    `switchboard gcal` reports it like Google's own refusals)."""
 
     def __init__(self, calendar: str) -> None:
         super().__init__(
             f"another scheduler is opening or stopping the channel of calendar {calendar} "
-            f"right now; try again in {int(LEASE_S)} s"
+            f"right now; try again in {int(LEASE_S)} s",
+            retryable=True,
         )
 
 
