@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.config import Settings, load_settings
 from hub.errors import ConfigError, PluginError, StoreError, SwitchboardError, UsageError
-from hub.logging import configure_logging
+from hub.logging import UVICORN_LOG_CONFIG, configure_logging
 from hub.plugins import Plugins, load_plugins
 from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
@@ -294,7 +294,12 @@ def uvicorn_options() -> dict[str, Any]:
     from hub.admin.proxies import SERVER_OPTIONS
 
     # SERVER_OPTIONS: the hub, not uvicorn, decides whose X-Forwarded-For to believe.
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False, **SERVER_OPTIONS}
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "log_config": UVICORN_LOG_CONFIG,
+        **SERVER_OPTIONS,
+    }
     try:
         import httptools  # noqa: F401
         import uvloop  # noqa: F401

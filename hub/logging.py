@@ -161,6 +161,21 @@ class JsonMaskingFormatter(logging.Formatter):
         return mask_text(text, self._secrets, shapes=not getattr(record, "reveal", False))
 
 
+#: What `serve` hands uvicorn as its log config: uvicorn's loggers get no handlers of their
+#: own and pass their records up to the root handler `configure_logging` set, so its
+#: "Exception in ASGI application" tracebacks come out in the hub's format (one JSON object
+#: a line in json mode) and masked, like every other record. Its default config would
+#: print them to stderr with a formatter of its own, around the masking.
+UVICORN_LOG_CONFIG: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        name: {"handlers": [], "propagate": True}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+    },
+}
+
+
 def configure_logging(level: str, secrets: Iterable[str], fmt: str = "console") -> None:
     """`fmt` "console" for people, "json" for log shippers (SWITCHBOARD_LOG_FORMAT)."""
     handler = logging.StreamHandler(sys.stderr)
