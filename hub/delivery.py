@@ -312,10 +312,11 @@ class DeliveryEngine:
                 )
         duration_ms = (self.clock.monotonic() - started) * 1000
         retry_policy = RetryPolicy(max_attempts=policy.max_attempts, max_age_s=policy.max_age_s)
+        # A replay starts a fresh budget: attempts and age count from it (history stays).
         decision = decide(
             result,
-            attempt=row.attempts,
-            age_s=now - row.created_at,
+            attempt=row.attempts - row.retry_base_attempts,
+            age_s=now - (row.retry_since if row.retry_since is not None else row.created_at),
             policy=retry_policy,
             rng=self.rng,
         )

@@ -108,6 +108,9 @@ class DeliveryRow:
     entity_key: str | None
     seq: float
     created_at: float
+    #: Attempts made before the latest replay, and when it happened (None: never replayed).
+    retry_base_attempts: int = 0
+    retry_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -758,4 +761,6 @@ def row_to_delivery(row: Any) -> DeliveryRow:
         entity_key=row["entity_key"],
         seq=row["seq"],
         created_at=row["created_at"],
+        retry_base_attempts=row["retry_base_attempts"] or 0,
+        retry_since=row["retry_since"],
     )

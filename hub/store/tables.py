@@ -75,6 +75,10 @@ deliveries = Table(
     Column("seq", Float, nullable=False, default=0.0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # A replay gives a fresh retry budget without rewriting history: the retry policy
+    # counts attempts since `retry_base_attempts` and age since `retry_since`.
+    Column("retry_base_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("retry_since", Float, nullable=True),
 )
 Index("ix_deliveries_event", deliveries.c.event_id)
 Index("ix_deliveries_status_next", deliveries.c.status, deliveries.c.next_attempt_at)

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import update
 
+from connectors.base import ConnectorEnv
 from hub.clock import FakeClock
+from hub.delivery import DeliveryEngine, DeliveryOutcome
 from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent
 from hub.store.replay import dead_since, replay
+from hub.store.tables import deliveries
 from hub.worker import WorkerService
 from tests.support import fixture_path, make_settings
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
+PLUGINS = load_plugins()
 
 
 @pytest.fixture
@@ -142,3 +149,44 @@ def test_a_replay_adds_attempts_and_keeps_when_the_delivery_was_created(
     history = runtime.store.list_attempts(dead.id)
     assert [a.number for a in history] == [1, 2]
     assert (after.attempts, after.created_at) == (len(history), dead.created_at)
+
+
+def test_a_replay_gives_a_delivery_that_used_every_attempt_a_fresh_retry_budget(
+    runtime: Runtime,
+) -> None:
+    # given a Discord delivery that died after every one of its 8 attempts, a day ago
+    event_id = _processed(runtime, "r-4")
+    [dead] = [
+        d for d in runtime.store.list_deliveries(inbound_id=event_id) if d.connector == "discord"
+    ]
+    _finish(runtime, dead.id, "dead")
+    with runtime.store.engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id == dead.id).values(attempts=8))
+    runtime.clock.advance(2 * 24 * 3600)  # type: ignore[attr-defined]
+    now = runtime.clock.now().timestamp()
+    # when it is replayed and Discord answers 503 to the replay's first try
+    replay(runtime.store, [dead.id], now=now, due_at=now)
+
+    async def send_once() -> DeliveryOutcome:
+        unavailable = httpx.MockTransport(lambda _: httpx.Response(503))
+        async with httpx.AsyncClient(transport=unavailable) as http:
+            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
+            engine = DeliveryEngine(
+                store=runtime.store,
+                settings=runtime.settings,
+                connectors={"discord": PLUGINS.connectors["discord"](env)},
+                clock=runtime.clock,
+                rng=runtime.rng,
+                limiter=runtime.limiter,
+                breaker=runtime.breaker,
+            )
+            return await engine.deliver(dead.id)
+
+    outcome = asyncio.run(send_once())
+    # then it is retried (its first try since the replay), not dead at once for being
+    # past max_attempts and max_age, and its history still counts every attempt
+    assert outcome.decision is not None
+    assert outcome.decision.action == "retry", outcome.decision.reason
+    row = runtime.store.get_delivery(dead.id)
+    assert row is not None
+    assert (row.status, row.attempts, row.created_at) == ("pending", 9, dead.created_at)
