@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from connectors.base import parse_duration
+
 __all__ = ["event_body", "parse_duration_s", "parse_emails", "parse_reminders", "truthy"]
 
 
@@ -105,23 +107,9 @@ def _field(value: date | datetime, timezone: str | None, what: str) -> dict[str,
     return out
 
 
-_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
 def parse_duration_s(value: Any) -> int:
-    """Seconds from an integer, digits, or text like 45m, 1h30m, 2d."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        match = _DURATION.fullmatch(text)
-        if text.isdigit():
-            seconds = int(text)
-        elif text and match:
-            w, d, h, m, s = (int(g or 0) for g in match.groups())
-            seconds = (((w * 7 + d) * 24 + h) * 60 + m) * 60 + s
-        else:
-            raise ValueError(f"duration {value!r} is not seconds or a duration like 45m")
+    """Whole seconds (at least one) of a duration in the project's grammar (`parse_duration`)."""
+    seconds = round(parse_duration(value).total_seconds())
     if seconds < 1:
         raise ValueError(f"duration {value!r} must be at least one second")
     return seconds

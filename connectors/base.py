@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -31,6 +31,7 @@ __all__ = [
     "classify_status",
     "fail",
     "ok",
+    "parse_duration",
     "parse_retry_after",
     "redact_url",
     "replace_lone_surrogates",
@@ -246,3 +247,42 @@ def shared_budget_key(service: str, credential: str) -> str:
     """The rate-limit budget of one provider credential (e.g. a Notion integration token),
     named without revealing it, so every reader and writer using it draws on one budget."""
     return f"{service}:{hashlib.sha256(credential.encode()).hexdigest()[:16]}"
+
+
+#: One `<number><unit>` part of a duration; parts add up (`1h30m`, `1d12h`).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_DURATION_HINT = "write seconds (90) or a number with a unit: 90s, 5m, 2h, 1d, 1w, 1h30m"
+
+
+def parse_duration(value: object) -> timedelta:
+    """The project's one duration grammar, for config, rules, the CLI and action params.
+
+    A non-negative number (or digits) is seconds; text is one or more `<number><unit>`
+    parts with units ms, s, m, h, d, w, added up (`1h30m`, `1.5h`); case and spaces
+    are ignored. Raises ValueError naming the value and how to write one.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if _SECONDS.fullmatch(text):
+            seconds = float(text)
+        else:
+            pos, seconds = 0, 0.0
+            for part in _DURATION_PART.finditer(text):
+                if part.start() != pos:
+                    break
+                seconds += float(part.group(1)) * _DURATION_UNIT_S[part.group(2)]
+                pos = part.end()
+            if not text or pos != len(text):
+                raise ValueError(f"{value!r} is not a duration; {_DURATION_HINT}")
+    else:
+        raise ValueError(f"{value!r} is not a duration; {_DURATION_HINT}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{value!r} is not a duration; {_DURATION_HINT}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long for a duration; {_DURATION_HINT}") from None

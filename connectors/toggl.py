@@ -11,7 +11,6 @@ about one request per second, answered with 429.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from connectors.base import (
     classify_status,
     fail,
     ok,
+    parse_duration,
     parse_retry_after,
     retry,
     secret_option,
@@ -329,23 +329,9 @@ def entry_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
 def parse_duration_s(value: Any) -> int:
-    """Seconds from an integer, digits, or text like `1h30m`, `45m`, `90s`."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        match = _DURATION.fullmatch(text)
-        if text.isdigit():
-            seconds = int(text)
-        elif text and match:
-            hours, minutes, secs = (int(g or 0) for g in match.groups())
-            seconds = hours * 3600 + minutes * 60 + secs
-        else:
-            raise ValueError(f"duration {value!r} is not seconds or a duration like 1h30m")
+    """Whole seconds (at least one) of a duration in the project's grammar (`parse_duration`)."""
+    seconds = round(parse_duration(value).total_seconds())
     if seconds < 1:
         raise ValueError(f"duration {value!r} must be at least one second")
     return seconds

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _duration(text: str) -> str:
     """argparse type for durations (30s, 5m, 7d): a typo is a usage error, not a traceback."""
-    from hub.durations import parse_duration
+    from connectors.base import parse_duration
 
     try:
         parse_duration(text)
@@ -455,7 +455,7 @@ def _rules_test(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from hub.durations import parse_duration
+    from connectors.base import parse_duration
     from hub.store import open_store
     from hub.store.replay import dead_since, replay
 
@@ -583,7 +583,7 @@ def _normalized_event(body: bytes, path: Path, sources: list[str]) -> dict[str, 
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from hub.durations import parse_duration
+    from connectors.base import parse_duration
     from hub.store import open_store
     from hub.store.retention import prune
 
@@ -720,7 +720,7 @@ def _gcal_run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
 def _gcal_watch(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from hub.durations import parse_duration
+    from connectors.base import parse_duration
 
     if not args.address.startswith("https://"):
         raise ConfigError("--address must be the hub's public https URL of /hooks/gcal")

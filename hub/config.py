@@ -11,10 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from connectors.base import Destination
+from connectors.base import Destination, parse_duration
 from hub.admin.proxies import Network, parse_proxies
 from hub.admin.settings import AdminSettings, admin_settings
-from hub.durations import parse_duration
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
 from hub.secrets import (

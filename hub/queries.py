@@ -25,7 +25,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from hub.durations import parse_duration
+from connectors.base import parse_duration
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.model import Rule, lookup_path
 from hub.rules.templates import TemplateProblem

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from connectors.base import parse_duration
 from hub.admin.charts import throughput_chart
 from hub.admin.flash import SessionCookie
 from hub.admin.forms import checked_form
@@ -24,7 +25,6 @@ from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
 from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail
 from hub.api.operations import InvalidInput, replay_now, simulate
 from hub.api.stats import load_stats
-from hub.durations import parse_duration
 from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
 from hub.store import stats

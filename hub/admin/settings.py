@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hub.durations import parse_duration
+from connectors.base import parse_duration
 from hub.errors import ConfigError, ConfigErrors
 from hub.secrets import MissingSecret, Secret, resolve_secret_ref
 from hub.yamldoc import YamlDocument

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from connectors.base import parse_duration
 from hub.api import views
 from hub.api.http import (
     BadRequest,
@@ -19,7 +20,6 @@ from hub.api.http import (
     query_since,
 )
 from hub.api.operations import ReplayResult, replay_now
-from hub.durations import parse_duration
 from hub.runtime import Runtime
 from hub.store.queries import DeliveryFilter, get_delivery_view, list_deliveries
 

@@ -9,8 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from connectors.base import replace_lone_surrogates
-from hub.durations import parse_duration
+from connectors.base import parse_duration, replace_lone_surrogates
 from hub.errors import RequestRejected
 from hub.logging import Masker
 from hub.runtime import Runtime

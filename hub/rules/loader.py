@@ -17,8 +17,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from connectors.base import Connector, Destination
-from hub.durations import parse_duration
+from connectors.base import Connector, Destination, parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.misplaced import Misplaced, find_misplaced

@@ -31,9 +31,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from connectors.base import SECRET_REF_SCHEMA
+from connectors.base import SECRET_REF_SCHEMA, parse_duration
 from hub.clock import Clock
-from hub.durations import parse_duration
 from hub.errors import ConfigError, MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret

@@ -24,9 +24,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from connectors.base import SECRET_REF_SCHEMA, shared_budget_key
+from connectors.base import SECRET_REF_SCHEMA, parse_duration, shared_budget_key
 from hub.clock import Clock
-from hub.durations import parse_duration
 from hub.errors import RequestRejected, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
 from hub.notion.client import (

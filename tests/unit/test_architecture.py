@@ -72,6 +72,7 @@ def test_plugin_api_surface_is_pinned() -> None:
             "classify_status",
             "fail",
             "ok",
+            "parse_duration",
             "parse_retry_after",
             "redact_url",
             "replace_lone_surrogates",

@@ -354,7 +354,8 @@ def test_bad_duration_says_how_to_write_one(tmp_path: Path) -> None:
         f"    actions:\n{LOG_ACTION}",
     )
     assert message == (
-        "r.yaml:4:16: '5 minutes' is not a duration; write e.g. 30s, 5m, 1h30m or 2d"
+        "r.yaml:4:16: '5 minutes' is not a duration; write seconds (90) or a number with a unit: "
+        "90s, 5m, 2h, 1d, 1w, 1h30m"
     )
 
 

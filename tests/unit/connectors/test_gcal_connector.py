@@ -355,7 +355,7 @@ def test_no_reason_ever_carries_a_credential(gcal: Harness) -> None:
         ({"start": "2026-11-24T15:00:00+01:00"}, "needs end or duration"),
         ({"start": "2026-11-24T15:00:00", "duration": "1h"}, "has no offset; set timezone"),
         ({"summary": "no time"}, "gcal.create needs a start"),
-        ({"start": "2026-11-24", "duration": "45x"}, "is not seconds or a duration"),
+        ({"start": "2026-11-24", "duration": "45x"}, "'45x' is not a duration; write seconds"),
         ({"start": "2026-11-24T15:00:00Z", "end": "2026-11-24T14:00:00Z"}, "is not after start"),
         ({"start": "2026-11-24T15:00:00Z", "end": "2026-11-25"}, "both be dates or both be times"),
         ({"start": "2026-11-24", "attendees": "ada, grace@example.com"}, "not an email address"),

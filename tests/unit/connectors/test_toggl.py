@@ -436,13 +436,22 @@ def test_create_with_bad_params_fails_without_a_request(
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(90, 90), ("90", 90), ("45m", 2700), ("1h30m", 5400), ("2h", 7200), ("1m30s", 90)],
+    [
+        (90, 90),
+        ("90", 90),
+        ("45m", 2700),
+        ("1h30m", 5400),
+        ("2h", 7200),
+        ("1m30s", 90),
+        ("1.5h", 5400),
+        ("2d", 172800),
+    ],
 )
 def test_parse_duration_s(value: Any, seconds: int) -> None:
     assert parse_duration_s(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["", "h", "1.5h", "-5", True, "30 minutes"])
+@pytest.mark.parametrize("value", ["", "h", "0", "-5", True, "30 minutes"])
 def test_parse_duration_s_rejects_what_is_not_a_duration(value: Any) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration_s(value)
