@@ -202,6 +202,20 @@ def _parser() -> argparse.ArgumentParser:
         "current", help="print the store's schema revision and the newest one"
     )
     db_current.set_defaults(run=_db_current)
+    db_backup = db_sub.add_parser(
+        "backup",
+        help="copy the store into a file while the hub runs (SQLite online backup, pg_dump)",
+    )
+    db_backup.add_argument("path", type=Path, help="the backup file to write (replaced)")
+    db_backup.set_defaults(run=_db_backup)
+    db_restore = db_sub.add_parser(
+        "restore", help="load a backup into the store (stop the hub first), then migrate it"
+    )
+    db_restore.add_argument("path", type=existing_path, help="a file from `db backup`")
+    db_restore.add_argument(
+        "--force", action="store_true", help="replace a store that already holds events"
+    )
+    db_restore.set_defaults(run=_db_restore)
 
     admin = sub.add_parser("admin", help="admin dashboard and API helpers")
     admin_sub = admin.add_subparsers(title="admin commands")
@@ -633,6 +647,28 @@ def _db_current(args: argparse.Namespace) -> int:
     print(f"head: {head}")
     if revision != head:
         print("the store is behind: `switchboard db upgrade` (or starting the hub) migrates it")
+    return 0
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    from hub.store.backup import backup
+
+    settings, _ = _settings(args)
+    if args.path.is_dir():
+        raise UsageError(f"{args.path} is a directory; name the backup file to write")
+    done = backup(settings.database_url, args.path)
+    print(f"backed up {done.events} events and {done.deliveries} deliveries to {done.path}")
+    return 0
+
+
+def _db_restore(args: argparse.Namespace) -> int:
+    from hub.store import open_store
+    from hub.store.backup import restore
+
+    settings, _ = _settings(args)
+    done = restore(args.path, settings.database_url, force=args.force)
+    open_store(settings.database_url).close()  # migrates an older backup to this version
+    print(f"restored {done.events} events and {done.deliveries} deliveries from {done.path}")
     return 0
 
 

@@ -48,6 +48,15 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BackupSettings:
+    """The `backup:` section: scheduled backups taken by the scheduler's upkeep."""
+
+    path: Path
+    every_s: float = 24 * 3600.0
+    keep: int = 7
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSettings:
     name: str
     secret: Secret | None
@@ -91,6 +100,11 @@ class Settings:
     policies: Mapping[str, DeliveryPolicy] = field(default_factory=dict)
     #: The `admin:` section; None serves neither the API nor the dashboard.
     admin: AdminSettings | None = None
+    #: `backup:`; None takes no scheduled backups (`switchboard db backup` still works).
+    backup: BackupSettings | None = None
+    #: `store.encryption_keys`: the first encrypts stored tokens, all decrypt; () stores
+    #: them in plain text (hub/store/crypto.py).
+    encryption_keys: tuple[Secret, ...] = ()
     #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
     #: non-empty when loaded with `require_secrets=False` (the rules tools).
     missing_secrets: tuple[str, ...] = ()
@@ -114,6 +128,7 @@ class Settings:
             values |= {v.reveal() for v in dest.options.values() if isinstance(v, Secret)}
         if self.admin is not None:
             values |= self.admin.secret_values()
+        values |= {key.reveal() for key in self.encryption_keys}
         return frozenset(values)
 
 
@@ -198,8 +213,51 @@ def settings_from_document(
         destinations=MappingProxyType(destinations),
         policies=MappingProxyType(policies),
         admin=admin_settings(doc, environ=environ, base_dir=base_dir, missing=missing),
+        backup=_backup(doc, base_dir),
+        encryption_keys=_encryption_keys(doc, environ=environ, base_dir=base_dir, missing=missing),
         missing_secrets=tuple(missing or ()),
     )
+
+
+def _backup(doc: YamlDocument, base_dir: Path) -> BackupSettings | None:
+    raw = doc.data.get("backup")
+    if raw is None:
+        return None
+    try:
+        every = parse_duration(raw.get("every", "1d")).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(
+            f"backup.every: {exc}", location=doc.locate(("backup", "every")), hint="e.g. 1d or 6h"
+        ) from exc
+    return BackupSettings(path=base_dir / raw["path"], every_s=every, keep=int(raw.get("keep", 7)))
+
+
+def _encryption_keys(
+    doc: YamlDocument, *, environ: Mapping[str, str], base_dir: Path, missing: list[str] | None
+) -> tuple[Secret, ...]:
+    from hub.store.crypto import check_key
+
+    keys: list[Secret] = []
+    for index, ref in enumerate(doc.data.get("store", {}).get("encryption_keys", [])):
+        where = f"store.encryption_keys[{index}]"
+        try:
+            key = resolve_secret_ref(ref, environ=environ, base_dir=base_dir, where=where)
+        except ConfigError as exc:
+            if note_missing(exc, where, missing):
+                continue
+            raise
+        if key is None:
+            continue
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: {exc}",
+                location=doc.locate(("store", "encryption_keys", index)),
+                hint="make one with `switchboard secrets new-key`",
+            ) from exc
+        keys.append(key)
+    return tuple(keys)
 
 
 def _trusted_proxies(doc: YamlDocument, values: list[str]) -> tuple[Network, ...]:

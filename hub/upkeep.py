@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from hub.clock import Clock
 from hub.http import make_client
@@ -47,7 +48,14 @@ async def upkeep_context(store: Store, clock: Clock) -> AsyncIterator[EnrichCont
 
 
 def run_upkeep(runtime: Runtime) -> int:
-    """Run `maintain` of every source that has one; how many ran without an error."""
+    """Run `maintain` of every source that has one; how many ran without an error.
+
+    Also takes the scheduled backup when one is due (`backup:` in the config)."""
+    if runtime.settings.backup is not None:
+        try:
+            take_scheduled_backup(runtime)
+        except Exception:  # a failed backup must not stop the sources' upkeep
+            log.exception("scheduled backup failed")
     maintained = [
         (name, source)
         for name, source in runtime.sources.items()
@@ -70,6 +78,39 @@ def run_upkeep(runtime: Runtime) -> int:
         return done
 
     return asyncio.run(run_all())
+
+
+#: Lease of the scheduled backup, so two schedulers sharing a directory do not both write.
+BACKUP_LEASE = "store-backup"
+BACKUP_LEASE_S = 3600.0
+
+
+def take_scheduled_backup(runtime: Runtime) -> Path | None:
+    """The backup `backup:` asks for, when due; the new file or None."""
+    from hub.scheduler import scheduler_name
+    from hub.store.backup import backup_if_due
+
+    config = runtime.settings.backup
+    if config is None:
+        return None
+    shared = StoreSharedState(runtime.store)
+    holder = scheduler_name()
+    now = runtime.clock.now()
+    if not shared.lease(BACKUP_LEASE, holder=holder, now=now.timestamp(), ttl_s=BACKUP_LEASE_S):
+        return None
+    try:
+        taken = backup_if_due(
+            runtime.settings.database_url,
+            config.path,
+            every_s=config.every_s,
+            keep=config.keep,
+            now=now,
+        )
+    finally:
+        shared.release(BACKUP_LEASE, holder=holder, now=runtime.clock.now().timestamp())
+    if taken is not None:
+        log.info("scheduled backup written to %s", taken)
+    return taken
 
 
 def _receive(runtime: Runtime, raised: Sequence[RawEvent]) -> None:

@@ -1,0 +1,108 @@
+"""Encryption of tokens the hub stores itself (Fernet keys from `store.encryption_keys`).
+
+Only named fields of stored documents are sealed (SEALED_FIELDS: verification tokens,
+sync tokens, OAuth tokens), so a row stays readable JSON with its secrets replaced by
+`fernet:<token>`. The first key encrypts and every key decrypts (MultiFernet), which is
+how keys rotate: put the new key first everywhere, run `switchboard secrets rotate`
+(it re-encrypts every sealed value under the new key while the hub runs), then drop the
+old key. A value written before encryption was configured is read as it is and sealed by
+the next write or by `secrets rotate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from hub.errors import StoreError
+from hub.secrets import Secret
+
+#: Document fields whose string values are sealed, wherever they sit in the document.
+SEALED_FIELDS = frozenset(
+    {"notice", "token", "sync_token", "channel_token", "access_token", "refresh_token"}
+)
+MARK = "fernet:"
+
+
+def check_key(key: Secret) -> None:
+    """Raise ValueError unless `key` is a Fernet key (32 url-safe base64-encoded bytes)."""
+    try:
+        Fernet(key.reveal().encode())
+    except (ValueError, TypeError):
+        raise ValueError("not a Fernet key (32 bytes, url-safe base64: 44 characters)") from None
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+class TokenCipher:
+    """Seals and opens stored token fields; with no keys it stores them as they are."""
+
+    def __init__(self, keys: Sequence[Secret] = ()) -> None:
+        self._fernet = MultiFernet([Fernet(k.reveal().encode()) for k in keys]) if keys else None
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, value: str) -> str:
+        if self._fernet is None or value.startswith(MARK):
+            return value
+        return MARK + self._fernet.encrypt(value.encode()).decode()
+
+    def open(self, value: str) -> str:
+        if not value.startswith(MARK):
+            return value  # stored before encryption was turned on
+        if self._fernet is None:
+            raise StoreError(
+                "the store holds encrypted tokens but store.encryption_keys is not set; "
+                "configure the keys they were written with"
+            )
+        try:
+            return self._fernet.decrypt(value.removeprefix(MARK).encode()).decode()
+        except InvalidToken:
+            raise StoreError(
+                "a stored token was encrypted with a key not in store.encryption_keys; "
+                "add the key it was written with (old keys stay until `secrets rotate`)"
+            ) from None
+
+    def rotate(self, value: str) -> str:
+        """`value` sealed under the first key (plain values get sealed)."""
+        if self._fernet is None:
+            return value
+        if not value.startswith(MARK):
+            return self.seal(value)
+        try:
+            return MARK + self._fernet.rotate(value.removeprefix(MARK).encode()).decode()
+        except InvalidToken:
+            raise StoreError(
+                "a stored token was encrypted with a key not in store.encryption_keys; "
+                "keep the old key listed (after the new one) until the rotation is done"
+            ) from None
+
+    def seal_doc(self, doc: Any) -> Any:
+        return _walk(doc, self.seal)
+
+    def open_doc(self, doc: Any) -> Any:
+        return _walk(doc, self.open)
+
+    def rotate_doc(self, doc: Any) -> Any:
+        return _walk(doc, self.rotate)
+
+
+#: Stores tokens as they are (no `store.encryption_keys`).
+PLAIN = TokenCipher()
+
+
+def _walk(doc: Any, change: Any) -> Any:
+    if isinstance(doc, dict):
+        return {
+            k: change(v) if k in SEALED_FIELDS and isinstance(v, str) else _walk(v, change)
+            for k, v in doc.items()
+        }
+    if isinstance(doc, list):
+        return [_walk(v, change) for v in doc]
+    return doc
