@@ -228,6 +228,8 @@ class EmailConnector:
     params_schema: ClassVar[dict[str, Any]] = params_schema
     destination_schema: ClassVar[dict[str, Any]] = destination_schema
     destination_param: ClassVar[str | None] = "via"
+    #: `to: {person: ...}` in a rule sends to the person's email (hub/rules/addressing.py).
+    person_address: ClassVar[tuple[str, str]] = ("to", "email")
 
     def __init__(self, env: ConnectorEnv) -> None:
         self._base_dir = env.base_dir

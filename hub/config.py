@@ -15,6 +15,7 @@ from connectors.base import Destination, parse_duration
 from hub.admin.proxies import Network, parse_proxies
 from hub.admin.settings import AdminSettings, admin_settings
 from hub.errors import ConfigError, ConfigErrors
+from hub.people import Directory, directory_from_config
 from hub.plugins import Plugins
 from hub.secrets import (
     MissingSecret,
@@ -105,6 +106,8 @@ class Settings:
     #: `store.encryption_keys`: the first encrypts stored tokens, all decrypt; () stores
     #: them in plain text (hub/store/crypto.py).
     encryption_keys: tuple[Secret, ...] = ()
+    #: `people:` and `roles:`: who rules can address (hub/people.py).
+    people: Directory = field(default_factory=Directory)
     #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
     #: non-empty when loaded with `require_secrets=False` (the rules tools).
     missing_secrets: tuple[str, ...] = ()
@@ -215,8 +218,25 @@ def settings_from_document(
         admin=admin_settings(doc, environ=environ, base_dir=base_dir, missing=missing),
         backup=_backup(doc, base_dir),
         encryption_keys=_encryption_keys(doc, environ=environ, base_dir=base_dir, missing=missing),
+        people=_people(doc),
         missing_secrets=tuple(missing or ()),
     )
+
+
+def _people(doc: YamlDocument) -> Directory:
+    directory, problems = directory_from_config(doc.data.get("people"), doc.data.get("roles"))
+    if problems:
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    problem,
+                    location=doc.locate(tuple(problem.split(":", 1)[0].split(".")[:3])),
+                    hint="each id belongs to one person; roles must be listed under roles:",
+                )
+                for problem in problems
+            ]
+        )
+    return directory
 
 
 def _backup(doc: YamlDocument, base_dir: Path) -> BackupSettings | None:

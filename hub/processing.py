@@ -494,11 +494,12 @@ def plan_delivery(
 ) -> NewDelivery:
     """One outbox row; a render failure or disabled destination is recorded, not dropped."""
     key = idempotency_key(event_id, rule.id, index)
-    spec = rule.actions[index]
+    spec = rule.spec_for(index)  # a fanned-out index maps back to its action
     status, error, params = "pending", None, {}
     if isinstance(rendered, RenderProblem):
         # Marked, so that a replay renders it again instead of sending nothing.
         status, error, params = "dead", rendered.message, unrendered_params(rendered.message)
+        status = "skipped" if rendered.skip else status  # nobody to send to (hub/rules/fanout.py)
     else:
         params = dict(rendered.params)
         dest = destinations.get(rendered.destination) if rendered.destination else None

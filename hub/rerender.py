@@ -59,8 +59,8 @@ class Rerenderer:
         rule = self._rules.current.get(row.rule_id)
         if rule is None:
             return f"rule '{row.rule_id}' is no longer loaded"
-        if row.action_index >= len(rule.actions) or (
-            rule.actions[row.action_index].connector != row.connector
+        if not rule.has_action(row.action_index) or (
+            rule.spec_for(row.action_index).connector != row.connector
         ):
             return f"rule '{row.rule_id}' no longer has this action at position {row.action_index}"
         extra = None

@@ -52,6 +52,7 @@ def load_rules(
         engine=templates,
         display_root=Path.cwd(),
         known_event_types=[t for src in plugins.sources.values() for t in src.event_types],
+        people=settings.people,
     )
 
 

@@ -19,6 +19,8 @@ from jsonschema.exceptions import ValidationError
 
 from connectors.base import Connector, Destination, parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
+from hub.people import Directory
+from hub.rules.addressing import split_addressing
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.misplaced import Misplaced, find_misplaced
 from hub.rules.model import (
@@ -74,6 +76,7 @@ def load_ruleset(
     engine: TemplateEngine,
     display_root: Path | None = None,
     known_event_types: Iterable[str] | None = None,
+    people: Directory | None = None,
 ) -> RuleSet:
     """Load and check all rule files under `path`; raise ConfigErrors listing every problem."""
     return load_rules_checked(
@@ -83,6 +86,7 @@ def load_ruleset(
         engine=engine,
         display_root=display_root,
         known_event_types=known_event_types,
+        people=people,
     ).ruleset
 
 
@@ -94,6 +98,7 @@ def load_rules_checked(
     engine: TemplateEngine,
     display_root: Path | None = None,
     known_event_types: Iterable[str] | None = None,
+    people: Directory | None = None,
 ) -> LoadResult:
     """Like `load_ruleset`, also returning warnings and the parsed documents."""
     files = rule_files(path)
@@ -115,7 +120,7 @@ def load_rules_checked(
         else:
             docs.append(doc)
     templates = _templates(docs, errors)
-    checker = _Checker(connectors, destinations, engine, templates)
+    checker = _Checker(connectors, destinations, engine, templates, people or Directory())
     rules: list[Rule] = []
     where: dict[str, tuple[YamlDocument, PathKey]] = {}
     seen: dict[str, Location] = {}
@@ -263,7 +268,9 @@ class _Checker:
         destinations: Mapping[str, Destination],
         engine: TemplateEngine,
         templates: Mapping[str, Any],
+        people: Directory,
     ) -> None:
+        self.people = people
         self.connectors = connectors
         self.destinations = destinations
         self.engine = engine
@@ -321,6 +328,7 @@ class _Checker:
             group=group,
             schedule=schedule,
             queries=tuple(queries),
+            people=self.people,
         )
 
     def _queries(self, doc: YamlDocument, at: PathKey, raw: Mapping[str, Any]) -> list[QuerySpec]:
@@ -464,15 +472,22 @@ class _Checker:
             )
             return None
         before = len(self.errors)
-        self.errors += schema_errors(doc, connector.params_schema, at=(*at, key), value=params)
+        params, addressing = split_addressing(params)
+        checked = addressing.check(
+            doc, (*at, key), name, connector, self.engine, self.people, names, self.errors
+        )
+        self.errors += schema_errors(
+            doc, connector.params_schema, at=(*at, key), value=checked.for_schema(params)
+        )
         destination = self._destination(doc, (*at, key), name, connector, params)
         try:
             compiled = self.engine.compile_value(params)
         except TemplateProblem as exc:
             self._error(doc, (*at, key), exc.message)
             return None
-        if undefined := compiled.names - names:
-            self._undefined(doc, (*at, key), set(undefined), names)
+        action_names = names | checked.names
+        if undefined := compiled.names - action_names:
+            self._undefined(doc, (*at, key), set(undefined), action_names)
         if len(self.errors) > before:
             return None
         return ActionSpec(
@@ -482,6 +497,10 @@ class _Checker:
             destination=destination,
             params=compiled,
             location=doc.locate((*at, key)),
+            for_each=checked.for_each,
+            for_each_as=checked.for_each_as,
+            to=checked.to,
+            address=checked.address,
         )
 
     def _destination(

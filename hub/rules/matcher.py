@@ -8,7 +8,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from connectors.base import RenderedAction
-from hub.rules.model import Rule, RuleSet, lookup_path
+from hub.rules.fanout import FanoutProblem, Target, expand, fanned_index
+from hub.rules.model import ActionSpec, Rule, RuleSet, lookup_path
 from hub.rules.templates import TemplateProblem
 
 
@@ -17,6 +18,8 @@ class RenderProblem:
     rule_id: str
     action_index: int
     message: str
+    #: Not a failure: nobody to send to (an unknown person); recorded as skipped.
+    skip: bool = False
 
 
 def rule_matches(rule: Rule, event: Mapping[str, Any]) -> bool:
@@ -78,28 +81,42 @@ def render_actions(
     """Render each action's params against the event; a failure is reported, not raised.
 
     `extra` adds names to the template context (`events` and `group` for group rules).
+    An action with `for_each:` or `to:` renders once per person (hub/rules/fanout.py).
     """
     context = {
         "event": event,
         "rule": {"id": rule.id, "description": rule.description},
+        "people": rule.people.templates_view(),
         **(extra or {}),
     }
     out: list[tuple[int, RenderedAction | RenderProblem]] = []
     for spec in rule.actions:
         try:
-            params = spec.params.render(context)
-        except TemplateProblem as exc:
-            out.append((spec.index, RenderProblem(rule.id, spec.index, exc.message)))
+            fanned, targets = expand(spec, context, rule.people)
+        except (TemplateProblem, FanoutProblem) as exc:
+            message = exc.message if isinstance(exc, TemplateProblem) else str(exc)
+            out.append((spec.index, RenderProblem(rule.id, spec.index, message)))
             continue
-        out.append(
-            (
-                spec.index,
-                RenderedAction(
-                    connector=spec.connector,
-                    operation=spec.operation,
-                    destination=spec.destination,
-                    params=params,
-                ),
-            )
-        )
+        for position, target in enumerate(targets):
+            index = fanned_index(spec.index, position) if fanned else spec.index
+            out.append((index, _render_one(rule, spec, index, target)))
     return out
+
+
+def _render_one(
+    rule: Rule, spec: ActionSpec, index: int, target: Target
+) -> RenderedAction | RenderProblem:
+    if target.skip is not None:
+        return RenderProblem(rule.id, index, target.skip, skip=True)
+    try:
+        params = spec.params.render(target.context)
+    except TemplateProblem as exc:
+        return RenderProblem(rule.id, index, exc.message)
+    if target.address is not None:
+        params = {**params, target.address[0]: target.address[1]}
+    return RenderedAction(
+        connector=spec.connector,
+        operation=spec.operation,
+        destination=spec.destination,
+        params=params,
+    )

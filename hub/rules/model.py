@@ -15,11 +15,15 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from hub.errors import Location
+from hub.people import Directory
 from hub.rules.conditions import Condition
 from hub.rules.schedule import Schedule
 from hub.rules.templates import CompiledExpression, CompiledValue
 
 GLOB_CHARS = frozenset("*?[")
+#: A fanned-out action's k-th delivery has action index `index + FANOUT_STRIDE * (k + 1)`:
+#: its own idempotency key, and `Rule.spec_for` finds its spec again.
+FANOUT_STRIDE = 1000
 _CACHE_LIMIT = 4096
 
 
@@ -31,6 +35,13 @@ class ActionSpec:
     destination: str | None
     params: CompiledValue
     location: Location
+    #: `for_each:`: a list-valued expression; each item is `<for_each_as>` in templates.
+    for_each: CompiledValue | None = None
+    for_each_as: str = "item"
+    #: `to: {person: ...}` or `to: {role: ...}`, rendered per item.
+    to: CompiledValue | None = None
+    #: (param, person attribute) the connector is addressed by, e.g. ("user", "discord").
+    address: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +90,15 @@ class Rule:
     schedule: Schedule | None = None
     #: `query:` steps run before the actions render; results are `query.<name>`.
     queries: tuple[QuerySpec, ...] = ()
+    #: Who `to:` and the `mention` filter resolve against.
+    people: Directory = field(default_factory=Directory)
+
+    def spec_for(self, action_index: int) -> ActionSpec:
+        """The action a delivery's index belongs to, fanned out or not."""
+        return self.actions[action_index % FANOUT_STRIDE]
+
+    def has_action(self, action_index: int) -> bool:
+        return 0 <= action_index % FANOUT_STRIDE < len(self.actions)
 
     def accepts_source(self, source: str) -> bool:
         return not self.sources or any(fnmatchcase(source, p) for p in self.sources)

@@ -10,10 +10,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2 import (
+    StrictUndefined,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    nodes,
+    pass_context,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from hub.people import mention, person_data
 from hub.rules.digest import DIGEST_FILTERS
 
 __all__ = ["EXPR_KEY", "CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
@@ -80,6 +88,8 @@ class TemplateEngine:
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self.env.filters.update(DIGEST_FILTERS)
+        self.env.filters["mention"] = pass_context(mention)
+        self.env.filters["person"] = pass_context(person_data)
         # Identical template text (shared `use:` templates) compiles once per engine.
         self._cache: dict[str, tuple[_Compiled, frozenset[str]]] = {}
 

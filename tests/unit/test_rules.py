@@ -324,7 +324,7 @@ def test_undefined_name_in_an_action_template_is_located(tmp_path: Path) -> None
         "      - log: {to: inbox, message: '{{ evnt.id }}'}\n",
     )
     assert message == (
-        "r.yaml:5:9: undefined name evnt in template; templates can use: event, rule"
+        "r.yaml:5:9: undefined name evnt in template; templates can use: event, people, rule"
     )
 
 
