@@ -19,6 +19,7 @@ from tests.support import DEFAULT_RULES, GITHUB_SECRET, fixture_path, write_conf
 
 ADMIN_TOKEN = "adm-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
+OPERATOR_TOKEN = "oper-token-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 DISCORD_TOKEN = "discord-hook-secret-token-xyz"
 ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
@@ -28,6 +29,7 @@ admin:
   tokens:
     - {{name: ops, role: admin, token: {{env: TEST_ADMIN_TOKEN}}}}
     - {{name: viewer, role: read, token: {{env: TEST_READ_TOKEN}}}}
+    - {{name: oncall, role: operator, token: {{env: TEST_OPERATOR_TOKEN}}}}
   users:
     - {{username: ada, role: admin, password_hash: "{hash}"}}
     - {{username: bob, role: read, password_hash: {{env: TEST_BOB_HASH}}}}
@@ -49,6 +51,7 @@ def admin_settings(
         "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
         "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
         "TEST_READ_TOKEN": READ_TOKEN,
+        "TEST_OPERATOR_TOKEN": OPERATOR_TOKEN,
         "TEST_BOB_HASH": hash_password(PASSWORD),
     }
     if discord_url:

@@ -11,7 +11,8 @@ import hmac
 from dataclasses import dataclass
 
 from hub.admin.passwords import verify_password
-from hub.admin.settings import AdminSettings, Role
+from hub.admin.settings import AdminSettings
+from hub.auth.roles import RAW_PAYLOAD_ROLE, Need, Role, allows, role_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +22,23 @@ class Principal:
     name: str
     role: Role
 
+    def may(self, need: Need) -> bool:
+        """Whether this caller's role is enough for a route or action that needs `need`."""
+        return allows(self.role, need)
+
     @property
-    def can_write(self) -> bool:
-        return self.role == "admin"
+    def can_operate(self) -> bool:
+        """Replay, simulate, reload rules (templates show those buttons only then)."""
+        return self.may("operator")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.may("admin")
+
+    @property
+    def sees_payloads(self) -> bool:
+        """Raw webhook bodies and headers may hold personal data: viewers never see them."""
+        return self.may(RAW_PAYLOAD_ROLE)
 
 
 class Credentials:
@@ -64,6 +79,10 @@ class Credentials:
 
     def principal_for(self, name: str, role: str) -> Principal | None:
         """Re-check a session's principal: it must still exist with that role."""
+        try:
+            role = role_name(role)  # sessions signed before `read` became `viewer`
+        except ValueError:
+            return None
         for _, principal in self._tokens:
             if principal.name == name and principal.role == role:
                 return principal

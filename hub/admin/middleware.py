@@ -1,8 +1,9 @@
 """Session ASGI middleware for /admin: read the signed cookie, or send to the login page.
 
 Sets `scope["user"]` (a Principal) and `scope["auth"]` (the Session, for its CSRF
-token). Unauthenticated requests are redirected to /admin/login; POSTs by read-only
-users get 403. Webhook routes are outside this mount and never see it.
+token). Unauthenticated requests are redirected to /admin/login; a role below what the
+route needs (`hub.auth.roles.ROUTE_ROLES`) gets 403. Webhook routes are outside this
+mount and never see it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.admin.auth import Credentials
 from hub.admin.session import COOKIE, decode_session
-
-#: Paths (below the mount) that need no session.
-OPEN_PATHS = ("/login", "/static/")
+from hub.auth.roles import required_role
 
 
 class SessionAuth:
@@ -33,22 +32,22 @@ class SessionAuth:
             return
         conn = HTTPConnection(scope)
         root = scope.get("root_path", "")
-        below = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
+        need = required_role(scope["method"], scope["path"])
         session = decode_session(
             conn.cookies.get(COOKIE), self.credentials.session_key, now=self.now()
         )
         principal = self.credentials.principal_for(session.name, session.role) if session else None
         if principal is None or session is None:
-            if below.startswith(OPEN_PATHS):
+            if need == "public":
                 await self.app({**scope, "user": None, "auth": None}, receive, send)
                 return
             target = quote(scope["path"] + ("?" + conn.url.query if conn.url.query else ""))
             login = RedirectResponse(f"{root}/login?next={target}", status_code=303)
             await login(scope, receive, send)
             return
-        if scope["method"] == "POST" and not principal.can_write and below != "/logout":
+        if not principal.may(need):
             denied = PlainTextResponse(
-                f"'{principal.name}' is read-only; replaying and simulating need role admin",
+                f"'{principal.name}' has role {principal.role}; this needs role {need}",
                 status_code=403,
             )
             await denied(scope, receive, send)

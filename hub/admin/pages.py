@@ -22,8 +22,8 @@ from hub.admin.flash import SessionCookie
 from hub.admin.forms import checked_form
 from hub.api import views
 from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
-from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail
-from hub.api.operations import InvalidInput, replay_now, simulate
+from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail, without_raw
+from hub.api.operations import InvalidInput, reload_rules, replay_now, simulate
 from hub.api.stats import load_stats
 from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
@@ -113,6 +113,8 @@ class Dashboard:
         )
         if detail is None:
             raise HTTPException(404, "no such event")
+        if not request.user.sees_payloads:
+            detail = without_raw(detail)
         return self.render(request, "event.html", event=detail)
 
     async def deliveries(self, request: Request) -> Response:
@@ -211,6 +213,20 @@ class Dashboard:
         except InvalidInput as exc:
             error = exc.message
         return await self._rules_page(request, simulation=results, form=form.fields, error=error)
+
+    async def reload(self, request: Request) -> Response:
+        """Reload the rule files now and say how it went."""
+        runtime: Runtime = request.state.runtime
+        await checked_form(request)
+        result = await asyncio.to_thread(reload_rules, runtime)
+        if result.error is None:
+            rules = _count(result.rules, "rule", "rules")
+            message = f"Reloaded {rules} from {_count(result.files, 'file', 'files')}."
+        else:
+            message = "The reload was rejected; the previous rules keep running."
+        response = self.redirect_back(request, "/rules", "/rules")
+        self.cookie.flash(request, response, message)
+        return response
 
     async def _rules_page(
         self,

@@ -67,6 +67,7 @@ def admin_mount(
             Route("/deliveries/{delivery_id}", pages.delivery, methods=["GET"]),
             Route("/rules", pages.rules, methods=["GET"]),
             Route("/rules/simulate", pages.simulate, methods=["POST"]),
+            Route("/rules/reload", pages.reload, methods=["POST"]),
             Route("/sources", pages.sources, methods=["GET"]),
             Route("/sources/notices", pages.decide_notice, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="admin_static"),

@@ -1,4 +1,4 @@
-"""The `admin:` section of switchboard.yaml: who may read or operate the hub.
+"""The `admin:` section of switchboard.yaml: who may view, operate or administer the hub.
 
 Tokens and password hashes are secret references, resolved here at load time like every
 other secret; the rest of the admin code only sees `AdminSettings`.
@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from connectors.base import parse_duration
+from hub.auth.roles import Role, role_name
 from hub.errors import ConfigError, ConfigErrors
 from hub.secrets import MissingSecret, Secret, resolve_secret_ref
 from hub.yamldoc import YamlDocument
-
-Role = Literal["admin", "read"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +86,8 @@ def admin_settings(
     for index, item in enumerate(raw.get("tokens") or []):
         value = secret(item["token"], ("admin", "tokens", index, "token"))
         if value is not None:
-            tokens.append(AdminToken(name=item["name"], role=item.get("role", "read"), token=value))
+            role = role_name(item.get("role", "viewer"))
+            tokens.append(AdminToken(name=item["name"], role=role, token=value))
     users = []
     for index, item in enumerate(raw.get("users") or []):
         at = ("admin", "users", index, "password_hash")
@@ -101,7 +101,7 @@ def admin_settings(
                 )
             )
         elif value is not None:
-            role = item.get("role", "read")
+            role = role_name(item.get("role", "viewer"))
             users.append(AdminUser(username=item["username"], role=role, password_hash=value))
     session = raw.get("session_secret")
     session_secret = secret(session, ("admin", "session_secret")) if session else None

@@ -16,14 +16,14 @@ from hub.api.deliveries import (
 )
 from hub.api.events import get_event_endpoint, list_events_endpoint
 from hub.api.openapi import openapi_endpoint
-from hub.api.rules import rules_endpoint, simulate_endpoint
+from hub.api.rules import reload_endpoint, rules_endpoint, simulate_endpoint
 from hub.api.stats import stats_endpoint
 
 PREFIX = "/api/v1"
 
 
 def api_mount(credentials: Credentials, throttle: FailureThrottle) -> Mount:
-    """All API routes, behind bearer-token auth (the OpenAPI document is public)."""
+    """All API routes, behind bearer-token auth and the roles of `hub.auth.roles`."""
     return Mount(
         PREFIX,
         routes=[
@@ -34,6 +34,7 @@ def api_mount(credentials: Credentials, throttle: FailureThrottle) -> Mount:
             Route("/deliveries/{delivery_id}/replay", replay_one_endpoint, methods=["POST"]),
             Route("/replay", replay_many_endpoint, methods=["POST"]),
             Route("/rules", rules_endpoint, methods=["GET"]),
+            Route("/rules/reload", reload_endpoint, methods=["POST"]),
             Route("/simulate", simulate_endpoint, methods=["POST"]),
             Route("/stats", stats_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
@@ -43,7 +44,6 @@ def api_mount(credentials: Credentials, throttle: FailureThrottle) -> Mount:
                 BearerAuth,
                 credentials=credentials,
                 throttle=throttle,
-                public=("/openapi.json",),
             )
         ],
     )

@@ -1,5 +1,6 @@
-"""Bearer-token ASGI middleware for /api/v1: 401 without a valid token, 403 for a
-read-only token on anything but GET/HEAD. Webhook routes never pass through it."""
+"""Bearer-token ASGI middleware for /api/v1: 401 without a valid token, 403 for a token
+whose role is below what the route needs (`hub.auth.roles.ROUTE_ROLES`). Webhook routes
+never pass through it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hub.admin.auth import Credentials, bearer_token
 from hub.admin.throttle import FailureThrottle
 from hub.api.http import error
-
-_READ_METHODS = ("GET", "HEAD", "OPTIONS")
+from hub.auth.roles import required_role
 
 
 class BearerAuth:
@@ -22,15 +22,17 @@ class BearerAuth:
         *,
         credentials: Credentials,
         throttle: FailureThrottle,
-        public: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.credentials = credentials
         self.throttle = throttle
-        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].endswith(self.public or ("\0",)):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        need = required_role(scope["method"], scope["path"])
+        if need == "public":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -58,9 +60,11 @@ class BearerAuth:
             await response(scope, receive, send)
             return
         self.throttle.succeeded(address)
-        if scope["method"] not in _READ_METHODS and not principal.can_write:
+        if not principal.may(need):
             response = error(
-                403, "forbidden", f"token '{principal.name}' is read-only; this needs role admin"
+                403,
+                "forbidden",
+                f"token '{principal.name}' has role {principal.role}; this needs role {need}",
             )
             await response(scope, receive, send)
             return

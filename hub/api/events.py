@@ -64,10 +64,30 @@ def load_event_detail(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
     )
 
 
+def without_raw(detail: dict[str, Any]) -> dict[str, Any]:
+    """An event detail without the request as received (body, headers, `data.raw`): what a
+    role below `RAW_PAYLOAD_ROLE` sees, since a payload may hold personal data."""
+    normalized = [
+        {**e, "data": {**e["data"], "raw": None}}
+        if isinstance(e, dict) and isinstance(e.get("data"), dict) and "raw" in e["data"]
+        else e
+        for e in detail.get("normalized") or []
+    ]
+    return {
+        **detail,
+        "headers": None,
+        "payload": None,
+        "payload_hidden": True,
+        "normalized": normalized,
+    }
+
+
 async def get_event_endpoint(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     event_id = request.path_params["event_id"]
     detail = await asyncio.to_thread(load_event_detail, runtime, event_id)
     if detail is None:
         return error(404, "not_found", f"no event with id '{event_id}'")
+    if not request.user.sees_payloads:
+        detail = without_raw(detail)
     return masked_json(request, detail)

@@ -41,7 +41,7 @@ _ERRORS = {
     "400": _json(_ref("Error"), "Malformed request"),
     "401": _json(_ref("Error"), "Missing or unknown token"),
 }
-_WRITE_ERRORS = {**_ERRORS, "403": _json(_ref("Error"), "Token is read-only")}
+_WRITE_ERRORS = {**_ERRORS, "403": _json(_ref("Error"), "The token's role is below operator")}
 _PAGE = [
     _query("limit", "Items per page (1-200, default 50).", {"type": "integer"}),
     _query("cursor", "next_cursor of the previous page."),
@@ -81,8 +81,12 @@ SCHEMAS: dict[str, Any] = {
         "allOf": [_ref("EventSummary")],
         "properties": {
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "payload": {"description": "The raw body (JSON when it parses); null once pruned."},
+            "payload": {
+                "description": "The raw body (JSON when it parses); null once pruned, and "
+                "null with headers for roles below operator (payload_hidden)."
+            },
             "payload_pruned": {"type": "boolean"},
+            "payload_hidden": {"type": "boolean"},
             "normalized": {"type": "array", "items": {"type": "object"}},
             "matched_rules": {"type": "array", "items": {"type": "string"}},
             "deliveries": {"type": "array", "items": _ref("Delivery")},
@@ -221,6 +225,22 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Loaded rule files, last reload and its error, per-rule match counts",
             "responses": {"200": _json({"type": "object"}), **_ERRORS},
+        }
+    },
+    "/rules/reload": {
+        "post": {
+            "summary": "Reload the rule files now; a broken set is rejected (422), the last good "
+            "one keeps running",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"rules": {"type": "integer"}, "files": {"type": "integer"}},
+                    }
+                ),
+                "422": _json(_ref("Error"), "The new rule set was rejected"),
+                **_WRITE_ERRORS,
+            },
         }
     },
     "/simulate": {

@@ -1,4 +1,4 @@
-"""The two things an admin can do: replay deliveries and simulate a payload.
+"""What an operator can do: replay deliveries, simulate a payload, reload the rules.
 
 Both the API and the dashboard call these, so a button and a curl do the same thing.
 """
@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import RequestRejected
+from hub.errors import ConfigError, RequestRejected
 from hub.rules.testing import dry_run, normalize_payload
-from hub.runtime import Runtime
+from hub.runtime import Runtime, load_rules
 from hub.store.replay import Replayed, dead_since, replay
 
 
@@ -94,3 +94,25 @@ def simulate(
         ]
         out.append({"event": shown, "rules": verdicts})
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """A reload's outcome: the new counts, or the error that kept the previous set."""
+
+    rules: int
+    files: int
+    error: str | None
+
+
+def reload_rules(runtime: Runtime) -> Reloaded:
+    """Load the rule files again now; a broken set is rejected and the last good one stays
+    (in this process: other hub processes reload on their own file watch or SIGHUP)."""
+    try:
+        ruleset = load_rules(runtime.settings, runtime.plugins, runtime.templates).ruleset
+    except ConfigError as exc:
+        runtime.rules.last_error = str(exc)
+        current = runtime.rules.current
+        return Reloaded(len(current.rules), len(current.files), str(exc))
+    runtime.rules.swap(ruleset, at=runtime.clock.now().timestamp())
+    return Reloaded(len(ruleset.rules), len(ruleset.files), None)

@@ -1,4 +1,4 @@
-"""GET /api/v1/rules (files, reload state, match counts) and POST /api/v1/simulate."""
+"""GET /api/v1/rules (files, reload state, match counts), POST /api/v1/rules/reload, simulate."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import views
-from hub.api.http import BadRequest, json_body, masked_json
-from hub.api.operations import simulate
+from hub.api.http import BadRequest, error, json_body, masked_json
+from hub.api.operations import reload_rules, simulate
 from hub.runtime import Runtime
 from hub.store.stats import rule_counts
 
@@ -36,3 +36,12 @@ async def simulate_endpoint(request: Request) -> Response:
         raise BadRequest("payload is required: the raw webhook body, or a normalized event")
     results = simulate(runtime, source=source, payload=body["payload"], headers=headers)
     return masked_json(request, {"dry_run": True, "events": results})
+
+
+async def reload_endpoint(request: Request) -> Response:
+    """Reload the rule files now: 200 with the counts, or 422 with the rejection."""
+    runtime: Runtime = request.state.runtime
+    result = await asyncio.to_thread(reload_rules, runtime)
+    if result.error is not None:
+        return error(422, "rules_rejected", f"the previous rules keep running: {result.error}")
+    return masked_json(request, {"rules": result.rules, "files": result.files})

@@ -78,5 +78,5 @@ def test_password_hashes_verify_only_the_right_password() -> None:
     credentials = Credentials(settings.admin)
     principal = credentials.by_password("ada", "hunter2hunter2")
     assert principal is not None
-    assert principal.can_write
+    assert principal.role == "admin"
     assert credentials.by_password("ada", "nope") is None

@@ -1,0 +1,1 @@
+"""Who may do what, shared by the dashboard (/admin) and the JSON API (/api/v1)."""
