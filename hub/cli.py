@@ -458,7 +458,13 @@ def _rules_test(args: argparse.Namespace) -> int:
     settings, plugins = _settings(args, require_secrets=False)
     result = load_rules(settings, plugins, TemplateEngine(), args.path)
     sources = {name: cls() for name, cls in plugins.sources.items()}
-    cases = run_rule_tests(result.ruleset, result.documents, sources=sources, clock=SystemClock())
+    cases = run_rule_tests(
+        result.ruleset,
+        result.documents,
+        sources=sources,
+        clock=SystemClock(),
+        categories=settings.categories,
+    )
     failed = [c for c in cases if not c.passed]
     for case in cases:
         print(f"{'ok  ' if case.passed else 'FAIL'} {case.location}: {case.name}")
@@ -549,7 +555,7 @@ def _simulate(args: argparse.Namespace) -> int:
     for event in events:
         shown = {**event, "data": {**event.get("data", {}), "raw": "…"}}
         print("event:", json.dumps(shown, indent=2, ensure_ascii=False))
-        for verdict in dry_run(ruleset, event):
+        for verdict in dry_run(ruleset, event, categories=settings.categories):
             if verdict.matched:
                 print(f"MATCH {verdict.rule_id}")
                 for action in verdict.actions:

@@ -17,6 +17,7 @@ from hub.admin.settings import AdminSettings, admin_settings
 from hub.errors import ConfigError, ConfigErrors
 from hub.people import Directory, directory_from_config
 from hub.plugins import Plugins
+from hub.rules.categories import Categories, build_categories
 from hub.secrets import (
     MissingSecret,
     Secret,
@@ -111,6 +112,8 @@ class Settings:
     #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
     #: non-empty when loaded with `require_secrets=False` (the rules tools).
     missing_secrets: tuple[str, ...] = ()
+    #: `categories:`: what each event is about, as `data.category` (hub/rules/categories.py).
+    categories: Categories = field(default_factory=Categories)
 
     def policy_for(
         self, destination: str | None, default_limits: tuple[tuple[int, float], ...] = ()
@@ -220,7 +223,15 @@ def settings_from_document(
         encryption_keys=_encryption_keys(doc, environ=environ, base_dir=base_dir, missing=missing),
         people=_people(doc),
         missing_secrets=tuple(missing or ()),
+        categories=_categories(doc),
     )
+
+
+def _categories(doc: YamlDocument) -> Categories:
+    try:
+        return build_categories(doc.data.get("categories") or [])
+    except ValueError as exc:
+        raise ConfigError(str(exc), location=doc.locate(("categories",))) from exc
 
 
 def _people(doc: YamlDocument) -> Directory:

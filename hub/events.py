@@ -52,9 +52,12 @@ class Event:
     changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
     raw: Any = None
+    #: A created task's likely duplicates, `{id, title, url, score}` best first; None
+    #: where duplicate detection does not apply (hub/notion/task_index.py).
+    duplicates: tuple[Mapping[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "specversion": "1.0",
             "id": self.id,
             "source": self.source,
@@ -75,6 +78,9 @@ class Event:
                 "raw": self.raw,
             },
         }
+        if self.duplicates is not None:
+            doc["data"]["duplicates"] = [dict(d) for d in self.duplicates]
+        return doc
 
 
 def event_from_dict(doc: Mapping[str, Any]) -> Event:
@@ -98,6 +104,7 @@ def event_from_dict(doc: Mapping[str, Any]) -> Event:
         changes=dict(data.get("changes") or {}),
         fields=dict(data.get("fields") or {}),
         raw=data.get("raw"),
+        duplicates=tuple(data["duplicates"]) if data.get("duplicates") is not None else None,
     )
 
 

@@ -18,6 +18,7 @@ from connectors.base import RenderedAction
 from hub.clock import Clock
 from hub.errors import ConfigError, Location
 from hub.events import event_id_for
+from hub.rules.categories import Categories, with_category
 from hub.rules.matcher import RenderProblem, explain, match_rules, render_actions
 from hub.rules.model import Rule, RuleSet
 from hub.sources.base import NormalizeContext, RawEvent, Source
@@ -37,12 +38,16 @@ def dry_run(
     event: Mapping[str, Any],
     *,
     queries: Mapping[str, Any] | None = None,
+    categories: Categories | None = None,
 ) -> list[RuleVerdict]:
     """Every rule with whether it matches and why not, and the rendered actions if it does.
 
     Nothing is read: `query:` steps take their results from `queries` (a test case's
-    canned results, by step name).
+    canned results, by step name). `data.category` is set from `categories` as the worker
+    sets it, unless the event has one.
     """
+    if categories is not None:
+        event = with_category(dict(event), categories)
     matched = {r.id for r in match_rules(ruleset, event)}
     verdicts = []
     for rule in ruleset.rules:
@@ -115,6 +120,7 @@ def run_rule_tests(
     *,
     sources: Mapping[str, Source],
     clock: Clock,
+    categories: Categories | None = None,
 ) -> list[CaseResult]:
     """Run every `tests:` case of the given rule files."""
     results = []
@@ -126,7 +132,7 @@ def run_rule_tests(
             except (ConfigError, OSError, ValueError) as exc:
                 results.append(CaseResult(doc.file, case["name"], location, False, str(exc)))
                 continue
-            results.append(_check_case(ruleset, doc.file, case, location, events))
+            results.append(_check_case(ruleset, doc.file, case, location, events, categories))
     return results
 
 
@@ -149,12 +155,13 @@ def _check_case(
     case: Mapping[str, Any],
     location: Location,
     events: list[dict[str, Any]],
+    categories: Categories | None = None,
 ) -> CaseResult:
     expect = case["expect"]
     got_rules: list[str] = []
     got_actions: list[dict[str, Any]] = []
     for event in events:
-        for verdict in dry_run(ruleset, event, queries=case.get("queries")):
+        for verdict in dry_run(ruleset, event, queries=case.get("queries"), categories=categories):
             if verdict.matched:
                 got_rules.append(verdict.rule_id)
                 got_actions += verdict.actions

@@ -44,6 +44,7 @@ from hub.notion.notices import (
     verification_token_of,
 )
 from hub.notion.query import plan_query, run_query
+from hub.notion.task_index import DuplicateSettings, TaskIndex, read_database
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object
 from hub.sources._values import source_path, type_word
@@ -167,6 +168,62 @@ class NotionSource:
                     }
                 ],
             },
+            "duplicates": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "Duplicate-task detection: a page created in one of `databases` "
+                "is compared with that database's open tasks and its event carries "
+                "`data.duplicates` (docs/rules.md).",
+                "properties": {
+                    "threshold": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "default": 0.6,
+                        "description": "Score from which a task is reported as a duplicate.",
+                        "examples": [0.6],
+                    },
+                    "limit": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 20,
+                        "default": 3,
+                        "description": "Duplicates reported per new task, best first.",
+                        "examples": [3],
+                    },
+                    "refresh": {
+                        "type": ["string", "number"],
+                        "default": "1h",
+                        "description": "Read the whole database again when the stored index "
+                        "is older than this (events keep it current in between).",
+                        "examples": ["1h"],
+                    },
+                    "closed": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Status values of tasks that are no longer open.",
+                        "examples": [["Done", "Cancelled"]],
+                    },
+                    "status_property": {"type": "string", "examples": ["Status"]},
+                    "description_property": {
+                        "type": "string",
+                        "description": "Text property compared besides the title "
+                        "(default: Description, Notes or Summary, the first present).",
+                        "examples": ["Notes"],
+                    },
+                    "assignee_property": {"type": "string", "examples": ["Assignee"]},
+                    "project_property": {"type": "string", "examples": ["Project"]},
+                    "max_tasks": {
+                        "type": "integer",
+                        "minimum": 100,
+                        "maximum": 10000,
+                        "default": 1000,
+                        "description": "Tasks read per refresh at most (100 per request).",
+                        "examples": [1000],
+                    },
+                },
+                "examples": [{"threshold": 0.6, "refresh": "1h", "closed": ["Done"]}],
+            },
             "max_age": {
                 "type": ["string", "number"],
                 "description": "Refuse signed events whose timestamp is older than this "
@@ -199,6 +256,7 @@ class NotionSource:
         notion_version: str = DEFAULT_NOTION_VERSION,
         coalesce_window_s: float = 2.0,
         workspaces: Mapping[str, Workspace] | None = None,
+        duplicates: DuplicateSettings | None = None,
     ) -> None:
         self._kinds = dict(kinds or {})
         self._workspaces = dict(workspaces or {})
@@ -213,6 +271,8 @@ class NotionSource:
         self._names: dict[str, dict[str, str]] = {}  # database id -> property id -> name
         self._names_locks: dict[str, asyncio.Lock] = {}
         self._handshakes: deque[float] = deque()  # monotonic times of unsigned handshakes
+        #: Open tasks of the `databases`, for `data.duplicates` on created pages.
+        self._tasks = TaskIndex(duplicates) if duplicates is not None else None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> NotionSource:
@@ -236,6 +296,11 @@ class NotionSource:
             api_url=str(options.get("api_url", NOTION_API)),
             notion_version=str(options.get("notion_version", DEFAULT_NOTION_VERSION)),
             coalesce_window_s=parse_duration(options.get("coalesce_window", "2s")).total_seconds(),
+            duplicates=DuplicateSettings.from_options(
+                dup, parse_duration(dup.get("refresh", "1h")).total_seconds()
+            )
+            if isinstance(dup := options.get("duplicates"), Mapping)
+            else None,
         )
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
@@ -345,6 +410,13 @@ class NotionSource:
             raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
         except PermanentFetchError as exc:
             # Gone or not shared with the integration: the thin event is all there is.
+            if self._tasks is not None:
+                await self._tasks.forget(
+                    merged.entity.id,
+                    sorted(self._kinds),
+                    ctx.snapshots,
+                    now=ctx.clock.now().timestamp(),
+                )
             notion = {**merged.fields.get("notion", {}), "fetch_error": exc.message}
             return [dataclasses.replace(merged, fields={**merged.fields, "notion": notion})]
         try:
@@ -365,6 +437,10 @@ class NotionSource:
             kinds=self._kinds,
             names=names,
         )
+        unchanged = previous is not None and not event.changes and merged.type.endswith("_updated")
+        if not unchanged:
+            # Before the snapshot is stored: a RetryLater here enriches again, same changes.
+            event = await self._track_task(event, page, fetcher, ctx, budget)
         await asyncio.to_thread(
             ctx.snapshots.put,
             key,
@@ -372,9 +448,46 @@ class NotionSource:
             version=snapshot.last_edited_time,
             now=ctx.clock.now().timestamp(),
         )
-        if previous is not None and not event.changes and merged.type.endswith("_updated"):
+        if unchanged:
             return []  # edited and reverted within the window, or nothing we can see changed
         return [event]
+
+    async def _track_task(
+        self,
+        event: Event,
+        page: Mapping[str, Any],
+        fetcher: HttpPageFetcher,
+        ctx: EnrichContext,
+        budget: str,
+    ) -> Event:
+        """Keep the database's open-task index current; a created task gets `duplicates`."""
+        tasks = self._tasks
+        database_id = next((i for i in page_parent_ids(page) if i in self._kinds), None)
+        if tasks is None or database_id is None:
+            return event
+
+        async def read_all() -> list[dict[str, Any]]:
+            return await read_database(
+                fetcher,
+                database_id,
+                kinds=self._kinds,
+                max_tasks=tasks.settings.max_tasks,
+                wait_for_budget=lambda: ctx.throttle(budget, NOTION_BUDGET),
+            )
+
+        try:
+            return await tasks.track(
+                event,
+                database_id,
+                snapshots=ctx.snapshots,
+                now=ctx.clock.now().timestamp(),
+                read_all=read_all,
+            )
+        except RetryableFetchError as exc:
+            raise RetryLater(f"Notion: {exc.message}", after_s=exc.after_s) from exc
+        except PermanentFetchError as exc:
+            log.warning("Notion database %s: cannot read its tasks: %s", database_id, exc.message)
+            return event
 
     async def query(self, params: Mapping[str, Any], ctx: EnrichContext) -> list[dict[str, Any]]:
         """A `notion.query` step: a database's pages, flattened like event fields."""

@@ -1,0 +1,138 @@
+"""Duplicate-task scoring and categorization (#20): the pure functions rules rely on."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from hub.events import Entity, Event, event_from_dict
+from hub.rules.categories import build_categories, categorize, with_category
+from hub.rules.duplicates import TaskText, find_duplicates, similarity
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _task(title: str, description: str = "", task_id: str = "t") -> TaskText:
+    return TaskText(id=task_id, title=title, description=description)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Migrate user table to Postgres", "Migrate user tabel to Postgress"),
+        ("Rotate database credentials", "Rotate DB creds"),
+        ("Checkout page slow on mobile", "Mobile checkout page slow"),
+    ],
+)
+def test_typos_abbreviations_and_reordering_are_duplicates(a: str, b: str) -> None:
+    assert similarity(_task(a), _task(b)) >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Upgrade Node.js to 18", "Upgrade Node.js to 20"),
+        ("Deploy payment service to staging", "Deploy payment service to production"),
+        ("Add caching to product API", "Remove caching from product API"),
+        (
+            "Login screen layout broken on small phones",
+            "Signup screen layout broken on small phones",
+        ),
+    ],
+)
+def test_other_versions_places_verbs_or_a_swapped_word_are_not(a: str, b: str) -> None:
+    assert similarity(_task(a), _task(b)) < 0.6
+
+
+def test_find_duplicates_skips_the_task_itself_and_ranks_best_first() -> None:
+    new = _task("Write launch blog post", task_id="new")
+    open_tasks = [
+        _task("Write launch blog post", task_id="new"),
+        _task("Draft the launch blog post", task_id="close"),
+        _task("Write blog post about launch", task_id="closer"),
+        _task("Renew TLS certificate", task_id="other"),
+    ]
+    found = find_duplicates(new, open_tasks, threshold=0.6, limit=5)
+    assert [d["id"] for d in found][:2] in (["closer", "close"], ["close", "closer"])
+    assert "new" not in [d["id"] for d in found]
+    assert "other" not in [d["id"] for d in found]
+    assert found == sorted(found, key=lambda d: -d["score"])
+    assert set(found[0]) == {"id", "title", "url", "score"}
+
+
+def test_an_event_with_duplicates_and_a_category_validates_and_round_trips() -> None:
+    event = Event(
+        id="e1",
+        source="notion/workspace/acme",
+        type="notion.page.created",
+        subject="page/p1",
+        time=datetime(2026, 11, 21, tzinfo=UTC),
+        entity=Entity(kind="task", id="p1", title="Draft launch post"),
+        duplicates=({"id": "p0", "title": "Write launch post", "url": None, "score": 0.8},),
+    )
+    doc = with_category(event.to_dict(), build_categories([{"name": "docs", "keywords": ["post"]}]))
+    schema = json.loads((REPO / "schemas" / "event.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["data"]["category"] == "docs"
+    assert event_from_dict(doc).duplicates == event.duplicates
+
+
+CONFIG: list[dict[str, Any]] = [
+    {"name": "security", "regex": [r"\bcve-\d{4}-\d+"], "labels": ["security"]},
+    {
+        "name": "infra",
+        "repos": ["acme/infra-*"],
+        "databases": ["8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"],
+    },
+    {"name": "bug", "keywords": ["crash", "regression"], "labels": ["bug"]},
+    {"name": "feature", "examples": ["Recurring tasks", "Saved filters on the task list"]},
+]
+
+
+def _doc(title: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "source": fields.pop("source", "notion/workspace/acme"),
+        "type": "notion.page.created",
+        "data": {"entity": {"kind": "task", "id": "p", "title": title}, "fields": fields},
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (_doc("Anything", notion={"parent_id": "8e2f6a149c3b4d5ea1f23b4c5d6e7f80"}), "infra"),
+        (_doc("Release", source="github/acme/infra-live", repository="acme/infra-live"), "infra"),
+        (_doc("Something odd", labels=["Security"]), "security"),
+        (_doc("Patch OpenSSL for CVE-2024-0727"), "security"),
+        (_doc("App crashes when opening settings"), "bug"),
+        (_doc("Recurring invoices"), "feature"),
+        (_doc(""), None),
+    ],
+)
+def test_categorize_uses_origin_labels_patterns_keywords_then_examples(
+    document: dict[str, Any], expected: str | None
+) -> None:
+    assert categorize(document, build_categories(CONFIG)) == expected
+
+
+def test_another_database_is_not_that_databases_category() -> None:
+    other = _doc("Anything", notion={"parent_id": "0e2f6a149c3b4d5ea1f23b4c5d6e7f80"})
+    assert categorize(other, build_categories(CONFIG)) != "infra"
+
+
+def test_a_category_already_on_the_event_is_kept_and_no_config_adds_nothing() -> None:
+    categories = build_categories(CONFIG)
+    given = _doc("App crashes")
+    given["data"]["category"] = "feature"
+    assert with_category(given, categories)["data"]["category"] == "feature"
+    assert "category" not in with_category(_doc("App crashes"), build_categories([]))["data"]
+
+
+def test_a_bad_regex_names_its_category() -> None:
+    with pytest.raises(ValueError, match="category 'x': regex"):
+        build_categories([{"name": "x", "regex": ["("]}])
