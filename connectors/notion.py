@@ -15,6 +15,7 @@ pages of a known database cost no read; `types:` in the action skips the read en
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import logging
 import math
@@ -236,6 +237,9 @@ class NotionConnector:
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._parents: dict[tuple[str, str], str] = {}
         self._targets: dict[tuple[str, str], Target] = {}
+        #: One schema read per target at a time: sends that start together (a list of new
+        #: tasks) wait for the first read instead of each spending a request of the budget.
+        self._reading: dict[tuple[str, str], asyncio.Lock] = {}
 
     def budget_key(self, destination: Destination | None) -> str | None:
         """Writes share the integration's budget with the notion source's page reads."""
@@ -409,6 +413,15 @@ class NotionConnector:
         key = _target_key(params)
         if (cached := self._targets.get((ws.name, key))) is not None:
             return cached, True
+        lock = self._reading.setdefault((ws.name, key), asyncio.Lock())
+        async with lock:
+            if (cached := self._targets.get((ws.name, key))) is not None:
+                return cached, True
+            return await self._read_target(ws, key, ctx)
+
+    async def _read_target(
+        self, ws: Workspace, key: str, ctx: DeliveryContext
+    ) -> tuple[Target, bool] | SendResult:
         kind, object_id = key.split(":", 1)
         if kind == "database":
             response = await self._http.get(

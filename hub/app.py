@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from hub.admin.proxies import TrustedProxies
 from hub.admin.routes import admin_routes
+from hub.api.intake import receive_task_list
 from hub.errors import RequestRejected, StoreError
 from hub.ingress import receive_hook, rejected, store_unavailable
 from hub.intake import GroupCommitWriter
@@ -94,6 +95,7 @@ def create_app(
             Route("/", home, methods=["GET"]),
             Route("/hooks/{source}", receive_hook, methods=["POST"]),
             Route("/hooks/{source}/{path:path}", receive_hook, methods=["POST"]),
+            Route("/intake/{name}", receive_task_list, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

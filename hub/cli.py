@@ -20,6 +20,7 @@ from hub.plugins import Plugins, load_plugins
 from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
 from hub.runtime import Runtime, build_runtime, load_rules
+from hub.tasks.cli import add_intake_command
 
 DEFAULT_CONFIG = "switchboard.yaml"
 
@@ -168,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
         help="also re-send delivered ones (duplicates where not idempotent)",
     )
     replay.set_defaults(run=_replay)
+
+    add_intake_command(sub, _settings, existing_path)
 
     simulate = sub.add_parser("simulate", help="dry run: which rules match, what would be sent")
     simulate.add_argument("event", type=existing_path, help="a normalized event, or a raw payload")

@@ -1,4 +1,11 @@
-"""A fake Notion REST API serving the shared fixtures; it can rate-limit and fail on cue."""
+"""A fake Notion REST API serving the shared fixtures; it can rate-limit and fail on cue.
+
+Writes behave as Notion's do (/reference/post-page, /reference/patch-page,
+/reference/create-a-comment): a created page comes back in the page object shape, with
+each property's id and type from its data source. With `rate_per_s` set, requests beyond
+Notion's average of 3 per second (bursts of `burst` allowed, per integration token) get
+429 rate_limited with a Retry-After, as /reference/request-limits describes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,10 @@ import asyncio
 import json
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -15,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.clock import SystemClock
 from tests.fakes.notion_filter import FilterInvalid, matches, sort_key
 from tests.support import fixture_path
 
@@ -58,7 +69,17 @@ class FakeNotion:
     seen: list[Seen] = field(default_factory=list)
     #: Seconds each query takes to answer (a slow database, for deferred chat answers).
     query_delay_s: float = 0.0
+    #: Requests per second allowed per token (Notion: 3 on average); None: no limit.
+    rate_per_s: float | None = None
+    #: Requests allowed at once above the average (a token bucket's size).
+    burst: int = 4
+    #: Comments posted (POST /v1/comments), as Notion returned them.
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    #: Bodies of POST /v1/pages and PATCH /v1/pages/{id}, in order: (method, page id, body).
+    writes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    now: Callable[[], datetime] = field(default_factory=lambda: SystemClock().now)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def with_fixtures(cls) -> FakeNotion:
@@ -114,8 +135,25 @@ class FakeNotion:
                 status, body = self._query(kind, body, await request.json())
             return self._reply(request, status, body, headers)
 
+        async def create_page(request: Request) -> Response:
+            body = await request.json()
+            return self._reply(request, *self._write(request, body, None))
+
+        async def update_page(request: Request) -> Response:
+            body = await request.json()
+            page_id = request.path_params["object_id"]
+            return self._reply(request, *self._write(request, body, page_id))
+
+        async def create_comment(request: Request) -> Response:
+            return self._reply(request, *self._comment(request, await request.json()))
+
         return Starlette(
             routes=[
+                Route("/v1/pages", create_page, methods=["POST"]),
+                Route("/v1/pages/{object_id}", update_page, methods=["PATCH"]),
+                Route("/v1/comments", create_comment, methods=["POST"]),
+            ]
+            + [
                 Route(f"/v1/{kind}/{{object_id}}", get_object, methods=["GET"])
                 for kind in ("pages", "databases", "data_sources")
             ]
@@ -178,15 +216,125 @@ class FakeNotion:
             "page_or_database": {},
         }
 
-    def _answer(
-        self, request: Request, objects: dict[str, dict[str, Any]], kind: str, object_id: str
-    ) -> tuple[int, Any, dict[str, str]]:
+    def rate_limited(self) -> int:
+        """How many requests were answered 429."""
+        with self._lock:
+            return sum(1 for s in self.seen if s.status == 429)
+
+    def _over_rate(self, request: Request) -> tuple[int, Any, dict[str, str]] | None:
+        """A 429 when the caller's token bucket is empty (rate_per_s tokens a second)."""
+        if self.rate_per_s is None:
+            return None
+        key = request.headers.get("authorization") or ""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - at) * self.rate_per_s)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate_per_s
+                body = notion_fixture("api", "errors", "429-rate_limited.json")
+                return 429, body, {"Retry-After": str(max(1, round(wait + 0.5)))}
+            self._buckets[key] = (tokens - 1.0, now)
+        return None
+
+    def _check(self, request: Request) -> tuple[int, Any, dict[str, str]] | None:
+        """A scripted reply, a 429 over the rate, or a 401 for a wrong token; else None."""
         with self._lock:
             if self.script:
                 return self.script.pop(0)
-            found = objects.get(_key(object_id))
+        if (limited := self._over_rate(request)) is not None:
+            return limited
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return 401, notion_fixture("api", "errors", "401-unauthorized.json"), {}
+        return None
+
+    def _write(
+        self, request: Request, body: dict[str, Any], page_id: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """POST /v1/pages (page_id None) or PATCH /v1/pages/{page_id}."""
+        if (refused := self._check(request)) is not None:
+            return refused
+        stamp = self.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._lock:
+            if page_id is None:
+                parent = dict(body.get("parent") or {})
+                ids = [str(v) for k, v in parent.items() if k.endswith("_id")]
+                source = next(
+                    (
+                        s
+                        for s in self.data_sources.values()
+                        if {_key(s["id"]), _key(s["parent"]["database_id"])}
+                        & {_key(i) for i in ids}
+                    ),
+                    None,
+                )
+                if source is None:
+                    return self._not_found("database", ids[0] if ids else "")
+                page: dict[str, Any] = {
+                    "object": "page",
+                    "id": str(uuid.uuid4()),
+                    "created_time": stamp,
+                    "last_edited_time": stamp,
+                    "parent": {"type": next(iter(parent)), **parent}
+                    if "type" not in parent
+                    else parent,
+                    "archived": False,
+                    "in_trash": False,
+                    "properties": {},
+                }
+                schema = source["properties"]
+            else:
+                found = self.pages.get(_key(page_id))
+                if found is None:
+                    return self._not_found("page", page_id)
+                page, schema = found, found["properties"]
+            for name, value in (body.get("properties") or {}).items():
+                if name not in schema:
+                    error = notion_fixture("api", "errors", "400-validation_error.json")
+                    error["message"] = f"{name} is not a property that exists."
+                    return 400, error, {}
+                kind = schema[name]["type"]
+                page["properties"][name] = {
+                    "id": schema[name]["id"],
+                    "type": kind,
+                    kind: _as_read(kind, value[kind]),
+                }
+            page["last_edited_time"] = stamp
+            self.pages[_key(page["id"])] = page
+            self.writes.append(("POST" if page_id is None else "PATCH", page["id"], body))
+            return 200, page, {}
+
+    def _comment(self, request: Request, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if (refused := self._check(request)) is not None:
+            return refused
+        page_id = str((body.get("parent") or {}).get("page_id") or "")
+        with self._lock:
+            if page_id and _key(page_id) not in self.pages:
+                return self._not_found("page", page_id)
+            comment = notion_fixture("api", "comments.create.response.json")
+            comment["id"] = str(uuid.uuid4())
+            comment["parent"] = {"type": "page_id", "page_id": page_id}
+            comment["rich_text"] = _as_read("rich_text", body.get("rich_text") or [])
+            self.comments.append(comment)
+        return 200, comment, {}
+
+    @staticmethod
+    def _not_found(kind: str, object_id: str) -> tuple[int, Any, dict[str, str]]:
+        body = notion_fixture("api", "errors", "404-object_not_found.json")
+        body["message"] = (
+            f"Could not find {kind} with ID: {object_id}. Make sure the "
+            "relevant pages and databases are shared with your integration."
+        )
+        return 404, body, {}
+
+    def _answer(
+        self, request: Request, objects: dict[str, dict[str, Any]], kind: str, object_id: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        if (refused := self._check(request)) is not None:
+            return refused
+        with self._lock:
+            found = objects.get(_key(object_id))
         if found is None:
             body = notion_fixture("api", "errors", "404-object_not_found.json")
             body["message"] = (
@@ -195,3 +343,19 @@ class FakeNotion:
             )
             return 404, body, {}
         return 200, found, {}
+
+
+def _as_read(kind: str, value: Any) -> Any:
+    """A written property value as Notion reads it back (rich text gains `plain_text`)."""
+    if kind in ("title", "rich_text") and isinstance(value, list):
+        return [
+            {
+                "type": "text",
+                "text": {"content": item["text"]["content"], "link": None},
+                "plain_text": item["text"]["content"],
+                "href": None,
+            }
+            for item in value
+            if isinstance(item, dict) and isinstance(item.get("text"), dict)
+        ]
+    return value
