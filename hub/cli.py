@@ -220,6 +220,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     db_restore.set_defaults(run=_db_restore)
 
+    secrets = sub.add_parser("secrets", help="encryption of the tokens the hub stores")
+    secrets_sub = secrets.add_subparsers(title="secrets commands")
+    new_key = secrets_sub.add_parser(
+        "new-key", help="print a new key for store.encryption_keys (keep it secret)"
+    )
+    new_key.set_defaults(run=_secrets_new_key)
+    rotate = secrets_sub.add_parser(
+        "rotate",
+        help="re-encrypt every stored token under the first of store.encryption_keys "
+        "(safe while the hub runs)",
+    )
+    rotate.set_defaults(run=_secrets_rotate)
+
     admin = sub.add_parser("admin", help="admin dashboard and API helpers")
     admin_sub = admin.add_subparsers(title="admin commands")
     hash_pw = admin_sub.add_parser(
@@ -681,6 +694,36 @@ def _db_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets_new_key(args: argparse.Namespace) -> int:
+    from hub.store.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
+def _secrets_rotate(args: argparse.Namespace) -> int:
+    from hub.store import open_store
+    from hub.store.crypto import TokenCipher
+    from hub.store.rotation import rotate_tokens
+
+    settings, _ = _settings(args)
+    if not settings.encryption_keys:
+        raise ConfigError(
+            "store.encryption_keys is not set: there is no key to encrypt under",
+            hint="add a key from `switchboard secrets new-key` first",
+        )
+    store = open_store(settings.database_url)
+    try:
+        done = rotate_tokens(store, TokenCipher(settings.encryption_keys))
+    finally:
+        store.close()
+    print(f"re-encrypted {done.rewritten} stored documents under the first key")
+    if done.busy:
+        print(f"{len(done.busy)} documents kept changing; run `secrets rotate` again")
+        return 1
+    return 0
+
+
 def _hash_password(args: argparse.Namespace) -> int:
     import getpass
 
@@ -746,10 +789,12 @@ def _gcal_run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     from hub.clock import SystemClock
     from hub.sources._gcal_api import ApiFailure
     from hub.store import open_store
+    from hub.store.crypto import TokenCipher
     from hub.upkeep import upkeep_context
 
     async def run() -> Any:
         store = open_store(settings.database_url)
+        store.cipher = TokenCipher(settings.encryption_keys)
         try:
             async with upkeep_context(store, SystemClock()) as ctx:
                 return await work(ctx)

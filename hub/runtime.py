@@ -18,6 +18,7 @@ from hub.rules.loader import LoadResult, load_rules_checked
 from hub.rules.templates import TemplateEngine
 from hub.sources.base import Source
 from hub.store import Store, open_store
+from hub.store.crypto import TokenCipher
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +89,7 @@ def build_runtime(
     templates = TemplateEngine()
     ruleset = load_rules(settings, plugins, templates).ruleset
     store = open_store(settings.database_url)
+    store.cipher = TokenCipher(settings.encryption_keys)
     broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
     clock = clock or SystemClock()
     limiter, breaker = make_limits(

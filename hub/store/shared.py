@@ -1,6 +1,7 @@
 """State several processes change at once: documents edited atomically, and leases.
 
-Rows live in the generic `snapshots` table (key -> JSON doc), so no table of their own.
+Rows live in the generic `snapshots` table (key -> JSON doc), so no table of their own;
+token fields in them are sealed with the store's cipher (hub/store/crypto.py).
 Any number of schedulers run the same upkeep (hub/upkeep.py); what must happen once
 (opening a calendar's push channel) is done by whoever holds the lease.
 """
@@ -39,8 +40,11 @@ class StoreSharedState:
         """
         with self._store.guard("update shared state"), self._store.keyed_write(key) as conn:
             stored = _doc(conn, key)
+            if stored is not None:
+                stored = self._store.cipher.open_doc(stored)
             doc = change(dict(stored) if stored is not None else None)
-            _write(conn, key, doc, now=now, exists=stored is not None)
+            sealed = self._store.cipher.seal_doc(doc)
+            _write(conn, key, sealed, now=now, exists=stored is not None)
         return doc
 
     def lease(self, key: str, *, holder: str, now: float, ttl_s: float) -> bool:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hub.errors import StoreError
 from hub.store import statements as sql
+from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.tables import attempts, deliveries, event_bodies, events
 
 TERMINAL_DELIVERY = ("delivered", "dead", "skipped")
@@ -125,6 +126,9 @@ class AttemptRecord:
 
 class Store:
     """All persistence; one instance per process, shared by threads."""
+
+    #: Seals token fields of stored documents (hub/store/crypto.py); build_runtime sets it.
+    cipher: TokenCipher = PLAIN
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
