@@ -6,7 +6,11 @@ measures it on its own. Ingress (`serve --no-worker`) accepts --events signed
 `issues.opened` webhooks while no worker runs, so they wait in Redis as a backlog; then
 workers start and drain it: each event is claimed, normalized, matched, rendered,
 planned as one Discord delivery, claimed again, sent to the fast fake Discord
-(benchmarks/fake_discord.py) and recorded. Figures per phase: events/s from the first
+(benchmarks/fake_discord.py) and recorded. Ingress enqueues each webhook's id in a
+message of its own (the posts come one at a time), so whatever batching happens is the
+worker's own: its coalescers merge the messages its threads hold (hub/pipeline/coalesce.py).
+The workers are started, then stopped with SIGSTOP while the backlog is posted, and
+resumed together. Figures per phase: events/s from the first
 worker's start to the last delivery row `delivered`, worker CPU ms per event (user +
 system from /proc), and context switches per event (every thread of every worker).
 Phases: 1 worker, then --workers workers on a fresh backlog; the ratio of their rates
@@ -18,13 +22,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from delivery import LIMITED_BELOW, Fake, Stack
-from harness import DEFAULT_REDIS_URL, Proc, cpu_seconds, redis_available, wait_for
+from harness import (
+    DEFAULT_REDIS_URL,
+    REPO,
+    Proc,
+    cpu_seconds,
+    redis_available,
+    use_tree,
+    wait_for,
+)
 
 
 @dataclass
@@ -64,11 +77,20 @@ def drain(tmp: Path, name: str, *, workers: int, events: int, threads: int, redi
     ).ready()
     try:
         fake.reset()  # unlimited: a fast destination
-        ids = {stack.post(LIMITED_BELOW + n)[0] for n in range(events)}
+        # The workers start first and are stopped (SIGSTOP) while the backlog is posted,
+        # then all resume at once: none drains while another is still starting up, and
+        # their start-up CPU is not counted.
         procs: list[Proc] = [stack.add_worker(wait=True) for _ in range(workers)]
-        cpu = {p.pid: cpu_seconds(p.pid) for p in procs}
-        switches = {p.pid: context_switches(p.pid) for p in procs}
-        started = time.monotonic()
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            ids = {stack.post(LIMITED_BELOW + n)[0] for n in range(events)}
+        finally:
+            cpu = {p.pid: cpu_seconds(p.pid) for p in procs}
+            switches = {p.pid: context_switches(p.pid) for p in procs}
+            started = time.monotonic()
+            for proc in procs:
+                os.kill(proc.pid, signal.SIGCONT)
         done = wait_for(
             lambda: stack.delivery_statuses(ids).get("delivered", 0) >= events, 600, 0.25
         )
@@ -87,45 +109,93 @@ def drain(tmp: Path, name: str, *, workers: int, events: int, threads: int, redi
         fake.close()
 
 
+#: Issue #18's goals for this benchmark.
+GOAL_RATE_2 = 1500
+
+
+def phases(
+    tmp: Path, label: str, *, workers: int, events: int, threads: int, redis: str
+) -> list[Drain]:
+    return [
+        drain(
+            tmp, f"drain-{label}{phase}-{w}", workers=w, events=events, threads=threads, redis=redis
+        )
+        for phase, w in enumerate((1, workers))
+    ]
+
+
+def report(label: str, runs: list[Drain], threads: int) -> None:
+    print(f"{label} ({threads} threads/worker)")
+    print(f"  {'workers':>7} {'events/s':>9} {'CPU ms/event':>13} {'switches/event':>15}")
+    for run in runs:
+        print(
+            f"  {run.workers:>7} {run.rate:>9.0f} {run.cpu_ms:>13.2f} "
+            f"{run.switches / run.events:>15.1f}"
+        )
+    print(f"  scaling {runs[1].workers} workers / 1 worker: {runs[1].rate / runs[0].rate:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=2, help="workers in the second phase")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="worker.threads (the default)")
     parser.add_argument("--quick", action="store_true", help="300 events")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/before <commit>`) measured first, "
+        "in the same run, for a before/after ratio",
+    )
+    parser.add_argument(
+        "--before-threads", type=int, default=4, help="worker.threads for --before (its default)"
+    )
     args = parser.parse_args()
     if why := redis_available(args.redis_url):
         raise SystemExit(f"Redis at {args.redis_url} is down: {why}")
     events = 300 if args.quick else args.events
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    print(f"{events} issues.opened events, each one Discord delivery")
     with tempfile.TemporaryDirectory(prefix="sb-drain-") as tmp:
-        runs = [
-            drain(
+        before: list[Drain] = []
+        if args.before is not None:
+            use_tree(args.before)
+            before = phases(
                 Path(tmp),
-                f"drain{phase}-{w}",
-                workers=w,
+                "before",
+                workers=args.workers,
                 events=events,
-                threads=args.threads,
+                threads=args.before_threads,
                 redis=args.redis_url,
             )
-            for phase, w in enumerate((1, args.workers))
-        ]
-    print(
-        f"{events} issues.opened events, each one Discord delivery, {args.threads} threads/worker"
-    )
-    print(f"  {'workers':>7} {'events/s':>9} {'CPU ms/event':>13} {'switches/event':>15}")
-    for run in runs:
-        print(
-            f"  {run.workers:>7} {run.rate:>9.0f} {run.cpu_ms:>13.1f} "
-            f"{run.switches / run.events:>15.0f}"
+            use_tree(REPO)
+        after = phases(
+            Path(tmp),
+            "after",
+            workers=args.workers,
+            events=events,
+            threads=args.threads,
+            redis=args.redis_url,
         )
-    print(
-        f"scaling {args.workers} workers / 1 worker: {runs[1].rate / runs[0].rate:.2f}x "
-        f"(load average after: {os.getloadavg()[0]:.2f})"
-    )
+    if before:
+        report(f"before: {args.before}", before, args.before_threads)
+    report("this checkout", after, args.threads)
+    one, two = after
+    print("goals (issue #18):")
+    print(f"  CPU ms per event, 1 / 2 workers  {one.cpu_ms:.2f} / {two.cpu_ms:.2f}  goal <= 0.6")
+    print(f"  events/s with 2 workers          {two.rate:.0f}  goal >= {GOAL_RATE_2}")
+    print(f"  switches per event, 2 workers    {two.switches / two.events:.1f}  goal <= 10")
+    if before:
+        b1, b2 = before
+        print(
+            f"after/before: events/s {one.rate / b1.rate:.2f}x (1 worker), "
+            f"{two.rate / b2.rate:.2f}x (2); CPU per event {one.cpu_ms / b1.cpu_ms:.2f}x (1), "
+            f"{two.cpu_ms / b2.cpu_ms:.2f}x (2)"
+        )
+    print(f"(load average after: {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

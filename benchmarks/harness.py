@@ -27,6 +27,10 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+#: The checkout whose hub the benchmarks start (`python -m hub` imports it from its working
+#: directory): this one, or another (a `git worktree` of an older commit) set with
+#: `use_tree`, so before and after are measured in one run.
+TREE = REPO
 BENCH_DIR = Path(__file__).resolve().parent
 PYTHON = sys.executable
 SECRET = "bench-secret-not-real"
@@ -197,9 +201,17 @@ class Proc:
 def spawn(name: str, args: Sequence[str], *, env: dict[str, str], log: Path) -> Proc:
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(
-            list(args), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+            list(args), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=TREE
         )
     return Proc(name, popen, log)
+
+
+def use_tree(tree: Path) -> None:
+    """Start the hub of `tree` from now on (a checkout of this repository)."""
+    global TREE
+    if not (tree / "hub" / "__init__.py").is_file():
+        raise SystemExit(f"{tree} is not a Switchboard checkout (no hub/__init__.py)")
+    TREE = tree.resolve()
 
 
 def hub_args(config: Path, *rest: str) -> list[str]:

@@ -15,10 +15,12 @@ from typing import Any
 from uuid import uuid4
 
 import dramatiq
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from hub.errors import ConfigError
@@ -106,6 +108,36 @@ class BatchingRedisBroker(RedisBroker):
         for message in sent:
             self.emit_after("enqueue", message, None)
 
+    def ack_many(self, consumer: Any, messages: Sequence[Any]) -> None:
+        """What `consumer.ack(message)` does for each message, pipelined.
+
+        Mirrors `_RedisConsumer.ack` and `RedisBroker._dispatch("ack")` of dramatiq 2.x:
+        the dispatch script's "ack" on the consumer's current queue (a delayed message is
+        acknowledged on the queue it was moved to), then the consumer forgets the message.
+        """
+        dispatch = self.scripts["dispatch"]
+        pipe = self.client.pipeline(transaction=False)
+        for message in messages:
+            args = [
+                "ack",
+                current_millis(),
+                consumer.queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                self._should_do_maintenance("ack"),
+                self._max_unpack_size(),  # type: ignore[no-untyped-call]
+                message.options["redis_message_id"],
+            ]
+            dispatch(keys=[self.namespace], args=args, client=pipe)
+        try:
+            pipe.execute()
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]  # dramatiq is untyped
+        finally:
+            for message in messages:
+                consumer.queued_message_ids.discard(message.message_id)
+
 
 def make_broker(url: str, *, namespace: str) -> dramatiq.Broker:
     """'embedded' → an in-process broker; redis://… → Redis; amqp://… → RabbitMQ.
@@ -162,8 +194,8 @@ class Queue:
         self._lock = threading.Lock()
 
     def on_first_use(self, hook: Callable[[str], None]) -> None:
-        """Call `hook(connector)` before the first delivery for each connector is enqueued
-        here, and now for those already used."""
+        """Call `hook(connector)` once its queue is declared, before the first delivery for
+        it is enqueued here; and now for those already used."""
         with self._lock:
             self._on_first_use = hook
             for connector in sorted(self._used):
@@ -175,10 +207,10 @@ class Queue:
             return
         with self._lock:
             if connector not in self._used:
+                # Declared first: a worker's consumer (the hook) consumes a declared queue.
+                self.broker.declare_queue(self.delivery_queue(connector))
                 if self._on_first_use is not None:
                     self._on_first_use(connector)
-                # After the hook: a worker's consumer must find the actor declared.
-                self.broker.declare_queue(self.delivery_queue(connector))
                 self._used.add(connector)
 
     def delivery_queue(self, connector: str) -> str:

@@ -12,16 +12,16 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-import dramatiq
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
 from hub.delivery import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.events import Event
 from hub.http import make_client
+from hub.pipeline.consumer import BatchConsumer, DelayQueueWorker, Handlers
 from hub.pipeline.writer import StoreWriter
 from hub.processing import flush_group, process_events
 from hub.queries import run_queries
@@ -35,6 +35,10 @@ from hub.store import windows
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.worker")
+#: Event batches processed at once: one normalizes and renders while another waits on
+#: the store or an enrichment.
+PROCESS_BATCHES_IN_FLIGHT = 2
+
 T = TypeVar("T")
 
 
@@ -86,7 +90,9 @@ class WorkerService:
         self._http: httpx.AsyncClient | None = None
         self.connectors: Mapping[str, Connector] = {}
         self.engine: DeliveryEngine | None = None
-        self._worker: dramatiq.Worker | None = None
+        self._consumers: dict[str, BatchConsumer] = {}
+        self._consumers_lock = threading.Lock()
+        self._delays: DelayQueueWorker | None = None
         self._stopping = threading.Event()
         lease = runtime.settings.worker.lease_seconds
         self._sweep_interval_s = sweep_interval_s or max(1.0, lease / 4)
@@ -112,21 +118,32 @@ class WorkerService:
             ),
             writer=self.writer,
         )
-        self._declare_actors()
         queue = self.rt.queue
+        self._start_consumer(
+            queue.events_queue,
+            Handlers(
+                batched={PROCESS_ACTOR: self._process_batch},
+                single={FLUSH_ACTOR: self._flush},
+            ),
+            PROCESS_BATCHES_IN_FLIGHT,
+        )
         queue.on_first_use(self._consume)
         for name in sorted(self._connectors_in_use()):
             queue.use(name)
-        self._worker = dramatiq.Worker(
-            self.rt.queue.broker, worker_threads=self.threads, worker_timeout=100
-        )
-        self._worker.start()
+        # Delayed messages (come-backs, group flushes) wait in `<queue>.DQ` until due;
+        # Dramatiq's worker moves them to their queue (its threads run no actors).
+        self._delays = DelayQueueWorker(queue.broker, worker_threads=1, worker_timeout=100)
+        self._delays.start()
         self._sweeper.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._worker is not None:
-            self._worker.stop(timeout=10_000)
+        if self._delays is not None:
+            self._delays.stop(timeout=10_000)
+        with self._consumers_lock:
+            consumers = list(self._consumers.values())
+        for consumer in consumers:
+            consumer.stop()
         if self._http is not None:
             self._loop.run(self._http.aclose())
         self._loop.stop()
@@ -140,17 +157,6 @@ class WorkerService:
         env = ConnectorEnv(http=http, base_dir=self.rt.settings.base_dir)
         return http, {name: cls(env) for name, cls in self.rt.plugins.connectors.items()}
 
-    def _declare_actors(self) -> None:
-        # Queue names come from the Queue: on RabbitMQ they carry the namespace as prefix.
-        queue = self.rt.queue
-        broker = queue.broker
-        dramatiq.actor(
-            broker=broker, actor_name=PROCESS_ACTOR, queue_name=queue.events_queue, max_retries=0
-        )(self._process)
-        dramatiq.actor(
-            broker=broker, actor_name=FLUSH_ACTOR, queue_name=queue.events_queue, max_retries=0
-        )(self._flush)
-
     def _connectors_in_use(self) -> set[str]:
         """Connectors this hub can send with now: its destinations', its rules' and those
         of deliveries not finished yet (a replay, or rules changed since they were made)."""
@@ -160,24 +166,46 @@ class WorkerService:
         return named | rt.store.open_delivery_connectors()
 
     def _consume(self, connector: str) -> None:
-        """Declare `connector`'s delivery actor; Dramatiq starts consuming its queue.
+        """Start consuming `connector`'s delivery queue.
 
-        Called by the Queue before this process first enqueues a delivery for it: when
+        Called by the Queue when this process first enqueues a delivery for it: when
         rules reloaded with a new connector, or the sweeper found a delivery made by a
-        replay elsewhere. A consumer polls Redis even when idle, so unused connectors
+        replay elsewhere. A consumer polls the broker even when idle, so unused connectors
         get none (an idle worker used 9.6% of a core with all ten, 2.6% with two).
         """
-        queue = self.rt.queue
-        dramatiq.actor(
-            broker=queue.broker,
-            actor_name=delivery_actor(connector),
-            queue_name=queue.delivery_queue(connector),
-            max_retries=0,
-        )(self._deliver_fn(connector))
 
-    # --- actors -------------------------------------------------------------------
+        async def deliver(delivery_ids: list[str]) -> None:
+            await self._deliver_batch(connector, delivery_ids)
 
-    def _process(self, *event_ids: str) -> None:
+        self._start_consumer(
+            self.rt.queue.delivery_queue(connector),
+            Handlers(batched={delivery_actor(connector): deliver}, single={}),
+            self.threads,
+        )
+
+    def _start_consumer(self, queue_name: str, handlers: Handlers, in_flight: int) -> None:
+        assert self._loop.loop is not None  # noqa: S101 - consumers start after the loop
+        with self._consumers_lock:
+            if queue_name in self._consumers or self._stopping.is_set():
+                return
+            consumer = BatchConsumer(
+                self.rt.queue.broker,
+                queue_name,
+                handlers,
+                self._loop.loop,
+                max_in_flight=in_flight,
+            )
+            self._consumers[queue_name] = consumer
+        consumer.start()
+
+    # --- stages -------------------------------------------------------------------
+
+    async def _process_batch(self, event_ids: list[str]) -> None:
+        # Normalizing and rendering are CPU work and enrichment waits on the loop: the
+        # stage runs in a thread of its own, and writes through the writer's thread.
+        await asyncio.to_thread(self._process_sync, event_ids)
+
+    def _process_sync(self, event_ids: list[str]) -> None:
         rt = self.rt
         outcome = process_events(
             event_ids,
@@ -249,35 +277,33 @@ class WorkerService:
         while (wait := await asyncio.to_thread(self.rt.limiter.acquire, key, wanted)) > 0:
             await self.rt.clock.sleep(wait)
 
-    def _deliver_fn(self, connector: str) -> Callable[..., None]:
-        def deliver(*delivery_ids: str) -> None:
-            assert self.engine is not None  # noqa: S101 - actors run only after start()
-            batch = self._loop.run(self.engine.deliver_batch(delivery_ids))
-            queue = self.rt.queue
-            later: dict[float, list[str]] = {}
-            for delivery_id, _, come_back_in_s in batch.come_backs():
-                # Wake early; the engine waits out the last fraction exactly. Rounded down
-                # to 10 ms so rows that come back together share one message.
-                early = math.floor(max(0.0, come_back_in_s - WAKE_EARLY_S) * 100) / 100
-                later.setdefault(early, []).append(delivery_id)
-            for delay_s, ids in sorted(later.items()):
-                queue.enqueue_deliveries_later(ids, connector, delay_s=delay_s)
-            if batch.wake:
-                queue.enqueue_deliveries(batch.wake)
-            for outcome in batch.outcomes:
-                decision = outcome.decision
-                if decision is not None and decision.action == "retry":
-                    log.info(
-                        "delivery %s: retry in %.3fs: %s",
-                        outcome.delivery_id,
-                        decision.delay_s,
-                        decision.reason,
-                    )
-                elif decision is not None and decision.action == "dead":
-                    log.warning("delivery %s is dead: %s", outcome.delivery_id, decision.reason)
-
-        deliver.__name__ = delivery_actor(connector)
-        return deliver
+    async def _deliver_batch(self, connector: str, delivery_ids: list[str]) -> None:
+        """Send a batch, then put what it asks for on the queue: come-backs and wake-ups."""
+        assert self.engine is not None  # noqa: S101 - actors run only after start()
+        batch = await self.engine.deliver_batch(delivery_ids)
+        queue = self.rt.queue
+        later: dict[float, list[str]] = {}
+        for delivery_id, _, come_back_in_s in batch.come_backs():
+            # Wake early; the engine waits out the last fraction exactly. Rounded down to
+            # 10 ms so that rows coming back together share one message.
+            early = math.floor(max(0.0, come_back_in_s - WAKE_EARLY_S) * 100) / 100
+            later.setdefault(early, []).append(delivery_id)
+        # Enqueueing is one short Redis round trip: cheaper on the loop than a thread hop.
+        for delay_s, ids in sorted(later.items()):
+            queue.enqueue_deliveries_later(ids, connector, delay_s=delay_s)
+        if batch.wake:
+            queue.enqueue_deliveries(batch.wake)
+        for outcome in batch.outcomes:
+            decision = outcome.decision
+            if decision is not None and decision.action == "retry":
+                log.info(
+                    "delivery %s: retry in %.3fs: %s",
+                    outcome.delivery_id,
+                    decision.delay_s,
+                    decision.reason,
+                )
+            elif decision is not None and decision.action == "dead":
+                log.warning("delivery %s is dead: %s", outcome.delivery_id, decision.reason)
 
     # --- sweeper ------------------------------------------------------------------
 
