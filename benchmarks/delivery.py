@@ -54,6 +54,7 @@ from harness import (
     hub_args,
     hub_env,
     issue_headers,
+    migrate_store,
     new_namespace,
     pause,
     percentile,
@@ -66,8 +67,6 @@ from harness import (
     write_config,
 )
 from sqlalchemy import create_engine, text
-
-from hub.store import open_store
 
 SECTIONS = ("rate", "retry", "latency", "kills")
 #: Issue numbers below this go to the rate-limited destination, the rest to the fast one.
@@ -209,8 +208,10 @@ class Stack:
             lease_seconds=lease_s,
             store_url=store_url,
         )
-        open_store(store_url).close()
         env = hub_env({"BENCH_DISCORD_LIMITED": fake.url(1), "BENCH_DISCORD_FAST": fake.url(2)})
+        # The store is made by the hub under test (harness.TREE), not by this process's
+        # hub: a tree measured for "before" has its own, older schema.
+        migrate_store(config, env)
         stack = cls(work, config, namespace, redis_url, env, threads, store_url=store_url)
         port = free_port()
         stack.base = f"http://127.0.0.1:{port}"

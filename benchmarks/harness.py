@@ -214,6 +214,18 @@ def use_tree(tree: Path) -> None:
     TREE = tree.resolve()
 
 
+def migrate_store(config: Path, env: dict[str, str]) -> None:
+    """Create (or upgrade) `config`'s store with the hub of TREE: `switchboard db upgrade`."""
+    subprocess.run(
+        hub_args(config, "db", "upgrade"),
+        env=env,
+        cwd=TREE,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
 def hub_args(config: Path, *rest: str) -> list[str]:
     return [PYTHON, "-m", "hub", "-c", str(config), *rest]
 
