@@ -5,10 +5,15 @@ https://docs.slack.dev/reference/methods/chat.update (bot token, Block Kit, `ts`
 Incoming webhooks: https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks
 Rate limits: https://docs.slack.dev/apis/web-api/rate-limits — about one message per second
 per channel; a 429 carries `Retry-After` (seconds) and `{"ok": false, "error": "ratelimited"}`.
+
+With a bot token a message can go to a person (`user:`, or `to: {person: ...}` in a rule:
+conversations.open gives the DM channel once, then it is cached), to any channel
+(`channel_id:`), carry Block Kit buttons (`buttons:`) and edit an earlier message (`edit:`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Mapping
@@ -37,6 +42,7 @@ from connectors.base import (
 )
 
 log = logging.getLogger(__name__)
+_DM_CACHE = 10_000
 
 Mode = Literal["post", "upsert", "thread"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -53,7 +59,7 @@ params_schema: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["channel"],
-    "anyOf": [{"required": ["text"]}, {"required": ["blocks"]}],
+    "anyOf": [{"required": ["text"]}, {"required": ["blocks"]}, {"required": ["buttons"]}],
     "properties": {
         "channel": {
             "type": "string",
@@ -107,13 +113,53 @@ params_schema: dict[str, Any] = {
             "description": "Sender icon (bot token with chat:write.customize).",
             "examples": [":white_check_mark:"],
         },
+        "user": {
+            "type": "string",
+            "description": "Bot only: DM this Slack user id (a rule's `to: {person: ...}` "
+            "fills it from people:); needs the im:write scope.",
+            "examples": ["U05LB8ADA7Q"],
+        },
+        "channel_id": {
+            "type": "string",
+            "description": "Bot only: post to this channel id instead of the destination's.",
+            "examples": ["C06T4SK5Q2W"],
+        },
+        "buttons": {
+            "type": "array",
+            "maxItems": 25,
+            "description": "Buttons in an actions block after the blocks; a click reaches the "
+            "slack source as block_actions with the button's action_id and value.",
+            "examples": [[{"label": "Approve", "action_id": "approve", "style": "primary"}]],
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["label"],
+                "properties": {
+                    "label": {"type": "string", "maxLength": 75},
+                    "action_id": {"type": "string", "maxLength": 255},
+                    "value": {"type": "string", "maxLength": 2000},
+                    "url": {"type": "string"},
+                    "style": {"enum": ["primary", "danger", "default"]},
+                },
+            },
+        },
+        "buttons_block_id": {
+            "type": "string",
+            "description": "block_id of the buttons' actions block.",
+            "examples": ["approval_153104cd"],
+        },
+        "edit": {
+            "type": "string",
+            "description": "Bot only: edit this message (a ref `channel:ts`) with chat.update.",
+            "examples": ["D06V2KDMA7Q:1763719201.004900"],
+        },
     },
 }
 
 destination_schema: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "oneOf": [{"required": ["bot_token", "channel"]}, {"required": ["webhook_url"]}],
+    "oneOf": [{"required": ["bot_token"]}, {"required": ["webhook_url"]}],
     "properties": {
         "bot_token": {
             **SECRET_REF_SCHEMA,
@@ -123,7 +169,8 @@ destination_schema: dict[str, Any] = {
         "channel": {
             "type": "string",
             "minLength": 1,
-            "description": "Channel ID the bot posts to; the app must be in the channel.",
+            "description": "Channel ID the bot posts to when an action names none (no "
+            "`user:` or `channel_id:`); the app must be in the channel.",
             "examples": ["C06T4SK5Q2W"],
         },
         "webhook_url": {
@@ -195,10 +242,15 @@ class SlackConnector:
     #: Slack allows about one message per second per channel (a destination is a channel).
     rate_limits: ClassVar[tuple[tuple[int, float], ...]] = ((1, 1.0),)
 
+    #: A rule's `to: {person: ...}` fills `user:` with the person's Slack id.
+    person_address: ClassVar[tuple[str, str]] = ("user", "slack")
+
     def __init__(self, env: ConnectorEnv) -> None:
         # slack-sdk's clients log request URLs at DEBUG; a webhook URL is a secret.
         self._sdk_log = logging.getLogger(f"{__name__}.sdk")
         self._sdk_log.setLevel(logging.INFO)
+        #: (bot token digest, user id) → DM channel id, so a DM opens once per person.
+        self._dms: dict[tuple[str, str], str] = {}
 
     async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult:
         dest = ctx.destination
@@ -211,8 +263,13 @@ class SlackConnector:
         timeout_s = float(dest.options.get("timeout_s", DEFAULT_TIMEOUT_S))
         token = secret_option(dest, "bot_token")
         if token:
-            return await self._send_api(token, mode, message, dest, ctx, timeout_s)
+            return await self._send_api(token, mode, message, dest, ctx, timeout_s, action.params)
         url = secret_option(dest, "webhook_url")
+        if bot_only := [k for k in ("user", "channel_id", "edit") if action.params.get(k)]:
+            return fail(
+                f"slack `{bot_only[0]}:` needs a bot_token destination; "
+                f"'{dest.name}' is an incoming webhook"
+            )
         if url:
             if mode != "post":
                 return fail(
@@ -230,16 +287,34 @@ class SlackConnector:
         dest: Destination,
         ctx: DeliveryContext,
         timeout_s: float,
+        params: Mapping[str, Any],
     ) -> SendResult:
-        channel = str(dest.options.get("channel", ""))
-        own = MessageRef.parse(ctx.previous_ref)
-        entity = _entity_ref(ctx, channel)
         base_url = str(dest.options.get("base_url", DEFAULT_BASE_URL)).rstrip("/") + "/"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
             client = AsyncWebClient(
                 token=token, base_url=base_url, session=s, retry_handlers=[], logger=self._sdk_log
             )
             call = _ApiCall(client, dest, ctx, secrets=(token,), base_url=base_url)
+            if params.get("edit"):
+                edited = MessageRef.parse(str(params["edit"]))
+                if edited is None:
+                    return fail(f"slack edit: {params['edit']!r} is not a message ref channel:ts")
+                result, _ = await call.update(edited, message)
+                return result
+            if params.get("user"):
+                opened = await self._dm_channel(call, token, str(params["user"]))
+                if isinstance(opened, SendResult):
+                    return opened
+                channel = opened
+            else:
+                channel = str(params.get("channel_id") or dest.options.get("channel", ""))
+            if not channel:
+                return fail(
+                    f"slack destination '{dest.name}' has no channel: give the action "
+                    "channel_id: or user:, or set channel on the destination"
+                )
+            own = MessageRef.parse(ctx.previous_ref)
+            entity = _entity_ref(ctx, channel)
             # A resend of a delivered message edits it instead of posting it twice.
             target = own or (
                 MessageRef(entity.channel, entity.root_ts) if entity and mode == "upsert" else None
@@ -254,6 +329,18 @@ class SlackConnector:
             return await call.post(
                 entity.channel if thread_ts and entity else channel, message, thread_ts
             )
+
+    async def _dm_channel(self, call: _ApiCall, token: str, user: str) -> str | SendResult:
+        """https://docs.slack.dev/reference/methods/conversations.open"""
+        key = (hashlib.sha256(token.encode()).hexdigest()[:16], user)
+        if (known := self._dms.get(key)) is not None:
+            return known
+        opened = await call.open_dm(user)
+        if isinstance(opened, str):
+            if len(self._dms) >= _DM_CACHE:
+                self._dms.clear()
+            self._dms[key] = opened
+        return opened
 
     async def _send_webhook(
         self, url: str, message: Message, dest: Destination, ctx: DeliveryContext, timeout_s: float
@@ -311,6 +398,15 @@ class _ApiCall:
         result, _ = await self._call("chat.postMessage", kwargs, thread_ts)
         return result
 
+    async def open_dm(self, user: str) -> str | SendResult:
+        """The DM channel id with `user`, or why there is none."""
+        result, _ = await self._call("conversations.open", {"users": user}, None)
+        if result.outcome == "fail":
+            return fail(f"cannot open a DM with Slack user {user}: {result.reason}")
+        if result.outcome != "ok" or not result.ref:
+            return result
+        return result.ref
+
     async def update(self, target: MessageRef, message: Message) -> tuple[SendResult, str | None]:
         kwargs: dict[str, Any] = {"channel": target.channel, "ts": target.ts, "text": message.text}
         # chat.update keeps the old blocks when none are given; [] clears them.
@@ -325,6 +421,8 @@ class _ApiCall:
         try:
             if method == "chat.update":
                 response = await self.client.chat_update(**kwargs)
+            elif method == "conversations.open":
+                response = await self.client.conversations_open(**kwargs)
             else:
                 response = await self.client.chat_postMessage(**kwargs)
         except SlackApiError as exc:
@@ -343,6 +441,12 @@ class _ApiCall:
         except Exception as exc:  # network errors, timeouts, bodies the SDK cannot read
             return _transport_retry(exc, where, self.secrets), None
         data = response.data if isinstance(response.data, dict) else {}
+        if method == "conversations.open":
+            opened = data.get("channel")
+            dm = opened.get("id") if isinstance(opened, dict) else None
+            if not isinstance(dm, str):
+                return retry(None, "slack conversations.open answered ok without a channel"), None
+            return ok(dm, status_code=response.status_code), None
         channel, ts = data.get("channel"), data.get("ts")
         if not isinstance(channel, str) or not isinstance(ts, str):
             # Slack said ok, so the message exists; a retry would post it twice.
@@ -355,6 +459,11 @@ class _ApiCall:
 def build_message(params: Mapping[str, Any]) -> Message:
     """Text, blocks and options for Slack, within its limits; text falls back to the blocks."""
     blocks = [_block(b) for b in params["blocks"]] if params.get("blocks") is not None else None
+    if params.get("buttons"):
+        actions = {"type": "actions", "elements": [_button(b) for b in params["buttons"]]}
+        if params.get("buttons_block_id"):
+            actions = {**actions, "block_id": str(params["buttons_block_id"])}
+        blocks = [*(blocks or []), actions]
     text = str(params.get("text") or "") or _fallback_text(blocks or []) or "New message"
     extra = {
         key: params[key]
@@ -362,6 +471,21 @@ def build_message(params: Mapping[str, Any]) -> Message:
         if key in params
     }
     return Message(text=_truncate(text, TEXT_LIMIT, "text"), blocks=blocks, extra=extra)
+
+
+def _button(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """https://docs.slack.dev/reference/block-kit/block-elements/button-element"""
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": str(raw.get("action_id") or raw["label"])[:255],
+        "text": {"type": "plain_text", "text": str(raw["label"]), "emoji": True},
+    }
+    if raw.get("style") in ("primary", "danger"):
+        button["style"] = raw["style"]
+    for key in ("value", "url"):
+        if raw.get(key):
+            button[key] = str(raw[key])
+    return button
 
 
 def _block(raw: Mapping[str, Any]) -> dict[str, Any]:

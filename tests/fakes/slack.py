@@ -12,6 +12,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +24,8 @@ from tests.support import fixture_path
 BOT_TOKEN = "xoxb-1234567890-fake-bot-token"
 CHANNEL_ID = "C06T4SK5Q2W"
 CHANNELS = {CHANNEL_ID: "task-notifications"}
+#: Users a DM can be opened with, and their DM channel (the first is the fixture's).
+DM_CHANNELS = {"U05LB8ADA7Q": "D06V2KDMA7Q", "U05LC9GRC3H": "D06V2KDMB8R"}
 WEBHOOK_PATH = "/services/T05KQ7ZT9RM/B06R7N5YL3R/"
 WEBHOOK_SECRET = "hUkLwXzW2aQ9fake0webhook"
 
@@ -100,6 +103,7 @@ class FakeSlack:
             routes=[
                 Route("/api/chat.postMessage", self._post_message, methods=["POST"]),
                 Route("/api/chat.update", self._update, methods=["POST"]),
+                Route("/api/conversations.open", self._open, methods=["POST"]),
                 Route(WEBHOOK_PATH + "{secret}", self._webhook, methods=["POST"]),
             ]
         )
@@ -133,7 +137,9 @@ class FakeSlack:
         error = None
         if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             error = "invalid_auth"
-        elif body.get("channel") not in CHANNELS:
+        elif (
+            body.get("channel") not in CHANNELS and body.get("channel") not in DM_CHANNELS.values()
+        ):
             error = "channel_not_found"
         if error is None:
             return None
@@ -164,6 +170,26 @@ class FakeSlack:
                 "message": message,
             }
         )
+
+    async def _open(self, request: Request) -> Response:
+        """conversations.open: slack-sdk sends its arguments as a form or a query."""
+        raw = (await request.body()).decode()
+        if "json" in request.headers.get("content-type", ""):
+            sent = json.loads(raw or "{}")
+        else:
+            sent = dict(parse_qsl(raw))
+        body = {**dict(request.query_params), **sent}
+        canned = await self._canned(request, body)
+        if canned is not None:
+            return canned
+        self._record(request, body, 200)
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        channel = DM_CHANNELS.get(body.get("users", ""))
+        if channel is None:
+            return JSONResponse({"ok": False, "error": "user_not_found"})
+        answer = fixture_json("conversations.open.ok.json")
+        return JSONResponse({**answer, "channel": {**answer["channel"], "id": channel}})
 
     async def _update(self, request: Request) -> Response:
         body = await request.json()

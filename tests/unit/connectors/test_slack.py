@@ -683,7 +683,7 @@ def test_params_schema_accepts_and_refuses(params: dict[str, Any], valid: bool) 
     [
         ({"bot_token": {"env": "SLACK_BOT_TOKEN"}, "channel": "C06T4SK5Q2W"}, True),
         ({"webhook_url": {"env": "SLACK_WEBHOOK_URL"}}, True),
-        ({"bot_token": {"env": "SLACK_BOT_TOKEN"}}, False),  # a bot needs its channel
+        ({"bot_token": {"env": "SLACK_BOT_TOKEN"}}, True),  # a bot for DMs needs no channel
         (
             {
                 "bot_token": {"env": "T"},
