@@ -16,6 +16,7 @@ from starlette.routing import Route
 from hub.admin.proxies import TrustedProxies
 from hub.admin.routes import admin_routes
 from hub.api.intake import receive_task_list
+from hub.auth.audit import record_configured_roles
 from hub.errors import RequestRejected, StoreError
 from hub.ingress import receive_hook, rejected, store_unavailable
 from hub.intake import GroupCommitWriter
@@ -73,6 +74,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        # The audit trail notes every role the config file added, changed or removed.
+        await asyncio.to_thread(record_configured_roles, runtime)
         writer = GroupCommitWriter(runtime.store, runtime.queue)
         await writer.start()
         worker = WorkerService(runtime, transport=worker_transport) if run_worker else None

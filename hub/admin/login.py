@@ -16,10 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.admin.auth import Credentials, Principal
-from hub.admin.forms import checked_form, read_form
+from hub.admin.forms import Form, checked_form, read_form
 from hub.admin.session import COOKIE, LOGIN_COOKIE, encode_session, new_session
 from hub.admin.settings import AdminSettings
 from hub.admin.throttle import FailureThrottle
+from hub.auth.audit import audit
 from hub.runtime import Runtime
 
 log = logging.getLogger("switchboard.admin")
@@ -63,6 +64,7 @@ class Login:
                 next_path=form.get("next"),
             )
             response.headers["Retry-After"] = str(wait)
+            await audit(request, "login", actor=_who(form), result="denied")
             return response
         principal: Principal | None
         if form.get("token"):
@@ -72,6 +74,7 @@ class Login:
         if principal is None:
             self.throttle.failed(address)
             log.info("admin login failed from %s", address)
+            await audit(request, "login", actor=_who(form), result="failed")
             return self._page(
                 request,
                 error="Wrong token, username or password.",
@@ -103,10 +106,19 @@ class Login:
         )
         response.delete_cookie(LOGIN_COOKIE, path=root or "/")
         log.info("admin login: %s (%s)", principal.name, principal.role)
+        method = "token" if form.get("token") else "password"
+        await audit(
+            request,
+            "login",
+            actor=principal.name,
+            role=principal.role,
+            detail={"method": method},
+        )
         return response
 
     async def logout(self, request: Request) -> Response:
         await checked_form(request)
+        await audit(request, "logout")
         root = request.scope.get("root_path", "")
         response = RedirectResponse(f"{root}/login", status_code=303)
         response.delete_cookie(COOKIE, path=root or "/")
@@ -138,3 +150,8 @@ class Login:
             secure=self.settings.secure_cookies,
         )
         return response
+
+
+def _who(form: Form) -> str:
+    """Who a failed login claimed to be: the username typed, never a token or password."""
+    return form.get("username") or "(token)"

@@ -21,13 +21,16 @@ from hub.admin.charts import throughput_chart
 from hub.admin.flash import SessionCookie
 from hub.admin.forms import checked_form
 from hub.api import views
+from hub.api.audit import RESULTS, audit_filter, entry_view, export_jsonl
 from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
 from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail, without_raw
 from hub.api.operations import InvalidInput, reload_rules, replay_now, simulate
 from hub.api.stats import load_stats
+from hub.auth.audit import ACTIONS, audit
 from hub.logging import Masker, Revealed
 from hub.runtime import Runtime
 from hub.store import stats
+from hub.store.audit import list_audit
 from hub.store.notices import decide_notice, list_notices
 from hub.store.queries import EventFilter, get_delivery_view, list_deliveries, list_events
 from hub.store.stats import MinuteBucket
@@ -180,6 +183,18 @@ class Dashboard:
                 left = _count(len(result.skipped), "delivered one", "delivered ones")
                 notice += f" Left {left} alone."
             replayed = result.deliveries
+            target = ", ".join(ids) if ids else f"dead since {form.get('dead_since')}"
+            await audit(
+                request,
+                "replay",
+                target=target,
+                detail={
+                    "via": "dashboard",
+                    "force": form.get("force") == "1",
+                    "replayed": result.deliveries,
+                    "skipped_delivered": result.skipped,
+                },
+            )
         back_to = form.get("back") or "/deliveries?status=dead"
         if replayed and back_to.startswith("/deliveries"):
             back_to = _with_query(back_to, [("replayed", i) for i in replayed[:MAX_SHOWN_REPLAYS]])
@@ -212,6 +227,13 @@ class Dashboard:
             )
         except InvalidInput as exc:
             error = exc.message
+        await audit(
+            request,
+            "simulate",
+            target=form.get("source") or "event",
+            result="failed" if error else "ok",
+            detail={"via": "dashboard"},
+        )
         return await self._rules_page(request, simulation=results, form=form.fields, error=error)
 
     async def reload(self, request: Request) -> Response:
@@ -219,6 +241,12 @@ class Dashboard:
         runtime: Runtime = request.state.runtime
         await checked_form(request)
         result = await asyncio.to_thread(reload_rules, runtime)
+        await audit(
+            request,
+            "rules.reload",
+            result="failed" if result.error else "ok",
+            detail={"via": "dashboard", "rules": result.rules, "files": result.files},
+        )
         if result.error is None:
             rules = _count(result.rules, "rule", "rules")
             message = f"Reloaded {rules} from {_count(result.files, 'file', 'files')}."
@@ -249,6 +277,29 @@ class Dashboard:
             form=values,
             warnings=runtime.rules.current.warnings,
         )
+
+    async def audit(self, request: Request) -> Response:
+        """The audit trail, newest first, with the API's filters."""
+        runtime: Runtime = request.state.runtime
+        f = audit_filter(request, runtime.clock.now().timestamp())
+        items = await asyncio.to_thread(list_audit, runtime.store, f)
+        full = f.limit is not None and len(items) == f.limit
+        query = urlencode({k: v for k, v in request.query_params.items() if k != "cursor"})
+        return self.render(
+            request,
+            "audit.html",
+            items=[entry_view(e) for e in items],
+            next_url=_next_url(request, str(items[-1].id)) if full and items else None,
+            export_url=f"{request.scope.get('root_path', '')}/audit.jsonl?{query}",
+            filters=dict(request.query_params),
+            actions=ACTIONS,
+            results=RESULTS,
+        )
+
+    async def audit_export(self, request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        f = audit_filter(request, runtime.clock.now().timestamp())
+        return export_jsonl(runtime, f)
 
     async def sources(self, request: Request) -> Response:
         runtime: Runtime = request.state.runtime
@@ -287,6 +338,13 @@ class Dashboard:
         now = runtime.clock.now().timestamp()
         found = await asyncio.to_thread(
             decide_notice, runtime.store, source, ident, confirm=decision == "confirm", at=now
+        )
+        await audit(
+            request,
+            "notice.decide",
+            target=source,
+            result="ok" if found else "failed",
+            detail={"decision": decision, "notice": ident},
         )
         if not found:
             message = "That token is no longer pending; nothing changed."

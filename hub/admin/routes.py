@@ -70,6 +70,8 @@ def admin_mount(
             Route("/rules/reload", pages.reload, methods=["POST"]),
             Route("/sources", pages.sources, methods=["GET"]),
             Route("/sources/notices", pages.decide_notice, methods=["POST"]),
+            Route("/audit", pages.audit, methods=["GET"]),
+            Route("/audit.jsonl", pages.audit_export, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="admin_static"),
         ],
         middleware=[

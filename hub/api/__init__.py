@@ -7,6 +7,7 @@ from starlette.routing import Mount, Route
 
 from hub.admin.auth import Credentials
 from hub.admin.throttle import FailureThrottle
+from hub.api.audit import list_audit_endpoint
 from hub.api.auth import BearerAuth
 from hub.api.deliveries import (
     get_delivery_endpoint,
@@ -37,6 +38,7 @@ def api_mount(credentials: Credentials, throttle: FailureThrottle) -> Mount:
             Route("/rules/reload", reload_endpoint, methods=["POST"]),
             Route("/simulate", simulate_endpoint, methods=["POST"]),
             Route("/stats", stats_endpoint, methods=["GET"]),
+            Route("/audit", list_audit_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         middleware=[

@@ -20,6 +20,7 @@ from hub.api.http import (
     query_since,
 )
 from hub.api.operations import ReplayResult, replay_now
+from hub.auth.audit import audit
 from hub.runtime import Runtime
 from hub.store.queries import DeliveryFilter, get_delivery_view, list_deliveries
 
@@ -80,6 +81,13 @@ async def replay_one_endpoint(request: Request) -> Response:
     if await asyncio.to_thread(get_delivery_view, runtime.store, delivery_id) is None:
         return error(404, "not_found", f"no delivery with id '{delivery_id}'")
     result = await asyncio.to_thread(replay_now, runtime, [delivery_id], force=force)
+    await audit(
+        request,
+        "replay",
+        target=delivery_id,
+        result="failed" if result.skipped else "ok",
+        detail={"via": "api", "force": force, **_replayed(result)},
+    )
     if result.skipped:
         return error(
             409,
@@ -111,6 +119,9 @@ async def replay_many_endpoint(request: Request) -> Response:
     result = await asyncio.to_thread(
         replay_now, runtime, list(ids), dead_since_s=since, force=force
     )
+    target = ", ".join(ids) if ids else f"dead since {body['dead_since']}"
+    detail = {"via": "api", "force": force, "dead_since": body.get("dead_since")}
+    await audit(request, "replay", target=target, detail={**detail, **_replayed(result)})
     return masked_json(request, _replayed(result), status=202)
 
 

@@ -277,6 +277,20 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json({"type": "object"}), **_ERRORS},
         }
     },
+    "/audit": {
+        "get": {
+            "summary": "The audit trail (role admin), newest first: logins, logouts, replays, "
+            "simulations, rule reloads, source token decisions, role changes",
+            "parameters": [
+                _query("actor", "Token or user name."),
+                _query("action", "login, logout, replay, simulate, rules.reload, ..."),
+                _query("result", "ok, failed or denied."),
+                _query("format", "jsonl: every matching entry as JSON lines (export)."),
+                *_PAGE,
+            ],
+            "responses": {"200": _json({"type": "object"}), **_WRITE_ERRORS},
+        }
+    },
 }
 
 

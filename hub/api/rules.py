@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from hub.api import views
 from hub.api.http import BadRequest, error, json_body, masked_json
-from hub.api.operations import reload_rules, simulate
+from hub.api.operations import InvalidInput, reload_rules, simulate
+from hub.auth.audit import audit
 from hub.runtime import Runtime
 from hub.store.stats import rule_counts
 
@@ -34,7 +35,12 @@ async def simulate_endpoint(request: Request) -> Response:
         raise BadRequest("headers must be an object of strings")
     if "payload" not in body:
         raise BadRequest("payload is required: the raw webhook body, or a normalized event")
-    results = simulate(runtime, source=source, payload=body["payload"], headers=headers)
+    try:
+        results = simulate(runtime, source=source, payload=body["payload"], headers=headers)
+    except InvalidInput:
+        await audit(request, "simulate", target=source, result="failed", detail={"via": "api"})
+        raise
+    await audit(request, "simulate", target=source or "event", detail={"via": "api"})
     return masked_json(request, {"dry_run": True, "events": results})
 
 
@@ -42,6 +48,12 @@ async def reload_endpoint(request: Request) -> Response:
     """Reload the rule files now: 200 with the counts, or 422 with the rejection."""
     runtime: Runtime = request.state.runtime
     result = await asyncio.to_thread(reload_rules, runtime)
+    await audit(
+        request,
+        "rules.reload",
+        result="failed" if result.error else "ok",
+        detail={"via": "api", "rules": result.rules, "files": result.files},
+    )
     if result.error is not None:
         return error(422, "rules_rejected", f"the previous rules keep running: {result.error}")
     return masked_json(request, {"rules": result.rules, "files": result.files})

@@ -47,6 +47,7 @@ ROUTE_ROLES: Final[Mapping[tuple[str, str], Need]] = {
     ("POST", "/api/v1/rules/reload"): "operator",
     ("POST", "/api/v1/simulate"): "operator",
     ("GET", "/api/v1/stats"): "viewer",
+    ("GET", "/api/v1/audit"): "admin",
     # Dashboard
     ("GET", "/admin/login"): "public",
     ("POST", "/admin/login"): "public",
@@ -63,6 +64,8 @@ ROUTE_ROLES: Final[Mapping[tuple[str, str], Need]] = {
     ("POST", "/admin/rules/reload"): "operator",
     ("GET", "/admin/sources"): "viewer",
     ("POST", "/admin/sources/notices"): "admin",
+    ("GET", "/admin/audit"): "admin",
+    ("GET", "/admin/audit.jsonl"): "admin",
 }
 
 #: Seeing an event's raw body and headers (they may hold personal data) needs this role.

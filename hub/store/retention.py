@@ -2,7 +2,8 @@
 
 Event rows themselves stay (their ids keep deduplicating provider retries, and the
 deliveries still point at them); only the bulky parts go: an event's `event_bodies` row
-(its headers and body) is deleted. Each batch is its own short
+(its headers and body) is deleted, and so are audit entries older than the same age.
+Each batch is its own short
 transaction, so pruning a large store never holds a long write lock over ingress.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select
 
+from hub.store.audit import prune_audit
 from hub.store.store import TERMINAL_DELIVERY, Store
 from hub.store.tables import attempts, deliveries, event_bodies, events
 
@@ -23,11 +25,12 @@ _DONE_EVENTS = ("processed", "failed")
 class Pruned:
     payloads: int
     attempts: int
+    audit: int = 0
 
 
 def prune(store: Store, *, older_than: float, batch_size: int = 500) -> Pruned:
     """Delete the raw bodies and headers of finished events received before `older_than`,
-    and delete attempts (of finished deliveries) started before it."""
+    attempts (of finished deliveries) started before it, and audit entries from before it."""
     payloads = 0
     while True:
         with store.guard("prune raw payloads"), store.engine.begin() as conn:
@@ -68,4 +71,5 @@ def prune(store: Store, *, older_than: float, batch_size: int = 500) -> Pruned:
         removed += len(ids)
         if len(ids) < batch_size:
             break
-    return Pruned(payloads, removed)
+    audit = prune_audit(store, older_than=older_than, batch_size=batch_size)
+    return Pruned(payloads, removed, audit)

@@ -182,3 +182,21 @@ schedule_ticks = Table(
     Column("claimed_at", Float, nullable=False),
 )
 Index("ix_schedule_ticks_spec", schedule_ticks.c.rule_id, schedule_ticks.c.spec)
+
+#: Who did what in the admin (hub/auth/audit.py): logins, logouts, replays, simulations,
+#: rule reloads, API writes, role changes. Append-only; retention deletes old rows.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),  # token or user name, never a secret
+    Column("role", String(16), nullable=True),  # viewer|operator|admin; none when unknown
+    Column("action", String(64), nullable=False),  # login|logout|replay|simulate|...
+    Column("target", String(512), nullable=True),
+    Column("result", String(16), nullable=False),  # ok|failed|denied
+    Column("address", String(64), nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_actor_at", audit_log.c.actor, audit_log.c.at)
