@@ -5,10 +5,13 @@ fires where the store claim lands (`hub.store.schedules.claim_tick`) and nowhere
 From then on it is an ordinary event for source "schedule": the worker normalizes,
 matches and delivers it like a webhook.
 
-Only the newest due tick is ever fired. A scheduler that was down fires the most recent
-tick it missed, once, and never one at or before the newest claimed tick; so a restart
-never fires anything twice. A schedule seen for the first time (a new rule, or a changed
-cron or zone) starts from that moment: ticks from before it existed are not "missed".
+By default only the newest due tick is fired. A scheduler that was down fires the most
+recent tick it missed, once, and never one at or before the newest claimed tick; so a
+restart never fires anything twice. A `recurrence:` rule chooses (`missed:`): `latest`
+(the default), `all` (each missed occurrence, oldest first, each claimed on its own), or
+`none` (a missed occurrence is claimed as skipped and never fires). A schedule seen for
+the first time (a new rule, or a changed cron or zone) starts from that moment: ticks
+from before it existed are not "missed".
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hub.clock import Clock
 from hub.errors import StoreError
 from hub.events import event_id_for
 from hub.queue import Queue
 from hub.rules import Rule, RuleSetRef
+from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule
 from hub.sources.schedule import NAME as SCHEDULE_SOURCE
 from hub.sources.schedule import tick_body, tick_delivery_id
@@ -35,6 +39,8 @@ log = logging.getLogger("switchboard.scheduler")
 
 #: A tick fired later than this after its time is marked `caught_up` in the event.
 CATCH_UP_AFTER = timedelta(minutes=1)
+#: With `missed: all`, at most this many missed occurrences fire after an outage (newest).
+MAX_CATCH_UP = 100
 #: Claims kept per rule, for the record; the newest is always kept.
 KEEP_TICKS = timedelta(days=30)
 
@@ -72,8 +78,7 @@ class Scheduler:
                 if rule.schedule is None:
                     continue
                 try:
-                    if (done := self._check(rule, rule.schedule, now)) is not None:
-                        fired.append(done)
+                    fired += self._check(rule, rule.schedule, now)
                 except StoreError:  # one rule's failure must not hold up the others
                     log.exception("schedule %s: could not check for due ticks", rule.id)
         if fired:
@@ -84,12 +89,12 @@ class Scheduler:
                 log.exception("broker enqueue failed for %d schedule events", len(fired))
         return fired
 
-    def _check(self, rule: Rule, schedule: Schedule, now: datetime) -> Fired | None:
+    def _check(self, rule: Rule, schedule: Schedule | Recurrence, now: datetime) -> list[Fired]:
         tick = schedule.latest_tick(now)
         spec = schedule.spec
         cached = self._claimed.get(rule.id)
         if tick is None or (cached and cached[0] == spec and tick.timestamp() <= cached[1]):
-            return None
+            return []
         state = schedules.tick_state(self.store, rule_id=rule.id, spec=spec)
         if not state.spec_known:
             schedules.mark_seen(
@@ -97,10 +102,37 @@ class Scheduler:
             )
             log.info("schedule %s: new schedule '%s', first tick after %s", rule.id, spec, now)
             self._claimed[rule.id] = (spec, max(now.timestamp(), state.last_tick_at or 0.0))
-            return None
+            return []
         if state.last_tick_at is not None and tick.timestamp() <= state.last_tick_at:
             self._claimed[rule.id] = (spec, state.last_tick_at)
-            return None
+            return []
+        if rule.missed == "none" and now - tick > CATCH_UP_AFTER:
+            # Missed while no scheduler ran: claimed as skipped, so it never fires later.
+            schedules.skip_tick(
+                self.store,
+                rule_id=rule.id,
+                spec=spec,
+                tick_at=tick.timestamp(),
+                scheduler=self.name,
+            )
+            self._claimed[rule.id] = (spec, tick.timestamp())
+            log.info(
+                "schedule %s: skipped the missed occurrence of %s (missed: none)", rule.id, tick
+            )
+            return []
+        ticks = [tick]
+        if rule.missed == "all" and state.last_tick_at is not None:
+            since = datetime.fromtimestamp(state.last_tick_at, tz=UTC)
+            ticks = list(schedule.ticks_between(since, now))[-MAX_CATCH_UP:] or [tick]
+        fired = []
+        for each in ticks:
+            if (done := self._claim(rule, schedule, spec, each, now)) is not None:
+                fired.append(done)
+        return fired
+
+    def _claim(
+        self, rule: Rule, schedule: Schedule | Recurrence, spec: str, tick: datetime, now: datetime
+    ) -> Fired | None:
         event = self._event(rule, schedule, tick, now)
         won = schedules.claim_tick(
             self.store,
@@ -122,7 +154,9 @@ class Scheduler:
         log.info("schedule %s: fired the tick of %s as event %s", rule.id, tick, event.id)
         return Fired(rule_id=rule.id, tick=tick, event_id=event.id)
 
-    def _event(self, rule: Rule, schedule: Schedule, tick: datetime, now: datetime) -> NewEvent:
+    def _event(
+        self, rule: Rule, schedule: Schedule | Recurrence, tick: datetime, now: datetime
+    ) -> NewEvent:
         delivery_id = tick_delivery_id(rule.id, tick)
         return NewEvent(
             id=event_id_for(SCHEDULE_SOURCE, delivery_id),

@@ -33,6 +33,7 @@ from hub.rules.model import (
     Window,
     build_ruleset,
 )
+from hub.rules.recurrence import Recurrence, parse_recurrence
 from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
 from hub.validation import Explained, load_schema, schema_errors
@@ -312,6 +313,7 @@ class _Checker:
         if len(self.errors) > before:
             return None
         on = [SCHEDULE_EVENT_PREFIX + raw["id"]] if schedule is not None else raw["on"]
+        missed = str((raw.get("recurrence") or {}).get("missed", "latest"))
         sources = raw.get("source", [])
         return Rule(
             id=raw["id"],
@@ -327,6 +329,7 @@ class _Checker:
             dedupe=dedupe,
             group=group,
             schedule=schedule,
+            missed=missed,
             queries=tuple(queries),
             people=self.people,
         )
@@ -353,9 +356,22 @@ class _Checker:
             )
         return out
 
-    def _schedule(self, doc: YamlDocument, at: PathKey, raw: dict[str, Any]) -> Schedule | None:
-        """`schedule:` (+ `timezone:`) instead of `on:`; exactly one of them is required."""
+    def _schedule(
+        self, doc: YamlDocument, at: PathKey, raw: dict[str, Any]
+    ) -> Schedule | Recurrence | None:
+        """`schedule:` or `recurrence:` (+ `timezone:`) instead of `on:`; exactly one."""
         rule_id = raw["id"]
+        if "recurrence" in raw:
+            if "schedule" in raw:
+                self._error(
+                    doc,
+                    (*at, "recurrence"),
+                    f"rule '{rule_id}' has both `schedule:` and `recurrence:`",
+                    hint="keep one: a recurrence takes `cron:` or `rrule:` itself",
+                )
+                return None
+            recurrence = raw["recurrence"]
+            raw = {**raw, "schedule": recurrence.get("cron") or recurrence.get("rrule")}
         if "schedule" not in raw:
             if "on" not in raw:
                 self._error(
@@ -389,10 +405,15 @@ class _Checker:
                 hint="a scheduled rule's id needs letters, digits, _ or - between single dots",
             )
             return None
+        zone = raw.get("timezone", DEFAULT_TIMEZONE)
+        recurrence = raw.get("recurrence") or {}
         try:
-            return parse_schedule(raw["schedule"], raw.get("timezone", DEFAULT_TIMEZONE))
+            if "rrule" in recurrence:
+                return parse_recurrence(recurrence["rrule"], zone, recurrence.get("start"))
+            return parse_schedule(raw["schedule"], zone)
         except ScheduleProblem as exc:
-            self._error(doc, (*at, exc.key), str(exc))
+            key = exc.key if exc.key == "timezone" or not recurrence else "recurrence"
+            self._error(doc, (*at, key), str(exc))
             return None
 
     def _undefined(

@@ -17,6 +17,7 @@ from typing import Any
 from hub.errors import Location
 from hub.people import Directory
 from hub.rules.conditions import Condition
+from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule
 from hub.rules.templates import CompiledExpression, CompiledValue
 
@@ -87,7 +88,10 @@ class Rule:
     dedupe: Window | None = None
     group: Grouping | None = None
     #: `schedule:`: the scheduler emits `schedule.<id>` events, and `on` is exactly that.
-    schedule: Schedule | None = None
+    schedule: Schedule | Recurrence | None = None
+    #: Occurrences missed while no scheduler ran: `latest` fires the newest, `all` each
+    #: (oldest first), `none` nothing (`recurrence: {missed: ...}`; `schedule:` is latest).
+    missed: str = "latest"
     #: `query:` steps run before the actions render; results are `query.<name>`.
     queries: tuple[QuerySpec, ...] = ()
     #: Who `to:` and the `mention` filter resolve against.

@@ -65,6 +65,13 @@ class Schedule:
                 return tick
         return None
 
+    def ticks_between(self, after: datetime, until: datetime) -> Iterator[datetime]:
+        """Ticks in (after, until], oldest first."""
+        tick = self.next_tick(after)
+        while tick is not None and tick <= until:
+            yield tick
+            tick = self.next_tick(tick)
+
     def _ticks(self, start: datetime, *, forward: bool) -> Iterator[datetime]:
         try:
             it = croniter(self.cron, start.astimezone(self.zone))

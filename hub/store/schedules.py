@@ -55,6 +55,13 @@ def mark_seen(store: Store, *, rule_id: str, spec: str, at: float, scheduler: st
     _insert(store, "record a new schedule", _tick(rule_id, spec, at, "baseline", None, scheduler))
 
 
+def skip_tick(store: Store, *, rule_id: str, spec: str, tick_at: float, scheduler: str) -> None:
+    """Claim a tick without firing it (a missed occurrence of a `missed: none` rule)."""
+    _insert(
+        store, "skip a schedule tick", _tick(rule_id, spec, tick_at, "skipped", None, scheduler)
+    )
+
+
 def claim_tick(
     store: Store, *, rule_id: str, spec: str, tick_at: float, scheduler: str, event: NewEvent
 ) -> bool:

@@ -54,7 +54,7 @@ def test_simulate_refuses_a_raw_payload_without_source_and_suggests_it(
         "(an object with 'type' and 'source')"
     ) in captured.err
     assert f"switchboard simulate {payload} --source SOURCE -H 'Name: value'" in captured.err
-    assert "installed sources: discord, gcal, github, notion," in captured.err
+    assert "installed sources: discord, gcal, github, intake, notion," in captured.err
 
 
 def test_simulate_takes_a_normalized_event_without_source(
@@ -164,7 +164,7 @@ def test_each_unreachable_pattern_is_a_warning_even_beside_a_good_one(
         "installed source emits that event type; did you mean 'notion.page.*'?",
         "warning: rules/typo.yaml:11:9: rule 'rule-2' never fires on 'jira.issue.created': no "
         "installed source emits that event type; installed sources emit event types under "
-        "command.*, gcal.*, github.*, notion.*, schedule.*",
+        "command.*, gcal.*, github.*, intake.*, notion.*, schedule.*",
     ]
 
 
