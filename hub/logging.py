@@ -190,3 +190,6 @@ def configure_logging(level: str, secrets: Iterable[str], fmt: str = "console") 
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("dramatiq").setLevel("WARNING")
+    # httpx logs every request at INFO: one formatted, masked line per send was 6% of a
+    # worker's CPU (docs/benchmarks.md); each attempt is recorded in the store anyway.
+    logging.getLogger("httpx").setLevel("WARNING")

@@ -132,6 +132,48 @@ class MemoryBreaker:
                 self._open_until[key] = self._now() + cooldown
 
 
+class CachedBreaker:
+    """A shared breaker asked at most once a second per destination while it is closed.
+
+    With Redis, `check` and `record` are a round trip each, for every send: 12% of a
+    worker's CPU with a fast destination. While this process last saw the destination
+    closed and healthy, the check is answered from that for `ttl_s`, and a success is
+    recorded once per `ttl_s` (it resets the failure count other processes build up). A
+    failure is always recorded, and forgets the local view, so the breaker opens as soon
+    as before; another process's failures are seen within `ttl_s`.
+    """
+
+    def __init__(self, shared: Breaker, monotonic: Callable[[], float], ttl_s: float = 1.0):
+        self._shared = shared
+        self._now = monotonic
+        self._ttl_s = ttl_s
+        self._closed_until: dict[str, float] = {}
+        self._success_until: dict[str, float] = {}
+
+    def check(self, key: str, policy: BreakerPolicy) -> float:
+        now = self._now()
+        if self._closed_until.get(key, 0.0) > now:
+            return 0.0
+        wait = self._shared.check(key, policy)
+        if wait <= 0:
+            # Closed, or half open and this call is its one probe: trusted only after a
+            # success is recorded (below), so a probe's answer comes first.
+            self._closed_until.pop(key, None)
+        return wait
+
+    def record(self, key: str, policy: BreakerPolicy, *, success: bool) -> None:
+        now = self._now()
+        if not success:
+            self._closed_until.pop(key, None)
+            self._success_until.pop(key, None)
+            self._shared.record(key, policy, success=False)
+            return
+        if self._success_until.get(key, 0.0) > now:
+            return
+        self._shared.record(key, policy, success=True)
+        self._success_until[key] = self._closed_until[key] = now + self._ttl_s
+
+
 # --- Redis (production mode) ---------------------------------------------------------
 
 # KEYS: pause key, then one sorted set per limit. ARGV: member id, then (per_ms, count) pairs.

@@ -26,7 +26,7 @@ from hub.pipeline.writer import StoreWriter
 from hub.processing import flush_group, process_events
 from hub.queries import run_queries
 from hub.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
-from hub.ratelimit import Limit
+from hub.ratelimit import CachedBreaker, Limit, MemoryBreaker
 from hub.rerender import Rerenderer
 from hub.rules import Rule
 from hub.runtime import Runtime
@@ -111,7 +111,11 @@ class WorkerService:
             clock=rt.clock,
             rng=rt.rng,
             limiter=rt.limiter,
-            breaker=rt.breaker,
+            # The shared (Redis) breaker is asked once a second per destination while it
+            # is closed, not twice per send; the in-process one costs nothing to ask.
+            breaker=rt.breaker
+            if isinstance(rt.breaker, MemoryBreaker)
+            else CachedBreaker(rt.breaker, rt.clock.monotonic),
             secrets=rt.settings.secret_values(),
             rerender=Rerenderer(
                 store=rt.store, rules=rt.rules, sources=rt.sources, context=self._source_context
