@@ -20,6 +20,7 @@ from hub.logging import bound
 from hub.queries import QueryRun
 from hub.rerender import unrendered_params
 from hub.rules import Rule, RuleSet, match_rules, render_actions
+from hub.rules.categories import Categories, categorize
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateProblem
 from hub.sources.base import (
@@ -114,6 +115,7 @@ def process_events(
     enrich: Enrich | None = None,
     queries: QueryRun | None = None,
     write: RunWrite | None = None,
+    categories: Categories | None = None,
 ) -> BatchOutcome:
     """Claim a batch of stored events in one statement, normalize, match and render each
     in memory, and record every outcome and planned delivery in one transaction.
@@ -135,7 +137,16 @@ def process_events(
         with bound(event_id=row.id):
             try:
                 result = _process_row(
-                    row, store, sources, ruleset, destinations, clock, now, enrich, queries
+                    row,
+                    store,
+                    sources,
+                    ruleset,
+                    destinations,
+                    clock,
+                    now,
+                    enrich,
+                    queries,
+                    categories,
                 )
             except Exception as exc:  # a bug in routing: this event fails, the batch goes on
                 log.exception("event %s: processing failed", row.id)
@@ -194,6 +205,7 @@ def _process_row(
     now: float,
     enrich: Enrich | None,
     queries: QueryRun | None,
+    categories: Categories | None = None,
 ) -> tuple[_Routed, list[tuple[str, float]]] | str | None:
     """Route one claimed event: what it planned, why it failed, or None to retry later."""
     source = sources.get(row.source)
@@ -223,7 +235,9 @@ def _process_row(
             return None
         except Exception as exc:  # an enrichment bug must not loop: fail, replayable
             return f"enrich failed: {type(exc).__name__}: {exc}"
-    routed = _route(store, ruleset, destinations, events, row.id, row.received_at, now, queries)
+    routed = _route(
+        store, ruleset, destinations, events, row.id, row.received_at, now, queries, categories
+    )
     return routed, coalescing
 
 
@@ -269,11 +283,14 @@ def _route(
     received_at: float,
     now: float,
     queries: QueryRun | None,
+    categories: Categories | None = None,
 ) -> _Routed:
     """Match events against the rules and plan one delivery per action (or fill groups)."""
     out = _Routed()
     for event in events:
         document = event.to_dict()
+        if categories is not None and categories.items:
+            document["data"]["category"] = categorize(document, categories)
         for rule in match_rules(ruleset, document):
             out.matched.append(rule.id)
             if not _admitted(store, rule, event.id, document, now):
@@ -323,6 +340,7 @@ def flush_group(
     sources: Mapping[str, Source] | None = None,
     enrich: Enrich | None = None,
     queries: QueryRun | None = None,
+    categories: Categories | None = None,
 ) -> FlushOutcome | None:
     """Run a group rule's actions once over its collected events, or enrich a source's
     coalesced burst and route it; None if not due."""
@@ -335,7 +353,7 @@ def flush_group(
     if batch.rule_id.startswith(SOURCE_GROUP_PREFIX):
         source = (sources or {}).get(batch.rule_id.removeprefix(SOURCE_GROUP_PREFIX))
         return _flush_source_burst(
-            batch, source, store, ruleset, destinations, enrich, queries, now
+            batch, source, store, ruleset, destinations, enrich, queries, now, categories
         )
     rule = ruleset.get(batch.rule_id)
     if rule is None or not batch.events:
@@ -373,6 +391,7 @@ def _flush_source_burst(
     enrich: Enrich | None,
     queries: QueryRun | None,
     now: float,
+    categories: Categories | None = None,
 ) -> FlushOutcome:
     """One enrichment for a burst of thin events on one entity, routed like any event."""
     if not isinstance(source, EnrichingSource) or enrich is None or not batch.events:
@@ -404,6 +423,7 @@ def _flush_source_burst(
         float(last["_received_at"]),
         now,
         queries,
+        categories,
     )
     pending_ids = store.add_deliveries(inbound_id, routed.planned, now=now)
     windows.finish_group(store, batch.group_id)

@@ -222,6 +222,7 @@ class WorkerService:
             enrich=self._enrich,
             queries=self._queries,
             write=self.writer.call,
+            categories=rt.settings.categories,
         )
         self._enqueue(outcome.pending, outcome.groups)
 
@@ -237,6 +238,7 @@ class WorkerService:
             sources=rt.sources,
             enrich=self._enrich,
             queries=self._queries,
+            categories=rt.settings.categories,
         )
         if outcome is None:
             return

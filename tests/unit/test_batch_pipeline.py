@@ -19,6 +19,7 @@ from hub.events import event_id_for
 from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
 from hub.processing import process_events
+from hub.rules.categories import build_categories
 from hub.runtime import Runtime, build_runtime
 from hub.store import NewEvent
 from hub.store.batches import claim_deliveries
@@ -217,3 +218,29 @@ def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runti
     # then the slow row kept its claim (sending) while the rest were already delivered
     assert sorted(during) == ["delivered"] * (len(rows) - 1) + ["sending"]
     assert after == ["delivered"] * len(rows)
+
+
+def test_processing_sets_each_events_category_before_rules_see_it(runtime: Runtime) -> None:
+    # given `categories:` with one whose keyword the fixture's issue title holds
+    categories = build_categories(
+        [
+            {"name": "docs", "keywords": ["readme"]},
+            {"name": "billing", "keywords": ["invoice"]},
+        ]
+    )
+    event_id = _accept(runtime, "d-cat")
+    process_events(
+        [event_id],
+        store=runtime.store,
+        sources=runtime.sources,
+        ruleset=runtime.rules.current,
+        destinations=runtime.settings.destinations,
+        clock=runtime.clock,
+        lease_s=30,
+        categories=categories,
+    )
+    # then the stored normalized event carries it, as rules matched it
+    row = runtime.store.get_event(event_id)
+    assert row is not None
+    assert row.normalized is not None
+    assert [doc["data"]["category"] for doc in row.normalized] == ["docs"]
