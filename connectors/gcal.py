@@ -24,7 +24,14 @@ from urllib.parse import quote
 import httpx
 
 from connectors._gcal_event import event_body
-from connectors._google_auth import DEFAULT_TOKEN_URL, AccessTokens, OAuthClient, TokenError
+from connectors._google import (
+    DEFAULT_TOKEN_URL,
+    AccessTokens,
+    GoogleCredentials,
+    ServiceAccount,
+    TokenError,
+    UserGrant,
+)
 from connectors.base import (
     SECRET_REF_SCHEMA,
     ConnectorEnv,
@@ -42,6 +49,8 @@ from connectors.base import (
 
 DEFAULT_API_URL = "https://www.googleapis.com/calendar/v3"
 OPERATIONS = ("create", "update", "cancel")
+#: What a service account asks for: read and write events (not calendar settings).
+SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SEND_UPDATES = ("all", "externalOnly", "none")
 #: 403 reasons that mean "slow down", not "not allowed" (guides/errors#403).
 RATE_LIMIT_REASONS = frozenset(
@@ -155,7 +164,17 @@ params_schema: dict[str, Any] = {
 destination_schema: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["client_id", "client_secret", "refresh_token"],
+    # As a user (OAuth client + refresh token) or as a service account.
+    "oneOf": [
+        {
+            "required": ["client_id", "client_secret", "refresh_token"],
+            "not": {"required": ["service_account"]},
+        },
+        {
+            "required": ["service_account"],
+            "not": {"anyOf": [{"required": ["client_secret"]}, {"required": ["refresh_token"]}]},
+        },
+    ],
     "properties": {
         "calendar_id": {
             "type": "string",
@@ -179,6 +198,19 @@ destination_schema: dict[str, Any] = {
             **SECRET_REF_SCHEMA,
             "description": "Refresh token granted with the calendar.events scope (a secret).",
             "examples": [{"env": "GOOGLE_REFRESH_TOKEN"}],
+        },
+        "service_account": {
+            **SECRET_REF_SCHEMA,
+            "description": "Service account JSON key (a secret reference), instead of "
+            "client_id, client_secret and refresh_token. Share the calendar with the "
+            "account, or set subject.",
+            "examples": [{"file": "secrets/gcal-service-account.json"}],
+        },
+        "subject": {
+            "type": "string",
+            "description": "With service_account: the Workspace user to act as "
+            "(domain-wide delegation), e.g. to write to that user's calendar.",
+            "examples": ["ada@example.com"],
         },
         "timezone": {
             "type": "string",
@@ -212,7 +244,7 @@ class Calendar:
     name: str
     calendar_id: str
     api_url: str
-    client: OAuthClient
+    client: GoogleCredentials
     timezone: str | None
     send_updates: str
 
@@ -221,7 +253,7 @@ class Calendar:
         return f"{self.api_url}/calendars/{quote(self.calendar_id, safe='')}/events"
 
     def redact(self, text: str) -> str:
-        for secret in (self.client.client_secret, self.client.refresh_token):
+        for secret in self.client.secrets():
             text = text.replace(secret, "REDACTED")
         return text
 
@@ -377,20 +409,38 @@ def read_calendar(destination: Destination | None) -> Calendar:
         raise ValueError("gcal action has no destination ('calendar')")
     name = destination.name
     options = destination.options
-    raw_id = options.get("client_id")
-    client_id = secret_option(destination, "client_id") if hasattr(raw_id, "reveal") else raw_id
-    client_secret = secret_option(destination, "client_secret")
-    refresh_token = secret_option(destination, "refresh_token")
-    if not isinstance(client_id, str) or not client_id or not client_secret or not refresh_token:
-        raise ValueError(
-            f"gcal destination '{name}' needs client_id, client_secret and refresh_token"
-        )
     token_url = str(options.get("token_url") or DEFAULT_TOKEN_URL)
+    client: GoogleCredentials
+    key = secret_option(destination, "service_account")
+    if key is not None:
+        subject = options.get("subject")
+        client = ServiceAccount.from_key(
+            key,
+            scopes=(SCOPE,),
+            subject=str(subject) if subject else None,
+            token_url=str(options["token_url"]) if options.get("token_url") else None,
+        )
+    else:
+        raw_id = options.get("client_id")
+        client_id = secret_option(destination, "client_id") if hasattr(raw_id, "reveal") else raw_id
+        client_secret = secret_option(destination, "client_secret")
+        refresh_token = secret_option(destination, "refresh_token")
+        if (
+            not isinstance(client_id, str)
+            or not client_id
+            or not client_secret
+            or not refresh_token
+        ):
+            raise ValueError(
+                f"gcal destination '{name}' needs service_account, or client_id, "
+                "client_secret and refresh_token"
+            )
+        client = UserGrant(client_id, client_secret, refresh_token, token_url)
     return Calendar(
         name=name,
         calendar_id=str(options.get("calendar_id") or "primary"),
         api_url=str(options.get("api_url") or DEFAULT_API_URL).rstrip("/"),
-        client=OAuthClient(client_id, client_secret, refresh_token, token_url),
+        client=client,
         timezone=str(options["timezone"]) if options.get("timezone") else None,
         send_updates=str(options.get("send_updates") or "all"),
     )

@@ -778,7 +778,9 @@ def _gcal_source(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
         )
     source = make_source(plugins.sources["gcal"], configured.options)
     if not isinstance(source, GcalSource) or source.reader is None:
-        raise ConfigError("sources.gcal needs client_id, client_secret and refresh_token")
+        raise ConfigError(
+            "sources.gcal needs service_account, or client_id, client_secret and refresh_token"
+        )
     return settings, source, configured.secret
 
 

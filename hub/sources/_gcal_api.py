@@ -1,39 +1,36 @@
-"""Reading a Google Calendar for the gcal source: events.list pages and OAuth tokens.
+"""Reading a Google Calendar for the gcal source: events.list pages, push channels.
 
-Docs: https://developers.google.com/workspace/calendar/api/v3/reference/events/list and
-https://developers.google.com/identity/protocols/oauth2/web-server#offline (refresh).
+Docs: https://developers.google.com/workspace/calendar/api/v3/reference/events/list.
 httpx only (the worker's shared client): google-api-python-client does blocking I/O.
-Only the refresh-token grant exists; service accounts need an RS256-signed JWT, and
-`cryptography` is not a dependency yet. Errors never carry a credential.
+Access tokens (a user's refresh token or a service account) come from
+connectors/_google.py, the one Google token client the gcal connector uses too.
+Errors never carry a credential.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from connectors._google import DEFAULT_TOKEN_URL, AccessTokens, GoogleCredentials, TokenError
 from connectors.base import replace_lone_surrogates
-from hub.secrets import Secret
 from hub.sources.base import EnrichContext
 
-__all__ = ["API_URL", "TOKEN_URL", "ApiFailure", "CalendarReader", "Grant", "SyncTokenGone"]
+__all__ = ["API_URL", "SCOPE", "TOKEN_URL", "ApiFailure", "CalendarReader", "SyncTokenGone"]
 
 API_URL = "https://www.googleapis.com/calendar/v3"
-TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+TOKEN_URL = DEFAULT_TOKEN_URL
+#: What a service account asks for: listing and watching events, nothing written.
+SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
 #: Calendar's default quota is per user per minute; ten a second stays inside it.
 GCAL_BUDGET: tuple[tuple[int, float], ...] = ((10, 1.0),)
 #: A listing longer than this many pages is a provider loop, not a calendar.
 MAX_PAGES = 400
-#: Refresh this long before Google's `expires_in`, so no request carries a dying token.
-EXPIRY_MARGIN = timedelta(seconds=60)
 _RATE_LIMITED = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
 
@@ -51,30 +48,19 @@ class ApiFailure(Exception):
         self.after_s = after_s
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """OAuth client + refresh token (offline access) the worker reads calendars with."""
-
-    client_id: str
-    client_secret: Secret
-    refresh_token: Secret
-    token_url: str = TOKEN_URL
-
-    @property
-    def budget_key(self) -> str:
-        """Names the grant for the shared rate budget without holding the token."""
-        digest = hashlib.sha256(f"{self.client_id}\x1f{self.refresh_token.reveal()}".encode())
-        return "gcal-api:" + digest.hexdigest()[:16]
-
-
 class CalendarReader:
     """Lists a calendar's events with one cached access token per grant."""
 
-    def __init__(self, grant: Grant, api_url: str = API_URL) -> None:
-        self._grant = grant
+    def __init__(self, credentials: GoogleCredentials, api_url: str = API_URL) -> None:
+        self._credentials = credentials
         self._api_url = api_url.rstrip("/")
-        self._token: tuple[str, datetime] | None = None
-        self._lock: asyncio.Lock | None = None
+        #: One cache whichever client refreshes (the worker's, or the CLI's for a watch).
+        self._tokens = AccessTokens()
+
+    @property
+    def budget_key(self) -> str:
+        """Names the grant for the shared rate budget without holding a credential."""
+        return "gcal-api:" + self._credentials.cache_key[:16]
 
     async def list_events(
         self, ctx: EnrichContext, calendar: str, sync_token: str | None
@@ -92,7 +78,7 @@ class CalendarReader:
             query["showDeleted"] = "true"
         items: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            await ctx.throttle(self._grant.budget_key, GCAL_BUDGET)
+            await ctx.throttle(self.budget_key, GCAL_BUDGET)
             page = await self._page(ctx, url, query)
             items += [i for i in page.get("items") or [] if isinstance(i, dict)]
             page_token = page.get("nextPageToken")
@@ -124,7 +110,7 @@ class CalendarReader:
             "token": channel_token,
             "params": {"ttl": str(int(ttl_s))},
         }
-        await ctx.throttle(self._grant.budget_key, GCAL_BUDGET)
+        await ctx.throttle(self.budget_key, GCAL_BUDGET)
         token = await self._access_token(ctx, fresh=False)
         response = await ctx.http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
         answer = _json(response)
@@ -138,7 +124,7 @@ class CalendarReader:
 
     async def stop(self, ctx: EnrichContext, *, channel_id: str, resource_id: str) -> None:
         """channels.stop; a channel Google no longer knows (404) is already stopped."""
-        await ctx.throttle(self._grant.budget_key, GCAL_BUDGET)
+        await ctx.throttle(self.budget_key, GCAL_BUDGET)
         token = await self._access_token(ctx, fresh=False)
         response = await ctx.http.post(
             f"{self._api_url}/channels/stop",
@@ -190,32 +176,14 @@ class CalendarReader:
     async def _access_token(self, ctx: EnrichContext, *, fresh: bool) -> str:
         """The cached token, refreshed near expiry or after a 401 (`fresh`)."""
         now = ctx.clock.now()
-        if self._lock is None:  # made lazily: it belongs to the worker's event loop
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._token is not None and not fresh and now < self._token[1]:
-                return self._token[0]
-            grant = self._grant
-            form = {
-                "grant_type": "refresh_token",
-                "client_id": grant.client_id,
-                "client_secret": grant.client_secret.reveal(),
-                "refresh_token": grant.refresh_token.reveal(),
-            }
-            response = await ctx.http.post(grant.token_url, data=form)
-            body = _json(response)
-            token = body.get("access_token")
-            if not response.is_success or not isinstance(token, str):
-                code = body.get("error") if isinstance(body.get("error"), str) else "no error"
-                raise ApiFailure(
-                    f"the token endpoint refused the refresh ({response.status_code} {code}); "
-                    "check client_id, client_secret and refresh_token",
-                    retryable=response.status_code >= 500 or response.status_code == 429,
-                )
-            lifetime = body.get("expires_in")
-            seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
-            self._token = (token, now + timedelta(seconds=seconds) - EXPIRY_MARGIN)
-            return token
+        try:
+            token = await self._tokens.token(self._credentials, now=now, http=ctx.http)
+            if fresh:
+                self._tokens.forget(self._credentials, token)
+                token = await self._tokens.token(self._credentials, now=now, http=ctx.http)
+        except TokenError as exc:
+            raise ApiFailure(exc.reason, retryable=exc.retryable, after_s=exc.after_s) from exc
+        return token
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:

@@ -5,7 +5,7 @@ OAuth client; the browser is sent to the authorization endpoint with a PKCE chal
 (S256, RFC 7636) and a loopback redirect `http://127.0.0.1:<random port>` (RFC 8252 §7.3:
 Google accepts any port for loopback redirects); the code that comes back is exchanged at
 the token endpoint with the verifier for a refresh token, which the hub then uses
-(connectors/_google_auth.py, hub/sources/_gcal_api.py) without a person.
+(connectors/_google.py, for the gcal source and connector alike) without a person.
 
 The refresh token is printed for the person to store as a secret; it is never logged and
 never part of an error message.

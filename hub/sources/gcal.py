@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from connectors._google import GoogleCredentials, ServiceAccount, UserGrant
 from connectors.base import SECRET_REF_SCHEMA, parse_duration
 from hub.clock import Clock
 from hub.errors import ConfigError, MalformedPayload, SignatureError
@@ -38,10 +39,10 @@ from hub.events import Actor, Entity, Event, event_id_for
 from hub.secrets import Secret
 from hub.sources._gcal_api import (
     API_URL,
+    SCOPE,
     TOKEN_URL,
     ApiFailure,
     CalendarReader,
-    Grant,
     SyncTokenGone,
 )
 from hub.sources._gcal_channels import (
@@ -83,6 +84,13 @@ class GcalSource:
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
+        # A service account replaces the user's OAuth client and refresh token.
+        "not": {
+            "anyOf": [
+                {"required": ["service_account", "refresh_token"]},
+                {"required": ["service_account", "client_secret"]},
+            ]
+        },
         "properties": {
             "calendars": {
                 "type": "object",
@@ -110,6 +118,19 @@ class GcalSource:
                 **SECRET_REF_SCHEMA,
                 "description": "Refresh token with calendar.readonly or calendar.events scope.",
                 "examples": [{"env": "GOOGLE_REFRESH_TOKEN"}],
+            },
+            "service_account": {
+                **SECRET_REF_SCHEMA,
+                "description": "Service account JSON key (a secret reference), instead of "
+                "client_id, client_secret and refresh_token; the calendars must be shared "
+                "with it, or set subject.",
+                "examples": [{"file": "secrets/gcal-service-account.json"}],
+            },
+            "subject": {
+                "type": "string",
+                "description": "With service_account: the Workspace user to act as "
+                "(domain-wide delegation), to read that user's calendars.",
+                "examples": ["ada@example.com"],
             },
             "api_url": {
                 "type": "string",
@@ -153,7 +174,7 @@ class GcalSource:
         self,
         *,
         kinds: Mapping[str, str] | None = None,
-        grant: Grant | None = None,
+        grant: GoogleCredentials | None = None,
         api_url: str = API_URL,
         coalesce_window_s: float = 2.0,
         reconcile_interval_s: float = 300.0,
@@ -169,17 +190,29 @@ class GcalSource:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> GcalSource:
         """Build from `sources.gcal` in switchboard.yaml (validated by settings_schema)."""
+        grant: GoogleCredentials | None = None
+        key, subject = options.get("service_account"), options.get("subject")
+        token_url = str(options.get("token_url", TOKEN_URL))
         client_id = options.get("client_id")
         if isinstance(client_id, Secret):
             client_id = client_id.reveal()
         secret, refresh = options.get("client_secret"), options.get("refresh_token")
-        grant = None
-        if (
+        if isinstance(key, Secret):
+            try:
+                grant = ServiceAccount.from_key(
+                    key.reveal(),
+                    scopes=(SCOPE,),
+                    subject=str(subject) if subject else None,
+                    token_url=str(options["token_url"]) if "token_url" in options else None,
+                )
+            except ValueError as exc:
+                raise ConfigError(f"sources.gcal.{exc}") from None
+        elif (
             isinstance(client_id, str)
             and isinstance(secret, Secret)
             and isinstance(refresh, Secret)
         ):
-            grant = Grant(client_id, secret, refresh, str(options.get("token_url", TOKEN_URL)))
+            grant = UserGrant(client_id, secret.reveal(), refresh.reveal(), token_url)
         calendars = options.get("calendars") or {}
         return cls(
             kinds={cal: str(spec["kind"]) for cal, spec in calendars.items()},
@@ -207,7 +240,8 @@ class GcalSource:
         """
         if self._reader is None or self._channels is None:
             raise ApiFailure(
-                "sources.gcal needs client_id, client_secret and refresh_token", retryable=False
+                "sources.gcal needs service_account, or client_id, client_secret and refresh_token",
+                retryable=False,
             )
         check_calendar_id(calendar)
         await self.baseline(ctx, calendar)

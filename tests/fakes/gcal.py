@@ -6,13 +6,17 @@ linked by `nextPageToken`) and incremental answers by `syncToken`; an unknown or
 sync token answers 410 fullSyncRequired, as Google does. Push channels: `events.watch`
 opens one (400 for a reused channel id or an address that is not https), `channels.stop`
 ends it (404 for a channel or resource id it does not know, empty 204 otherwise), and
-`notification(...)` gives the headers Google would POST for an open channel.
+`notification(...)` gives the headers Google would POST for an open channel. The token
+endpoint takes a refresh token or a service account's JWT bearer assertion, whose RS256
+signature it checks against the key from `service_account_key()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -23,6 +27,9 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,6 +42,56 @@ CLIENT_ID = "1234567890-fake.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-fake-client-secret-not-real"
 REFRESH_TOKEN = "1//fake-refresh-token-not-real"
 CALENDAR_ID = "c_3f9a2b7e1d0c4a58b6e2f1a9d8c7b6e5@group.calendar.google.com"
+SERVICE_ACCOUNT = "switchboard@acme-hub.iam.gserviceaccount.com"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@functools.cache
+def _service_account_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def service_account_key(token_uri: str = "https://oauth2.googleapis.com/token") -> str:  # noqa: S107
+    """A service account JSON key as Google Cloud console downloads it (a test key)."""
+    pem = _service_account_private_key().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "acme-hub",
+            "private_key_id": "fake-key-id-1",
+            "private_key": pem.decode(),
+            "client_email": SERVICE_ACCOUNT,
+            "client_id": "101234567890123456789",
+            "token_uri": token_uri,
+        }
+    )
+
+
+def verified_claims(assertion: str) -> dict[str, Any] | None:
+    """The claims of an RS256 JWT signed with the test service account's key, else None."""
+    try:
+        header, payload, signature = assertion.split(".")
+        key = _service_account_private_key().public_key()
+        key.verify(
+            _unb64(signature),
+            f"{header}.{payload}".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+        if json.loads(_unb64(header)).get("alg") != "RS256":
+            return None
+        claims = json.loads(_unb64(payload))
+    except (ValueError, InvalidSignature):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def gcal_fixture(*parts: str) -> dict[str, Any]:
@@ -108,6 +165,10 @@ class FakeGoogleCalendar:
     seen: list[Seen] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
+    #: Users the service account may act as (domain-wide delegation); others: 401.
+    delegated: set[str] = field(default_factory=set)
+    #: Claims of every service-account assertion the token endpoint accepted.
+    assertions: list[dict[str, Any]] = field(default_factory=list)
     channels: dict[str, FakeChannel] = field(default_factory=dict)
     #: Google's clock, in epoch ms (channel expirations); tests pass their FakeClock's.
     now_ms: Callable[[], int] = field(default=lambda: int(SystemClock().now().timestamp() * 1000))
@@ -204,6 +265,8 @@ class FakeGoogleCalendar:
     async def _token(self, request: Request) -> Response:
         # Parsed by hand: Starlette's form parser needs python-multipart, not installed.
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") == JWT_BEARER:
+            return self._service_account_token(request, form.get("assertion", ""))
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != (
             self.refresh_token
         ):
@@ -214,6 +277,29 @@ class FakeGoogleCalendar:
             return self._answer(request, None, 400, body)
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
             return self._answer(request, None, 401, {"error": "invalid_client"})
+        return self._issue(request)
+
+    def _service_account_token(self, request: Request, assertion: str) -> Response:
+        """Google's checks of a JWT bearer grant, in the answers it gives for each."""
+        claims = verified_claims(assertion)
+        if claims is None or claims.get("iss") != SERVICE_ACCOUNT:
+            body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+            return self._answer(request, None, 400, body)
+        if claims.get("aud") != str(request.url) or not claims.get("scope"):
+            body = {"error": "invalid_grant", "error_description": "Invalid JWT: aud or scope"}
+            return self._answer(request, None, 400, body)
+        if "sub" in claims and claims["sub"] not in self.delegated:
+            body = {
+                "error": "unauthorized_client",
+                "error_description": "Client is unauthorized to retrieve access tokens "
+                "using this method, or client not authorized for any of the scopes requested.",
+            }
+            return self._answer(request, None, 401, body)
+        with self._lock:
+            self.assertions.append(claims)
+        return self._issue(request)
+
+    def _issue(self, request: Request) -> Response:
         with self._lock:
             token = f"ya29.fake-access-{len(self.issued) + 1}"
             self.issued.append(token)

@@ -435,7 +435,7 @@ def test_refused_credentials_pass_the_thin_event_on_without_leaking_them(
     runtime.close()
 
     [line] = _inbox(tmp_path)
-    assert line.startswith("thin|the token endpoint refused the refresh (400 invalid_grant)")
+    assert line.startswith("thin|Google token endpoint refused the grant (400 invalid_grant)")
     log_text = (tmp_path / "inbox.log").read_text()
     for secret in (CLIENT_SECRET, REFRESH_TOKEN, CHANNEL_TOKEN):
         assert secret not in log_text

@@ -28,8 +28,10 @@ from tests.fakes.gcal import (
     CLIENT_ID,
     CLIENT_SECRET,
     REFRESH_TOKEN,
+    SERVICE_ACCOUNT,
     FakeGoogleCalendar,
     gcal_fixture,
+    service_account_key,
 )
 from tests.servers import serve_in_thread
 from tests.support import GITHUB_SECRET, write_config
@@ -128,6 +130,36 @@ def test_watch_learns_the_calendar_then_opens_a_channel_signed_with_the_source_s
         }
     }
     assert synced == {"sync_token": FULL["nextSyncToken"], "mode": "initial"}
+
+
+def test_a_service_account_key_from_a_file_lists_and_watches_as_the_subject(
+    tmp_path: Path,
+    google: tuple[FakeGoogleCalendar, str, FakeClock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, base, _ = google
+    fake.delegated = {"ada@example.com"}
+    key_file = tmp_path / "gcal-sa.json"
+    key_file.write_text(service_account_key(f"{base}/token"))
+    monkeypatch.setenv("TEST_GCAL_SA_FILE", str(key_file))  # the *_FILE form of the secret
+    config = write_config(
+        tmp_path,
+        extra_sources=f"""  gcal:
+    secret: {{env: TEST_GCAL_CHANNEL_TOKEN}}
+    service_account: {{env: TEST_GCAL_SA}}
+    subject: ada@example.com
+    api_url: "{base}/calendar/v3"
+""",
+    )
+
+    assert _watch(config, "ada@example.com") == 0
+
+    # One assertion for the listing and the watch: the token is cached.
+    [claims] = fake.assertions
+    assert (claims["iss"], claims["sub"]) == (SERVICE_ACCOUNT, "ada@example.com")
+    assert claims["scope"] == "https://www.googleapis.com/auth/calendar.readonly"
+    assert claims["aud"] == f"{base}/token"  # the key's token_uri
+    assert [s.path.rsplit("/", 1)[-1] for s in fake.api_requests()] == ["events"] * 2 + ["watch"]
 
 
 def test_a_refused_watch_is_a_clear_error(

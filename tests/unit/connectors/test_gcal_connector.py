@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import re
 import shutil
 from collections.abc import Mapping
@@ -29,9 +31,11 @@ from tests.fakes.gcal import (
     CLIENT_ID,
     CLIENT_SECRET,
     REFRESH_TOKEN,
+    SERVICE_ACCOUNT,
     FakeGoogleCalendar,
     gcal_fixture,
     google_error,
+    service_account_key,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -419,7 +423,7 @@ def test_unknown_operation_and_missing_credentials_fail(gcal: Harness) -> None:
         )
     )
     assert result.outcome == "fail"
-    assert "needs client_id, client_secret and refresh_token" in result.reason
+    assert "needs service_account, or client_id, client_secret and refresh_token" in result.reason
 
 
 def test_a_review_invite_and_a_refresh_token_destination_validate() -> None:
@@ -478,3 +482,81 @@ def test_the_job_review_rules_pass_check_and_their_tests(
     assert len(mine) == 7
     assert [(c.name, c.diff) for c in cases if not c.passed] == []
     assert not [w for w in result.warnings if "job-review" in str(w)]
+
+
+# --- service accounts ----------------------------------------------------------------------
+
+
+def _as_service_account(subject: str | None = None, key: str | None = None) -> DeliveryContext:
+    options: dict[str, Any] = {
+        "calendar_id": CALENDAR_ID,
+        "service_account": Secret(key or service_account_key(f"{BASE}/token"), origin="file:sa"),
+        "api_url": f"{BASE}/calendar/v3",
+    }
+    if subject:
+        options["subject"] = subject
+    destination = Destination(name="reviews", connector="gcal", options=options)
+    return dataclasses.replace(_ctx(), destination=destination)
+
+
+def test_a_service_account_acting_as_a_workspace_user_creates_the_event(gcal: Harness) -> None:
+    gcal.fake.delegated = {"ada@example.com"}
+
+    result = gcal.send("create", REVIEW, _as_service_account("ada@example.com"))
+
+    assert result.outcome == "ok", result.reason
+    # The JWT bearer grant, signed with the account's key (checked by the fake).
+    [claims] = gcal.fake.assertions
+    assert claims["iss"] == SERVICE_ACCOUNT
+    assert claims["sub"] == "ada@example.com"
+    assert claims["scope"] == "https://www.googleapis.com/auth/calendar.events"
+    assert claims["aud"] == f"{BASE}/token"
+    assert (claims["iat"], claims["exp"]) == (int(NOW.timestamp()), int(NOW.timestamp()) + 3600)
+    [insert] = gcal.fake.api_requests("POST")
+    assert insert.authorization == f"Bearer {gcal.fake.issued[0]}"
+
+
+def test_a_service_account_token_is_cached_across_sends(gcal: Harness) -> None:
+    for _ in range(3):
+        assert gcal.send("create", REVIEW, _as_service_account()).outcome == "ok"
+
+    assert len(gcal.fake.assertions) == 1
+    assert "sub" not in gcal.fake.assertions[0]  # no subject: the account's own calendars
+
+
+def test_a_subject_without_delegation_fails_saying_what_to_allow(gcal: Harness) -> None:
+    result = gcal.send("create", REVIEW, _as_service_account("grace@example.com"))
+
+    assert result.outcome == "fail"
+    assert "401 unauthorized_client" in result.reason
+    assert f"allow {SERVICE_ACCOUNT}'s client id domain-wide delegation" in result.reason
+    assert "PRIVATE KEY" not in result.reason
+    assert gcal.fake.api_requests() == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not json",
+        json.dumps({"type": "authorized_user", "client_id": "x", "refresh_token": "y"}),
+        json.dumps({"type": "service_account", "client_email": SERVICE_ACCOUNT}),
+    ],
+)
+def test_a_service_account_that_is_not_a_key_fails_without_quoting_it(
+    gcal: Harness, key: str
+) -> None:
+    result = gcal.send("create", REVIEW, _as_service_account(key=key))
+
+    assert result.outcome == "fail"
+    assert "service_account is not a Google service account key" in result.reason
+    assert "refresh_token" not in result.reason
+    assert gcal.fake.seen == []
+
+
+def test_a_service_account_destination_validates_and_may_not_mix_grants() -> None:
+    schema = GcalConnector.destination_schema
+    service = {"service_account": {"file": "sa.json"}, "subject": "ada@example.com"}
+    jsonschema.validate(service, schema)
+    mixed = {**service, "client_id": CLIENT_ID, "refresh_token": {"env": "R"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(mixed, schema)
