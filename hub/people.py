@@ -102,7 +102,10 @@ class Directory:
         text = str(ref).strip()
         if match := _MENTION.match(text):
             text = match.group(1)
-        return self._index.get(text.lower())
+        found = self._index.get(text.lower())
+        if found is None and text.startswith("@"):  # `@ada`: a key, a login or a name
+            found = self._index.get(text[1:].lower())
+        return found
 
     def in_role(self, role: str) -> list[Person]:
         return [p for p in self.people if role in p.roles]
@@ -200,3 +203,26 @@ def person_data(context: Mapping[str, Any], ref: Any) -> dict[str, Any] | None:
     """`{{ (event.data.actor.id | person).name }}`: a person's data, or None if unknown."""
     person = _directory_of(context).find(ref)
     return person.as_dict() if person else None
+
+
+def with_person(
+    context: Mapping[str, Any],
+    values: Mapping[str, Any],
+    key: str,
+    attribute: str = "notion",
+    required: bool = False,
+) -> dict[str, Any]:
+    """`{{ args | with_person('assignee') }}`: adds `assignee_person` (the person's data or
+    None) and `assignee_ok` (nobody named and not `required`, or someone known who has an
+    `attribute` id), so an expression can decide without assigning variables."""
+    ref = values.get(key)
+    person = _directory_of(context).find(ref) if ref not in (None, "") else None
+    if ref in (None, ""):
+        fine = not required
+    else:
+        fine = person is not None and bool(getattr(person, attribute, None))
+    return {
+        **values,
+        f"{key}_person": person.as_dict() if person else None,
+        f"{key}_ok": fine,
+    }

@@ -6,6 +6,10 @@ unchanged, so Notion's documentation is the reference for what a rule may write.
 come 100 to a page; this follows `next_cursor` up to the step's `limit`, spending one
 request of the integration's shared budget per page.
 
+With `options: <property>` the step reads the database's schema instead of its pages and
+gives that select / status / multi-select property's options as `{name, color, group}`, so
+a chat command can check `/task status TASK-41 Don` against the statuses that exist.
+
 Each result is shaped like an event's entity plus its fields, so a summary template reads
 `task.title`, `task.url` and `task.fields.Status` the way a notification reads
 `event.data.entity.title` and `event.data.fields.Status`.
@@ -38,6 +42,8 @@ class QueryPlan:
     data_source_id: str | None
     body: Mapping[str, Any]
     limit: int
+    #: `options: <property>`: list that property's options instead of querying pages.
+    options: str | None = None
 
 
 def plan_query(params: Mapping[str, Any], kinds: Mapping[str, str]) -> QueryPlan:
@@ -70,11 +76,15 @@ def plan_query(params: Mapping[str, Any], kinds: Mapping[str, str]) -> QueryPlan
         raise ValueError(f"`limit` must be a number, not {params.get('limit')!r}") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"`limit` must be between 1 and {MAX_LIMIT}")
+    options = params.get("options")
+    if options is not None and (not isinstance(options, str) or not options.strip()):
+        raise ValueError("`options` names one select or status property, e.g. options: Status")
     return QueryPlan(
         database_id=str(database) if database else None,
         data_source_id=str(data_source) if data_source else None,
         body=body,
         limit=limit,
+        options=options.strip() if isinstance(options, str) else None,
     )
 
 
@@ -86,6 +96,8 @@ async def run_query(
     wait_for_budget: Callable[[], Awaitable[None]],
 ) -> list[dict[str, Any]]:
     """Every matching page (up to the limit), flattened; Notion's order is kept."""
+    if plan.options is not None:
+        return await _options(fetcher, plan, plan.options, wait_for_budget)
     data_source_id = plan.data_source_id
     if data_source_id is None and plan.database_id is not None:
         # From 2025-09-03 a database lists its data sources and only those can be queried;
@@ -117,6 +129,50 @@ async def run_query(
             break
         cursor = next_cursor
     return items[: plan.limit]
+
+
+async def _options(
+    fetcher: HttpPageFetcher,
+    plan: QueryPlan,
+    name: str,
+    wait_for_budget: Callable[[], Awaitable[None]],
+) -> list[dict[str, Any]]:
+    """`{name, color, group}` per option of a select / status / multi-select property."""
+    await wait_for_budget()
+    if plan.data_source_id is not None:
+        schema = await fetcher.fetch_data_source(plan.data_source_id)
+    else:
+        assert plan.database_id is not None  # noqa: S101 - plan_query guarantees one id
+        schema = await fetcher.fetch_database(plan.database_id)
+        sources = schema.get("data_sources")
+        first = sources[0] if isinstance(sources, list) and sources else None
+        if not isinstance(schema.get("properties"), Mapping) and isinstance(first, Mapping):
+            await wait_for_budget()
+            schema = await fetcher.fetch_data_source(str(first.get("id")))
+    properties = schema.get("properties")
+    prop = properties.get(name) if isinstance(properties, Mapping) else None
+    if not isinstance(prop, Mapping):
+        known = ", ".join(properties) if isinstance(properties, Mapping) else "none"
+        raise PermanentFetchError(f"no property {name!r} (known: {known})", code="bad_step")
+    kind = str(prop.get("type"))
+    spec = prop.get(kind)
+    if kind not in ("select", "status", "multi_select") or not isinstance(spec, Mapping):
+        raise PermanentFetchError(f"{name!r} is a {kind} property: it has no options")
+    groups = {
+        str(option_id): str(group.get("name"))
+        for group in spec.get("groups") or []
+        if isinstance(group, Mapping)
+        for option_id in group.get("option_ids") or []
+    }
+    return [
+        {
+            "name": str(option.get("name")),
+            "color": option.get("color"),
+            "group": groups.get(str(option.get("id"))),
+        }
+        for option in spec.get("options") or []
+        if isinstance(option, Mapping)
+    ]
 
 
 def page_item(page: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:

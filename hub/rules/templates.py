@@ -21,7 +21,8 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hub.people import mention, person_data
+from hub.people import mention, person_data, with_person
+from hub.rules.command_filters import COMMAND_FILTERS
 from hub.rules.digest import DIGEST_FILTERS
 
 __all__ = ["EXPR_KEY", "CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
@@ -88,8 +89,10 @@ class TemplateEngine:
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self.env.filters.update(DIGEST_FILTERS)
+        self.env.filters.update(COMMAND_FILTERS)
         self.env.filters["mention"] = pass_context(mention)
         self.env.filters["person"] = pass_context(person_data)
+        self.env.filters["with_person"] = pass_context(with_person)
         # Identical template text (shared `use:` templates) compiles once per engine.
         self._cache: dict[str, tuple[_Compiled, frozenset[str]]] = {}
 

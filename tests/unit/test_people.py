@@ -15,11 +15,13 @@ from hub.people import Directory
 from hub.plugins import load_plugins
 from hub.processing import plan_delivery
 from hub.rules import RuleSet, load_ruleset, render_actions
+from hub.rules.command_filters import command_args, option_named
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateEngine
 from hub.rules.testing import dry_run
 
 PLUGINS = load_plugins()
+ADA_DISCORD = "576377900236931079"
 CONFIG = """
 destinations:
   mail: {connector: email, host: smtp.example.com, from: hub@example.com}
@@ -221,3 +223,22 @@ rules:
       - webhook: {to: {person: ada}, url: "https://example.com/hook"}
 """
     assert "connector cannot send to a person" in _error(tmp_path, text)
+
+
+def test_command_args_reads_discord_options_and_slack_words_alike() -> None:
+    discord = {
+        "args": ["assign", "task:TASK-41", "who:576377900236931079"],
+        "options": {"task": "TASK-41", "who": "576377900236931079"},
+    }
+    slack = {"args": ["assign", "TASK-41", "<@U0ADA00001|ada>"], "options": {}}
+    assert command_args(discord, "task", "who") == {"task": "TASK-41", "who": ADA_DISCORD}
+    assert command_args(slack, "task", "who") == {"task": "TASK-41", "who": "<@U0ADA00001|ada>"}
+    words = {"args": ["new", "Write", "launch", "post", "due:2026-11-28"], "options": {}}
+    assert command_args(words, "title") == {"title": "Write launch post"}
+    assert command_args({"args": ["assign"]}, "task", "who") == {"task": "", "who": ""}
+
+
+def test_option_named_finds_the_databases_spelling() -> None:
+    options = [{"name": "Not started"}, {"name": "In progress"}]
+    assert option_named(options, "in PROGRESS") == "In progress"
+    assert option_named(options, "Don") == ""

@@ -619,3 +619,37 @@ def test_a_long_summary_stays_within_discords_message_limit() -> None:
     assert "300 overdue" in params["content"]
     assert params["content"].count("• ") == 15  # the template lists 15 and says there is more
     assert len(body["content"]) <= CONTENT_LIMIT
+
+
+# --- notion.query `options:` (the statuses a chat command may set) -------------------------
+
+
+def test_options_lists_a_status_propertys_options_with_their_groups(
+    notion: tuple[FakeNotion, str],
+) -> None:
+    fake, url = notion
+    database = notion_fixture("api", "databases", "tasks.json")
+    fake.databases[TASKS_DB.replace("-", "")] = {
+        **{k: v for k, v in database.items() if k != "properties"},
+        "data_sources": [{"id": TASKS_DS, "name": "Tasks"}],
+    }
+    try:
+        statuses = _query(url, {"database": "task", "options": "Status"})
+    finally:
+        fake.databases[TASKS_DB.replace("-", "")] = database
+    source = notion_fixture("api", "data_sources", "tasks.json")
+    assert [s["name"] for s in statuses] == [
+        o["name"] for o in source["properties"]["Status"]["status"]["options"]
+    ]
+    assert statuses[0]["group"] is not None
+    assert all(not s.path.endswith("/query") for s in fake.seen)  # no page was read
+
+
+def test_options_of_a_property_without_options_says_what_it_is(
+    notion: tuple[FakeNotion, str],
+) -> None:
+    _, url = notion
+    with pytest.raises(QueryFailed, match="'Due' is a date property: it has no options"):
+        _query(url, {"database": TASKS_DB, "options": "Due"})
+    with pytest.raises(QueryFailed, match="no property 'Stage'"):
+        _query(url, {"database": TASKS_DB, "options": "Stage"})
