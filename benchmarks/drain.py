@@ -151,6 +151,9 @@ def main() -> None:
         "in the same run, for a before/after ratio",
     )
     parser.add_argument(
+        "--tree", type=Path, help="measure this checkout instead of the one holding drain.py"
+    )
+    parser.add_argument(
         "--before-threads", type=int, default=4, help="worker.threads for --before (its default)"
     )
     args = parser.parse_args()
@@ -172,6 +175,8 @@ def main() -> None:
                 redis=args.redis_url,
             )
             use_tree(REPO)
+        if args.tree is not None:
+            use_tree(args.tree)
         after = phases(
             Path(tmp),
             "after",
@@ -182,7 +187,7 @@ def main() -> None:
         )
     if before:
         report(f"before: {args.before}", before, args.before_threads)
-    report("this checkout", after, args.threads)
+    report(f"this checkout: {args.tree or REPO}", after, args.threads)
     one, two = after
     print("goals (issue #18):")
     print(f"  CPU ms per event, 1 / 2 workers  {one.cpu_ms:.2f} / {two.cpu_ms:.2f}  goal <= 0.6")

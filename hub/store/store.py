@@ -179,14 +179,14 @@ class Store:
             return inserted
 
         with self.guard("store accepted events"):
-            inserted = self._eager_write(write)
+            inserted = self.write_eagerly(write)
         out: list[InsertOutcome] = []
         for e in batch:
             out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))
             inserted.discard(e.id)  # a second copy in the same batch is a duplicate
         return out
 
-    def _eager_write(self, write: Callable[[Connection], T]) -> T:
+    def write_eagerly(self, write: Callable[[Connection], T]) -> T:
         """Run `write` in a transaction, polling SQLite's write lock every LOCK_POLL_S.
 
         SQLite's own busy handler naps 1, 2, 5 … up to 100 ms between tries, and under
