@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hub.rules.workflow import WORKFLOW_FILTERS
+
 __all__ = [
     "DIGEST_FILTERS",
     "assigned_to",
@@ -165,4 +167,5 @@ DIGEST_FILTERS: dict[str, Callable[..., Any]] = {
     "tally": tally,
     "progress_bar": progress_bar,
     "report_items": report_items,
+    **WORKFLOW_FILTERS,  # stalled, pick_assignee, if_previous_open (#20)
 }
