@@ -35,6 +35,8 @@ stopped (<= --connections per round); fewer rows than 202s is a loss.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import math
 import os
 import re
@@ -53,6 +55,7 @@ from pathlib import Path
 import uvicorn
 from harness import (
     DEFAULT_REDIS_URL,
+    REPO,
     SECRET,
     LoadResult,
     Proc,
@@ -68,6 +71,7 @@ from harness import (
     run_loadgen,
     sign,
     spawn,
+    use_tree,
     wait_http,
     write_config,
 )
@@ -76,7 +80,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-TARGETS = ("bare", "embedded", "redis")
+TARGETS = ("bare", "naive", "embedded", "redis")
 #: Rules that never match an `issues` event: the embedded worker does its minimum per event.
 IDLE_RULES = """
 rules:
@@ -199,6 +203,41 @@ def bare_app() -> Starlette:
     )
 
 
+def naive_app(db: Path) -> Starlette:
+    """The naive durable app: HMAC check and one SQLite INSERT + commit per request.
+
+    No JSON check, no deduplication, no broker: what a hand-written webhook receiver does.
+    Its store has the `events.delivery_id` column `rows_by_prefix` counts."""
+    conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS events (delivery_id TEXT, body BLOB)")
+    secret = SECRET.encode()
+
+    async def accept(request: Request) -> Response:
+        body = await request.body()
+        want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("x-hub-signature-256", ""), want):
+            return JSONResponse({"code": "bad_signature"}, status_code=401)
+        delivery = request.headers.get("x-github-delivery", "")
+        conn.execute("INSERT INTO events (delivery_id, body) VALUES (?, ?)", (delivery, body))
+        return JSONResponse({"id": delivery}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/hooks/{source}", accept, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def serve_naive(port: int, db: Path) -> None:
+    uvicorn.run(naive_app(db), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def serve_bare(port: int) -> None:
     # The same uvicorn settings as `switchboard serve` (hub/cli.py).
     uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -290,7 +329,7 @@ def run_wrk(url: str, *, connections: int, duration: float, prefix: str, tmp: Pa
     out = subprocess.run(
         [
             "wrk",
-            "-t1",
+            "-t2",
             f"-c{connections}",
             f"-d{max(1, round(duration))}s",
             "--timeout",
@@ -312,7 +351,7 @@ def run_wrk(url: str, *, connections: int, duration: float, prefix: str, tmp: Pa
     accepted = int(statuses.pop("202", 0))
     errors = {k: int(fields[k]) for k in ("connect", "read", "write", "timeout") if int(fields[k])}
     return Throughput(
-        tool=f"wrk -t1 -c{connections}",
+        tool=f"wrk -t2 -c{connections}",
         rps=int(fields["requests"]) / (int(fields["duration_us"]) / 1e6),
         p50_ms=int(fields["p50_us"]) / 1000,
         p99_ms=int(fields["p99_us"]) / 1000,
@@ -387,14 +426,18 @@ class Target:
         return max(self.rounds, key=lambda t: t.rps)
 
 
-def start_target(name: str, tmp: Path, redis_url: str) -> Target:
-    work = tmp / name
+def start_target(name: str, tmp: Path, redis_url: str, suffix: str = "") -> Target:
+    work = tmp / (name + suffix)
     work.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}/hooks/github"
     if name == "bare":
         args = [sys.executable, __file__, "--serve-bare", str(port)]
         return Target(name, spawn(name, args, env=hub_env(), log=work / "serve.log"), url, None, "")
+    if name == "naive":
+        db = work / "naive.db"
+        args = [sys.executable, __file__, "--serve-naive", str(port), "--naive-db", str(db)]
+        return Target(name, spawn(name, args, env=hub_env(), log=work / "serve.log"), url, db, "")
     namespace = new_namespace("ingest") if name == "redis" else "switchboard"
     config = write_config(
         work,
@@ -405,8 +448,8 @@ def start_target(name: str, tmp: Path, redis_url: str) -> Target:
     )
     extra = ["--no-worker"] if name == "redis" else []
     args = hub_args(config, "serve", "--port", str(port), *extra)
-    proc = spawn(name, args, env=hub_env(), log=work / "serve.log")
-    return Target(name, proc, url, work / "hub.db", namespace if name == "redis" else "")
+    proc = spawn(name + suffix, args, env=hub_env(), log=work / "serve.log")
+    return Target(name + suffix, proc, url, work / "hub.db", namespace if name == "redis" else "")
 
 
 def rows_by_prefix(db: Path) -> dict[str, set[str]]:
@@ -586,13 +629,24 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0, help="one throughput round, s")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per target")
     parser.add_argument("--latency-duration", type=float, default=4.0, help="open loop phase, s")
-    parser.add_argument("--rate", type=float, default=500.0, help="open loop req/s")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open loop req/s")
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout (git worktree of an older commit): its embedded and redis hubs "
+        "are measured too, as embedded@before and redis@before, in the same run",
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the Python generator only")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-naive", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_naive:
+        serve_naive(args.serve_naive, args.naive_db)
+        return
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
@@ -616,6 +670,13 @@ def main() -> None:
         try:
             for name in names:
                 targets.append(start_target(name, Path(tmp), args.redis_url))
+            if args.before is not None:
+                use_tree(args.before)
+                for name in ("embedded", "redis"):
+                    if name in names:
+                        target = start_target(name, Path(tmp), args.redis_url, "@before")
+                        targets.append(target)
+                use_tree(REPO)
             measure(targets, args, Path(tmp), use_wrk)
         finally:
             for target in targets:
@@ -633,6 +694,30 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     report(targets, args, use_wrk)
     report_floor(floor, next((t for t in targets if t.name == "bare"), None))
+    report_goals(targets)
+
+
+def report_goals(targets: list[Target]) -> None:
+    """Issue #18's ingest goals beside this run's figures."""
+    by_name = {t.name: t for t in targets}
+    bare, naive = by_name.get("bare"), by_name.get("naive")
+    print("\ngoals (issue #18):")
+    for name, goal in (("redis", 0.25), ("embedded", 0.15)):
+        hub = by_name.get(name)
+        if hub is not None and bare is not None:
+            print(
+                f"  {name:<9} {hub.best.rps / bare.best.rps:>5.0%} of bare       goal >= {goal:.0%}"
+            )
+    hub = by_name.get("redis")
+    if hub is not None and naive is not None:
+        print(f"  redis     {hub.best.rps / naive.best.rps:>5.2f}x the naive app  goal >= 0.9x")
+    if hub is not None and hub.open_loop is not None:
+        p99 = percentile(hub.open_loop.latencies_ms(), 99)
+        print(f"  redis     ack p99 {p99:.1f} ms (open loop)   goal < 10 ms at 1,000/s")
+    for name in ("embedded", "redis"):
+        now, before = by_name.get(name), by_name.get(f"{name}@before")
+        if now is not None and before is not None:
+            print(f"  {name:<9} {now.best.rps / before.best.rps:.2f}x req/s of {name}@before")
 
 
 if __name__ == "__main__":
