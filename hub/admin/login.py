@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,6 +23,9 @@ from hub.admin.throttle import FailureThrottle
 from hub.auth.audit import audit
 from hub.runtime import Runtime
 
+if TYPE_CHECKING:
+    from hub.admin.mfa import SecondFactor
+
 log = logging.getLogger("switchboard.admin")
 
 
@@ -33,11 +36,13 @@ class Login:
         credentials: Credentials,
         settings: AdminSettings,
         throttle: FailureThrottle,
+        mfa: SecondFactor | None = None,
     ) -> None:
         self.templates = templates
         self.credentials = credentials
         self.settings = settings
         self.throttle = throttle
+        self.mfa = mfa
 
     async def form(self, request: Request) -> Response:
         return self._page(
@@ -81,40 +86,15 @@ class Login:
                 status=401,
                 next_path=form.get("next"),
             )
+        if not form.get("token") and self.mfa is not None and self.settings.mfa != "off":
+            # The password was right; the session waits for the second factor (and the
+            # throttle is not reset yet, so the password does not buy more code guesses).
+            return await self.mfa.challenge(request, principal, form.get("next"))
         self.throttle.succeeded(address)
-        runtime: Runtime = request.state.runtime
-        session = new_session(
-            principal.name,
-            principal.role,
-            now=runtime.clock.now().timestamp(),
-            ttl_s=self.settings.session_ttl_s,
-        )
-        root = request.scope.get("root_path", "")
-        target = form.get("next")
-        # Only same-dashboard paths: never an open redirect to another site.
-        if not target.startswith(root + "/") or target.startswith("//"):
-            target = root + "/"
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            COOKIE,
-            encode_session(session, self.credentials.session_key),
-            max_age=int(self.settings.session_ttl_s),
-            path=root or "/",
-            httponly=True,
-            samesite="lax",
-            secure=self.settings.secure_cookies,
-        )
-        response.delete_cookie(LOGIN_COOKIE, path=root or "/")
-        log.info("admin login: %s (%s)", principal.name, principal.role)
         method = "token" if form.get("token") else "password"
-        await audit(
-            request,
-            "login",
-            actor=principal.name,
-            role=principal.role,
-            detail={"method": method},
+        return await start_session(
+            request, principal, form.get("next"), self.credentials, self.settings, method=method
         )
-        return response
 
     async def logout(self, request: Request) -> Response:
         await checked_form(request)
@@ -133,6 +113,7 @@ class Login:
             "csrf": token,
             "next": next_path,
             "has_users": bool(self.settings.users),
+            "has_oidc": self.settings.oidc is not None,
             "user": None,
             "root": request.scope.get("root_path", ""),
         }
@@ -150,6 +131,52 @@ class Login:
             secure=self.settings.secure_cookies,
         )
         return response
+
+
+async def start_session(
+    request: Request,
+    principal: Principal,
+    target: str,
+    credentials: Credentials,
+    settings: AdminSettings,
+    *,
+    method: str,
+    via: str = "",
+) -> Response:
+    """Set the session cookie for `principal`, record the login, go to `target`."""
+    runtime: Runtime = request.state.runtime
+    session = new_session(
+        principal.name,
+        principal.role,
+        now=runtime.clock.now().timestamp(),
+        ttl_s=settings.session_ttl_s,
+        via=via,
+    )
+    root = request.scope.get("root_path", "")
+    response = RedirectResponse(safe_target(request, target), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        encode_session(session, credentials.session_key),
+        max_age=int(settings.session_ttl_s),
+        path=root or "/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    response.delete_cookie(LOGIN_COOKIE, path=root or "/")
+    log.info("admin login: %s (%s)", principal.name, principal.role)
+    await audit(
+        request, "login", actor=principal.name, role=principal.role, detail={"method": method}
+    )
+    return response
+
+
+def safe_target(request: Request, target: str) -> str:
+    """`target` if it is a path of this dashboard, else its overview: never an open redirect."""
+    root: str = request.scope.get("root_path", "")
+    if not target.startswith(root + "/") or target.startswith("//"):
+        return root + "/"
+    return target
 
 
 def _who(form: Form) -> str:

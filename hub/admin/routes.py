@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 from hub.admin.auth import Credentials
 from hub.admin.flash import SessionCookie
 from hub.admin.login import Login
+from hub.admin.mfa import SecondFactor
 from hub.admin.middleware import SessionAuth
 from hub.admin.pages import Dashboard
 from hub.admin.settings import AdminSettings
@@ -52,13 +53,19 @@ def admin_mount(
     pages = Dashboard(
         templates, SessionCookie(credentials.session_key, secure=settings.secure_cookies)
     )
-    login = Login(templates, credentials, settings, throttle or FailureThrottle(clock.monotonic))
+    throttle = throttle or FailureThrottle(clock.monotonic)
+    mfa = SecondFactor(templates, credentials, settings, throttle)
+    login = Login(templates, credentials, settings, throttle, mfa)
     return Mount(
         PREFIX,
         routes=[
             Route("/", pages.overview, methods=["GET"], name="admin_overview"),
             Route("/login", login.form, methods=["GET"]),
             Route("/login", login.submit, methods=["POST"]),
+            Route("/login/mfa", mfa.form, methods=["GET"]),
+            Route("/login/mfa", mfa.submit, methods=["POST"]),
+            Route("/login/mfa/enroll", mfa.enroll_form, methods=["GET"]),
+            Route("/login/mfa/enroll", mfa.enroll_submit, methods=["POST"]),
             Route("/logout", login.logout, methods=["POST"]),
             Route("/events", pages.events, methods=["GET"]),
             Route("/events/{event_id}", pages.event, methods=["GET"]),

@@ -28,10 +28,13 @@ class Session:
     #: Status messages for the next page only (flash). They live in the signed cookie, so
     #: only the hub can put text there; a link cannot make the dashboard say anything.
     flash: tuple[str, ...] = ()
+    #: How the principal was found when it is not in switchboard.yaml: "oidc" (its role
+    #: came from the provider's claims at login). Empty for tokens and configured users.
+    via: str = ""
 
 
-def new_session(name: str, role: str, *, now: float, ttl_s: float) -> Session:
-    return Session(name, role, secrets.token_urlsafe(24), now + ttl_s)
+def new_session(name: str, role: str, *, now: float, ttl_s: float, via: str = "") -> Session:
+    return Session(name, role, secrets.token_urlsafe(24), now + ttl_s, via=via)
 
 
 def encode_session(session: Session, key: bytes) -> str:
@@ -43,6 +46,8 @@ def encode_session(session: Session, key: bytes) -> str:
     }
     if session.flash:
         data["f"] = list(session.flash)
+    if session.via:
+        data["v"] = session.via
     body = json.dumps(data, separators=(",", ":")).encode()
     payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
     return f"{payload}.{_sign(payload, key)}"
@@ -58,7 +63,10 @@ def decode_session(value: str | None, key: bytes, *, now: float) -> Session | No
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         flash = tuple(str(m) for m in data.get("f") or ())
-        session = Session(str(data["n"]), str(data["r"]), str(data["c"]), float(data["e"]), flash)
+        via = str(data.get("v") or "")
+        session = Session(
+            str(data["n"]), str(data["r"]), str(data["c"]), float(data["e"]), flash, via
+        )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
     return session if session.expires_at > now else None

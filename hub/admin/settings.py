@@ -6,10 +6,10 @@ other secret; the rest of the admin code only sees `AdminSettings`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from connectors.base import parse_duration
 from hub.auth.roles import Role, role_name
@@ -36,6 +36,29 @@ class AdminUser:
     password_hash: Secret
 
 
+#: `admin.mfa`: off; optional (password users may enroll a TOTP app, then must use it);
+#: required (password users must enroll before their first session).
+MfaMode = Literal["off", "optional", "required"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OidcSettings:
+    """`admin.oidc`: sign in through an OpenID Connect provider (hub/admin/oidc.py)."""
+
+    issuer: str
+    client_id: str
+    client_secret: Secret | None
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    #: A claim holding a role name, or a claim holding a list of groups mapped by role_map.
+    role_claim: str | None = None
+    groups_claim: str | None = None
+    role_map: Mapping[str, Role] = field(default_factory=dict)
+    #: The role of a user no claim maps; None refuses them.
+    default_role: Role | None = None
+    #: The claim naming the user in the dashboard and the audit trail.
+    name_claim: str = "email"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminSettings:
     tokens: tuple[AdminToken, ...] = ()
@@ -45,11 +68,15 @@ class AdminSettings:
     session_secret: Secret | None = None
     session_ttl_s: float = 12 * 3600.0
     secure_cookies: bool = False
+    mfa: MfaMode = "off"
+    oidc: OidcSettings | None = None
 
     def secret_values(self) -> set[str]:
         values = {t.token.reveal() for t in self.tokens}
         if self.session_secret is not None:
             values.add(self.session_secret.reveal())
+        if self.oidc is not None and self.oidc.client_secret is not None:
+            values.add(self.oidc.client_secret.reveal())
         return values
 
 
@@ -105,6 +132,7 @@ def admin_settings(
             users.append(AdminUser(username=item["username"], role=role, password_hash=value))
     session = raw.get("session_secret")
     session_secret = secret(session, ("admin", "session_secret")) if session else None
+    oidc = _oidc(raw.get("oidc"), secret)
     if errors:
         raise ConfigErrors(errors)
     return AdminSettings(
@@ -113,4 +141,33 @@ def admin_settings(
         session_secret=session_secret,
         session_ttl_s=parse_duration(raw.get("session_ttl", "12h")).total_seconds(),
         secure_cookies=bool(raw.get("secure_cookies", False)),
+        mfa=_mfa_mode(raw.get("mfa", "off")),
+        oidc=oidc,
+    )
+
+
+def _mfa_mode(value: Any) -> MfaMode:
+    if value == "optional":
+        return "optional"
+    if value == "required":
+        return "required"
+    return "off"
+
+
+def _oidc(
+    raw: Mapping[str, Any] | None, secret: Callable[[Any, tuple[str | int, ...]], Secret | None]
+) -> OidcSettings | None:
+    if raw is None:
+        return None
+    ref = raw.get("client_secret")
+    return OidcSettings(
+        issuer=str(raw["issuer"]).rstrip("/"),
+        client_id=str(raw["client_id"]),
+        client_secret=secret(ref, ("admin", "oidc", "client_secret")) if ref else None,
+        scopes=tuple(raw.get("scopes") or ("openid", "email", "profile")),
+        role_claim=raw.get("role_claim"),
+        groups_claim=raw.get("groups_claim"),
+        role_map={str(k): role_name(v) for k, v in (raw.get("role_map") or {}).items()},
+        default_role=role_name(raw["default_role"]) if raw.get("default_role") else None,
+        name_claim=str(raw.get("name_claim", "email")),
     )

@@ -51,6 +51,11 @@ ROUTE_ROLES: Final[Mapping[tuple[str, str], Need]] = {
     # Dashboard
     ("GET", "/admin/login"): "public",
     ("POST", "/admin/login"): "public",
+    # The second factor and single sign-on come before any session exists.
+    ("GET", "/admin/login/mfa"): "public",
+    ("POST", "/admin/login/mfa"): "public",
+    ("GET", "/admin/login/mfa/enroll"): "public",
+    ("POST", "/admin/login/mfa/enroll"): "public",
     ("GET", "/admin/static/{path:path}"): "public",
     ("POST", "/admin/logout"): "viewer",
     ("GET", "/admin/"): "viewer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Float,
     Index,
@@ -200,3 +201,26 @@ audit_log = Table(
 )
 Index("ix_audit_log_at", audit_log.c.at)
 Index("ix_audit_log_actor_at", audit_log.c.actor, audit_log.c.at)
+
+#: Second factors of dashboard password users (hub/admin/mfa.py). `secret` is the TOTP
+#: secret, sealed with the store cipher when keys are configured; `confirmed_at` is null
+#: until the user typed a first code; `last_step` is the newest 30 s step accepted, so a
+#: code is never accepted twice.
+mfa_totp = Table(
+    "mfa_totp",
+    metadata,
+    Column("username", String(200), primary_key=True),
+    Column("secret", String(512), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("confirmed_at", Float, nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+#: One-time recovery codes: only their SHA-256, deleted when used.
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    Column("username", String(200), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)

@@ -1,0 +1,140 @@
+"""TOTP second factor for password logins: enrollment with a QR code, codes accepted once
+per step, recovery codes consumed on use, wrong codes throttled, no session before it."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+from starlette.testclient import TestClient
+
+from hub.admin.mfa import PENDING_COOKIE
+from hub.admin.passwords import hash_password
+from hub.admin.session import COOKIE
+from hub.app import create_app
+from hub.config import load_settings
+from hub.plugins import load_plugins
+from hub.runtime import build_runtime
+from hub.store.tables import mfa_totp
+from tests.admin_support import ADMIN_YAML, PASSWORD, login
+from tests.support import GITHUB_SECRET, write_config
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    config = write_config(tmp_path)
+    with config.open("a", encoding="utf-8") as out:
+        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)) + "  mfa: required\n")
+    env = {
+        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
+        "TEST_ADMIN_TOKEN": "adm-token-0123456789abcdef",
+        "TEST_READ_TOKEN": "read-token-0123456789abcdef",
+        "TEST_OPERATOR_TOKEN": "oper-token-0123456789abcdef",
+        "TEST_BOB_HASH": hash_password(PASSWORD),
+    }
+    runtime = build_runtime(
+        load_settings(config, environ=env, plugins=load_plugins()), load_plugins()
+    )
+    try:
+        with TestClient(create_app(runtime, run_worker=False)) as c:
+            c.app_state = runtime  # type: ignore[attr-defined]
+            yield c
+    finally:
+        runtime.close()
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def signed_in(client: TestClient) -> bool:
+    return client.get("/admin/", follow_redirects=False).status_code == 200
+
+
+def enroll(client: TestClient) -> tuple[pyotp.TOTP, list[str]]:
+    assert (
+        login(client, username="ada", password=PASSWORD).headers["location"] == "/admin/login/mfa"
+    )
+    page = client.get("/admin/login/mfa")  # no TOTP yet: on to enrollment
+    assert page.url.path == "/admin/login/mfa/enroll"
+    assert "<svg" in page.text
+    secret = re.search(r'class="totp-secret">([A-Z2-7]+)<', page.text)
+    assert secret
+    totp = pyotp.TOTP(secret.group(1))
+    wrong = client.post(
+        "/admin/login/mfa/enroll", data={"csrf": csrf_of(page.text), "code": "000000"}
+    )
+    assert wrong.status_code == 401
+    assert not signed_in(client)
+    done = client.post(
+        "/admin/login/mfa/enroll", data={"csrf": csrf_of(wrong.text), "code": totp.now()}
+    )
+    assert done.status_code == 200
+    codes = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", done.text)
+    assert len(codes) == 10
+    return totp, codes
+
+
+def second_factor(client: TestClient, code: str) -> int:
+    client.cookies.delete(COOKIE)
+    assert login(client, username="ada", password=PASSWORD).status_code == 303
+    page = client.get("/admin/login/mfa")
+    assert page.status_code == 200
+    answer = client.post(
+        "/admin/login/mfa", data={"csrf": csrf_of(page.text), "code": code}, follow_redirects=False
+    )
+    return answer.status_code
+
+
+def test_enrollment_then_codes_once_per_step_and_recovery_codes_once(client: TestClient) -> None:
+    assert not signed_in(client)
+    totp, codes = enroll(client)
+    assert signed_in(client)
+
+    # The code used to confirm enrollment was used: the same step is refused (replay).
+    first = totp.now()
+    if first == totp.at(time.time()):  # still the same step
+        assert second_factor(client, first) == 401
+        assert not signed_in(client)
+    assert second_factor(client, totp.at(time.time() + 30)) == 303
+    assert signed_in(client)
+    assert second_factor(client, totp.at(time.time() + 30)) == 401  # replayed
+
+    assert second_factor(client, codes[0].upper()) == 303
+    assert signed_in(client)
+    assert second_factor(client, codes[0]) == 401  # consumed
+
+
+def test_the_secret_is_stored_and_a_pending_cookie_is_no_session(client: TestClient) -> None:
+    enroll(client)
+    client.cookies.clear()
+    login(client, username="ada", password=PASSWORD)
+    pending = client.cookies.get(PENDING_COOKIE)
+    assert pending
+    client.cookies.set(COOKIE, pending)
+    assert not signed_in(client)
+    runtime = client.app_state  # type: ignore[attr-defined]
+    with runtime.store.engine.connect() as conn:
+        (row,) = conn.execute(mfa_totp.select()).all()
+    assert row.username == "ada" and row.confirmed_at is not None
+
+
+def test_wrong_codes_are_throttled(client: TestClient) -> None:
+    enroll(client)
+    client.cookies.delete(COOKIE)
+    login(client, username="ada", password=PASSWORD)
+    page = client.get("/admin/login/mfa")
+    statuses = [
+        client.post(
+            "/admin/login/mfa", data={"csrf": csrf_of(page.text), "code": "000000"}
+        ).status_code
+        for _ in range(11)
+    ]
+    assert statuses[:9] == [401] * 9
+    assert statuses[-1] == 429
