@@ -23,7 +23,7 @@ from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.processing import ProcessOutcome, process_event
 from hub.runtime import Runtime, build_runtime
-from hub.store import AttemptRecord, NewEvent, Store, open_store
+from hub.store import AttemptRecord, NewEvent, Store, batches, open_store
 from hub.store.replay import replay
 from hub.store.store import event_values
 from hub.store.tables import events, metadata
@@ -417,3 +417,27 @@ def test_embedded_hub_on_postgres_delivers_every_event_exactly_once(
     inbox = (tmp_path / "inbox.log").read_text().splitlines()
     assert len(inbox) == len(ids)
     assert all(sum(i in line for line in inbox) == 1 for i in ids)
+
+
+def test_two_workers_claiming_overlapping_batches_take_disjoint_rows(
+    two_stores: tuple[Store, Store],
+) -> None:
+    # given 120 events and two workers whose messages overlap (a redelivery, a sweep)
+    store, other = two_stores
+    ids = [o.id for o in store.insert_events([_new_event(f"batch-{i}") for i in range(120)])]
+
+    def claim(s: Store, batch: list[str]) -> list[str]:
+        with s.engine.begin() as conn:
+            return [row.id for row in batches.claim_events(conn, batch, now=100.0, lease_s=30)]
+
+    # when both claim their batch at the same moment (FOR UPDATE SKIP LOCKED)
+    [[first, second]] = _race(
+        [(ids[:80], ids[40:])],
+        [lambda b: claim(store, b[0]), lambda b: claim(other, b[1])],
+    )
+    # then no row is taken twice and every row is taken
+    assert not set(first) & set(second)
+    assert set(first) | set(second) == set(ids)
+    with store.engine.begin() as conn:
+        again = batches.claim_events(conn, ids, now=101.0, lease_s=30)
+    assert again == []  # all leased now
