@@ -4,7 +4,6 @@ per step, recovery codes consumed on use, wrong codes throttled, no session befo
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +17,14 @@ from hub.admin.session import COOKIE
 from hub.app import create_app
 from hub.config import load_settings
 from hub.plugins import load_plugins
-from hub.runtime import build_runtime
+from hub.runtime import Runtime, build_runtime
 from hub.store.tables import mfa_totp
 from tests.admin_support import ADMIN_YAML, PASSWORD, login
 from tests.support import GITHUB_SECRET, write_config
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def hub(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
     config = write_config(tmp_path)
     with config.open("a", encoding="utf-8") as out:
         out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)) + "  mfa: required\n")
@@ -41,8 +40,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     )
     try:
         with TestClient(create_app(runtime, run_worker=False)) as c:
-            c.app_state = runtime  # type: ignore[attr-defined]
-            yield c
+            yield runtime, c
     finally:
         runtime.close()
 
@@ -92,26 +90,33 @@ def second_factor(client: TestClient, code: str) -> int:
     return answer.status_code
 
 
-def test_enrollment_then_codes_once_per_step_and_recovery_codes_once(client: TestClient) -> None:
+def test_enrollment_then_codes_once_per_step_and_recovery_codes_once(
+    hub: tuple[Runtime, TestClient],
+) -> None:
+    runtime, client = hub
     assert not signed_in(client)
     totp, codes = enroll(client)
     assert signed_in(client)
 
     # The code used to confirm enrollment was used: the same step is refused (replay).
+    clock = runtime.clock
     first = totp.now()
-    if first == totp.at(time.time()):  # still the same step
+    if first == totp.at(clock.now()):  # still the same step
         assert second_factor(client, first) == 401
         assert not signed_in(client)
-    assert second_factor(client, totp.at(time.time() + 30)) == 303
+    assert second_factor(client, totp.at(clock.now().timestamp() + 30)) == 303
     assert signed_in(client)
-    assert second_factor(client, totp.at(time.time() + 30)) == 401  # replayed
+    assert second_factor(client, totp.at(clock.now().timestamp() + 30)) == 401  # replayed
 
     assert second_factor(client, codes[0].upper()) == 303
     assert signed_in(client)
     assert second_factor(client, codes[0]) == 401  # consumed
 
 
-def test_the_secret_is_stored_and_a_pending_cookie_is_no_session(client: TestClient) -> None:
+def test_the_secret_is_stored_and_a_pending_cookie_is_no_session(
+    hub: tuple[Runtime, TestClient],
+) -> None:
+    runtime, client = hub
     enroll(client)
     client.cookies.clear()
     login(client, username="ada", password=PASSWORD)
@@ -119,13 +124,14 @@ def test_the_secret_is_stored_and_a_pending_cookie_is_no_session(client: TestCli
     assert pending
     client.cookies.set(COOKIE, pending)
     assert not signed_in(client)
-    runtime = client.app_state  # type: ignore[attr-defined]
     with runtime.store.engine.connect() as conn:
         (row,) = conn.execute(mfa_totp.select()).all()
-    assert row.username == "ada" and row.confirmed_at is not None
+    assert row.username == "ada"
+    assert row.confirmed_at is not None
 
 
-def test_wrong_codes_are_throttled(client: TestClient) -> None:
+def test_wrong_codes_are_throttled(hub: tuple[Runtime, TestClient]) -> None:
+    _, client = hub
     enroll(client)
     client.cookies.delete(COOKIE)
     login(client, username="ada", password=PASSWORD)
