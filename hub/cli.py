@@ -328,6 +328,9 @@ def uvicorn_options() -> dict[str, Any]:
         "log_level": "warning",
         "access_log": False,
         "log_config": UVICORN_LOG_CONFIG,
+        # A dashboard's live stream (/admin/live) is a request that does not end by itself:
+        # on shutdown, wait this long for requests in flight, then cancel what is left.
+        "timeout_graceful_shutdown": 5,
         **SERVER_OPTIONS,
     }
     try:

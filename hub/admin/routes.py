@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from hub.admin.auth import Credentials
 from hub.admin.flash import SessionCookie
+from hub.admin.live import LiveFeed
 from hub.admin.login import Login
 from hub.admin.mfa import SecondFactor
 from hub.admin.middleware import SessionAuth
@@ -79,6 +80,7 @@ def admin_mount(
             Route("/sources/notices", pages.decide_notice, methods=["POST"]),
             Route("/audit", pages.audit, methods=["GET"]),
             Route("/audit.jsonl", pages.audit_export, methods=["GET"]),
+            Route("/live", LiveFeed().stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="admin_static"),
         ],
         middleware=[

@@ -71,6 +71,7 @@ ROUTE_ROLES: Final[Mapping[tuple[str, str], Need]] = {
     ("POST", "/admin/sources/notices"): "admin",
     ("GET", "/admin/audit"): "admin",
     ("GET", "/admin/audit.jsonl"): "admin",
+    ("GET", "/admin/live"): "viewer",
 }
 
 #: Seeing an event's raw body and headers (they may hold personal data) needs this role.

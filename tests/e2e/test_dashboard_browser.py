@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,111 @@ def test_the_root_url_leads_to_a_styled_sign_in_page_with_no_missing_assets(
         expect(page.locator("a.brand")).to_have_attribute("href", "/admin/")
         browser.close()
     runtime.close()
+
+
+def test_lists_update_live_a_new_event_appears_and_a_replayed_delivery_changes_in_place(
+    tmp_path: Path, chromium: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    fake = FakeDiscord()
+    fake.script.append((400, {"message": "Invalid Form Body", "code": 50035}, {}))
+    with serve_in_thread(fake.app()) as discord_base:
+        url = f"{discord_base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
+        runtime = build_runtime(admin_settings(tmp_path, discord_url=url), load_plugins())
+        with serve_hub(runtime) as base, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(chromium))
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{base}/admin/login")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            page.click("button[type=submit]")
+            # Given the events list, open and connected (and a mark a reload would erase)
+            page.goto(f"{base}/admin/events")
+            expect(page.locator("#live")).to_have_attribute("data-state", "on")
+            expect(page.locator("#live")).to_have_text("live")
+            page.evaluate("window.stayed = true")
+
+            # When a webhook arrives, then its row appears within a second, without a reload
+            answer = httpx.post(
+                f"{base}/hooks/github",
+                content=ISSUE_OPENED,
+                headers=github_headers(ISSUE_OPENED, event="issues", delivery="live-1"),
+            )
+            assert answer.status_code == 202
+            event_id = answer.json()["id"]
+            expect(page.locator(f"tr[data-id='{event_id}']")).to_be_visible(timeout=1000)
+            assert page.evaluate("window.stayed") is True
+
+            # Given its Discord delivery died, shown on the deliveries list
+            rows = runtime.store.list_deliveries
+            wait_until(
+                lambda: {r.status for r in rows(inbound_id=event_id)} == {"dead", "delivered"},
+                10,
+                "one delivery dead, one delivered",
+            )
+            dead = next(r.id for r in rows(inbound_id=event_id) if r.status == "dead")
+            page.goto(f"{base}/admin/deliveries")
+            row = page.locator(f"tr[data-id='{dead}']")
+            expect(row.locator(".status")).to_have_text("dead")
+            expect(page.locator("#live")).to_have_attribute("data-state", "on")
+            page.evaluate("window.stayed = true")
+
+            # When someone replays it through the API, then the row's status changes in place
+            replayed = httpx.post(
+                f"{base}/api/v1/deliveries/{dead}/replay",
+                json={},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            assert replayed.status_code == 202
+            expect(row.locator(".status")).to_have_text("delivered", timeout=5000)
+            assert page.evaluate("window.stayed") is True
+            assert page.locator("tbody[data-live] tr").count() == 2
+            browser.close()
+        runtime.close()
+
+
+def test_a_burst_of_webhooks_reaches_a_live_stream_as_a_few_coalesced_messages(
+    tmp_path: Path,
+) -> None:
+    runtime = build_runtime(admin_settings(tmp_path), load_plugins())
+    # A read timeout longer than two messages apart, shorter than the 15 s heartbeat: it
+    # ends the read once the stream has gone quiet after the burst.
+    timeout = httpx.Timeout(10, read=1.5)
+    with serve_hub(runtime) as base, httpx.Client(base_url=base, timeout=timeout) as client:
+        client.get("/admin/login")
+        client.post(
+            "/admin/login",
+            data={"csrf": client.cookies["switchboard_login"], "token": ADMIN_TOKEN},
+        )
+
+        def burst() -> None:
+            with httpx.Client(base_url=base, timeout=10) as poster:
+                for n in range(40):
+                    headers = github_headers(ISSUE_OPENED, event="issues", delivery=f"burst-{n}")
+                    poster.post("/hooks/github", content=ISSUE_OPENED, headers=headers)
+
+        changes: list[float] = []  # when each "change" message arrived
+        sender = threading.Thread(target=burst, daemon=True)
+        live = {"Accept": "text/event-stream"}
+        with client.stream("GET", "/admin/live", headers=live) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines) == "retry: 2000"
+            assert next(lines) == "event: hello"
+            # When 40 webhooks arrive as fast as one client can send them (and are processed)
+            started = time.monotonic()
+            sender.start()
+            with contextlib.suppress(httpx.ReadTimeout):
+                for line in lines:
+                    if line.startswith("event: "):
+                        assert line == "event: change"
+                        changes.append(time.monotonic())
+        elapsed = time.monotonic() - started
+        sender.join(timeout=10)
+        wait_until(lambda: runtime.store.count_events("received") == 0, 10, "burst stored")
+    runtime.close()
+    # Then the stream said "changed" a few times, never more than twice a second
+    assert changes, "no change message after a burst of webhooks"
+    busiest = max(sum(1 for t in changes if at <= t < at + 1.0) for at in changes)
+    assert busiest <= 3, f"{busiest} change messages within one second"
+    assert len(changes) <= elapsed / 0.5 + 2, f"{len(changes)} messages in {elapsed:.1f}s"

@@ -58,7 +58,8 @@ def concrete(path: str) -> str:
 def refused(response: httpx.Response, *, anonymous: bool) -> bool:
     """The auth layer said no (not a handler rejecting the dummy input)."""
     if anonymous:
-        login_redirect = response.status_code == 303 and "/login" in response.headers["location"]
+        location = response.headers.get("location", "")
+        login_redirect = response.status_code == 303 and "/login?next=" in location
         return response.status_code in (401, 429) or login_redirect
     return response.status_code == 403 and "needs role" in response.text
 
