@@ -184,6 +184,30 @@ schedule_ticks = Table(
 )
 Index("ix_schedule_ticks_spec", schedule_ticks.c.rule_id, schedule_ticks.c.spec)
 
+#: Approval requests (hub/approvals.py, hub/store/approvals.py): one row per request,
+#: `status` pending → approved | rejected | expired exactly once (a conditional UPDATE),
+#: with who decided and when. `deciders` are people keys; `messages` the chat refs of the
+#: request (to edit them with the decision); `request` what the decision runs.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("rule_id", String(200), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("title", String(512), nullable=False),
+    Column("status", String(16), nullable=False),  # pending|approved|rejected|expired
+    Column("requester", String(200), nullable=True),
+    Column("deciders", JSON, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("messages", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("reminded_at", Float, nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", Float, nullable=True),
+)
+Index("ix_approvals_status_expires", approvals.c.status, approvals.c.expires_at)
+
 #: Who did what in the admin (hub/auth/audit.py): logins, logouts, replays, simulations,
 #: rule reloads, API writes, role changes. Append-only; retention deletes old rows.
 audit_log = Table(

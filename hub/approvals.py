@@ -1,0 +1,202 @@
+"""Approvals: a request with Approve / Reject buttons that one allowed person decides.
+
+The request's buttons carry `approval:<id>:approve|reject` as their Discord custom_id or
+Slack action_id; the click comes back signed by the provider as a `command.interaction`
+event. `decide_click` checks the clicker against the request's deciders (people keys,
+resolved from `to: {person|role}` when the request was made), then decides it once in
+the store (hub/store/approvals.py): a second click, a replayed interaction or a click by
+anyone else changes nothing and gets an answer saying why. `decision_actions` are what a
+decision runs: the Notion write-back, the edit of every request message (buttons
+disabled) and a note to the requester.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from connectors.base import RenderedAction
+from hub.people import Directory, Person
+from hub.store import approvals as stored
+from hub.store.store import Store
+
+__all__ = [
+    "Outcome",
+    "approval_id",
+    "button_id",
+    "decide_click",
+    "deciders_for",
+    "decision_actions",
+    "parse_button",
+]
+
+CHOICES: dict[str, stored.Status] = {"approve": "approved", "reject": "rejected"}
+_BUTTON = re.compile(r"^approval:([0-9a-f]{32}):(approve|reject)$")
+
+
+def approval_id(event_id: str, rule_id: str, action_index: int) -> str:
+    """Stable per request, so re-rendering the same event never makes a second one."""
+    material = f"{event_id}\x1f{rule_id}\x1f{action_index}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+def button_id(request_id: str, choice: str) -> str:
+    """The custom_id / action_id of a request's button (47 characters, under both limits)."""
+    return f"approval:{request_id}:{choice}"
+
+
+def parse_button(value: Any) -> tuple[str, str] | None:
+    """(request id, approve|reject) of an approval button's id, else None."""
+    match = _BUTTON.match(str(value or ""))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def deciders_for(people: Directory, to: Mapping[str, Any]) -> list[str]:
+    """People keys who may decide: `{person: ref}` (one or a list) or `{role: name}`."""
+    if "role" in to:
+        return [p.key for p in people.in_role(str(to["role"]))]
+    refs = to.get("person")
+    found = [people.find(r) for r in (refs if isinstance(refs, list) else [refs])]
+    return [p.key for p in found if p is not None]
+
+
+Kind = Literal["decided", "already", "not_allowed", "unknown", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: Kind
+    #: What to tell the person who clicked (ephemeral).
+    message: str
+    approval: stored.Approval | None = None
+    person: Person | None = None
+
+
+def decide_click(
+    store: Store,
+    people: Directory,
+    *,
+    request_id: str,
+    choice: str,
+    user_id: str,
+    now: float,
+) -> Outcome:
+    """Decide a request from a button click by `user_id` (a Discord or Slack user id)."""
+    approval = stored.get_approval(store, request_id)
+    if approval is None:
+        return Outcome("unknown", "This approval request is not known here any more.")
+    person = people.find(user_id)
+    if person is None or person.key not in approval.deciders:
+        names = ", ".join(_name(people, k) for k in approval.deciders) or "nobody"
+        return Outcome(
+            "not_allowed",
+            f"You are not allowed to decide “{approval.title}”; {names} may.",
+            approval,
+            person,
+        )
+    if approval.status != "pending":
+        return Outcome("already", _already(people, approval), approval, person)
+    if approval.expires_at is not None and approval.expires_at <= now:
+        stored.expire_due(store, now=now)
+        current = stored.get_approval(store, request_id)
+        return Outcome("expired", f"“{approval.title}” expired before a decision.", current, person)
+    won, current = stored.decide(store, request_id, status=CHOICES[choice], by=person.key, now=now)
+    if not won:
+        assert current is not None  # noqa: S101 - the row was read above and is never deleted
+        return Outcome("already", _already(people, current), current, person)
+    return Outcome("decided", f"You {CHOICES[choice]} “{approval.title}”.", current, person)
+
+
+def decision_actions(approval: stored.Approval, people: Directory) -> list[RenderedAction]:
+    """What a decided (or expired) request runs, from what the request stored:
+    `request.notion` {workspace, page, approved: {...}, rejected: {...}}, the request's
+    messages edited with the decision and no live buttons, and the requester told."""
+    request = approval.request
+    decided = approval.status
+    who = _name(people, approval.decided_by) if approval.decided_by else None
+    text = (
+        f"“{approval.title}” {decided} by {who}."
+        if who
+        else f"“{approval.title}” {decided} (no decision in time)."
+    )
+    out: list[RenderedAction] = []
+    notion = request.get("notion")
+    if isinstance(notion, Mapping) and isinstance(notion.get(decided), Mapping):
+        out.append(
+            RenderedAction(
+                connector="notion",
+                operation="update",
+                destination=str(notion.get("workspace")),
+                params={
+                    "workspace": str(notion.get("workspace")),
+                    "page": str(notion.get("page")),
+                    "properties": dict(notion[decided]),
+                },
+            )
+        )
+    for message in approval.messages:
+        platform, destination = str(message.get("platform")), str(message.get("destination"))
+        params: dict[str, Any] = {"channel": destination}
+        if platform == "discord":
+            params |= {"edit": {"message_id": str(message.get("ref"))}, "content": text}
+            params["buttons"] = [
+                {
+                    "label": "Approve",
+                    "style": "success",
+                    "disabled": True,
+                    "custom_id": button_id(approval.id, "approve"),
+                },
+                {
+                    "label": "Reject",
+                    "style": "danger",
+                    "disabled": True,
+                    "custom_id": button_id(approval.id, "reject"),
+                },
+            ]
+        else:
+            params |= {"edit": str(message.get("ref")), "text": text}
+        out.append(
+            RenderedAction(
+                connector=platform, operation=None, destination=destination, params=params
+            )
+        )
+    notify = request.get("notify")
+    requester = people.find(approval.requester) if approval.requester else None
+    if isinstance(notify, Mapping) and requester is not None:
+        connector = str(notify.get("connector"))
+        address = "user"
+        user = requester.discord if connector == "discord" else requester.slack
+        if user:
+            body = "content" if connector == "discord" else "text"
+            out.append(
+                RenderedAction(
+                    connector=connector,
+                    operation=None,
+                    destination=str(notify.get("destination")),
+                    params={"channel": str(notify.get("destination")), address: user, body: text},
+                )
+            )
+    return out
+
+
+def _name(people: Directory, key: str | None) -> str:
+    person = people.find(key) if key else None
+    return person.name if person else str(key)
+
+
+def _already(people: Directory, approval: stored.Approval) -> str:
+    if approval.status == "expired":
+        return f"“{approval.title}” expired before a decision."
+    when = (
+        datetime.fromtimestamp(approval.decided_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if approval.decided_at
+        else "earlier"
+    )
+    return (
+        f"“{approval.title}” was already {approval.status} by "
+        f"{_name(people, approval.decided_by)} ({when})."
+    )
