@@ -139,6 +139,7 @@ def write_config(
     threads: int = 4,
     lease_seconds: float = 60,
     store_url: str | None = None,
+    group_commit: str = "thread",
 ) -> Path:
     """A switchboard.yaml with the github source, the given destinations and one rule file.
 
@@ -146,9 +147,12 @@ def write_config(
     (workdir / "rules").mkdir(parents=True, exist_ok=True)
     (workdir / "rules" / "bench.yaml").write_text(rules, encoding="utf-8")
     config = workdir / "switchboard.yaml"
+    # Written only when not the default: an older tree measured beside this one (--before)
+    # does not know the key.
+    commit = f", group_commit: {group_commit}" if group_commit != "thread" else ""
     config.write_text(
         f"""
-server: {{host: 127.0.0.1, max_body_bytes: 1048576}}
+server: {{host: 127.0.0.1, max_body_bytes: 1048576{commit}}}
 store: {{url: "{store_url or f"sqlite:///{workdir / 'hub.db'}"}"}}
 broker: {{url: "{broker_url}", namespace: "{namespace}"}}
 worker: {{threads: {threads}, lease_seconds: {lease_seconds}}}

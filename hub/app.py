@@ -76,7 +76,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # The audit trail notes every role the config file added, changed or removed.
         await asyncio.to_thread(record_configured_roles, runtime)
-        writer = GroupCommitWriter(runtime.store, runtime.queue)
+        writer = GroupCommitWriter(
+            runtime.store,
+            runtime.queue,
+            in_thread=runtime.settings.server.group_commit == "thread",
+        )
         await writer.start()
         worker = WorkerService(runtime, transport=worker_transport) if run_worker else None
         if worker is not None:

@@ -39,6 +39,9 @@ class ServerSettings:
     public_url: str | None = None
     #: Proxies whose X-Forwarded-For is believed (hub/admin/proxies.py); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    #: Where ingress's group commit runs: "thread" (a thread of its own) or "loop" (on the
+    #: event loop, no thread hop; blocks the loop while SQLite's lock is held elsewhere).
+    group_commit: str = "thread"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +203,7 @@ def settings_from_document(
             max_body_bytes=int(server.get("max_body_bytes", DEFAULT_MAX_BODY)),
             public_url=server.get("public_url"),
             trusted_proxies=_trusted_proxies(doc, server.get("trusted_proxies") or []),
+            group_commit=str(server.get("group_commit", "thread")),
         ),
         database_url=environ.get("SWITCHBOARD_DATABASE_URL")
         or _sqlite_relative(

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hub.queue import Queue
 from hub.store import InsertOutcome, NewEvent, Store
 
 log = logging.getLogger("switchboard.ingress")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -27,10 +31,13 @@ class _Pending:
 class GroupCommitWriter:
     """Batch `NewEvent`s into store transactions, then enqueue the new ids."""
 
-    def __init__(self, store: Store, queue: Queue, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, store: Store, queue: Queue, *, max_batch: int = 512, in_thread: bool = True
+    ) -> None:
         self._store = store
         self._queue = queue
         self._max_batch = max_batch
+        self._in_thread = in_thread
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -56,9 +63,15 @@ class GroupCommitWriter:
                 batch.append(self._inbox.get_nowait())
             await self._commit(batch)
 
+    async def _call(self, fn: Callable[[A], R], arg: A) -> R:
+        """Run a store or broker call in a thread, or on the loop (`server.group_commit`)."""
+        if self._in_thread:
+            return await asyncio.to_thread(fn, arg)
+        return fn(arg)
+
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            outcomes = await asyncio.to_thread(self._store.insert_events, [p.event for p in batch])
+            outcomes = await self._call(self._store.insert_events, [p.event for p in batch])
         except Exception as exc:  # the requests get a 503 and the provider retries
             for pending in batch:
                 if not pending.future.done():
@@ -67,7 +80,7 @@ class GroupCommitWriter:
         new_ids = [o.id for o in outcomes if not o.duplicate]
         if new_ids:
             try:
-                await asyncio.to_thread(self._queue.enqueue_events, new_ids)
+                await self._call(self._queue.enqueue_events, new_ids)
             except Exception:
                 # The rows are durable; the sweeper enqueues them once the broker is back.
                 log.exception(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,23 @@ def test_get_on_a_hook_is_405(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_group_commit_on_the_loop_stores_and_deduplicates_as_in_a_thread(tmp_path: Path) -> None:
+    # given `server.group_commit: loop` (the commit runs on the event loop, no thread hop)
+    settings = make_settings(tmp_path, max_body_bytes=64 * 1024)
+    settings = replace(settings, server=replace(settings.server, group_commit="loop"))
+    rt = build_runtime(settings, load_plugins())
+    try:
+        with TestClient(create_app(rt, run_worker=False)) as client:
+            headers = github_headers(ISSUE_OPENED, event="issues", delivery="on-the-loop")
+            first = client.post("/hooks/github", content=ISSUE_OPENED, headers=headers)
+            again = client.post("/hooks/github", content=ISSUE_OPENED, headers=headers)
+        # then the event is durable when answered, and a retry is a duplicate
+        assert (first.status_code, again.status_code) == (202, 200)
+        row = rt.store.get_event(first.json()["id"])
+        assert row is not None
+        assert row.body == ISSUE_OPENED
+        assert rt.store.count_events() == 1
+    finally:
+        rt.close()
