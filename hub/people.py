@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -226,3 +227,34 @@ def with_person(
         f"{key}_person": person.as_dict() if person else None,
         f"{key}_ok": fine,
     }
+
+
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def local_hour_is(people: Any, when: Any, hour: int, days: str = "MON-SUN") -> list[Any]:
+    """`{{ people.values() | local_hour_is(event.time, 9, 'MON-FRI') }}`: the people for
+    whom the tick at `when` (ISO time) falls in `hour` o'clock on one of `days` in their
+    own time zone, so an hourly schedule DMs everyone at 09:00 where they are."""
+    instant = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    allowed = _days(days)
+    out = []
+    for person in people or []:
+        zone = person.get("timezone") if isinstance(person, Mapping) else None
+        try:
+            local = instant.astimezone(ZoneInfo(str(zone or "UTC")))
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        if local.hour == int(hour) and local.weekday() in allowed:
+            out.append(person)
+    return out
+
+
+def _days(spec: str) -> set[int]:
+    days: set[int] = set()
+    for part in str(spec).upper().split(","):
+        first, _, last = part.strip().partition("-")
+        start = _WEEKDAYS.index(first)
+        end = _WEEKDAYS.index(last) if last else start
+        days.update(range(start, end + 1))
+    return days

@@ -21,7 +21,7 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hub.people import mention, person_data, with_person
+from hub.people import local_hour_is, mention, person_data, with_person
 from hub.rules.command_filters import COMMAND_FILTERS
 from hub.rules.digest import DIGEST_FILTERS
 
@@ -93,6 +93,7 @@ class TemplateEngine:
         self.env.filters["mention"] = pass_context(mention)
         self.env.filters["person"] = pass_context(person_data)
         self.env.filters["with_person"] = pass_context(with_person)
+        self.env.filters["local_hour_is"] = local_hour_is
         # Identical template text (shared `use:` templates) compiles once per engine.
         self._cache: dict[str, tuple[_Compiled, frozenset[str]]] = {}
 
