@@ -128,7 +128,7 @@ def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
     """Time verify, event id, insert and enqueue on the real fixtures, in this process."""
     from hub.clock import SystemClock
     from hub.events import event_id_for
-    from hub.queue import Queue, make_broker
+    from hub.pipeline.queue import Queue, make_broker
     from hub.secrets import Secret
     from hub.sources.base import HookRequest
     from hub.sources.github import GitHubSource

@@ -18,13 +18,13 @@ from hub.admin.routes import admin_routes
 from hub.api.intake import receive_task_list
 from hub.auth.audit import record_configured_roles
 from hub.errors import RequestRejected, StoreError
-from hub.ingress import receive_hook, rejected, store_unavailable
-from hub.intake import GroupCommitWriter
+from hub.ingress.commit import GroupCommitWriter
+from hub.ingress.receive import receive_hook, rejected, store_unavailable
 from hub.metrics import HubMetrics
+from hub.pipeline.worker import WorkerService
 from hub.runtime import Runtime
 from hub.scheduler import Scheduler, SchedulerService, scheduler_name
 from hub.upkeep import run_upkeep
-from hub.worker import WorkerService
 
 
 async def healthz(request: Request) -> Response:

@@ -376,7 +376,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from hub.worker import WorkerService
+    from hub.pipeline.worker import WorkerService
 
     settings, plugins = _settings(args)
     configure_logging(args.log_level, settings.secret_values(), args.log_format)
@@ -513,7 +513,7 @@ def _replay(args: argparse.Namespace) -> int:
         due_at = now - lease - 1 if settings.is_embedded else now
         result = replay(store, ids, now=now, due_at=due_at, force=args.force)
         if not settings.is_embedded:
-            from hub.queue import Queue, make_broker
+            from hub.pipeline.queue import Queue, make_broker
 
             queue = Queue(make_broker(settings.broker_url, namespace=settings.broker_namespace))
             queue.enqueue_events(result.event_ids)

@@ -10,9 +10,9 @@ from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.config import Settings
+from hub.pipeline.queue import Queue, make_broker
+from hub.pipeline.ratelimit import Breaker, Limiter, make_limits
 from hub.plugins import Plugins
-from hub.queue import Queue, make_broker
-from hub.ratelimit import Breaker, Limiter, make_limits
 from hub.rules import RuleSetRef
 from hub.rules.loader import LoadResult, load_rules_checked
 from hub.rules.templates import TemplateEngine

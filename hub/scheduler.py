@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from hub.clock import Clock
 from hub.errors import StoreError
 from hub.events import event_id_for
-from hub.queue import Queue
+from hub.pipeline.queue import Queue
 from hub.rules import Rule, RuleSetRef
 from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule

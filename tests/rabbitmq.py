@@ -17,8 +17,8 @@ import pika
 import pika.exceptions
 import pytest
 
+from hub.pipeline.queue import EVENTS_QUEUE, delivery_queue
 from hub.plugins import load_plugins
-from hub.queue import EVENTS_QUEUE, delivery_queue
 from tests.support import in_ci
 
 #: The server on the test machine (the default guest user may log in from localhost).

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from hub.admin.auth import Credentials, bearer_token
 from hub.api.http import BadRequest, runtime_of
-from hub.ingress import read_body
+from hub.ingress.receive import read_body
 from hub.sources.intake import NAME as INTAKE_SOURCE
 from hub.tasks.intake import has_intake, intake_names, is_intake_name, submit_tasks
 from hub.tasks.lists import FORMATS, ListError, detect_format, parse_task_list

@@ -56,6 +56,8 @@ ROUTE_ROLES: Final[Mapping[tuple[str, str], Need]] = {
     ("POST", "/admin/login/mfa"): "public",
     ("GET", "/admin/login/mfa/enroll"): "public",
     ("POST", "/admin/login/mfa/enroll"): "public",
+    ("GET", "/admin/login/oidc"): "public",
+    ("GET", "/admin/login/oidc/callback"): "public",
     ("GET", "/admin/static/{path:path}"): "public",
     ("POST", "/admin/logout"): "viewer",
     ("GET", "/admin/"): "viewer",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from hub.queue import Queue
+from hub.pipeline.queue import Queue
 from hub.store import InsertOutcome, NewEvent, Store
 
 log = logging.getLogger("switchboard.ingress")

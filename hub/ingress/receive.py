@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from hub.errors import PayloadTooLarge, RequestRejected, StoreError, UnknownSource
 from hub.events import event_id_for
-from hub.intake import GroupCommitWriter
+from hub.ingress.commit import GroupCommitWriter
 from hub.logging import REVEAL
 from hub.metrics import record_rejection
 from hub.runtime import Runtime

@@ -2,7 +2,7 @@
 
 Notion sends ids only, so `changes` come from comparing the flattened page the worker
 fetched with the last snapshot it stored. (Bursts of deliveries about one page are merged
-before the fetch: the source's coalescing window in hub/processing.py.)
+before the fetch: the source's coalescing window in hub/pipeline/process.py.)
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import dramatiq
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.errors import BrokerConnectionError
 
-from hub.queue import MAX_BATCH, BatchingRedisBroker
+from hub.pipeline.queue import MAX_BATCH, BatchingRedisBroker
 
 log = logging.getLogger("switchboard.worker")
 

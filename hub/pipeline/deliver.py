@@ -19,9 +19,9 @@ from connectors.base import Connector, DeliveryContext, RenderedAction, SendResu
 from hub.clock import Clock
 from hub.config import DeliveryPolicy, Settings
 from hub.logging import Masker, bind, mask_text
+from hub.pipeline.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
+from hub.pipeline.rerender import is_unrendered
 from hub.pipeline.writer import StoreWriter
-from hub.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
-from hub.rerender import is_unrendered
 from hub.store import AttemptRecord, DeliveryRow, Store, batches
 from hub.store.replay import set_params
 

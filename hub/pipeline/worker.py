@@ -1,6 +1,6 @@
 """Worker: Dramatiq actors (a batch of ids in, plain functions do the work) and the sweeper.
 
-Actors stay tiny: they call `hub.processing.process_events` and
+Actors stay tiny: they call `hub.pipeline.process.process_events` and
 `DeliveryEngine.deliver_batch` for the batch of ids their message carries, and enqueue
 what those return. A batch's sends run as tasks on the process's one event loop; every
 store write of the process goes through its one writer thread (hub/pipeline/writer.py).
@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
-from hub.delivery import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.events import Event
 from hub.http import make_client
 from hub.pipeline.consumer import BatchConsumer, DelayQueueWorker, Handlers
+from hub.pipeline.deliver import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
+from hub.pipeline.process import flush_group, process_events
+from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
+from hub.pipeline.ratelimit import CachedBreaker, Limit, MemoryBreaker
+from hub.pipeline.rerender import Rerenderer
 from hub.pipeline.writer import StoreWriter
-from hub.processing import flush_group, process_events
 from hub.queries import run_queries
-from hub.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
-from hub.ratelimit import CachedBreaker, Limit, MemoryBreaker
-from hub.rerender import Rerenderer
 from hub.rules import Rule
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext, EnrichingSource

@@ -34,7 +34,7 @@ __all__ = ["NotionAutomationSource"]
 
 DEFAULT_AUTH_HEADER = "X-Switchboard-Token"
 NAME_HEADER = "X-Switchboard-Automation"
-#: Ingress's record of the URL's `/<name>` part (hub/ingress.py sets it, senders cannot).
+#: Ingress's record of the URL's `/<name>` part (hub/ingress/receive.py sets it, senders cannot).
 PATH_HEADER = "x-switchboard-path"
 
 

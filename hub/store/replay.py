@@ -102,6 +102,6 @@ def dead_since(store: Store, *, since: float, limit: int = 10_000) -> list[str]:
 
 
 def set_params(store: Store, delivery_id: str, params: dict[str, Any], *, now: float) -> None:
-    """Store params rendered again for a replayed delivery (hub/rerender.py)."""
+    """Store params rendered again for a replayed delivery (hub/pipeline/rerender.py)."""
     with store.guard("store re-rendered params"), store.engine.begin() as conn:
         conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params, "b_now": now})

@@ -71,7 +71,7 @@ def run_intake(args: argparse.Namespace, load: SettingsLoader) -> int:
     finally:
         store.close()
     if result.new_event_ids and not settings.is_embedded:
-        from hub.queue import Queue, make_broker
+        from hub.pipeline.queue import Queue, make_broker
 
         queue = Queue(make_broker(settings.broker_url, namespace=settings.broker_namespace))
         queue.enqueue_events(result.new_event_ids)

@@ -71,7 +71,7 @@ NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 CLOCK = FakeClock(NOW)
 PATH_HEADER = "x-switchboard-path"
 FUZZ_PATH = "x-fuzz-path"
-#: Ingress never stores these (hub/ingress.py); the worker never sees them.
+#: Ingress never stores these (hub/ingress/receive.py); the worker never sees them.
 DROPPED = ("authorization", "cookie", "proxy-authorization", "x-goog-channel-token")
 
 GITHUB_SECRET = "fuzz-github-secret-not-real"

@@ -21,8 +21,8 @@ from hub.app import create_app
 from hub.config import load_settings
 from hub.errors import MalformedPayload
 from hub.events import Event
+from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.sources.base import NormalizeContext, RawEvent
 from hub.sources.slack_commands import sign as slack_sign

@@ -20,8 +20,8 @@ from hub.cli import main
 from hub.clock import FakeClock
 from hub.errors import StoreError
 from hub.events import event_id_for
+from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent, open_store
 from hub.store.backup import backup, restore, scheduled_backups

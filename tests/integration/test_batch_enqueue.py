@@ -11,7 +11,7 @@ import dramatiq
 import pytest
 import redis
 
-from hub.queue import (
+from hub.pipeline.queue import (
     EVENTS_QUEUE,
     MAX_BATCH,
     PROCESS_ACTOR,

@@ -49,7 +49,6 @@ rules:
 """
 
 
-
 def _interaction_now() -> bytes:
     """The real fixture command, with an id minted now (its follow-up token lives 15 min
     from the id's time, which the reply connector checks)."""
@@ -145,8 +144,9 @@ def test_the_follow_up_token_never_shows_in_the_admin_api_or_dashboard(tmp_path:
         response = client.post("/hooks/discord", content=body, headers=_signed(body))
         event_id = response.headers["X-Switchboard-Event-Id"]
         wait_until(
-            lambda: (row := runtime.store.get_event(event_id)) is not None
-            and row.status == "processed",
+            lambda: (
+                (row := runtime.store.get_event(event_id)) is not None and row.status == "processed"
+            ),
             20,
             "the command event processed",
         )

@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
+from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
-from hub.worker import WorkerService
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
 from tests.support import (

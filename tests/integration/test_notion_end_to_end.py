@@ -53,7 +53,6 @@ def _notion_source(api_url: str, window: str) -> str:
       "{TASKS_DB}": {{kind: task}}"""
 
 
-
 def _hub(tmp_path: Path, api_url: str, window: str = "0.5s") -> Runtime:
     settings = make_settings(
         tmp_path,

@@ -20,8 +20,8 @@ from hub.app import create_app
 from hub.clock import FakeClock
 from hub.errors import StoreError
 from hub.events import event_id_for
+from hub.pipeline.process import ProcessOutcome, process_event
 from hub.plugins import load_plugins
-from hub.processing import ProcessOutcome, process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent, Store, batches, open_store
 from hub.store.replay import replay

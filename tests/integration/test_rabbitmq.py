@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.errors import ConfigError
+from hub.pipeline.queue import NamespacedRabbitmqBroker, Queue, make_broker
+from hub.pipeline.ratelimit import Limit
+from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
-from hub.queue import NamespacedRabbitmqBroker, Queue, make_broker
-from hub.ratelimit import Limit
 from hub.runtime import Runtime, build_runtime
-from hub.worker import WorkerService
 from tests.fakes.discord import FakeDiscord
 from tests.rabbitmq import (
     RABBITMQ_URL_FOR_TESTS,

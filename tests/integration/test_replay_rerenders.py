@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from hub.api.operations import replay_now
 from hub.app import create_app
+from hub.pipeline.rerender import UNRENDERED
 from hub.plugins import load_plugins
-from hub.rerender import UNRENDERED
 from hub.runtime import Runtime, build_runtime
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
 from tests.support import fixture_path, github_headers, make_settings, wait_until
@@ -42,7 +42,6 @@ rules:
           to: inbox
           message: "{{ event.data.fields.no_such_field }}"
 """
-
 
 
 def _hub(tmp_path: Path, base: str) -> Runtime:

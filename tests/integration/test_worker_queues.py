@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from hub.pipeline.queue import delivery_queue
+from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
-from hub.queue import delivery_queue
 from hub.runtime import Runtime, build_runtime
 from hub.store.store import NewDelivery
-from hub.worker import WorkerService
 from tests.support import REDIS_URL_FOR_TESTS, make_settings, wait_until
 
 pytestmark = pytest.mark.redis

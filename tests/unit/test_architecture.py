@@ -37,8 +37,8 @@ def test_connectors_import_only_connectors_base_and_third_party_libraries() -> N
 def test_sql_redis_and_jinja_each_live_at_one_edge() -> None:
     edges = {
         "sqlalchemy": ("hub/store/",),
-        "redis": ("hub/queue.py", "hub/ratelimit.py"),
-        "dramatiq": ("hub/queue.py", "hub/worker.py", "hub/pipeline/consumer.py"),
+        "redis": ("hub/pipeline/queue.py", "hub/pipeline/ratelimit.py"),
+        "dramatiq": ("hub/pipeline/queue.py", "hub/pipeline/worker.py", "hub/pipeline/consumer.py"),
         "jinja2": ("hub/rules/templates.py",),
         "croniter": ("hub/rules/schedule.py",),
     }

@@ -11,8 +11,8 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from hub.pipeline.consumer import BatchConsumer, Handlers
-from hub.queue import EVENTS_QUEUE, FLUSH_ACTOR, MAX_BATCH, PROCESS_ACTOR, Queue
-from hub.worker import LoopThread
+from hub.pipeline.queue import EVENTS_QUEUE, FLUSH_ACTOR, MAX_BATCH, PROCESS_ACTOR, Queue
+from hub.pipeline.worker import LoopThread
 from tests.support import wait_until
 
 

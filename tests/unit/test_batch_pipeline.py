@@ -14,11 +14,11 @@ from sqlalchemy import event as sa_event
 
 from connectors.base import ConnectorEnv
 from hub.clock import FakeClock
-from hub.delivery import DeliveryEngine
 from hub.events import event_id_for
+from hub.pipeline.deliver import DeliveryEngine
+from hub.pipeline.process import process_events
 from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
-from hub.processing import process_events
 from hub.rules.categories import build_categories
 from hub.runtime import Runtime, build_runtime
 from hub.store import NewEvent

@@ -3,7 +3,7 @@ closed and healthy; failures always reach it, so it opens as soon as before."""
 
 from __future__ import annotations
 
-from hub.ratelimit import BreakerPolicy, CachedBreaker, MemoryBreaker
+from hub.pipeline.ratelimit import BreakerPolicy, CachedBreaker, MemoryBreaker
 
 POLICY = BreakerPolicy(threshold=3, cooldown_s=10.0)
 

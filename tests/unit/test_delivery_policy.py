@@ -7,7 +7,7 @@ import random
 import pytest
 
 from connectors.base import SendResult, fail, ok, retry
-from hub.delivery import Decision, RetryPolicy, decide
+from hub.pipeline.deliver import Decision, RetryPolicy, decide
 
 POLICY = RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=60.0, max_age_s=3600.0)
 

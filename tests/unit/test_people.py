@@ -12,8 +12,8 @@ from hub.config import Settings, load_settings_text
 from hub.errors import ConfigError
 from hub.events import idempotency_key
 from hub.people import Directory
+from hub.pipeline.process import plan_delivery
 from hub.plugins import load_plugins
-from hub.processing import plan_delivery
 from hub.rules import RuleSet, load_ruleset, render_actions
 from hub.rules.command_filters import command_args, option_named
 from hub.rules.matcher import RenderProblem

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from hub.clock import FakeClock
-from hub.ratelimit import (
+from hub.pipeline.ratelimit import (
     Breaker,
     BreakerPolicy,
     Limit,

@@ -12,15 +12,15 @@ from sqlalchemy import update
 
 from connectors.base import ConnectorEnv
 from hub.clock import FakeClock
-from hub.delivery import DeliveryEngine, DeliveryOutcome
 from hub.events import event_id_for
+from hub.pipeline.deliver import DeliveryEngine, DeliveryOutcome
+from hub.pipeline.process import process_event
+from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent
 from hub.store.replay import dead_since, replay
 from hub.store.tables import deliveries
-from hub.worker import WorkerService
 from tests.support import fixture_path, make_settings
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()

@@ -20,8 +20,8 @@ from hub.errors import ConfigErrors
 from hub.events import Actor, Entity, Event
 from hub.http import make_client
 from hub.notion.query import page_item
+from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.queries import QueryRun, query_store, run_queries
 from hub.rules import Rule, load_ruleset
 from hub.rules.digest import assigned_to, completion, count_by, progress_bar, tally

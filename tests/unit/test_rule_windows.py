@@ -9,8 +9,8 @@ import pytest
 
 from hub.clock import FakeClock
 from hub.events import event_id_for
+from hub.pipeline.process import ProcessOutcome, flush_group, process_event
 from hub.plugins import load_plugins
-from hub.processing import ProcessOutcome, flush_group, process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import NewEvent, Store, open_store, windows
 from tests.support import fixture_path, make_settings

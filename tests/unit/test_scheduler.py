@@ -17,10 +17,10 @@ from jsonschema import Draft202012Validator
 
 from connectors.base import ConnectorEnv, Destination
 from hub.clock import FakeClock
-from hub.delivery import DeliveryEngine
 from hub.errors import ConfigError, UnknownSource
+from hub.pipeline.deliver import DeliveryEngine
+from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.rules import load_ruleset
 from hub.rules.schedule import Schedule, parse_schedule
 from hub.rules.templates import TemplateEngine

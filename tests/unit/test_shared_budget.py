@@ -13,8 +13,8 @@ import httpx
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, shared_budget_key
 from connectors.notion import NotionConnector
 from hub.clock import FakeClock
-from hub.delivery import _budget_key
 from hub.events import Entity, Event
+from hub.pipeline.deliver import _budget_key
 from hub.secrets import Secret
 from hub.sources.base import EnrichContext
 from hub.sources.notion import NotionSource

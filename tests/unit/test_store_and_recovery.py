@@ -9,11 +9,11 @@ import pytest
 
 from hub.clock import FakeClock
 from hub.events import event_id_for
+from hub.pipeline.process import process_event
+from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
-from hub.processing import process_event
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent
-from hub.worker import WorkerService
 from tests.support import fixture_path, make_settings
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()

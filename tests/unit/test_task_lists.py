@@ -9,7 +9,7 @@ from hub.tasks.lists import ListError, detect_format, parse_task_list
 
 def test_yaml_items_keep_their_line_numbers_and_mapping_keys() -> None:
     text = (
-        "tasks:\n  - \"Write docs @ann #docs\"  # quoted: a bare # starts a YAML comment\n"
+        'tasks:\n  - "Write docs @ann #docs"  # quoted: a bare # starts a YAML comment\n'
         "  - {title: Ship, due: 2026-12-01, labels: [web]}\n  - 3\n  - {title: X, owner: bo}\n"
     )
     parsed = parse_task_list(text, detect_format(text, hint="list.yaml"))

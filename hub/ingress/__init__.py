@@ -1,0 +1,1 @@
+"""Ingress: receive a webhook (cap, verify, dedup) and commit it durably in groups."""
