@@ -49,6 +49,9 @@ class Credentials:
             (_digest(t.token.reveal()), Principal(t.name, t.role)) for t in settings.tokens
         ]
         self._users = {u.username: u for u in settings.users}
+        #: Sessions of single sign-on users (role from the provider at login) are honoured
+        #: only while `admin.oidc` is configured.
+        self.oidc_enabled = settings.oidc is not None
         if settings.session_secret is not None:
             self.session_key = settings.session_secret.reveal().encode()
         else:
@@ -77,11 +80,15 @@ class Credentials:
             return None
         return Principal(user.username, user.role)
 
-    def principal_for(self, name: str, role: str) -> Principal | None:
+    def principal_for(self, name: str, role: str, via: str = "") -> Principal | None:
         """Re-check a session's principal: it must still exist with that role."""
         try:
             role = role_name(role)  # sessions signed before `read` became `viewer`
         except ValueError:
+            return None
+        if via == "oidc":
+            return Principal(name, role) if self.oidc_enabled else None
+        if via:
             return None
         for _, principal in self._tokens:
             if principal.name == name and principal.role == role:

@@ -36,7 +36,11 @@ class SessionAuth:
         session = decode_session(
             conn.cookies.get(COOKIE), self.credentials.session_key, now=self.now()
         )
-        principal = self.credentials.principal_for(session.name, session.role) if session else None
+        principal = (
+            self.credentials.principal_for(session.name, session.role, session.via)
+            if session
+            else None
+        )
         if principal is None or session is None:
             if need == "public":
                 await self.app({**scope, "user": None, "auth": None}, receive, send)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -17,6 +19,7 @@ from hub.admin.live import LiveFeed
 from hub.admin.login import Login
 from hub.admin.mfa import SecondFactor
 from hub.admin.middleware import SessionAuth
+from hub.admin.oidc import OidcLogin
 from hub.admin.pages import Dashboard
 from hub.admin.settings import AdminSettings
 from hub.admin.throttle import FailureThrottle
@@ -67,6 +70,7 @@ def admin_mount(
             Route("/login/mfa", mfa.submit, methods=["POST"]),
             Route("/login/mfa/enroll", mfa.enroll_form, methods=["GET"]),
             Route("/login/mfa/enroll", mfa.enroll_submit, methods=["POST"]),
+            *_oidc_routes(credentials, settings),
             Route("/logout", login.logout, methods=["POST"]),
             Route("/events", pages.events, methods=["GET"]),
             Route("/events/{event_id}", pages.event, methods=["GET"]),
@@ -87,6 +91,24 @@ def admin_mount(
             Middleware(SessionAuth, credentials=credentials, now=lambda: clock.now().timestamp())
         ],
     )
+
+
+def _oidc_routes(credentials: Credentials, settings: AdminSettings) -> list[BaseRoute]:
+    """Always served (so the role table is the same for every config); 404 without oidc."""
+    if settings.oidc is None:
+        return [
+            Route("/login/oidc", _no_oidc, methods=["GET"]),
+            Route("/login/oidc/callback", _no_oidc, methods=["GET"]),
+        ]
+    oidc = OidcLogin(settings.oidc, credentials, settings)
+    return [
+        Route("/login/oidc", oidc.start, methods=["GET"]),
+        Route("/login/oidc/callback", oidc.callback, methods=["GET"]),
+    ]
+
+
+async def _no_oidc(request: Request) -> Response:
+    return PlainTextResponse("single sign-on is not configured (admin.oidc)", status_code=404)
 
 
 def _pretty(value: object) -> str:

@@ -52,7 +52,7 @@ def csrf_of(html: str) -> str:
 
 
 def signed_in(client: TestClient) -> bool:
-    return client.get("/admin/", follow_redirects=False).status_code == 200
+    return bool(client.get("/admin/", follow_redirects=False).status_code == 200)
 
 
 def enroll(client: TestClient) -> tuple[pyotp.TOTP, list[str]]:
@@ -87,7 +87,7 @@ def second_factor(client: TestClient, code: str) -> int:
     answer = client.post(
         "/admin/login/mfa", data={"csrf": csrf_of(page.text), "code": code}, follow_redirects=False
     )
-    return answer.status_code
+    return int(answer.status_code)
 
 
 def test_enrollment_then_codes_once_per_step_and_recovery_codes_once(
