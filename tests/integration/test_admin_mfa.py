@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from hub.admin.mfa import PENDING_COOKIE
@@ -18,6 +19,10 @@ from hub.app import create_app
 from hub.config import load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
+from hub.secrets import Secret
+from hub.store import open_store
+from hub.store.crypto import TokenCipher, new_key
+from hub.store.mfa import begin_enrollment, get_totp
 from hub.store.tables import mfa_totp
 from tests.admin_support import ADMIN_YAML, PASSWORD, login
 from tests.support import GITHUB_SECRET, write_config
@@ -144,3 +149,20 @@ def test_wrong_codes_are_throttled(hub: tuple[Runtime, TestClient]) -> None:
     ]
     assert statuses[:9] == [401] * 9
     assert statuses[-1] == 429
+
+
+def test_the_secret_is_sealed_with_the_store_cipher(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        store.cipher = TokenCipher([Secret(new_key(), origin="test")])
+        assert begin_enrollment(store, "ada", "JBSWY3DPEHPK3PXP", now=0.0)
+        with store.engine.connect() as conn:
+            (raw,) = conn.execute(select(mfa_totp.c.secret)).scalars().all()
+        assert raw.startswith("fernet:")
+        assert "JBSWY3DPEHPK3PXP" not in raw
+        totp = get_totp(store, "ada")
+        assert totp is not None
+        assert totp.secret == "JBSWY3DPEHPK3PXP"
+        assert not totp.confirmed
+    finally:
+        store.engine.dispose()
