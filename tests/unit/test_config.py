@@ -114,7 +114,7 @@ def test_missing_secret_names_the_variable_and_how_to_set_it() -> None:
 def test_unknown_key_is_located_and_lists_allowed_keys() -> None:
     assert _error("server:\n  prot: 8000\n") == (
         "switchboard.yaml:2:3: unknown key 'prot' in server; "
-        "allowed keys: host, max_body_bytes, port, public_url, trusted_proxies"
+        "allowed keys: group_commit, host, max_body_bytes, port, public_url, trusted_proxies"
     )
 
 

@@ -178,9 +178,17 @@ def test_upgrading_a_store_at_head_again_changes_nothing(engine: Engine) -> None
         assert conn.scalar(select(func.count()).select_from(events)) == 1
 
 
-def test_head_is_the_replay_budget_revision_after_event_bodies() -> None:
-    assert migrate.INITIAL_REVISION == "0001"
-    assert migrate.head() == "0003"
+def test_revisions_form_one_chain_numbered_by_their_files() -> None:
+    # One head, each revision after the one before it: a revision written on a branch of
+    # its own (two engineers adding tables at once) fails here, not on a user's store.
+    versions = Path(migrate.SCRIPT_LOCATION) / "versions"
+    files = sorted(p.name for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    revisions = [name[:4] for name in files]
+    assert migrate.INITIAL_REVISION == revisions[0] == "0001"
+    assert migrate.head() == revisions[-1]
+    for earlier, later in zip(files, files[1:], strict=False):
+        text = (versions / later).read_text(encoding="utf-8")
+        assert f'down_revision: str | None = "{earlier[:4]}"' in text, (later, earlier)
 
 
 # --- 0002: event bodies in a table of their own ----------------------------------------------
