@@ -475,7 +475,13 @@ def test_the_job_review_rules_pass_check_and_their_tests(
     # When the rules are checked and their tests run as `switchboard rules test` does.
     result = load_rules(settings, plugins, TemplateEngine())
     sources = {name: cls() for name, cls in plugins.sources.items()}
-    cases = run_rule_tests(result.ruleset, result.documents, sources=sources, clock=FakeClock())
+    cases = run_rule_tests(
+        result.ruleset,
+        result.documents,
+        sources=sources,
+        clock=FakeClock(),
+        categories=settings.categories,
+    )
 
     # Then every job-review case passes (and the other shipped files still do).
     mine = [c for c in cases if c.file.endswith("job-review.yaml")]
