@@ -67,6 +67,7 @@ from harness import (
     redis_available,
     spawn,
     stop_all,
+    use_tree,
     wait_http,
 )
 from ingest import Throughput, run_python_closed, run_wrk
@@ -739,11 +740,38 @@ def report(run: Run, args: argparse.Namespace) -> list[str]:
         + f"; during the drain ({drain_s:.0f} s): "
         + ", ".join(f"{n} {end.cpu[n] - load_end_s.cpu[n]:.1f}" for n in names)
     )
+    lines += goal_lines(args, steady, e2e, e2e_bound, drain_s, run.drained, worst, ends)
     for name, profile in run.profiles.items():
         lines += profile_lines(name, profile)
     if run.writer:
         lines.append("ingress writer, wall clock (py-spy --idle; the two steps run in turn):")
         lines += run.writer
+    return lines
+
+
+def goal_lines(
+    args: argparse.Namespace,
+    ack: list[float],
+    e2e: list[float],
+    e2e_bound: str,
+    drain_s: float,
+    drained: bool,
+    rss_growth_mb: float,
+    ends: dict[str, int],
+) -> list[str]:
+    """Issue #18's goals for this rate beside this run's figures."""
+    lines = [f"goals (issue #18) at {args.rate:g}/s:"]
+    lost = ends.get("backlog", 0) + ends.get("dead", 0)
+    lines.append(f"  every event delivered: {lost} not delivered")
+    lines.append(f"  ack p99 after warm-up {fmt_ms(percentile(ack, 99))}   goal < 10 ms")
+    e2e_goal = 100 if args.rate <= 500 else 250
+    lines.append(
+        f"  end to end p99 {fmt_ms(percentile(e2e, 99), e2e_bound)}   goal < {e2e_goal} ms"
+    )
+    if args.rate > 500:
+        finished = f"{drain_s:.0f} s" if drained else f"not within the cap ({drain_s:.0f} s)"
+        lines.append(f"  drained after the load: {finished}   goal within 5 s")
+    lines.append(f"  worker RSS growth {rss_growth_mb:+.1f} MB   goal <= 50 MB")
     return lines
 
 
@@ -814,7 +842,12 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--tree", type=Path, help="run the hub of another checkout (a git worktree)"
+    )
     args = parser.parse_args()
+    if args.tree is not None:
+        use_tree(args.tree)
     if args.quick:
         args.rate, args.duration, args.warmup = 200.0, 10.0, 2.0
         args.bare_rounds, args.bare_seconds, args.max_total = 2, 2.0, 150.0
@@ -827,7 +860,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sb-load-") as name:
         tmp = Path(name)
         run.bare, run.bare_rounds, wrk = bare_ceiling(args, tmp)
-        run.bare_tool = "wrk -t1" if wrk else "Python closed loop (may bottleneck the bare app)"
+        run.bare_tool = "wrk -t2" if wrk else "Python closed loop (may bottleneck the bare app)"
         print(
             f"bare: {run.bare.rps:,.0f} req/s; starting the hub and {args.rate:g}/s for "
             f"{args.duration:g} s ...",
