@@ -150,7 +150,6 @@ params_schema: dict[str, Any] = {
         },
         "user": {
             "type": "string",
-            "pattern": "^[0-9]+$",
             "description": "Bot only: DM this Discord user id (a rule's `to: {person: ...}` "
             "fills it from people:).",
             "examples": ["576377900236931079"],
@@ -186,8 +185,9 @@ params_schema: dict[str, Any] = {
             "examples": [[{"type": 1, "components": []}]],
         },
         "edit": {
-            "type": "object",
-            "description": "Bot only: edit this message instead of posting one.",
+            "type": ["object", "string"],
+            "description": "Bot only: edit this message instead of posting one: "
+            "{channel_id, message_id}, or a ref this bot returned (`<channel>/<message>`).",
             "examples": [{"channel_id": "1573654206873600005", "message_id": "1"}],
             "additionalProperties": False,
             "required": ["message_id"],
@@ -315,7 +315,10 @@ class DiscordConnector:
         self, target: _Target, action: RenderedAction, body: dict[str, Any], ctx: DeliveryContext
     ) -> SendResult:
         params = action.params
-        if isinstance(edit := params.get("edit"), dict):
+        edit = params.get("edit")
+        if isinstance(edit, str) and edit:
+            edit = {"message_id": edit}
+        if isinstance(edit, dict):
             # message_id may be a ref this connector returned: "<channel id>/<message id>".
             ref_channel, _, message = str(edit["message_id"]).rpartition("/")
             edited = _channel(target, edit.get("channel_id") or ref_channel)
@@ -325,6 +328,8 @@ class DiscordConnector:
             return await self._bot_call("PATCH", url, body, target, ctx, edited)
         channel: str | None
         if user := params.get("user"):
+            if not str(user).isdigit():
+                return fail(f"discord user {user!r} is not a Discord user id (digits)")
             opened = await self._dm_channel(target, str(user), ctx)
             if isinstance(opened, SendResult):
                 return opened

@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from connectors.base import RenderedAction
+from connectors.base import RenderedAction, parse_duration
 from hub.people import Directory, Person
 from hub.store import approvals as stored
 from hub.store.store import Store
 
 __all__ = [
+    "APPROVAL_PROVIDER",
+    "ApprovalStepError",
     "Outcome",
     "approval_id",
+    "approval_step",
     "button_id",
     "decide_click",
     "deciders_for",
@@ -34,6 +37,8 @@ __all__ = [
     "parse_button",
 ]
 
+#: `approval.query` in a rule's `query:` (hub/queries.py): `request:` or `decide:`.
+APPROVAL_PROVIDER = "approval"
 CHOICES: dict[str, stored.Status] = {"approve": "approved", "reject": "rejected"}
 _BUTTON = re.compile(r"^approval:([0-9a-f]{32}):(approve|reject)$")
 
@@ -111,7 +116,11 @@ def decide_click(
     return Outcome("decided", f"You {CHOICES[choice]} “{approval.title}”.", current, person)
 
 
-def decision_actions(approval: stored.Approval, people: Directory) -> list[RenderedAction]:
+def decision_actions(
+    approval: stored.Approval,
+    people: Directory,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+) -> list[RenderedAction]:
     """What a decided (or expired) request runs, from what the request stored:
     `request.notion` {workspace, page, approved: {...}, rejected: {...}}, the request's
     messages edited with the decision and no live buttons, and the requester told."""
@@ -138,7 +147,7 @@ def decision_actions(approval: stored.Approval, people: Directory) -> list[Rende
                 },
             )
         )
-    for message in approval.messages:
+    for message in approval.messages if messages is None else messages:
         platform, destination = str(message.get("platform")), str(message.get("destination"))
         params: dict[str, Any] = {"channel": destination}
         if platform == "discord":
@@ -200,3 +209,119 @@ def _already(people: Directory, approval: stored.Approval) -> str:
         f"“{approval.title}” was already {approval.status} by "
         f"{_name(people, approval.decided_by)} ({when})."
     )
+
+
+class ApprovalStepError(ValueError):
+    """A step the rule author must fix, said as what to fix."""
+
+
+def approval_step(
+    store: Store,
+    people: Directory,
+    *,
+    rule_id: str,
+    document: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    """`approval.query: {request: {...}}` stores the request (once per event) and gives
+    its button ids and deciders; `approval.query: {decide: <button id>, user: <chat id>}`
+    decides from a click and gives what to say and what the decision runs."""
+    if isinstance(params.get("request"), Mapping):
+        return _request(store, people, rule_id, document, params["request"], now)
+    if "decide" in params:
+        return _decide(store, people, params, now)
+    raise ApprovalStepError("approval.query takes `request: {...}` or `decide: <button id>`")
+
+
+def _request(
+    store: Store,
+    people: Directory,
+    rule_id: str,
+    document: Mapping[str, Any],
+    raw: Mapping[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    to = raw.get("to")
+    if not isinstance(to, Mapping):
+        raise ApprovalStepError("request.to: give {person: ...} or {role: ...}")
+    deciders = deciders_for(people, to)
+    if not deciders:
+        raise ApprovalStepError(f"request.to {dict(to)} names nobody in people:")
+    expires_at = None
+    if raw.get("expires"):
+        try:
+            expires_at = now + parse_duration(str(raw["expires"])).total_seconds()
+        except ValueError as exc:
+            raise ApprovalStepError(f"request.expires: {exc}") from exc
+    requester = people.find(raw.get("requester")) if raw.get("requester") else None
+    request_id = approval_id(str(document.get("id")), rule_id, 0)
+    approval = stored.create_approval(
+        store,
+        approval_id=request_id,
+        rule_id=rule_id,
+        event_id=str(document.get("id")),
+        title=str(raw.get("title") or "Approval"),
+        deciders=deciders,
+        request={k: raw[k] for k in ("notion", "notify") if isinstance(raw.get(k), Mapping)},
+        requester=requester.key if requester else None,
+        now=now,
+        expires_at=expires_at,
+    )
+    return {
+        "id": approval.id,
+        "status": approval.status,
+        "title": approval.title,
+        "approve": button_id(approval.id, "approve"),
+        "reject": button_id(approval.id, "reject"),
+        "deciders": [p.as_dict() for k in approval.deciders if (p := people.find(k))],
+    }
+
+
+def _decide(
+    store: Store, people: Directory, params: Mapping[str, Any], now: float
+) -> dict[str, Any]:
+    parsed = parse_button(params.get("decide"))
+    empty: dict[str, Any] = {
+        key: []
+        for key in ("notion", "discord_edits", "slack_edits", "discord_notes", "slack_notes")
+    }
+    if parsed is None:
+        return {"kind": "unknown", "message": "This is not an approval button.", **empty}
+    outcome = decide_click(
+        store,
+        people,
+        request_id=parsed[0],
+        choice=parsed[1],
+        user_id=str(params.get("user") or ""),
+        now=now,
+    )
+    view: dict[str, Any] = {
+        "kind": outcome.kind,
+        "message": outcome.message,
+        "status": outcome.approval.status if outcome.approval else None,
+        "title": outcome.approval.title if outcome.approval else None,
+        **empty,
+    }
+    if outcome.kind in ("decided", "expired") and outcome.approval is not None:
+        messages = stored.request_messages(store, outcome.approval)
+        for action in decision_actions(outcome.approval, people, messages):
+            params = dict(action.params)
+            if action.connector == "notion":
+                view["notion"].append(params)
+            elif action.connector == "discord" and "edit" in params:
+                view["discord_edits"].append(
+                    {
+                        "ref": params["edit"]["message_id"],
+                        "content": params["content"],
+                        "approve": button_id(outcome.approval.id, "approve"),
+                        "reject": button_id(outcome.approval.id, "reject"),
+                    }
+                )
+            elif action.connector == "slack" and "edit" in params:
+                view["slack_edits"].append({"ref": params["edit"], "text": params["text"]})
+            else:
+                view[f"{action.connector}_notes"].append(
+                    {"user": params["user"], "text": params.get("content") or params.get("text")}
+                )
+    return view

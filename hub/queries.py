@@ -14,6 +14,7 @@ provider that is busy (429, 5xx) is waited for here, within a bound, rather than
 the event to be processed again: the event was already enriched, and enriching twice
 would lose its `changes`. A step that cannot succeed (bad filter, no access) makes the
 rule's deliveries dead with the reason, visible in the dead-letter queue.
+`approval.query` stores an approval request or decides one from a click (hub/approvals.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from connectors.base import parse_duration
+from hub.approvals import APPROVAL_PROVIDER, ApprovalStepError, approval_step
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.model import Rule, lookup_path
 from hub.rules.templates import TemplateProblem
@@ -72,6 +74,10 @@ async def run_queries(
             if spec.provider == STORE_PROVIDER:
                 until = event_time(document, default=ctx.clock.now().timestamp())
                 results[spec.name] = await asyncio.to_thread(query_store, store, params, until)
+            elif spec.provider == APPROVAL_PROVIDER:
+                results[spec.name] = await asyncio.to_thread(
+                    _approval, store, rule, document, params, ctx.clock.now().timestamp()
+                )
             else:
                 source = sources.get(spec.provider)
                 if not isinstance(source, QueryingSource):
@@ -82,6 +88,21 @@ async def run_queries(
         except QueryFailed as exc:
             raise QueryFailed(f"query '{spec.name}': {exc}") from exc
     return results
+
+
+def _approval(
+    store: Store, rule: Rule, document: Mapping[str, Any], params: Mapping[str, Any], now: float
+) -> list[dict[str, Any]]:
+    """`approval.query`: store a request or decide one from a click (hub/approvals.py);
+    one result, as a list like every step's (`query.<name>[0]`)."""
+    try:
+        return [
+            approval_step(
+                store, rule.people, rule_id=rule.id, document=document, params=params, now=now
+            )
+        ]
+    except ApprovalStepError as exc:
+        raise QueryFailed(f"approval.query: {exc}") from exc
 
 
 async def _patiently(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import RowMapping, and_, select, update
 
 from hub.store.store import Store
-from hub.store.tables import approvals
+from hub.store.tables import approvals, deliveries
 
 __all__ = [
     "Approval",
@@ -26,6 +26,7 @@ __all__ = [
     "get_approval",
     "mark_reminded",
     "reminders_due",
+    "request_messages",
 ]
 
 Status = Literal["pending", "approved", "rejected", "expired"]
@@ -177,6 +178,29 @@ def reminders_due(store: Store, *, now: float, every_s: float) -> list[Approval]
 def mark_reminded(store: Store, approval_id: str, *, now: float) -> None:
     with store.guard("record an approval reminder"), store.engine.begin() as conn:
         conn.execute(update(approvals).where(approvals.c.id == approval_id).values(reminded_at=now))
+
+
+def request_messages(store: Store, approval: Approval) -> list[dict[str, Any]]:
+    """Where the request was posted: its recorded messages and every delivered Discord /
+    Slack message of the rule that made it (`{platform, destination, ref}`)."""
+    with store.guard("read an approval request's messages"), store.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.connector, deliveries.c.destination, deliveries.c.ref)
+            .where(
+                deliveries.c.event_id == approval.event_id,
+                deliveries.c.rule_id == approval.rule_id,
+                deliveries.c.connector.in_(("discord", "slack")),
+                deliveries.c.status == "delivered",
+                deliveries.c.ref.is_not(None),
+            )
+            .order_by(deliveries.c.action_index)
+        ).all()
+    found = [dict(m) for m in approval.messages]
+    for connector, destination, ref in rows:
+        message = {"platform": connector, "destination": destination, "ref": ref}
+        if message not in found:
+            found.append(message)
+    return found
 
 
 def _approval(row: RowMapping | Mapping[str, Any]) -> Approval:
