@@ -231,7 +231,11 @@ def approval_step(
         return _request(store, people, rule_id, document, params["request"], now)
     if "decide" in params:
         return _decide(store, people, params, now)
-    raise ApprovalStepError("approval.query takes `request: {...}` or `decide: <button id>`")
+    if isinstance(params.get("sweep"), Mapping):
+        return _sweep(store, people, params["sweep"], now)
+    raise ApprovalStepError(
+        "approval.query takes `request: {...}`, `decide: <button id>` or `sweep: {...}`"
+    )
 
 
 def _request(
@@ -282,10 +286,7 @@ def _decide(
     store: Store, people: Directory, params: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     parsed = parse_button(params.get("decide"))
-    empty: dict[str, Any] = {
-        key: []
-        for key in ("notion", "discord_edits", "slack_edits", "discord_notes", "slack_notes")
-    }
+    empty = _empty()
     if parsed is None:
         return {"kind": "unknown", "message": "This is not an approval button.", **empty}
     outcome = decide_click(
@@ -304,24 +305,63 @@ def _decide(
         **empty,
     }
     if outcome.kind in ("decided", "expired") and outcome.approval is not None:
-        messages = stored.request_messages(store, outcome.approval)
-        for action in decision_actions(outcome.approval, people, messages):
-            params = dict(action.params)
-            if action.connector == "notion":
-                view["notion"].append(params)
-            elif action.connector == "discord" and "edit" in params:
-                view["discord_edits"].append(
-                    {
-                        "ref": params["edit"]["message_id"],
-                        "content": params["content"],
-                        "approve": button_id(outcome.approval.id, "approve"),
-                        "reject": button_id(outcome.approval.id, "reject"),
-                    }
-                )
-            elif action.connector == "slack" and "edit" in params:
-                view["slack_edits"].append({"ref": params["edit"], "text": params["text"]})
-            else:
-                view[f"{action.connector}_notes"].append(
-                    {"user": params["user"], "text": params.get("content") or params.get("text")}
-                )
+        _add_actions(view, store, people, outcome.approval)
+    return view
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        key: []
+        for key in ("notion", "discord_edits", "slack_edits", "discord_notes", "slack_notes")
+    }
+
+
+def _add_actions(
+    view: dict[str, Any], store: Store, people: Directory, approval: stored.Approval
+) -> None:
+    """What a decided or expired request runs, as the lists a rule fans out over."""
+    messages = stored.request_messages(store, approval)
+    for action in decision_actions(approval, people, messages):
+        params = dict(action.params)
+        if action.connector == "notion":
+            view["notion"].append(params)
+        elif action.connector == "discord" and "edit" in params:
+            view["discord_edits"].append(
+                {
+                    "ref": params["edit"]["message_id"],
+                    "content": params["content"],
+                    "approve": button_id(approval.id, "approve"),
+                    "reject": button_id(approval.id, "reject"),
+                }
+            )
+        elif action.connector == "slack" and "edit" in params:
+            view["slack_edits"].append({"ref": params["edit"], "text": params["text"]})
+        else:
+            view[f"{action.connector}_notes"].append(
+                {"user": params["user"], "text": params.get("content") or params.get("text")}
+            )
+
+
+def _sweep(store: Store, people: Directory, raw: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A schedule's step: expire requests past their deadline (their expiry runs like a
+    decision) and remind deciders of requests pending longer than `remind_every`."""
+    view: dict[str, Any] = {"expired": [], "reminded": [], **_empty()}
+    for approval in stored.expire_due(store, now=now):
+        view["expired"].append(approval.title)
+        _add_actions(view, store, people, approval)
+    if raw.get("remind_every"):
+        try:
+            every = parse_duration(str(raw["remind_every"])).total_seconds()
+        except ValueError as exc:
+            raise ApprovalStepError(f"sweep.remind_every: {exc}") from exc
+        for approval in stored.reminders_due(store, now=now, every_s=every):
+            view["reminded"].append(approval.title)
+            for key in approval.deciders:
+                person = people.find(key)
+                text = f"Reminder: “{approval.title}” is waiting for your decision."
+                if person is not None and person.discord:
+                    view["discord_notes"].append({"user": person.discord, "text": text})
+                elif person is not None and person.slack:
+                    view["slack_notes"].append({"user": person.slack, "text": text})
+            stored.mark_reminded(store, approval.id, now=now)
     return view

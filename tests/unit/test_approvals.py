@@ -10,6 +10,7 @@ import pytest
 
 from hub.approvals import (
     approval_id,
+    approval_step,
     button_id,
     decide_click,
     deciders_for,
@@ -205,3 +206,61 @@ def test_two_simultaneous_clicks_on_postgresql_decide_once(postgres_url: str) ->
         assert sorted(outcomes) == ["already", "decided"]
     finally:
         pg.close()
+
+
+def test_a_sweep_expires_overdue_requests_and_reminds_deciders_once_a_period(
+    store: Store,
+) -> None:
+    people = _people()
+    overdue = _request(store, people, expires_at=NOW + 60)
+    view = approval_step(
+        store,
+        people,
+        rule_id="sweep",
+        document={"id": "tick"},
+        params={"sweep": {"remind_every": "1d"}},
+        now=NOW + 120,
+    )
+    assert view["expired"] == ["Write launch post"]
+    assert view["discord_edits"][0]["content"] == (
+        "“Write launch post” expired (no decision in time)."
+    )
+    expired = stored.get_approval(store, overdue)
+    assert expired is not None
+    assert expired.status == "expired"
+
+    pending = approval_id("ev-2", "review", 0)
+    stored.create_approval(
+        store,
+        approval_id=pending,
+        rule_id="review",
+        event_id="ev-2",
+        title="Fix pricing",
+        deciders=["ada", "grace"],
+        request={},
+        requester=None,
+        now=NOW,
+        expires_at=None,
+    )
+    day = 24 * 3600.0
+    first = approval_step(
+        store,
+        people,
+        rule_id="sweep",
+        document={"id": "t2"},
+        params={"sweep": {"remind_every": "1d"}},
+        now=NOW + day + 1,
+    )
+    again = approval_step(
+        store,
+        people,
+        rule_id="sweep",
+        document={"id": "t3"},
+        params={"sweep": {"remind_every": "1d"}},
+        now=NOW + day + 600,
+    )
+    assert [n["user"] for n in first["discord_notes"]] == [
+        "576377900236931079",
+        "576377900236931080",
+    ]
+    assert again["discord_notes"] == []
