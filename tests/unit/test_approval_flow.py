@@ -42,6 +42,7 @@ KEY = SigningKey.generate()
 CONFIG = f"""
 destinations:
   team-bot: {{connector: discord, bot_token: {{env: BOT}}}}
+  team-slack: {{connector: slack, bot_token: {{env: BOT}}}}
   notion: {{connector: notion, token: {{env: NOTION}}, api_url: "http://notion.test"}}
 people:
   ada: {{name: Ada Lovelace, email: ada@example.com, discord: "{ADA}", roles: [project-manager]}}
