@@ -36,6 +36,16 @@ admin:
 """
 
 
+def admin_env() -> dict[str, str]:
+    """The environment ADMIN_YAML's secrets are read from."""
+    return {
+        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TEST_READ_TOKEN": READ_TOKEN,
+        "TEST_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "TEST_BOB_HASH": hash_password(PASSWORD),
+    }
+
+
 def admin_settings(
     tmp_path: Path,
     *,
@@ -47,13 +57,7 @@ def admin_settings(
     config = write_config(tmp_path, extra_sources=extra_sources, rules=rules)
     with config.open("a", encoding="utf-8") as out:
         out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
-    env = {
-        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
-        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "TEST_READ_TOKEN": READ_TOKEN,
-        "TEST_OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "TEST_BOB_HASH": hash_password(PASSWORD),
-    }
+    env = {"SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET, **admin_env()}
     if discord_url:
         env["TEST_DISCORD_WEBHOOK_URL"] = discord_url
     return load_settings(config, environ=env, plugins=load_plugins())

@@ -26,7 +26,14 @@ from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.sources.base import NormalizeContext, RawEvent
 from hub.sources.slack_commands import sign as slack_sign
-from tests.admin_support import ADMIN_TOKEN, ADMIN_YAML, PASSWORD, READ_TOKEN, bearer, login
+from tests.admin_support import (
+    ADMIN_TOKEN,
+    ADMIN_YAML,
+    PASSWORD,
+    admin_env,
+    bearer,
+    login,
+)
 from tests.support import GITHUB_SECRET, write_config
 
 SOURCES = ("github", "notion", "notion-automation", "discord", "slack")
@@ -190,9 +197,7 @@ def running_hub(tmp_path: Path) -> Iterator[Hub]:
         "FUZZ_AUTOMATION_TOKEN": AUTOMATION_TOKEN,
         "FUZZ_DISCORD_PUBLIC_KEY": DISCORD_KEY.verify_key.encode().hex(),
         "FUZZ_SLACK_SIGNING_SECRET": SLACK_SECRET,
-        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "TEST_READ_TOKEN": READ_TOKEN,
-        "TEST_BOB_HASH": hash_password(PASSWORD),
+        **admin_env(),
     }
     settings = load_settings(config, environ=environ, plugins=load_plugins())
     runtime = build_runtime(settings, load_plugins())

@@ -20,7 +20,7 @@ from hub.config import load_settings
 from hub.errors import ConfigError
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
-from tests.admin_support import ADMIN_TOKEN, ADMIN_YAML, PASSWORD
+from tests.admin_support import ADMIN_YAML, PASSWORD, admin_env
 from tests.support import GITHUB_SECRET, free_port, wait_until, write_config
 
 PLUGINS = load_plugins()
@@ -38,12 +38,7 @@ def _config(tmp_path: Path, trusted: str) -> Path:
 
 @contextmanager
 def served(tmp_path: Path, trusted: str) -> Iterator[str]:
-    env = {
-        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
-        "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "TEST_READ_TOKEN": "read-token-0123456789abcdef",
-        "TEST_BOB_HASH": hash_password(PASSWORD),
-    }
+    env = {"SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET, **admin_env()}
     settings = load_settings(_config(tmp_path, trusted), environ=env, plugins=PLUGINS)
     runtime = build_runtime(settings, PLUGINS)
     port = free_port()

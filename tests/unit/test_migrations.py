@@ -7,6 +7,7 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -186,7 +187,7 @@ def test_revisions_form_one_chain_numbered_by_their_files() -> None:
     revisions = [name[:4] for name in files]
     assert migrate.INITIAL_REVISION == revisions[0] == "0001"
     assert migrate.head() == revisions[-1]
-    for earlier, later in zip(files, files[1:], strict=False):
+    for earlier, later in itertools.pairwise(files):
         text = (versions / later).read_text(encoding="utf-8")
         assert f'down_revision: str | None = "{earlier[:4]}"' in text, (later, earlier)
 
