@@ -137,4 +137,6 @@ def test_prune_command_reports_what_it_removed(
     assert main(["-c", str(config), "prune", "--older-than", "30d"]) == 0
     out = capsys.readouterr().out
     assert "pruned 1 raw payloads and 0 attempts" in out
-    assert main(["-c", str(config), "prune", "--older-than", "soon"]) == 1
+    with pytest.raises(SystemExit) as usage:  # a bad duration is a usage error
+        main(["-c", str(config), "prune", "--older-than", "soon"])
+    assert usage.value.code == 2

@@ -350,7 +350,9 @@ def test_a_dead_delivery_replayed_is_claimable_again_and_delivered_is_left_alone
     assert result.event_ids == [event_id]
     again = runtime.store.get_delivery(rows["discord"].id)
     assert again is not None
-    assert (again.status, again.attempts, again.next_attempt_at) == ("pending", 0, now + 5)
+    # A replay keeps the history (one attempt made) and starts a fresh retry budget.
+    assert (again.status, again.attempts, again.next_attempt_at) == ("pending", 1, now + 5)
+    assert (again.retry_base_attempts, again.retry_since) == (1, now + 5)
     event = runtime.store.get_event(event_id)
     assert event is not None
     assert event.status == "received"
@@ -359,7 +361,7 @@ def test_a_dead_delivery_replayed_is_claimable_again_and_delivered_is_left_alone
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
     claimed = runtime.store.claim_delivery(rows["discord"].id, now=now + 5, lease_s=30)
     assert claimed is not None
-    assert claimed.attempts == 1
+    assert claimed.attempts == 2
     forced = replay(runtime.store, [rows["log"].id], now=now + 6, due_at=now + 6, force=True)
     assert forced.delivery_ids == [(rows["log"].id, "log")]
 
