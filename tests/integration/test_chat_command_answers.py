@@ -99,7 +99,9 @@ def test_a_slow_notion_query_is_deferred_then_answered_through_the_follow_up(
     runtime = build_runtime(settings, load_plugins())
     body = _interaction_now()
 
-    with TestClient(create_app(runtime, run_worker=True)) as client:
+    # httpx's own transport, which respx intercepts (the hub's default runs on aiohttp).
+    app = create_app(runtime, run_worker=True, worker_transport=httpx.AsyncHTTPTransport())
+    with TestClient(app) as client:
         response = client.post("/hooks/discord", content=body, headers=_signed(body))
         asked_notion_before_answering = [s.path for s in fake.seen]
         wait_until(lambda: follow_up.called, 20, "the deferred answer was edited")
