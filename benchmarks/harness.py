@@ -211,11 +211,15 @@ def spawn(name: str, args: Sequence[str], *, env: dict[str, str], log: Path) -> 
 
 
 def use_tree(tree: Path) -> None:
-    """Start the hub of `tree` from now on (a checkout of this repository)."""
-    global TREE
+    """Start the hub of `tree` from now on (a checkout of this repository), with the
+    tree's own venv when it has one (`<tree>/.venv`: its plugins' entry points are its
+    own), else this one's."""
+    global TREE, PYTHON
     if not (tree / "hub" / "__init__.py").is_file():
         raise SystemExit(f"{tree} is not a Switchboard checkout (no hub/__init__.py)")
     TREE = tree.resolve()
+    own = TREE / ".venv" / "bin" / "python"
+    PYTHON = str(own) if own.exists() else sys.executable
 
 
 def migrate_store(config: Path, env: dict[str, str]) -> None:
