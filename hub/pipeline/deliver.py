@@ -10,6 +10,7 @@ the last `WAKE_EARLY_S` before a due time, so that a provider's wait is kept exa
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,9 @@ WAKE_EARLY_S = 0.25
 #: busy 2-core machine) would otherwise let one request in a burst land inside the
 #: window and earn a 429. Costs 5% of Discord's 5-per-2-s rate.
 JITTER_ALLOWANCE_S = 0.1
+#: Rows of a batch due within this many seconds of each other are claimed again together
+#: (a row is never tried early: the wait is rounded up).
+SAME_DUE_S = 0.01
 #: Renders a delivery planned without params again: its params, or why not (hub/rerender).
 Rerender = Callable[[DeliveryRow], Awaitable[dict[str, Any] | str]]
 
@@ -215,7 +219,11 @@ class DeliveryEngine:
                 lambda conn: batches.entity_refs(conn, rows), "read entity refs"
             )
         sends = [self._guarded(row, refs.get(row.id, {}), now) for row in rows]
-        later = [self._after(delivery_id, wait) for delivery_id, wait in soon]
+        # Rows due at (nearly) the same moment are claimed again together, as one batch.
+        due_together: dict[int, list[str]] = {}
+        for delivery_id, wait in soon:
+            due_together.setdefault(math.ceil(wait / SAME_DUE_S), []).append(delivery_id)
+        later = [self._after(ids, step * SAME_DUE_S) for step, ids in sorted(due_together.items())]
         sent = await asyncio.gather(*sends)
         waited = await asyncio.gather(*later)
         outcomes.extend(sent)
@@ -231,9 +239,9 @@ class DeliveryEngine:
         by_id = {o.delivery_id: o for o in outcomes}
         return DeliveryBatch(outcomes=[by_id[i] for i in ids if i in by_id], wake=wake)
 
-    async def _after(self, delivery_id: str, wait_s: float) -> DeliveryBatch:
+    async def _after(self, delivery_ids: list[str], wait_s: float) -> DeliveryBatch:
         await self.clock.sleep(wait_s)
-        return await self.deliver_batch([delivery_id], wait_if_due_soon=False)
+        return await self.deliver_batch(delivery_ids, wait_if_due_soon=False)
 
     async def _guarded(self, row: DeliveryRow, refs: dict[str, str], now: float) -> DeliveryOutcome:
         """One claimed row's send; whatever goes wrong, the row is recorded or deferred."""
