@@ -95,6 +95,9 @@ DESTINATIONS = """
     connector: discord
     webhook_url: {env: BENCH_DISCORD_FAST}
     rate_limit: []
+    # A fast local destination: sends in flight per worker process (the default, 4, is
+    # for real providers; here the fake's round trip, not a limit, would set the rate).
+    concurrency: 32
 """
 ALLOWED_COUNT, ALLOWED_PER = 5, 2.0
 
