@@ -93,12 +93,12 @@ class StoreWriter:
         doing = (
             group[0].doing if len(group) == 1 else f"{group[0].doing} (and {len(group) - 1} more)"
         )
-        with self.store.guard(doing):
-            return self.store.write_eagerly(lambda conn: [queued.write(conn) for queued in group])
+        with self.store.guard(doing), self.store.engine.begin() as conn:
+            return [queued.write(conn) for queued in group]
 
     def _one(self, write: Callable[[Transaction], T], doing: str) -> T:
-        with self.store.guard(doing):
-            return self.store.write_eagerly(write)
+        with self.store.guard(doing), self.store.engine.begin() as conn:
+            return write(conn)
 
 
 def _settle(
