@@ -16,7 +16,7 @@ Clients:
   httpx          httpx.AsyncClient with its default transport (httpcore)
   httpx+aiohttp  httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport(...))
   aiohttp        aiohttp.ClientSession
-  make_client    hub.http.make_client() exactly as the worker builds it
+  make_client    hub.pipeline.http.make_client() exactly as the worker builds it
 
 Usage:
   .venv/bin/python benchmarks/http_client.py [-n 3000] [--rounds 3] [--uvloop]
@@ -121,7 +121,7 @@ def opener(kind: str, url: str, limit: int) -> Callable[[], AbstractAsyncContext
 
             transport = AiohttpTransport(limits=limits)
         if kind == "make_client":
-            from hub.http import make_client
+            from hub.pipeline.http import make_client
 
             client = make_client()
         else:

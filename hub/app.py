@@ -20,11 +20,11 @@ from hub.auth.audit import record_configured_roles
 from hub.errors import RequestRejected, StoreError
 from hub.ingress.commit import GroupCommitWriter
 from hub.ingress.receive import receive_hook, rejected, store_unavailable
-from hub.metrics import HubMetrics
+from hub.observe.metrics import HubMetrics
 from hub.pipeline.worker import WorkerService
 from hub.runtime import Runtime
-from hub.scheduler import Scheduler, SchedulerService, scheduler_name
-from hub.upkeep import run_upkeep
+from hub.schedule.scheduler import Scheduler, SchedulerService, scheduler_name
+from hub.schedule.upkeep import run_upkeep
 
 
 async def healthz(request: Request) -> Response:

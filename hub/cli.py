@@ -401,8 +401,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    from hub.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
-    from hub.upkeep import run_upkeep
+    from hub.schedule.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
+    from hub.schedule.upkeep import run_upkeep
 
     settings, plugins = _settings(args)
     configure_logging(args.log_level, settings.secret_values(), args.log_format)
@@ -747,8 +747,8 @@ def _hash_password(args: argparse.Namespace) -> int:
 def _register_commands(args: argparse.Namespace) -> int:
     import httpx
 
-    from hub.discord_commands import load_commands, register_commands
-    from hub.http import USER_AGENT
+    from hub.pipeline.http import USER_AGENT
+    from hub.sources._discord_commands import load_commands, register_commands
 
     token = os.environ.get(args.token_env)
     if not token:
@@ -792,10 +792,10 @@ def _gcal_run(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     import asyncio
 
     from hub.clock import SystemClock
+    from hub.schedule.upkeep import upkeep_context
     from hub.sources._gcal_api import ApiFailure
     from hub.store import open_store
     from hub.store.crypto import TokenCipher
-    from hub.upkeep import upkeep_context
 
     async def run() -> Any:
         store = open_store(settings.database_url)
@@ -850,7 +850,7 @@ def _gcal_auth(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from hub.http import USER_AGENT
+    from hub.pipeline.http import USER_AGENT
     from hub.sources._gcal_consent import run_consent
 
     if not args.client_id:

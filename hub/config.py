@@ -15,7 +15,6 @@ from connectors.base import Destination, parse_duration
 from hub.admin.proxies import Network, parse_proxies
 from hub.admin.settings import AdminSettings, admin_settings
 from hub.errors import ConfigError, ConfigErrors
-from hub.people import Directory, directory_from_config
 from hub.plugins import Plugins
 from hub.rules.categories import Categories, build_categories
 from hub.secrets import (
@@ -25,6 +24,7 @@ from hub.secrets import (
     read_secret_env,
     resolve_secret_ref,
 )
+from hub.team.people import Directory, directory_from_config
 from hub.validation import load_schema, schema_errors
 from hub.yamldoc import YamlDocument, load_yaml_file, load_yaml_text
 
@@ -110,7 +110,7 @@ class Settings:
     #: `store.encryption_keys`: the first encrypts stored tokens, all decrypt; () stores
     #: them in plain text (hub/store/crypto.py).
     encryption_keys: tuple[Secret, ...] = ()
-    #: `people:` and `roles:`: who rules can address (hub/people.py).
+    #: `people:` and `roles:`: who rules can address (hub/team/people.py).
     people: Directory = field(default_factory=Directory)
     #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
     #: non-empty when loaded with `require_secrets=False` (the rules tools).

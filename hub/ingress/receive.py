@@ -15,7 +15,7 @@ from hub.errors import PayloadTooLarge, RequestRejected, StoreError, UnknownSour
 from hub.events import event_id_for
 from hub.ingress.commit import GroupCommitWriter
 from hub.logging import REVEAL
-from hub.metrics import record_rejection
+from hub.observe.metrics import record_rejection
 from hub.runtime import Runtime
 from hub.sources.base import HookRequest
 from hub.store import NewEvent

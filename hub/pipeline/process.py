@@ -17,8 +17,8 @@ from connectors.base import Destination, RenderedAction
 from hub.clock import Clock
 from hub.events import Event, event_from_dict, idempotency_key
 from hub.logging import bound
+from hub.pipeline.queries import QueryRun
 from hub.pipeline.rerender import unrendered_params
-from hub.queries import QueryRun
 from hub.rules import Rule, RuleSet, match_rules, render_actions
 from hub.rules.categories import Categories, categorize
 from hub.rules.matcher import RenderProblem

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.base import RenderedAction
-from hub.queries import run_queries
+from hub.pipeline.queries import run_queries
 from hub.rules import RuleSetRef, render_actions
 from hub.sources.base import EnrichContext, QueryFailed, Source
 from hub.store import DeliveryRow, Store

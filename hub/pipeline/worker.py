@@ -19,15 +19,15 @@ import httpx
 
 from connectors.base import Connector, ConnectorEnv
 from hub.events import Event
-from hub.http import make_client
 from hub.pipeline.consumer import BatchConsumer, DelayQueueWorker, Handlers
 from hub.pipeline.deliver import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
+from hub.pipeline.http import make_client
 from hub.pipeline.process import flush_group, process_events
+from hub.pipeline.queries import run_queries
 from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
 from hub.pipeline.ratelimit import CachedBreaker, Limit, MemoryBreaker
 from hub.pipeline.rerender import Rerenderer
 from hub.pipeline.writer import StoreWriter
-from hub.queries import run_queries
 from hub.rules import Rule
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext, EnrichingSource

@@ -19,7 +19,6 @@ from jsonschema.exceptions import ValidationError
 
 from connectors.base import Connector, Destination, parse_duration
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
-from hub.people import Directory
 from hub.rules.addressing import split_addressing
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.misplaced import Misplaced, find_misplaced
@@ -36,6 +35,7 @@ from hub.rules.model import (
 from hub.rules.recurrence import Recurrence, parse_recurrence
 from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
+from hub.team.people import Directory
 from hub.validation import Explained, load_schema, schema_errors
 from hub.yamldoc import PathKey, YamlDocument, load_yaml_file
 

@@ -21,9 +21,9 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hub.people import local_hour_is, mention, person_data, with_person
 from hub.rules.command_filters import COMMAND_FILTERS
 from hub.rules.digest import DIGEST_FILTERS
+from hub.team.people import local_hour_is, mention, person_data, with_person
 
 __all__ = ["EXPR_KEY", "CompiledExpression", "CompiledValue", "TemplateEngine", "TemplateProblem"]
 

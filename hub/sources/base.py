@@ -13,12 +13,14 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
+from connectors.base import CliCommand
 from hub.clock import Clock
 from hub.errors import SwitchboardError
 from hub.events import Event
 from hub.secrets import Secret
 
 __all__ = [
+    "CannotSign",
     "EnrichContext",
     "EnrichingSource",
     "HookRequest",
@@ -28,6 +30,7 @@ __all__ = [
     "RawEvent",
     "RetryLater",
     "SharedState",
+    "has_upkeep",
     "SnapshotStore",
     "Source",
     "Verdict",
@@ -90,13 +93,44 @@ class Source(Protocol):
     name: ClassVar[str]
     settings_schema: ClassVar[dict[str, Any]]
     #: Event types this source can emit (globs allowed), for rule reachability checks.
-    event_types: ClassVar[tuple[str, ...]]
+    event_types: ClassVar[tuple[str, ...]] = ()
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         """Check the signature and parse the body; raise a RequestRejected subclass."""
         ...
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]: ...
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Source:
+        """The source built from its validated `sources.<name>` options; by default it
+        takes none."""
+        return cls()
+
+    async def maintain(self, ctx: EnrichContext, secret: Secret | None) -> list[RawEvent]:
+        """Periodic upkeep (renew a push channel, catch up on missed changes); the raw
+        events it returns are received as if they came in as webhooks. None by default
+        (`has_upkeep` tells), and the scheduler then skips the source."""
+        return []
+
+    def sign(self, body: bytes, secret: str, *, now: datetime) -> dict[str, str]:
+        """The headers that make `body` pass `verify` with this secret (`switchboard sign`,
+        tests of a deployment). Raise CannotSign when the source cannot sign."""
+        raise CannotSign(f"the {self.name} source does not sign requests")
+
+    @classmethod
+    def cli_commands(cls) -> Sequence[CliCommand]:
+        """`switchboard` commands this source adds (provider helpers); none by default."""
+        return ()
+
+
+def has_upkeep(source: Source) -> bool:
+    """Whether the source declares upkeep of its own (overrides `maintain`)."""
+    return type(source).maintain is not Source.maintain
+
+
+class CannotSign(SwitchboardError):
+    """A source whose requests cannot be signed here (the provider holds the key)."""
 
 
 class SnapshotStore(Protocol):
@@ -143,7 +177,7 @@ class EnrichContext:
     #: `await throttle(key, [(count, per_s), ...])` returns once a request may be made:
     #: one budget per key shared by every worker process (Notion: 3/s per integration).
     throttle: Callable[[str, Sequence[tuple[int, float]]], Awaitable[None]]
-    #: Upkeep and admin commands only (hub/upkeep.py); None in the worker.
+    #: Upkeep and admin commands only (hub/schedule/upkeep.py); None in the worker.
     shared: SharedState | None = None
 
 

@@ -55,6 +55,7 @@ from hub.sources._gcal_channels import (
 )
 from hub.sources._http import parse_time
 from hub.sources._values import mapping, text_or_none
+from hub.sources.base import Source
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
@@ -77,7 +78,7 @@ _CALENDAR_IN_URI = re.compile(r"/calendars/([^/?#]+)/events")
 _STATES = ("sync", "exists", "not_exists")
 
 
-class GcalSource:
+class GcalSource(Source):
     """Verifies Calendar push notifications; syncs the calendar they point at."""
 
     name: ClassVar[str] = "gcal"
@@ -274,7 +275,7 @@ class GcalSource:
         return await self._channels.stop(ctx, calendar)
 
     async def maintain(self, ctx: EnrichContext, secret: Secret | None) -> list[RawEvent]:
-        """Upkeep (hub/upkeep.py, every scheduler, every minute): renew each remembered
+        """Upkeep (hub/schedule/upkeep.py, every scheduler, every minute): renew each remembered
         channel a day before it expires, stop replaced channels whose stop failed, and
         return one reconciliation notice per watched calendar and interval, which the
         scheduler stores like a push (the worker syncs; duplicates are stored once)."""

@@ -1,6 +1,6 @@
 """Ticks of `schedule:` rules as `schedule.<rule id>` events.
 
-No provider and no webhook: `hub/scheduler.py` stores one inbound event per tick, with the
+No provider and no webhook: `hub/schedule/scheduler.py` stores one inbound event per tick, with the
 JSON body built by `tick_body`, and the worker normalizes it here like any other source.
 A POST to /hooks/schedule is refused, so nobody outside can fire a schedule.
 """

@@ -2,7 +2,7 @@
 
 Rows live in the generic `snapshots` table (key -> JSON doc), so no table of their own;
 token fields in them are sealed with the store's cipher (hub/store/crypto.py).
-Any number of schedulers run the same upkeep (hub/upkeep.py); what must happen once
+Any number of schedulers run the same upkeep (hub/schedule/upkeep.py); what must happen once
 (opening a calendar's push channel) is done by whoever holds the lease.
 """
 

@@ -184,7 +184,7 @@ schedule_ticks = Table(
 )
 Index("ix_schedule_ticks_spec", schedule_ticks.c.rule_id, schedule_ticks.c.spec)
 
-#: Approval requests (hub/approvals.py, hub/store/approvals.py): one row per request,
+#: Approval requests (hub/team/approvals.py, hub/store/approvals.py): one row per request,
 #: `status` pending → approved | rejected | expired exactly once (a conditional UPDATE),
 #: with who decided and when. `deciders` are people keys; `messages` the chat refs of the
 #: request (to edit them with the decision); `request` what the decision runs.

@@ -23,10 +23,10 @@ from hub.events import event_id_for
 from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
+from hub.schedule.upkeep import take_scheduled_backup
 from hub.store import AttemptRecord, NewEvent, open_store
 from hub.store.backup import backup, restore, scheduled_backups
 from hub.store.replay import replay
-from hub.upkeep import take_scheduled_backup
 from tests.fakes.discord import FakeDiscord
 from tests.postgres import (
     _admin_connection,

@@ -31,13 +31,13 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Event
 from hub.plugins import Plugins, load_plugins
 from hub.runtime import Runtime, build_runtime
+from hub.schedule.upkeep import run_upkeep, upkeep_context
 from hub.secrets import Secret
 from hub.sources._gcal_channels import CHANNELS_KEY
 from hub.sources.base import EnrichContext, HookRequest, NormalizeContext, RawEvent, RetryLater
 from hub.sources.gcal import GcalSource, calendar_of
 from hub.store import Store, open_store
 from hub.store.snapshots import StoreSnapshots
-from hub.upkeep import run_upkeep, upkeep_context
 from tests.fakes.gcal import (
     CALENDAR_ID,
     CLIENT_ID,
@@ -157,7 +157,7 @@ def _post(client: TestClient, headers: dict[str, str]) -> httpx.Response:
 def _with_upkeep_context(
     store: Store, clock: Any, work: Callable[[EnrichContext], Awaitable[Any]]
 ) -> Any:
-    """Run `work` as `switchboard gcal …` and the scheduler's upkeep do (hub/upkeep.py)."""
+    """Run `work` as `switchboard gcal …` and the scheduler's upkeep do (hub/schedule/upkeep.py)."""
 
     async def run() -> Any:
         async with upkeep_context(store, clock) as ctx:

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hub.http import USER_AGENT, AiohttpTransport, make_client
+from hub.pipeline.http import USER_AGENT, AiohttpTransport, make_client
 from tests.support import free_port, wait_until
 
 PINNED_NAME = "hooks.example.test"

@@ -20,9 +20,8 @@ from connectors.notion import NotionConnector
 from hub.clock import FakeClock
 from hub.events import Actor, Entity, Event
 from hub.notion.query import page_item
-from hub.people import directory_from_config
+from hub.pipeline.queries import run_queries
 from hub.plugins import load_plugins
-from hub.queries import run_queries
 from hub.rules import Rule, load_ruleset
 from hub.rules.matcher import render_actions
 from hub.rules.templates import TemplateEngine
@@ -31,6 +30,7 @@ from hub.sources.base import EnrichContext
 from hub.sources.notion import NotionSource
 from hub.store import open_store
 from hub.store.snapshots import StoreSnapshots
+from hub.team.people import directory_from_config
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 
 REPO = Path(__file__).resolve().parents[2]

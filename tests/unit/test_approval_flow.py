@@ -20,8 +20,8 @@ from connectors.discord import DiscordConnector
 from connectors.notion import NotionConnector
 from hub.clock import FakeClock
 from hub.config import Settings, load_settings_text
+from hub.pipeline.queries import run_queries
 from hub.plugins import load_plugins
-from hub.queries import run_queries
 from hub.rules import RuleSet, load_ruleset, match_rules, render_actions
 from hub.rules.templates import TemplateEngine
 from hub.secrets import Secret

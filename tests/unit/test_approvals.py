@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.approvals import (
+from hub.config import load_settings_text
+from hub.plugins import load_plugins
+from hub.store import Store, open_store
+from hub.store import approvals as stored
+from hub.team.approvals import (
     approval_id,
     approval_step,
     button_id,
@@ -17,11 +21,7 @@ from hub.approvals import (
     decision_actions,
     parse_button,
 )
-from hub.config import load_settings_text
-from hub.people import Directory
-from hub.plugins import load_plugins
-from hub.store import Store, open_store
-from hub.store import approvals as stored
+from hub.team.people import Directory
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 
 CONFIG = """

@@ -10,8 +10,8 @@ import pytest
 import respx
 
 from hub.cli import main
-from hub.discord_commands import load_commands, register_commands
 from hub.errors import ConfigError
+from hub.sources._discord_commands import load_commands, register_commands
 from tests.support import REPO
 
 EXAMPLE = REPO / "docs" / "examples" / "discord-commands.yaml"

@@ -14,8 +14,8 @@ from connectors.toggl import parse_duration_s
 from hub.cli import _parser
 from hub.config import load_settings_text
 from hub.errors import ConfigError
+from hub.pipeline.queries import query_store
 from hub.plugins import load_plugins
-from hub.queries import query_store
 from hub.rules.loader import load_ruleset
 from hub.rules.templates import TemplateEngine
 from hub.sources.base import QueryFailed

@@ -20,10 +20,10 @@ from hub.clock import FakeClock, SystemClock
 from hub.config import load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
+from hub.schedule.upkeep import run_upkeep
 from hub.store import open_store
 from hub.store.queries import EventFilter, EventSummary, list_events
 from hub.store.snapshots import StoreSnapshots
-from hub.upkeep import run_upkeep
 from tests.fakes.gcal import (
     CLIENT_ID,
     CLIENT_SECRET,

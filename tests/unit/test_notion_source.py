@@ -23,9 +23,9 @@ from connectors.base import Destination
 from hub.clock import FakeClock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Event
-from hub.http import make_client
 from hub.notion.client import HttpPageFetcher, PermanentFetchError, RetryableFetchError
 from hub.notion.enrich import enrich_page_event
+from hub.pipeline.http import make_client
 from hub.plugins import load_plugins
 from hub.rules import load_ruleset, match_rules
 from hub.rules.templates import TemplateEngine

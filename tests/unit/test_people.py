@@ -11,7 +11,6 @@ from connectors.base import RenderedAction
 from hub.config import Settings, load_settings_text
 from hub.errors import ConfigError
 from hub.events import idempotency_key
-from hub.people import Directory
 from hub.pipeline.process import plan_delivery
 from hub.plugins import load_plugins
 from hub.rules import RuleSet, load_ruleset, render_actions
@@ -19,6 +18,7 @@ from hub.rules.command_filters import command_args, option_named
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateEngine
 from hub.rules.testing import dry_run
+from hub.team.people import Directory
 
 PLUGINS = load_plugins()
 ADA_DISCORD = "576377900236931079"

@@ -14,7 +14,7 @@ from hub.errors import ConfigError
 from hub.plugins import load_plugins
 from hub.rules.recurrence import parse_recurrence
 from hub.runtime import Runtime, build_runtime
-from hub.scheduler import Scheduler
+from hub.schedule.scheduler import Scheduler
 from hub.store import schedules
 from tests.support import make_settings
 

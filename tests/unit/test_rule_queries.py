@@ -18,11 +18,11 @@ from connectors.discord import CONTENT_LIMIT, build_message
 from hub.clock import FakeClock
 from hub.errors import ConfigErrors
 from hub.events import Actor, Entity, Event
-from hub.http import make_client
 from hub.notion.query import page_item
+from hub.pipeline.http import make_client
 from hub.pipeline.process import process_event
+from hub.pipeline.queries import QueryRun, query_store, run_queries
 from hub.plugins import load_plugins
-from hub.queries import QueryRun, query_store, run_queries
 from hub.rules import Rule, load_ruleset
 from hub.rules.digest import assigned_to, completion, count_by, progress_bar, tally
 from hub.rules.templates import TemplateEngine

@@ -25,7 +25,7 @@ from hub.rules import load_ruleset
 from hub.rules.schedule import Schedule, parse_schedule
 from hub.rules.templates import TemplateEngine
 from hub.runtime import Runtime, build_runtime, load_rules
-from hub.scheduler import Fired, Scheduler, SchedulerService
+from hub.schedule.scheduler import Fired, Scheduler, SchedulerService
 from hub.sources.base import HookRequest
 from hub.sources.schedule import ScheduleSource
 from hub.store import open_store, schedules

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.http import make_client
+from hub.pipeline.http import make_client
 from hub.runtime import Runtime
 from hub.sources.base import EnrichContext, RawEvent
 from hub.store import NewEvent, Store
@@ -87,7 +87,7 @@ BACKUP_LEASE_S = 3600.0
 
 def take_scheduled_backup(runtime: Runtime) -> Path | None:
     """The backup `backup:` asks for, when due; the new file or None."""
-    from hub.scheduler import scheduler_name
+    from hub.schedule.scheduler import scheduler_name
     from hub.store.backup import backup_if_due
 
     config = runtime.settings.backup

@@ -189,7 +189,7 @@ class SchedulerService:
     ) -> None:
         self.scheduler = scheduler
         self.interval_s = interval_s
-        #: Source upkeep (hub/upkeep.py), run at start and then every `upkeep_interval_s`
+        #: Source upkeep (hub/schedule/upkeep.py), run at start and then every `upkeep_interval_s`
         #: (a minute: calendars are reconciled every few minutes, channels renewed daily).
         self._upkeep = upkeep
         self._upkeep_interval_s = upkeep_interval_s

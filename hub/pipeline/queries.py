@@ -14,7 +14,7 @@ provider that is busy (429, 5xx) is waited for here, within a bound, rather than
 the event to be processed again: the event was already enriched, and enriching twice
 would lose its `changes`. A step that cannot succeed (bad filter, no access) makes the
 rule's deliveries dead with the reason, visible in the dead-letter queue.
-`approval.query` stores an approval request or decides one from a click (hub/approvals.py).
+`approval.query` stores an approval request or decides one from a click (hub/team/approvals.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from connectors.base import parse_duration
-from hub.approvals import APPROVAL_PROVIDER, ApprovalStepError, approval_step
 from hub.rules.conditions import Condition, compile_condition
 from hub.rules.model import Rule, lookup_path
 from hub.rules.templates import TemplateProblem
@@ -35,6 +34,7 @@ from hub.sources.base import EnrichContext, QueryFailed, QueryingSource, RetryLa
 from hub.store import Store
 from hub.store.history import deliveries_in_period, events_in_period
 from hub.store.queries import glob_prefix
+from hub.team.approvals import APPROVAL_PROVIDER, ApprovalStepError, approval_step
 
 __all__ = ["STORE_PROVIDER", "QueryRun", "query_store", "run_queries"]
 
@@ -93,7 +93,7 @@ async def run_queries(
 def _approval(
     store: Store, rule: Rule, document: Mapping[str, Any], params: Mapping[str, Any], now: float
 ) -> list[dict[str, Any]]:
-    """`approval.query`: store a request or decide one from a click (hub/approvals.py);
+    """`approval.query`: store a request or decide one from a click (hub/team/approvals.py);
     one result, as a list like every step's (`query.<name>[0]`)."""
     try:
         return [

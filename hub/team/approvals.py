@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connectors.base import RenderedAction, parse_duration
-from hub.people import Directory, Person
 from hub.store import approvals as stored
 from hub.store.store import Store
+from hub.team.people import Directory, Person
 
 __all__ = [
     "APPROVAL_PROVIDER",
@@ -37,7 +37,7 @@ __all__ = [
     "parse_button",
 ]
 
-#: `approval.query` in a rule's `query:` (hub/queries.py): `request:` or `decide:`.
+#: `approval.query` in a rule's `query:` (hub/pipeline/queries.py): `request:` or `decide:`.
 APPROVAL_PROVIDER = "approval"
 CHOICES: dict[str, stored.Status] = {"approve": "approved", "reject": "rejected"}
 _BUTTON = re.compile(r"^approval:([0-9a-f]{32}):(approve|reject)$")

@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics, read from the store at scrape time."""

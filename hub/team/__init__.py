@@ -1,0 +1,1 @@
+"""Who is who (the people directory) and what they decide (approval requests)."""
