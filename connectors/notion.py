@@ -14,67 +14,53 @@ pages of a known database cost no read; `types:` in the action skips the read en
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import json
 import logging
-import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from datetime import UTC, timedelta
+from typing import Any, ClassVar
 
 import httpx
 
+from connectors._notion_api import (
+    DEFAULT_API_URL,
+    DEFAULT_NOTION_VERSION,
+    Schema,
+    Target,
+    Workspace,
+    _json,
+    _names_database,
+    _object,
+    _parent_key,
+    _remember,
+    _stale,
+    _target_key,
+    classify_notion,
+    notion_id,
+    read_workspace,
+)
+from connectors._notion_props import WRITABLE_TYPES, _cut, _types, build_properties, rich_text
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     Destination,
     RenderedAction,
     SendResult,
-    classify_status,
     fail,
-    ok,
-    parse_retry_after,
     retry,
     secret_option,
     shared_budget_key,
 )
 
 log = logging.getLogger(__name__)
-K = TypeVar("K")
-V = TypeVar("V")
 
-DEFAULT_API_URL = "https://api.notion.com"
-DEFAULT_NOTION_VERSION = "2025-09-03"
 OPERATIONS = ("update", "comment", "create")
-TEXT_LIMIT = 2000  # rich text text.content
-ITEMS_LIMIT = 100  # multi_select options, people, relations, rich text items
-ELLIPSIS = "…"
 #: How far back a retried create looks for the page an earlier attempt may have made.
 CREATE_LOOKBACK = timedelta(hours=1)
 SCHEMA_CACHE_SIZE = 256
 PAGE_CACHE_SIZE = 4096
-WRITABLE_TYPES = (
-    "title",
-    "rich_text",
-    "number",
-    "select",
-    "status",
-    "multi_select",
-    "people",
-    "relation",
-    "date",
-    "checkbox",
-    "url",
-    "email",
-    "phone_number",
-    "files",
-)
-_ID = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
-_NOTION_URL = re.compile(r"https?://(?:www\.)?[\w.-]*notion\.(?:so|site)/[^\s?#)\]>\"']*")
 
 _PLAIN = {"type": ["string", "number", "boolean", "array", "object", "null"]}
 
@@ -168,61 +154,7 @@ destination_schema: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Workspace:
-    """Where and as which integration to call Notion, read from the destination per send."""
-
-    name: str
-    api_url: str
-    version: str
-    token: str
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "Notion-Version": self.version}
-
-    def redact(self, text: str) -> str:
-        return text.replace(self.token, "REDACTED")
-
-
-@dataclass(frozen=True, slots=True)
-class Schema:
-    """Property name → type of one database, data source, or lone page."""
-
-    types: Mapping[str, str]
-    names_by_id: Mapping[str, str]
-
-    @classmethod
-    def of(cls, properties: Any) -> Schema:
-        types: dict[str, str] = {}
-        ids: dict[str, str] = {}
-        if isinstance(properties, Mapping):
-            for name, prop in properties.items():
-                if isinstance(prop, Mapping) and isinstance(prop.get("type"), str):
-                    types[str(name)] = prop["type"]
-                    if isinstance(prop.get("id"), str):
-                        ids[prop["id"]] = str(name)
-        return cls(types, ids)
-
-    def type_of(self, key: str) -> str | None:
-        """The type of a property given by name or by id."""
-        return self.types.get(key) or self.types.get(self.names_by_id.get(key, ""))
-
-    @property
-    def title(self) -> str | None:
-        return next((n for n, t in self.types.items() if t == "title"), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where notion.create puts a page: the parent to send and where to query for it."""
-
-    label: str
-    parent: Mapping[str, str]
-    query_path: str
-    schema: Schema
-
-
-class NotionConnector:
+class NotionConnector(Connector):
     """`notion.update` (page properties), `notion.comment`, `notion.create` (database page)."""
 
     name: ClassVar[str] = "notion"
@@ -516,288 +448,7 @@ class NotionConnector:
 # --- destination and ids ---------------------------------------------------------------------
 
 
-def read_workspace(destination: Destination | None) -> Workspace:
-    """The destination's settings, or ValueError saying what to fix."""
-    if destination is None:
-        raise ValueError("notion action has no destination ('workspace')")
-    token = secret_option(destination, "token")
-    if not token:
-        raise ValueError(f"notion destination '{destination.name}' has no token")
-    options = destination.options
-    return Workspace(
-        name=destination.name,
-        api_url=str(options.get("api_url") or DEFAULT_API_URL).rstrip("/"),
-        version=str(options.get("notion_version") or DEFAULT_NOTION_VERSION),
-        token=token,
-    )
-
-
-def notion_id(value: Any, what: str) -> str:
-    """A dashed lowercase id from an id, a Notion URL, or the first Notion URL in a text."""
-    text = str(value or "").strip()
-    if not text:
-        raise ValueError(f"no {what} id given")
-    if _ID.fullmatch(text):
-        return _dashed(text)
-    url = _NOTION_URL.search(text)
-    ids = _ID.findall(url.group(0)) if url else []
-    if not ids:
-        raise ValueError(f"{what} {text[:80]!r} is not a Notion id or notion.so URL")
-    return _dashed(ids[-1])
-
-
-def _dashed(raw: str) -> str:
-    h = raw.replace("-", "").lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _parent_key(parent: Any) -> str | None:
-    if not isinstance(parent, Mapping):
-        return None
-    for key in ("data_source_id", "database_id"):
-        if isinstance(parent.get(key), str):
-            return f"{key}:{parent[key]}"
-    return None
-
-
-def _target_key(params: Mapping[str, Any]) -> str:
-    if params.get("data_source"):
-        return "data_source:" + notion_id(params["data_source"], "data source")
-    if params.get("database"):
-        return "database:" + notion_id(params["database"], "database")
-    raise ValueError("notion.create needs `database` or `data_source`")
-
-
-def _names_database(params: Mapping[str, Any]) -> bool:
-    return bool(params.get("database") or params.get("data_source"))
-
-
-def _types(params: Mapping[str, Any]) -> dict[str, str]:
-    raw = params.get("types") or {}
-    if not isinstance(raw, Mapping):
-        raise ValueError("`types` must map property names to Notion types")
-    bad = {k: v for k, v in raw.items() if v not in WRITABLE_TYPES}
-    if bad:
-        raise ValueError(
-            f"types {bad} are not writable Notion types; use {', '.join(WRITABLE_TYPES)}"
-        )
-    return {str(k): str(v) for k, v in raw.items()}
-
-
-def _stale(cache: dict[K, Any], key: K, result: SendResult) -> SendResult:
-    """A 400 built from a cached schema: forget it, and let one more attempt read it fresh.
-
-    A property renamed or retyped in Notion since it was cached looks like a bad value; the
-    cost of this rule is one extra attempt for a value that is really wrong.
-    """
-    cache.pop(key, None)
-    return retry(
-        None,
-        result.reason + "; the property types came from a cached schema: read again next attempt",
-        status_code=result.status_code,
-    )
-
-
-def _remember(cache: dict[K, V], key: K, value: V, size: int) -> None:
-    cache.pop(key, None)
-    if len(cache) >= size:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-
-
 # --- plain values → Notion property values ---------------------------------------------------
 
 
-def build_properties(
-    values: Mapping[str, Any], schema: Schema | None, types: Mapping[str, str]
-) -> dict[str, Any]:
-    """The `properties` body; every problem is reported at once, naming the property."""
-    out: dict[str, Any] = {}
-    problems: list[str] = []
-    for key, value in values.items():
-        name = str(key)
-        kind = types.get(name) or (schema.type_of(name) if schema else None)
-        if kind is None:
-            known = ", ".join(schema.types) if schema else "none"
-            problems.append(f"no property {name!r} (known: {known})")
-            continue
-        if kind not in WRITABLE_TYPES:
-            problems.append(
-                f"{name!r} is a {kind} property, which Notion computes; it cannot be set"
-            )
-            continue
-        try:
-            out[name] = {kind: property_value(kind, value, name)}
-        except ValueError as exc:
-            problems.append(f"{name!r} ({kind}): {exc}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return out
-
-
-def property_value(kind: str, value: Any, name: str = "") -> Any:
-    """The inner value for one property type; a mapping is sent as Notion's own shape."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if kind in ("title", "rich_text"):
-        return rich_text("" if value is None else str(value), name)
-    if _is_empty(value):
-        return [] if kind in ("multi_select", "people", "relation", "files") else None
-    if kind == "number":
-        return _number(value)
-    if kind == "checkbox":
-        return _boolean(value)
-    if kind in ("select", "status"):
-        return {"name": str(value).strip()}
-    if kind == "date":
-        return _date(str(value).strip())
-    if kind in ("url", "email", "phone_number"):
-        limit = TEXT_LIMIT if kind == "url" else 200
-        if len(str(value)) > limit:
-            raise ValueError(f"longer than Notion's {limit} characters")
-        return str(value).strip()
-    items = _items(value)
-    if len(items) > ITEMS_LIMIT:
-        raise ValueError(f"{len(items)} items; Notion takes at most {ITEMS_LIMIT}")
-    if kind == "multi_select":
-        return [{"name": item} for item in items]
-    if kind == "people":
-        bad = [i for i in items if not _ID.fullmatch(i)]
-        if bad:
-            raise ValueError(f"people need Notion user ids, not {bad}")
-        return [{"object": "user", "id": _dashed(i)} for i in items]
-    if kind == "relation":
-        return [{"id": notion_id(i, "related page")} for i in items]
-    return [  # files: external URLs
-        {
-            "name": (i.rstrip("/").rsplit("/", 1)[-1] or i)[:100],
-            "type": "external",
-            "external": {"url": i},
-        }
-        for i in items
-    ]
-
-
-def rich_text(text: str, what: str) -> list[dict[str, Any]]:
-    """One text item, cut at Notion's 2000-character limit with a visible marker."""
-    if not text:
-        return []
-    return [{"type": "text", "text": {"content": _cut(text, what)}}]
-
-
-def _cut(text: str, what: str) -> str:
-    if len(text) <= TEXT_LIMIT:
-        return text
-    log.warning("notion: %s cut from %d to %d characters", what, len(text), TEXT_LIMIT)
-    return text[: TEXT_LIMIT - 1] + ELLIPSIS
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
-    if isinstance(value, int | float):
-        number: int | float = value
-    else:
-        text = str(value).strip()
-        try:
-            number = int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not a finite number")
-    return number
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-def _date(text: str) -> dict[str, str]:
-    """`2026-12-01`, an ISO 8601 time, or a range `start/end`."""
-    parts = text.split("/", 1)
-    for part in parts:
-        try:
-            (date if len(part) == 10 else datetime).fromisoformat(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not an ISO 8601 date or time") from None
-    return {"start": parts[0], "end": parts[1]} if len(parts) == 2 else {"start": parts[0]}
-
-
-def _items(value: Any) -> list[str]:
-    """A list from a list, a rendered list (`['a', 'b']`), or a comma-separated string."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)  # how Jinja2 renders a Python list
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{text[:80]!r} is not a list") from None
-        else:
-            value = text.split(",")
-    if not isinstance(value, list | tuple):
-        value = [value]
-    return [str(v).strip() for v in value if v is not None and str(v).strip()]
-
-
 # --- what Notion's answer means --------------------------------------------------------------
-
-
-def classify_notion(
-    response: httpx.Response, ctx: DeliveryContext, ws: Workspace, *, doing: str
-) -> SendResult:
-    """Map Notion's answer to ok(object id) / retry(after) / fail(reason)."""
-    status = response.status_code
-    data = _json(response)
-    if response.is_success:
-        ref = data.get("id") if isinstance(data, Mapping) else None
-        return ok(str(ref) if ref else None, status_code=status)
-    error = data if isinstance(data, Mapping) else {}
-    code = str(error.get("code") or f"http_{status}")
-    message = ws.redact(str(error.get("message") or response.text or response.reason_phrase)[:400])
-    where = f"{doing} (destination '{ws.name}')"
-    detail = f"Notion answered {status} {code} to {where}: {message}"
-    if status == 429:
-        after = parse_retry_after(response.headers.get("retry-after"), now=ctx.now)
-        return retry(after, detail, status_code=429)
-    if status == 409:
-        return retry(None, detail, status_code=409)  # conflict_error: "try again"
-    if status == 401:
-        return fail(f"{detail}; check the destination's token", status_code=401)
-    if status == 403:
-        return fail(
-            f"{detail}; share the page or database with the integration (••• → Connections), "
-            "and for notion.comment give it the 'Insert comments' capability",
-            status_code=403,
-        )
-    if status == 404:
-        return fail(f"{detail}; check the id, and share it with the integration", status_code=404)
-    return classify_status(status, reason=detail)
-
-
-def _object(response: httpx.Response) -> Mapping[str, Any]:
-    data = _json(response)
-    return data if isinstance(data, Mapping) else {}
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

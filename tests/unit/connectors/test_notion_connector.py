@@ -15,8 +15,10 @@ import jsonschema
 import pytest
 import respx
 
+from connectors._notion_api import notion_id
+from connectors._notion_props import property_value
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
-from connectors.notion import NotionConnector, notion_id, property_value
+from connectors.notion import NotionConnector
 from hub.secrets import Secret
 
 REPO = Path(__file__).resolve().parents[3]
