@@ -14,6 +14,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
+from connectors._slack_message import build_message
 from connectors.base import (
     Connector,
     ConnectorEnv,
@@ -22,7 +23,7 @@ from connectors.base import (
     RenderedAction,
     SendResult,
 )
-from connectors.slack import SlackConnector, build_message
+from connectors.slack import SlackConnector
 from hub.rules import load_ruleset, match_rules, render_actions
 from hub.rules.templates import TemplateEngine
 from hub.secrets import Secret
