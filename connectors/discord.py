@@ -20,36 +20,28 @@ test transports, and the engine's own retry scheduling would all be bypassed.)
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
 
+from connectors._discord_errors import _retry_after, classify_discord
 from connectors._discord_limits import Buckets, route_key
+from connectors._discord_message import BUTTON_STYLES, build_message
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     RenderedAction,
     SendResult,
-    classify_status,
     fail,
     ok,
-    parse_retry_after,
     redact_url,
     retry,
     secret_option,
 )
-
-#: https://discord.com/developers/docs/components/reference#button-button-styles
-BUTTON_STYLES = {"primary": 1, "secondary": 2, "success": 3, "danger": 4, "link": 5}
-# https://discord.com/developers/docs/resources/message#embed-object-embed-limits
-CONTENT_LIMIT = 2000
-TITLE_LIMIT = 256
-DESCRIPTION_LIMIT = 4096
-ELLIPSIS = "…"
 
 _embed_schema: dict[str, Any] = {
     "type": "object",
@@ -243,7 +235,7 @@ destination_schema: dict[str, Any] = {
 API_URL = "https://discord.com/api/v10"
 
 
-class DiscordConnector:
+class DiscordConnector(Connector):
     """Posts `content` and embeds through a webhook, with `?wait=true` to get the message id."""
 
     name: ClassVar[str] = "discord"
@@ -470,150 +462,3 @@ def _target(ctx: DeliveryContext) -> _Target | None:
         default_channel=str(channel) if channel else None,
         channels={str(k): str(v) for k, v in (options.get("channels") or {}).items()},
     )
-
-
-def build_message(params: Any, ctx: DeliveryContext) -> dict[str, Any]:
-    """The execute-webhook JSON body, within Discord's limits, mentions off by default."""
-    body: dict[str, Any] = {"allowed_mentions": {"parse": []}}
-    if content := params.get("content"):
-        body["content"] = _truncate(str(content), CONTENT_LIMIT)
-    embeds = list(params.get("embeds") or [])
-    if params.get("embed"):
-        embeds.insert(0, params["embed"])
-    if embeds:
-        body["embeds"] = [_embed(e) for e in embeds[:10]]
-    if components := params.get("components"):
-        body["components"] = list(components)
-    elif buttons := params.get("buttons"):
-        body["components"] = button_rows(buttons)
-    username = params.get("username") or (
-        ctx.destination.options.get("username") if ctx.destination else None
-    )
-    if username:
-        body["username"] = str(username)
-    return body
-
-
-def button_rows(buttons: list[Any]) -> list[dict[str, Any]]:
-    """Buttons as action rows of five: https://discord.com/developers/docs/components/reference"""
-    out = []
-    for raw in buttons[:25]:
-        style = str(raw.get("style") or ("link" if raw.get("url") else "primary"))
-        if style not in BUTTON_STYLES:
-            raise ValueError(f"button style {style!r}; use one of {', '.join(BUTTON_STYLES)}")
-        button: dict[str, Any] = {"type": 2, "style": BUTTON_STYLES[style], "label": raw["label"]}
-        if style == "link":
-            button["url"] = str(raw.get("url") or "")
-        else:
-            button["custom_id"] = str(raw.get("custom_id") or raw["label"])[:100]
-        if _truthy(raw.get("disabled")):
-            button["disabled"] = True
-        out.append(button)
-    return [{"type": 1, "components": out[i : i + 5]} for i in range(0, len(out), 5)]
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "1"}
-    return bool(value)
-
-
-def _embed(raw: dict[str, Any]) -> dict[str, Any]:
-    embed = dict(raw)
-    if "title" in embed:
-        embed["title"] = _truncate(str(embed["title"]), TITLE_LIMIT)
-    if "description" in embed:
-        embed["description"] = _truncate(str(embed["description"]), DESCRIPTION_LIMIT)
-    if isinstance(embed.get("color"), str):
-        embed["color"] = _color(embed["color"])
-    return embed
-
-
-def _color(text: str) -> int:
-    """A colour string as Discord's integer: `#RRGGBB` and hex letters are hex, digits decimal."""
-    value = text.strip()
-    try:
-        if value.startswith("#"):
-            return int(value[1:], 16)
-        return int(value) if value.isdigit() else int(value, 16)
-    except ValueError:
-        raise ValueError(
-            f"embed color {text!r} is not a colour; use an integer or #RRGGBB"
-        ) from None
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
-
-
-_TOKEN_IN_PATH = re.compile(r"/webhooks/\d+/([^/]+)")
-
-
-def classify_discord(
-    response: httpx.Response, ctx: DeliveryContext, secret: str | None = None
-) -> SendResult:
-    """Map Discord's answer to ok / retry(after) / fail."""
-    where = redact_url(response.request.url)
-    token = _TOKEN_IN_PATH.search(response.request.url.path)
-    if response.is_success:
-        message_id = None
-        try:
-            data = response.json()
-            message_id = str(data["id"]) if isinstance(data, dict) and "id" in data else None
-        except ValueError:
-            message_id = None
-        return ok(message_id, status_code=response.status_code, pause_s=_spent_budget(response))
-    detail = _error_detail(response)
-    if token:
-        # Discord or a proxy in front of it may quote the request path in an error page.
-        detail = detail.replace(token.group(1), "REDACTED")
-    if secret:
-        detail = detail.replace(secret, "REDACTED")
-    if response.status_code == 429:
-        return retry(
-            _retry_after(response, ctx), f"rate limited by Discord ({detail})", status_code=429
-        )
-    return classify_status(
-        response.status_code,
-        reason=f"Discord answered {response.status_code} for {where}: {detail}",
-    )
-
-
-def _spent_budget(response: httpx.Response) -> float | None:
-    """Seconds until the bucket refills when Discord says it is empty, else None.
-
-    Learning from `X-RateLimit-Remaining: 0` lets every worker hold off before the
-    next request turns into a 429, whatever limits the destination was configured with.
-    """
-    if response.headers.get("x-ratelimit-remaining", "").strip() != "0":
-        return None
-    try:
-        reset_after = float(response.headers.get("x-ratelimit-reset-after", ""))
-    except ValueError:
-        return None
-    return reset_after if 0 < reset_after < 3600 else None
-
-
-def _retry_after(response: httpx.Response, ctx: DeliveryContext) -> float | None:
-    """The most precise wait Discord gave: body `retry_after`, then the headers."""
-    try:
-        data = response.json()
-        if isinstance(data, dict) and isinstance(data.get("retry_after"), int | float):
-            return float(data["retry_after"])
-    except ValueError:
-        pass
-    reset_after = parse_retry_after(response.headers.get("x-ratelimit-reset-after"), now=ctx.now)
-    if reset_after is not None:
-        return reset_after
-    return parse_retry_after(response.headers.get("retry-after"), now=ctx.now)
-
-
-def _error_detail(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(data, dict) and "message" in data:
-        code = f" (code {data['code']})" if "code" in data else ""
-        return f"{str(data['message'])[:200]}{code}"
-    return response.text[:200]

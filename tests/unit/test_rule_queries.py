@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from connectors._discord_message import CONTENT_LIMIT, build_message
 from connectors.base import DeliveryContext, Destination
-from connectors.discord import CONTENT_LIMIT, build_message
 from hub.clock import FakeClock
 from hub.errors import ConfigErrors
 from hub.events import Actor, Entity, Event
