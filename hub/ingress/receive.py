@@ -19,7 +19,7 @@ from hub.observe.metrics import record_rejection
 from hub.runtime import Runtime
 from hub.sources.base import HookRequest
 from hub.store import NewEvent
-from hub.store.snapshots import record_notice
+from hub.store.notices import record_notice
 
 log = logging.getLogger("switchboard.ingress")
 

@@ -19,19 +19,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.store import statements as sql
-from hub.store.store import (
+from hub.store.deliveries import (
     BLOCKED_RECHECK_S,
     ORDERING_RECHECK_S,
     READY_RECHECK_S,
     AttemptRecord,
     DeliveryRow,
-    EventRow,
     NewDelivery,
     delivery_values,
-    event_payloads,
     row_to_delivery,
-    row_to_event,
 )
+from hub.store.events import EventRow, event_payloads, row_to_event
 from hub.store.tables import deliveries, events
 
 #: An open transaction, as the writer hands it to the functions here.

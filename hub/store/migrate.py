@@ -29,8 +29,8 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import StoreError
+from hub.store.engine import SCHEMA_LOCK_KEY
 from hub.store.migrations import SCRIPT_LOCATION
-from hub.store.store import SCHEMA_LOCK_KEY
 
 log = logging.getLogger("switchboard.store")
 # Alembic says "Context impl SQLiteImpl." at INFO on every look; our own lines say what ran.

@@ -51,6 +51,14 @@ def add_notice(
     return True
 
 
+def record_notice(
+    store: Store, source: str, notice: str, at: datetime, address: str | None = None
+) -> None:
+    """Keep a source's notice (Notion's verification token) until an admin decides on it:
+    every distinct one, none pushed out by later ones (ingress's hook; see `add_notice`)."""
+    add_notice(store, source, notice, at, address)
+
+
 def list_notices(store: Store, source: str) -> list[dict[str, Any]]:
     """Newest first: {id, at, notice, address, status: pending|confirmed}."""
     return [

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, select
 
 from hub.store.audit import prune_audit
-from hub.store.store import TERMINAL_DELIVERY, Store
+from hub.store.deliveries import TERMINAL_DELIVERY
+from hub.store.store import Store
 from hub.store.tables import attempts, deliveries, event_bodies, events
 
 #: Event statuses whose raw body is no longer needed for processing.

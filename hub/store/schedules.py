@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, select
 
-from hub.store.store import NewEvent, Store, _insert_ignore_factory, body_values, event_values
+from hub.store.engine import insert_ignore_factory
+from hub.store.events import NewEvent, body_values, event_values
+from hub.store.store import Store
 from hub.store.tables import event_bodies, events, schedule_ticks
 
 
@@ -66,7 +68,7 @@ def claim_tick(
     store: Store, *, rule_id: str, spec: str, tick_at: float, scheduler: str, event: NewEvent
 ) -> bool:
     """Claim the tick and store its event atomically; False when another scheduler has it."""
-    insert = _insert_ignore_factory(store.engine)
+    insert = insert_ignore_factory(store.engine)
     row = _tick(rule_id, spec, tick_at, "fired", event.id, scheduler, claimed_at=event.received_at)
     # The claim is written first: a transaction that starts by writing takes SQLite's
     # write lock at once, so concurrent claimers queue up instead of failing to upgrade.
@@ -137,6 +139,6 @@ def _tick(
 
 
 def _insert(store: Store, doing: str, row: dict[str, Any]) -> None:
-    insert = _insert_ignore_factory(store.engine)
+    insert = insert_ignore_factory(store.engine)
     with store.guard(doing), store.engine.begin() as conn:
         conn.execute(insert(schedule_ticks).values(**row))

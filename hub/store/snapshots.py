@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,13 +44,3 @@ class StoreSnapshots:
                 .values(version=version, doc=doc, updated_at=now)
             )
         return True
-
-
-def record_notice(
-    store: Store, source: str, notice: str, at: datetime, address: str | None = None
-) -> None:
-    """Keep a source's notice (Notion's verification token) until an admin decides on it
-    (hub/store/notices.py: every distinct one, none pushed out by later ones)."""
-    from hub.store.notices import add_notice  # it builds on this module
-
-    add_notice(store, source, notice, at, address)

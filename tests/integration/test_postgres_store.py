@@ -24,8 +24,8 @@ from hub.pipeline.process import ProcessOutcome, process_event
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent, Store, batches, open_store
+from hub.store.events import event_values
 from hub.store.replay import replay
-from hub.store.store import event_values
 from hub.store.tables import events, metadata
 from tests.fakes.discord import FakeDiscord
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)

@@ -11,7 +11,7 @@ from hub.pipeline.queue import delivery_queue
 from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from hub.store.store import NewDelivery
+from hub.store.deliveries import NewDelivery
 from tests.support import REDIS_URL_FOR_TESTS, make_settings, wait_until
 
 pytestmark = pytest.mark.redis

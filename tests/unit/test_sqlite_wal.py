@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.store import NewEvent, open_store
-from hub.store.store import WAL_AUTOCHECKPOINT_PAGES
+from hub.store.engine import WAL_AUTOCHECKPOINT_PAGES
 from tests.support import fixture_path
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()

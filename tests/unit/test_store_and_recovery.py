@@ -233,7 +233,7 @@ def test_accepting_events_waits_for_another_process_holding_the_write_lock(
     import threading
 
     from hub.store import open_store
-    from hub.store.store import SQLITE_BUSY_TIMEOUT_MS
+    from hub.store.engine import SQLITE_BUSY_TIMEOUT_MS
 
     store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
     holder = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
@@ -281,8 +281,7 @@ def test_every_distinct_handshake_token_is_kept_until_an_admin_decides(tmp_path:
     from datetime import UTC, datetime
 
     from hub.store import open_store
-    from hub.store.notices import decide_notice, list_notices
-    from hub.store.snapshots import record_notice
+    from hub.store.notices import decide_notice, list_notices, record_notice
 
     store = open_store(f"sqlite:///{tmp_path / 'notices.db'}")
     try:

@@ -1,0 +1,150 @@
+"""The store's engine: opening it, SQLite's settings, its write lock, and the error edge.
+
+Everything here is about the database rather than about any of the rows in it: the
+aggregates (hub/store/events.py, hub/store/deliveries.py, ...) build on it, and
+hub/store/migrate.py takes the schema lock's key from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from hub.errors import StoreError
+
+#: Advisory lock id for schema creation on PostgreSQL ("switchbd" in ASCII).
+SCHEMA_LOCK_KEY = 0x73776974636862
+
+#: How long a write waits for SQLite's lock before it fails.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite checkpoints its write-ahead log inside the commit that takes the log past this
+#: many pages (4 KB each), and that commit's callers wait for the copy and its fsync: at
+#: 1,000 webhooks/s (10-13 KB each) SQLite's default of 1,000 pages put ingress's ack p99
+#: at 9-12 ms; 250 pages (smaller, more frequent copies) at 5-8 ms with the same req/s.
+#: A checkpoint in a thread of its own did not help: under steady writes it never caught
+#: up, so the log never restarted (800 MB in 20 s), and the ack p99 stayed at 10.7 ms
+#: (docs/benchmarks.md, "Night of 2026-11-29").
+WAL_AUTOCHECKPOINT_PAGES = 250
+#: How often ingress tries SQLite's write lock while another process holds it.
+LOCK_POLL_S = 0.0005
+T = TypeVar("T")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on the store at a SQLAlchemy URL (a SQLite file's folder is created)."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot open store {url.split('@')[-1]!r}: {exc}") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; synchronous=NORMAL in WAL mode survives a
+    # process crash (not a power cut) at a fraction of FULL's fsync cost.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    cursor.close()
+
+
+class Guard:
+    """Translate SQLAlchemy errors into StoreError at this one edge."""
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            first = exc.args[0] if exc.args else ""
+            raise StoreError(f"could not {self.doing}: {type(exc).__name__}: {first}") from exc
+
+
+def guard(doing: str) -> Guard:
+    """Context manager turning SQLAlchemy errors into StoreError("could not <doing>")."""
+    return Guard(doing)
+
+
+def write_eagerly(engine: Engine, write: Callable[[Connection], T]) -> T:
+    """Run `write` in a transaction, polling SQLite's write lock every LOCK_POLL_S.
+
+    SQLite's own busy handler naps 1, 2, 5 … up to 100 ms between tries, and under
+    load the workers' short transactions took the lock while ingress napped: webhook
+    acks waited up to 0.6 s. Ingress answers a provider that is waiting, so it asks
+    often. Other databases lock rows, not the file: one plain transaction there.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            return write(conn)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        conn.commit()
+        try:
+            while True:
+                try:
+                    with conn.begin():
+                        return write(conn)
+                except OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(LOCK_POLL_S)  # noqa: TID251 - a lock poll, not logic time
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            conn.commit()
+
+
+@contextlib.contextmanager
+def keyed_write(engine: Engine, key: str) -> Iterator[Connection]:
+    """A transaction that reads, then writes, holding a lock on `key` from the start.
+
+    "Open a group unless one is open" and "fire unless the window is full" race
+    otherwise: on PostgreSQL two transactions both read nothing and both write; on
+    SQLite the second one's read snapshot cannot become a write once the first has
+    committed, and it fails. PostgreSQL: an advisory lock on the key's hash, held to
+    the end of the transaction; SQLite: BEGIN IMMEDIATE takes its one write lock
+    before the first read. Callers wrap it in `guard`.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            conn.execute(
+                select(func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True)))
+            )
+        yield conn
+        conn.commit()
+
+
+def insert_ignore_factory(engine: Engine) -> Any:
+    """`build(table)`: an INSERT that skips rows whose key exists, in the engine's dialect."""
+    dialect = engine.dialect.name
+
+    def build(table: Any) -> Any:
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        raise StoreError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
+
+    return build

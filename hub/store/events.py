@@ -1,0 +1,187 @@
+"""Events: the raw inbound webhooks as received, claimed for processing, then finished.
+
+An event's row (`events`) and its request as it came (`event_bodies`) are written in one
+transaction; finishing an event records the deliveries it planned in the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+
+from hub.store import statements as sql
+from hub.store.deliveries import DeliveryStore, NewDelivery
+from hub.store.engine import guard, insert_ignore_factory, write_eagerly
+from hub.store.tables import event_bodies, events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEvent:
+    id: str
+    source: str
+    delivery_id: str
+    received_at: float
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InsertOutcome:
+    id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRow:
+    id: str
+    source: str
+    delivery_id: str
+    status: str
+    received_at: float
+    headers: dict[str, str]
+    body: bytes
+    normalized: list[dict[str, Any]] | None
+    error: str | None
+    attempts: int
+
+
+class EventStore:
+    """The `events` and `event_bodies` tables; `Store` delegates to one of these."""
+
+    def __init__(self, engine: Engine, deliveries: DeliveryStore) -> None:
+        self.engine = engine
+        self._deliveries = deliveries
+        # Built once: see hub.store.statements for why.
+        self._insert_events = insert_ignore_factory(engine)(events).returning(
+            events.c.id, sort_by_parameter_order=True
+        )
+        self._insert_bodies = insert(event_bodies)
+
+    def insert(self, batch: Sequence[NewEvent]) -> list[InsertOutcome]:
+        if not batch:
+            return []
+        firsts: dict[str, NewEvent] = {}
+        for e in batch:
+            firsts.setdefault(e.id, e)
+        values = [event_values(e) for e in firsts.values()]
+
+        def write(conn: Connection) -> set[str]:
+            inserted = set(conn.scalars(self._insert_events, values))
+            if inserted:
+                conn.execute(
+                    self._insert_bodies,
+                    [body_values(e) for e in firsts.values() if e.id in inserted],
+                )
+            return inserted
+
+        with guard("store accepted events"):
+            inserted = write_eagerly(self.engine, write)
+        out: list[InsertOutcome] = []
+        for e in batch:
+            out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))
+            inserted.discard(e.id)  # a second copy in the same batch is a duplicate
+        return out
+
+    def get(self, event_id: str) -> EventRow | None:
+        with guard("read an event"), self.engine.connect() as conn:
+            row = conn.execute(_EVENT_WITH_BODY, {"b_id": event_id}).mappings().first()
+        if row is None:
+            return None
+        return row_to_event(row, row if row["body"] is not None else None)
+
+    def claim(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
+        with guard("claim an event"), self.engine.begin() as conn:
+            row = (
+                conn.execute(
+                    sql.CLAIM_EVENT, {"b_id": event_id, "b_now": now, "b_until": now + lease_s}
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            payload = event_payloads(conn, [event_id])
+        return row_to_event(row, payload.get(event_id))
+
+    def finish(
+        self,
+        event_id: str,
+        *,
+        now: float,
+        normalized: list[dict[str, Any]] | None,
+        new_deliveries: list[NewDelivery],
+        error: str | None,
+    ) -> list[str]:
+        with guard("record a processed event"), self.engine.begin() as conn:
+            pending = self._deliveries.insert(conn, event_id, new_deliveries, now)
+            conn.execute(
+                sql.FINISH_EVENT,
+                {
+                    "b_id": event_id,
+                    "b_status": "failed" if error else "processed",
+                    "b_normalized": normalized,
+                    "b_error": error,
+                    "b_now": now,
+                },
+            )
+        return pending
+
+    def count(self, status: str | None = None) -> int:
+        query = select(func.count()).select_from(events)
+        if status is not None:
+            query = query.where(events.c.status == status)
+        with guard("count events"), self.engine.connect() as conn:
+            return int(conn.scalar(query) or 0)
+
+
+def event_values(e: NewEvent) -> dict[str, Any]:
+    """The `events` row of a newly received event (its body goes to `body_values`)."""
+    return {
+        "id": e.id,
+        "source": e.source,
+        "delivery_id": e.delivery_id,
+        "status": "received",
+        "received_at": e.received_at,
+        "attempts": 0,
+    }
+
+
+def body_values(e: NewEvent) -> dict[str, Any]:
+    """The `event_bodies` row of a newly received event: the request as it came."""
+    return {"event_id": e.id, "headers": e.headers, "body": e.body}
+
+
+_PAYLOADS = select(event_bodies).where(
+    event_bodies.c.event_id.in_(bindparam("b_ids", expanding=True))
+)
+_EVENT_WITH_BODY = (
+    select(events, event_bodies.c.headers, event_bodies.c.body)
+    .select_from(events.outerjoin(event_bodies, event_bodies.c.event_id == events.c.id))
+    .where(events.c.id == bindparam("b_id"))
+)
+
+
+def event_payloads(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """The stored headers and body of each of `ids`, in one SELECT; pruned ones are absent."""
+    if not ids:
+        return {}
+    return {r["event_id"]: r for r in conn.execute(_PAYLOADS, {"b_ids": list(ids)}).mappings()}
+
+
+def row_to_event(row: Any, payload: Any | None) -> EventRow:
+    """An `events` row with its `event_bodies` row; None for a pruned payload (empty)."""
+    return EventRow(
+        id=row["id"],
+        source=row["source"],
+        delivery_id=row["delivery_id"],
+        status=row["status"],
+        received_at=row["received_at"],
+        headers=dict(payload["headers"]) if payload is not None else {},
+        body=bytes(payload["body"]) if payload is not None else b"",
+        normalized=row["normalized"],
+        error=row["error"],
+        attempts=row["attempts"],
+    )
