@@ -17,45 +17,32 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 
+from connectors._gcal_calendar import DEFAULT_API_URL, Calendar, read_calendar
+from connectors._gcal_errors import classify_gcal
 from connectors._gcal_event import event_body
 from connectors._google import (
     DEFAULT_TOKEN_URL,
     AccessTokens,
-    GoogleCredentials,
-    ServiceAccount,
     TokenError,
-    UserGrant,
 )
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
-    Destination,
     RenderedAction,
     SendResult,
-    classify_status,
     fail,
     ok,
-    parse_retry_after,
     retry,
-    secret_option,
 )
 
-DEFAULT_API_URL = "https://www.googleapis.com/calendar/v3"
 OPERATIONS = ("create", "update", "cancel")
-#: What a service account asks for: read and write events (not calendar settings).
-SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SEND_UPDATES = ("all", "externalOnly", "none")
-#: 403 reasons that mean "slow down", not "not allowed" (guides/errors#403).
-RATE_LIMIT_REASONS = frozenset(
-    {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
-)
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 _TEMPLATED = ".*\\{\\{.*\\}\\}.*"
 
@@ -237,28 +224,7 @@ destination_schema: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Calendar:
-    """Where and as whom to write, read once per send from the destination."""
-
-    name: str
-    calendar_id: str
-    api_url: str
-    client: GoogleCredentials
-    timezone: str | None
-    send_updates: str
-
-    @property
-    def events_url(self) -> str:
-        return f"{self.api_url}/calendars/{quote(self.calendar_id, safe='')}/events"
-
-    def redact(self, text: str) -> str:
-        for secret in self.client.secrets():
-            text = text.replace(secret, "REDACTED")
-        return text
-
-
-class GcalConnector:
+class GcalConnector(Connector):
     """`gcal.create`, `gcal.update`, `gcal.cancel` of one event per entity."""
 
     name: ClassVar[str] = "gcal"
@@ -403,49 +369,6 @@ class GcalConnector:
         return await self._http.request(method, url, params=dict(query), json=body, headers=headers)
 
 
-def read_calendar(destination: Destination | None) -> Calendar:
-    """The destination's settings, or ValueError saying what to fix."""
-    if destination is None:
-        raise ValueError("gcal action has no destination ('calendar')")
-    name = destination.name
-    options = destination.options
-    token_url = str(options.get("token_url") or DEFAULT_TOKEN_URL)
-    client: GoogleCredentials
-    key = secret_option(destination, "service_account")
-    if key is not None:
-        subject = options.get("subject")
-        client = ServiceAccount.from_key(
-            key,
-            scopes=(SCOPE,),
-            subject=str(subject) if subject else None,
-            token_url=str(options["token_url"]) if options.get("token_url") else None,
-        )
-    else:
-        raw_id = options.get("client_id")
-        client_id = secret_option(destination, "client_id") if hasattr(raw_id, "reveal") else raw_id
-        client_secret = secret_option(destination, "client_secret")
-        refresh_token = secret_option(destination, "refresh_token")
-        if (
-            not isinstance(client_id, str)
-            or not client_id
-            or not client_secret
-            or not refresh_token
-        ):
-            raise ValueError(
-                f"gcal destination '{name}' needs service_account, or client_id, "
-                "client_secret and refresh_token"
-            )
-        client = UserGrant(client_id, client_secret, refresh_token, token_url)
-    return Calendar(
-        name=name,
-        calendar_id=str(options.get("calendar_id") or "primary"),
-        api_url=str(options.get("api_url") or DEFAULT_API_URL).rstrip("/"),
-        client=client,
-        timezone=str(options["timezone"]) if options.get("timezone") else None,
-        send_updates=str(options.get("send_updates") or "all"),
-    )
-
-
 def google_event_id(params: Mapping[str, Any], ctx: DeliveryContext, operation: str) -> str:
     """The event's id: given, or base32hex of a digest of the entity (and `event_key`)."""
     given = str(params.get("event_id") or "").strip()
@@ -480,56 +403,3 @@ def _send_updates(params: Mapping[str, Any], cal: Calendar) -> str:
     if value not in SEND_UPDATES:
         raise ValueError(f"send_updates {value!r} must be one of {', '.join(SEND_UPDATES)}")
     return value
-
-
-def classify_gcal(
-    response: httpx.Response, ctx: DeliveryContext, cal: Calendar, *, doing: str
-) -> SendResult:
-    """Map Google's answer to ok(event id) / retry(after) / fail(reason)."""
-    status = response.status_code
-    data = _json(response)
-    if response.is_success:
-        ref = data.get("id") if isinstance(data.get("id"), str) else None
-        return ok(ref, status_code=status)
-    reason, message = _error_of(data, response)
-    where = f"{doing} in calendar '{cal.name}'"
-    detail = cal.redact(f"{message} ({reason})" if reason else message)
-    after = parse_retry_after(response.headers.get("retry-after"), now=ctx.now)
-    if status == 401:
-        return fail(
-            f"Google refused the access token (401) {where}: {detail}; check that the "
-            "refresh token has the calendar.events scope and is not revoked",
-            status_code=401,
-        )
-    if status in (403, 429) and (status == 429 or reason in RATE_LIMIT_REASONS):
-        return retry(after, f"rate limited by Google {where}: {detail}", status_code=status)
-    if status == 403:
-        return fail(
-            f"Google forbids {where}: {detail}; share the calendar with the account "
-            "behind the refresh token ('Make changes to events')",
-            status_code=403,
-        )
-    if status == 404:
-        return fail(f"not found {where}: {detail}; check calendar_id", status_code=404)
-    return classify_status(
-        status, reason=f"Google answered {status} {where}: {detail}", after=after
-    )
-
-
-def _error_of(data: Mapping[str, Any], response: httpx.Response) -> tuple[str, str]:
-    """(first `errors[].reason`, `message`) of a Google error body."""
-    error = data.get("error")
-    if not isinstance(error, Mapping):
-        return "", (response.text or response.reason_phrase).strip()[:300]
-    errors = error.get("errors")
-    first = errors[0] if isinstance(errors, list) and errors else {}
-    reason = str(first.get("reason") or "") if isinstance(first, Mapping) else ""
-    return reason, str(error.get("message") or response.reason_phrase)[:300]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
