@@ -48,6 +48,8 @@ class Approval:
     reminded_at: float | None = None
     decided_by: str | None = None
     decided_at: float | None = None
+    #: The event (a button click) that decided it: processed again, it decides again.
+    decided_event: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -121,14 +123,14 @@ def add_message(store: Store, approval_id: str, message: Mapping[str, Any]) -> N
 
 
 def decide(
-    store: Store, approval_id: str, *, status: Status, by: str, now: float
+    store: Store, approval_id: str, *, status: Status, by: str, now: float, event_id: str = ""
 ) -> tuple[bool, Approval | None]:
     """(True, the request) when this call decided it; (False, as it stands) otherwise."""
     with store.guard("decide an approval request"), store.engine.begin() as conn:
         changed = conn.execute(
             update(approvals)
             .where(and_(approvals.c.id == approval_id, approvals.c.status == "pending"))
-            .values(status=status, decided_by=by, decided_at=now)
+            .values(status=status, decided_by=by, decided_at=now, decided_event=event_id or None)
         ).rowcount
         row = (
             conn.execute(select(approvals).where(approvals.c.id == approval_id)).mappings().first()
@@ -219,4 +221,5 @@ def _approval(row: RowMapping | Mapping[str, Any]) -> Approval:
         reminded_at=row["reminded_at"],
         decided_by=row["decided_by"],
         decided_at=row["decided_at"],
+        decided_event=row["decided_event"],
     )

@@ -205,6 +205,8 @@ approvals = Table(
     Column("reminded_at", Float, nullable=True),
     Column("decided_by", String(200), nullable=True),
     Column("decided_at", Float, nullable=True),
+    # The click event that decided it: processed again after a crash, it decides again.
+    Column("decided_event", String(64), nullable=True),
 )
 Index("ix_approvals_status_expires", approvals.c.status, approvals.c.expires_at)
 

@@ -89,8 +89,15 @@ def decide_click(
     choice: str,
     user_id: str,
     now: float,
+    event_id: str = "",
 ) -> Outcome:
-    """Decide a request from a button click by `user_id` (a Discord or Slack user id)."""
+    """Decide a request from a button click by `user_id` (a Discord or Slack user id).
+
+    The click's event decides once: processed again (its worker died after the decision,
+    before the decision's deliveries were stored) it finds itself as the decider and
+    decides again, so the write-back and the edits are planned; they keep their
+    idempotency keys. Any other click, a double click included, finds it decided.
+    """
     approval = stored.get_approval(store, request_id)
     if approval is None:
         return Outcome("unknown", "This approval request is not known here any more.")
@@ -104,12 +111,18 @@ def decide_click(
             person,
         )
     if approval.status != "pending":
+        if event_id and approval.decided_event == event_id:
+            return Outcome(
+                "decided", f"You {approval.status} “{approval.title}”.", approval, person
+            )
         return Outcome("already", _already(people, approval), approval, person)
     if approval.expires_at is not None and approval.expires_at <= now:
         stored.expire_due(store, now=now)
         current = stored.get_approval(store, request_id)
         return Outcome("expired", f"“{approval.title}” expired before a decision.", current, person)
-    won, current = stored.decide(store, request_id, status=CHOICES[choice], by=person.key, now=now)
+    won, current = stored.decide(
+        store, request_id, status=CHOICES[choice], by=person.key, now=now, event_id=event_id
+    )
     if not won:
         assert current is not None  # noqa: S101 - the row was read above and is never deleted
         return Outcome("already", _already(people, current), current, person)
@@ -230,7 +243,7 @@ def approval_step(
     if isinstance(params.get("request"), Mapping):
         return _request(store, people, rule_id, document, params["request"], now)
     if "decide" in params:
-        return _decide(store, people, params, now)
+        return _decide(store, people, params, now, str(document.get("id") or ""))
     if isinstance(params.get("sweep"), Mapping):
         return _sweep(store, people, params["sweep"], now)
     raise ApprovalStepError(
@@ -283,7 +296,7 @@ def _request(
 
 
 def _decide(
-    store: Store, people: Directory, params: Mapping[str, Any], now: float
+    store: Store, people: Directory, params: Mapping[str, Any], now: float, event_id: str
 ) -> dict[str, Any]:
     parsed = parse_button(params.get("decide"))
     empty = _empty()
@@ -296,6 +309,7 @@ def _decide(
         choice=parsed[1],
         user_id=str(params.get("user") or ""),
         now=now,
+        event_id=event_id,
     )
     view: dict[str, Any] = {
         "kind": outcome.kind,

@@ -264,3 +264,43 @@ def test_a_sweep_expires_overdue_requests_and_reminds_deciders_once_a_period(
         "576377900236931080",
     ]
     assert again["discord_notes"] == []
+
+
+def test_the_click_that_decided_decides_again_when_processed_again(store: Store) -> None:
+    # given a click event that decided the request, and whose worker died before the
+    # decision's deliveries were stored
+    people = _people()
+    request_id = _request(store, people)
+    first = decide_click(
+        store,
+        people,
+        request_id=request_id,
+        choice="approve",
+        user_id="576377900236931079",
+        now=NOW + 60,
+        event_id="click-1",
+    )
+    # when the same event is processed again (after its lease), and another click comes
+    again = decide_click(
+        store,
+        people,
+        request_id=request_id,
+        choice="approve",
+        user_id="576377900236931079",
+        now=NOW + 120,
+        event_id="click-1",
+    )
+    double = decide_click(
+        store,
+        people,
+        request_id=request_id,
+        choice="approve",
+        user_id="576377900236931079",
+        now=NOW + 121,
+        event_id="click-2",
+    )
+    # then the same event decides again (its write-back gets planned), the other does not
+    assert (first.kind, again.kind, double.kind) == ("decided", "decided", "already")
+    row = stored.get_approval(store, request_id)
+    assert row is not None
+    assert (row.status, row.decided_at, row.decided_event) == ("approved", NOW + 60, "click-1")
