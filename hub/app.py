@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from hub.admin.proxies import TrustedProxies
 from hub.admin.routes import admin_routes
 from hub.api.intake import receive_task_list
 from hub.auth.audit import record_configured_roles
+from hub.auth.proxies import TrustedProxies
 from hub.errors import RequestRejected, StoreError
 from hub.ingress.commit import GroupCommitWriter
 from hub.ingress.receive import receive_hook, rejected, store_unavailable

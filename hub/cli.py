@@ -321,7 +321,7 @@ def _settings(
 def uvicorn_options() -> dict[str, Any]:
     """What `serve` passes to uvicorn.run: uvloop + httptools when importable (the default
     install has both), else asyncio + h11, so a platform without wheels still serves."""
-    from hub.admin.proxies import SERVER_OPTIONS
+    from hub.auth.proxies import SERVER_OPTIONS
 
     # SERVER_OPTIONS: the hub, not uvicorn, decides whose X-Forwarded-For to believe.
     options: dict[str, Any] = {
@@ -730,7 +730,7 @@ def _secrets_rotate(args: argparse.Namespace) -> int:
 def _hash_password(args: argparse.Namespace) -> int:
     import getpass
 
-    from hub.admin.passwords import hash_password
+    from hub.auth.passwords import hash_password
 
     if sys.stdin.isatty():
         password = getpass.getpass("password: ")

@@ -12,8 +12,8 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.base import Destination, parse_duration
-from hub.admin.proxies import Network, parse_proxies
-from hub.admin.settings import AdminSettings, admin_settings
+from hub.auth.proxies import Network, parse_proxies
+from hub.auth.settings import AdminSettings, admin_settings
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
 from hub.rules.categories import Categories, build_categories
@@ -37,7 +37,7 @@ class ServerSettings:
     port: int = 8000
     max_body_bytes: int = DEFAULT_MAX_BODY
     public_url: str | None = None
-    #: Proxies whose X-Forwarded-For is believed (hub/admin/proxies.py); none by default.
+    #: Proxies whose X-Forwarded-For is believed (hub/auth/proxies.py); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     #: Where ingress's group commit runs: "thread" (a thread of its own) or "loop" (on the
     #: event loop, no thread hop; blocks the loop while SQLite's lock is held elsewhere).

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from starlette.testclient import TestClient
 
-from hub.admin.passwords import hash_password
 from hub.admin.session import LOGIN_COOKIE
 from hub.app import create_app
+from hub.auth.passwords import hash_password
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime

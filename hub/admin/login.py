@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.admin.auth import Credentials, Principal
 from hub.admin.forms import Form, checked_form, read_form
 from hub.admin.session import COOKIE, LOGIN_COOKIE, encode_session, new_session
-from hub.admin.settings import AdminSettings
-from hub.admin.throttle import FailureThrottle
 from hub.auth.audit import audit
+from hub.auth.credentials import Credentials, Principal
+from hub.auth.settings import AdminSettings
+from hub.auth.throttle import FailureThrottle
 from hub.runtime import Runtime
 
 if TYPE_CHECKING:

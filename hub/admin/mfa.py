@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.admin.auth import Credentials, Principal
 from hub.admin.forms import read_form
 from hub.admin.login import safe_target, start_session
-from hub.admin.settings import AdminSettings
-from hub.admin.throttle import FailureThrottle
 from hub.auth.audit import audit
+from hub.auth.credentials import Credentials, Principal
 from hub.auth.roles import role_name
+from hub.auth.settings import AdminSettings
+from hub.auth.throttle import FailureThrottle
 from hub.runtime import Runtime
 from hub.store import mfa as rows
 

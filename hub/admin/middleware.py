@@ -15,8 +15,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.admin.auth import Credentials
 from hub.admin.session import COOKIE, decode_session
+from hub.auth.credentials import Credentials
 from hub.auth.roles import required_role
 
 

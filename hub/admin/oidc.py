@@ -37,11 +37,11 @@ from joserfc.jwt import JWTClaimsRegistry
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from hub.admin.auth import Credentials, Principal
 from hub.admin.login import start_session
-from hub.admin.settings import AdminSettings, OidcSettings
 from hub.auth.audit import audit
+from hub.auth.credentials import Credentials, Principal
 from hub.auth.roles import ROLES, Role, role_name
+from hub.auth.settings import AdminSettings, OidcSettings
 from hub.runtime import Runtime
 
 log = logging.getLogger("switchboard.admin")

@@ -13,7 +13,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from hub.admin.auth import Credentials
 from hub.admin.flash import SessionCookie
 from hub.admin.live import LiveFeed
 from hub.admin.login import Login
@@ -21,9 +20,10 @@ from hub.admin.mfa import SecondFactor
 from hub.admin.middleware import SessionAuth
 from hub.admin.oidc import OidcLogin
 from hub.admin.pages import Dashboard
-from hub.admin.settings import AdminSettings
-from hub.admin.throttle import FailureThrottle
 from hub.api import api_mount
+from hub.auth.credentials import Credentials
+from hub.auth.settings import AdminSettings
+from hub.auth.throttle import FailureThrottle
 from hub.clock import Clock
 from hub.runtime import Runtime
 

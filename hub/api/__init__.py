@@ -5,8 +5,6 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from hub.admin.auth import Credentials
-from hub.admin.throttle import FailureThrottle
 from hub.api.audit import list_audit_endpoint
 from hub.api.auth import BearerAuth
 from hub.api.deliveries import (
@@ -19,6 +17,8 @@ from hub.api.events import get_event_endpoint, list_events_endpoint
 from hub.api.openapi import openapi_endpoint
 from hub.api.rules import reload_endpoint, rules_endpoint, simulate_endpoint
 from hub.api.stats import stats_endpoint
+from hub.auth.credentials import Credentials
+from hub.auth.throttle import FailureThrottle
 
 PREFIX = "/api/v1"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.admin.auth import Credentials, bearer_token
-from hub.admin.throttle import FailureThrottle
 from hub.api.http import error
+from hub.auth.credentials import Credentials, bearer_token
 from hub.auth.roles import required_role
+from hub.auth.throttle import FailureThrottle
 
 
 class BearerAuth:

@@ -17,8 +17,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub.admin.auth import Credentials, bearer_token
 from hub.api.http import BadRequest, runtime_of
+from hub.auth.credentials import Credentials, bearer_token
 from hub.ingress.receive import read_body
 from hub.sources.intake import NAME as INTAKE_SOURCE
 from hub.tasks.intake import has_intake, intake_names, is_intake_name, submit_tasks

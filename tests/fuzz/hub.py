@@ -16,8 +16,8 @@ from nacl.signing import SigningKey
 from starlette.testclient import TestClient
 from starlette.types import Message
 
-from hub.admin.passwords import hash_password
 from hub.app import create_app
+from hub.auth.passwords import hash_password
 from hub.config import load_settings
 from hub.errors import MalformedPayload
 from hub.events import Event

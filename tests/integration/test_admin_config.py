@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.admin.auth import Credentials
-from hub.admin.passwords import hash_password, verify_password
+from hub.auth.credentials import Credentials
+from hub.auth.passwords import hash_password, verify_password
 from hub.config import Settings, load_settings_text
 from hub.errors import ConfigError
 from hub.plugins import load_plugins

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from hub.admin.mfa import PENDING_COOKIE
-from hub.admin.passwords import hash_password
 from hub.admin.session import COOKIE
 from hub.app import create_app
+from hub.auth.passwords import hash_password
 from hub.config import load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from hub.admin.passwords import hash_password
 from hub.app import create_app
+from hub.auth.passwords import hash_password
 from hub.config import load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import uvicorn
 
-from hub.admin.passwords import hash_password
 from hub.admin.session import LOGIN_COOKIE
 from hub.app import create_app
+from hub.auth.passwords import hash_password
 from hub.cli import uvicorn_options
 from hub.config import load_settings
 from hub.errors import ConfigError

@@ -11,12 +11,12 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from hub.admin.auth import Credentials
 from hub.admin.session import LOGIN_COOKIE
-from hub.admin.throttle import FailureThrottle
 from hub.api import api_mount
 from hub.api.openapi import openapi_document
 from hub.app import create_app
+from hub.auth.credentials import Credentials
+from hub.auth.throttle import FailureThrottle
 from hub.clock import FakeClock
 from hub.plugins import load_plugins
 from hub.rules.reload import RulesWatcher

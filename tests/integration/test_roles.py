@@ -17,7 +17,7 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from hub.admin.auth import Credentials
+from hub.auth.credentials import Credentials
 from hub.auth.roles import ROLES, ROUTE_ROLES, Role, allows, required_role
 from tests.admin_support import (
     ADMIN_TOKEN,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.admin.throttle import FailureThrottle
+from hub.auth.throttle import FailureThrottle
 from hub.clock import FakeClock
 
 

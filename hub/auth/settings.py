@@ -29,7 +29,7 @@ class AdminToken:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminUser:
-    """A dashboard user; `password_hash` is `scrypt$n$r$p$salt$hash` (see hub.admin.passwords)."""
+    """A dashboard user; `password_hash` is `scrypt$n$r$p$salt$hash` (see hub.auth.passwords)."""
 
     username: str
     role: Role

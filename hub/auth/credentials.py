@@ -10,9 +10,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from hub.admin.passwords import verify_password
-from hub.admin.settings import AdminSettings
+from hub.auth.passwords import verify_password
 from hub.auth.roles import RAW_PAYLOAD_ROLE, Need, Role, allows, role_name
+from hub.auth.settings import AdminSettings
 
 
 @dataclass(frozen=True, slots=True)
