@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import hmac
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Any, ClassVar
 
-from connectors.base import SECRET_REF_SCHEMA, parse_duration, shared_budget_key
+from connectors.base import parse_duration, shared_budget_key
 from hub.clock import Clock
-from hub.errors import RequestRejected, SignatureError
-from hub.events import Actor, Entity, Event, event_id_for
+from hub.errors import SignatureError
+from hub.events import Event
 from hub.notion.client import (
     DEFAULT_NOTION_VERSION,
     NOTION_API,
@@ -39,7 +39,6 @@ from hub.notion.enrich import enrich_page_event, page_parent_ids
 from hub.notion.notices import (
     NotionNotice,
     is_handshake,
-    notice_fields,
     parse_notice,
     verification_token_of,
 )
@@ -47,7 +46,15 @@ from hub.notion.query import plan_query, run_query
 from hub.notion.task_index import DuplicateSettings, TaskIndex, read_database
 from hub.secrets import Secret
 from hub.sources._http import check_hmac_sha256, parse_json_object
-from hub.sources._values import source_path, type_word
+from hub.sources._notion_events import (
+    HANDSHAKE_WINDOW_S,
+    HANDSHAKES_PER_WINDOW,
+    TooManyHandshakes,
+    _merge_burst,
+    event_from_notice,
+    handshake_verdict,
+)
+from hub.sources._notion_settings import SETTINGS_SCHEMA
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
@@ -55,27 +62,17 @@ from hub.sources.base import (
     QueryFailed,
     RawEvent,
     RetryLater,
+    Source,
     Verdict,
 )
 
-__all__ = ["NotionSource", "event_from_notice", "handshake_verdict", "verification_token_of"]
+__all__ = ["NotionSource"]
 
 log = logging.getLogger("switchboard.sources.notion")
 
 SIGNATURE_HEADER = "X-Notion-Signature"
 #: Notion's documented average: 3 requests per second per integration.
 NOTION_BUDGET: tuple[tuple[int, float], ...] = ((3, 1.0),)
-#: Verbs that say what happened to the page as a whole; they win over edits in a burst.
-_LIFECYCLE = ("created", "deleted", "undeleted", "moved")
-
-#: The JSON answer to the handshake; the token itself is never echoed.
-HANDSHAKE_REPLY: Mapping[str, Any] = MappingProxyType(
-    {
-        "ok": True,
-        "message": "verification token received; the admin can see it in Switchboard and "
-        "must paste it into Notion's Verify dialog, then configure it as the notion secret",
-    }
-)
 
 
 _PAGE_VERBS = (
@@ -91,147 +88,11 @@ _PAGE_VERBS = (
 _DATABASE_VERBS = ("created", "content_updated", "schema_updated", "moved", "deleted", "undeleted")
 
 
-class NotionSource:
+class NotionSource(Source):
     """Verifies Notion webhook deliveries and turns them into thin `notion.<entity>.<verb>`."""
 
     name: ClassVar[str] = "notion"
-    settings_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "databases": {
-                "type": "object",
-                "description": "Database or data source id → what its pages are, e.g. "
-                "{kind: task}; becomes `entity.kind` (default: page).",
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["kind"],
-                    "properties": {"kind": {"type": "string", "minLength": 1}},
-                },
-                "examples": [{"8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80": {"kind": "task"}}],
-            },
-            "coalesce_window": {
-                "type": ["string", "number"],
-                "description": "Events on one page this close together become one event.",
-                "default": "5s",
-                "examples": ["5s"],
-            },
-            "api_token": {
-                **SECRET_REF_SCHEMA,
-                "description": "The integration's Internal Integration Secret, used by the "
-                "worker to fetch the pages events point at.",
-                "examples": [{"env": "SWITCHBOARD_NOTION_TOKEN"}],
-            },
-            "api_url": {
-                "type": "string",
-                "description": "Notion API base URL (for a proxy or a test double).",
-                "default": "https://api.notion.com",
-                "examples": ["https://api.notion.com"],
-            },
-            "notion_version": {
-                "type": "string",
-                "pattern": "^\\d{4}-\\d{2}-\\d{2}$",
-                "description": "Notion-Version header for API reads.",
-                "default": "2025-09-03",
-                "examples": ["2025-09-03"],
-            },
-            "workspaces": {
-                "type": "object",
-                "description": "Several Notion workspaces, by workspace id: each with its own "
-                "integration token, verification token and databases. Events carry "
-                "`notion/workspace/<id>` as their source, for `source:` in rules.",
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "api_token": SECRET_REF_SCHEMA,
-                        "verification_token": SECRET_REF_SCHEMA,
-                        "api_url": {"type": "string"},
-                        "databases": {
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["kind"],
-                                "properties": {"kind": {"type": "string", "minLength": 1}},
-                            },
-                        },
-                    },
-                },
-                "examples": [
-                    {
-                        "7b1e4f52-3c2a-4d8e-9f10-2a6c5e8d9b01": {
-                            "api_token": {"env": "NOTION_TOKEN_ACME"},
-                            "verification_token": {"env": "NOTION_VERIFY_ACME"},
-                        }
-                    }
-                ],
-            },
-            "duplicates": {
-                "type": "object",
-                "additionalProperties": False,
-                "description": "Duplicate-task detection: a page created in one of `databases` "
-                "is compared with that database's open tasks and its event carries "
-                "`data.duplicates` (docs/rules.md).",
-                "properties": {
-                    "threshold": {
-                        "type": "number",
-                        "minimum": 0,
-                        "maximum": 1,
-                        "default": 0.6,
-                        "description": "Score from which a task is reported as a duplicate.",
-                        "examples": [0.6],
-                    },
-                    "limit": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": 20,
-                        "default": 3,
-                        "description": "Duplicates reported per new task, best first.",
-                        "examples": [3],
-                    },
-                    "refresh": {
-                        "type": ["string", "number"],
-                        "default": "1h",
-                        "description": "Read the whole database again when the stored index "
-                        "is older than this (events keep it current in between).",
-                        "examples": ["1h"],
-                    },
-                    "closed": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "Status values of tasks that are no longer open.",
-                        "examples": [["Done", "Cancelled"]],
-                    },
-                    "status_property": {"type": "string", "examples": ["Status"]},
-                    "description_property": {
-                        "type": "string",
-                        "description": "Text property compared besides the title "
-                        "(default: Description, Notes or Summary, the first present).",
-                        "examples": ["Notes"],
-                    },
-                    "assignee_property": {"type": "string", "examples": ["Assignee"]},
-                    "project_property": {"type": "string", "examples": ["Project"]},
-                    "max_tasks": {
-                        "type": "integer",
-                        "minimum": 100,
-                        "maximum": 10000,
-                        "default": 1000,
-                        "description": "Tasks read per refresh at most (100 per request).",
-                        "examples": [1000],
-                    },
-                },
-                "examples": [{"threshold": 0.6, "refresh": "1h", "closed": ["Done"]}],
-            },
-            "max_age": {
-                "type": ["string", "number"],
-                "description": "Refuse signed events whose timestamp is older than this "
-                "(Notion retries for about 24 hours; unset = no limit).",
-                "examples": ["48h"],
-            },
-        },
-    }
+    settings_schema: ClassVar[dict[str, Any]] = SETTINGS_SCHEMA
     #: https://developers.notion.com/reference/webhooks-events-delivery, one by one so a
     #: typo in `on:` is a warning (`database.content_updated`: API versions before 2025-09-03).
     event_types: ClassVar[tuple[str, ...]] = tuple(
@@ -302,6 +163,11 @@ class NotionSource:
             if isinstance(dup := options.get("duplicates"), Mapping)
             else None,
         )
+
+    def sign(self, body: bytes, secret: str, *, now: datetime) -> dict[str, str]:
+        """Notion's HMAC-SHA256 of the body with the verification token."""
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {SIGNATURE_HEADER: f"sha256={digest}"}
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         signature = request.headers.get(SIGNATURE_HEADER.lower(), "").strip()
@@ -575,101 +441,3 @@ class Workspace:
 
 def _secret(value: object) -> Secret | None:
     return value if isinstance(value, Secret) else None
-
-
-def _merge_burst(events: Sequence[Event]) -> Event:
-    """One event for a burst on one page: the first id, the deciding verb, and every
-    property, block and author any of them named (in first-seen order)."""
-    first, last = events[0], events[-1]
-    verbs = [e.type for e in events if e.type.rsplit(".", 1)[-1] in _LIFECYCLE]
-    notion = dict(first.fields.get("notion") or {})
-    for key in ("updated_properties", "updated_blocks", "authors"):
-        merged: list[Any] = []
-        for event in events:
-            for item in (event.fields.get("notion") or {}).get(key) or []:
-                if item not in merged:
-                    merged.append(item)
-        notion[key] = merged
-    notion["coalesced_events"] = [e.id for e in events]
-    return dataclasses.replace(
-        first,
-        type=verbs[-1] if verbs else last.type,
-        time=last.time,
-        fields={**first.fields, "notion": notion},
-    )
-
-
-#: Unsigned handshakes accepted per source (and process) in HANDSHAKE_WINDOW_S seconds.
-HANDSHAKES_PER_WINDOW = 5
-HANDSHAKE_WINDOW_S = 60.0
-
-
-class TooManyHandshakes(RequestRejected):
-    """Too many unsigned handshakes lately; this one is neither answered 200 nor kept."""
-
-    status = 429
-    code = "too_many_handshakes"
-
-
-def handshake_verdict(token: str) -> Verdict:
-    """Answer the handshake 200 without storing it; the id names the token, not reveals it."""
-    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
-    return Verdict(
-        delivery_id=f"verification-{digest}",
-        store=False,
-        status=200,
-        reply=HANDSHAKE_REPLY,
-        admin_notice=(
-            f"Notion subscription handshake: verification token {token} — unproven (anyone "
-            "can send a handshake) until Notion's own Verify dialog accepts it; then set it "
-            "as the notion source's secret (SWITCHBOARD_SECRET_NOTION)"
-        ),
-    )
-
-
-def event_from_notice(
-    notice: NotionNotice, *, received_at: datetime, kinds: Mapping[str, str] | None = None
-) -> Event:
-    """The thin event: ids, authors and updated property ids, no property values.
-
-    Also used for a coalesced burst (hub/notion/diff.py): its notice keeps the first
-    delivery's id, so the event id is the one that delivery would have had.
-    """
-    kinds = kinds or {}
-    kind = notice.entity_type
-    if notice.entity_type == "page":
-        kind = next(
-            (kinds[i] for i in (notice.data_source_id, notice.parent_id) if i and i in kinds),
-            "page",
-        )
-    author = notice.authors[0] if notice.authors else None
-    return Event(
-        id=event_id_for("notion", notice.id),
-        source=source_path("notion/workspace", notice.workspace_id)
-        if notice.workspace_id
-        else "notion",
-        type=f"notion.{_slug(notice.type)}",
-        subject=f"{_slug(notice.entity_type)}/{notice.entity_id}",
-        time=notice.timestamp or received_at,
-        entity=Entity(kind=kind, id=notice.entity_id, url=_url(notice)),
-        actor=Actor(id=author.id if author else None),
-        fields={"notion": notice_fields(notice)},
-        raw=dict(notice.raw),
-    )
-
-
-def _url(notice: NotionNotice) -> str | None:
-    """notion.so/<id without dashes> opens a page or database (and a comment's page)."""
-    if notice.entity_type in ("page", "database"):
-        target: str | None = notice.entity_id
-    elif notice.entity_type == "comment":
-        target = notice.page_id
-    else:
-        target = None
-    return f"https://www.notion.so/{target.replace('-', '')}" if target else None
-
-
-def _slug(text: str) -> str:
-    """Dot-separated lower-case ASCII words, as the event type pattern allows."""
-    words = (type_word(w, default="") for w in text.split("."))
-    return ".".join(w for w in words if w) or "unknown"

@@ -25,17 +25,15 @@ from hub.errors import MalformedPayload, SignatureError
 from hub.events import Event
 from hub.notion.client import HttpPageFetcher, PermanentFetchError, RetryableFetchError
 from hub.notion.enrich import enrich_page_event
+from hub.notion.notices import verification_token_of
 from hub.pipeline.http import make_client
 from hub.plugins import load_plugins
 from hub.rules import load_ruleset, match_rules
 from hub.rules.templates import TemplateEngine
 from hub.secrets import Secret
+from hub.sources._notion_events import _merge_burst
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
-from hub.sources.notion import (
-    NotionSource,
-    _merge_burst,
-    verification_token_of,
-)
+from hub.sources.notion import NotionSource
 from hub.sources.notion_automation import NotionAutomationSource
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 from tests.servers import serve_in_thread
