@@ -7,11 +7,12 @@ belong to the delivery engine, so a connector never sleeps, loops or writes stat
 
 from __future__ import annotations
 
+import argparse
 import email.utils
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ import httpx
 
 __all__ = [
     "SECRET_REF_SCHEMA",
+    "CliCommand",
+    "CliTools",
     "Connector",
     "ConnectorEnv",
     "DeliveryContext",
@@ -195,9 +198,63 @@ class Connector(Protocol):
     #: Parameter that names the destination (e.g. "channel"), or None if it takes none.
     destination_param: ClassVar[str | None]
 
+    #: Default rate limits, `(count, per seconds)` pairs, for destinations that set none.
+    rate_limits: ClassVar[tuple[tuple[int, float], ...]] = ()
+    #: `(action param, person attribute)` for rules' `to:` (e.g. `("user", "slack")`);
+    #: None: the connector cannot send to a person.
+    person_address: ClassVar[tuple[str, str] | None] = None
+
     def __init__(self, env: ConnectorEnv) -> None: ...
 
     async def send(self, action: RenderedAction, ctx: DeliveryContext) -> SendResult: ...
+
+    def budget_key(self, destination: Destination | None) -> str | None:
+        """The rate-limit budget several destinations share (`shared_budget_key`);
+        None (the default): each destination has its own."""
+        return None
+
+    @classmethod
+    def cli_commands(cls) -> Sequence[CliCommand]:
+        """`switchboard` commands this plugin adds (provider helpers); none by default."""
+        return ()
+
+
+class CliTools(Protocol):
+    """What the CLI gives a plugin's commands: the config loader and argument types."""
+
+    def settings(self, args: argparse.Namespace, *, require_secrets: bool = True) -> Any:
+        """`(Settings, Plugins)` from `--config`; raises ConfigError saying what to fix."""
+        ...
+
+    def existing_path(self, text: str) -> Path:
+        """argparse type for a file the command reads: a typo is a usage error."""
+        ...
+
+    def duration(self, text: str) -> str:
+        """argparse type for a duration (30s, 5m, 7d)."""
+        ...
+
+    def http(self) -> httpx.Client:
+        """A synchronous HTTP client with the hub's User-Agent and timeout (close it)."""
+        ...
+
+    def with_store(self, settings: Any, work: Callable[[Any], Awaitable[Any]]) -> Any:
+        """`work(ctx)` run to its end with an upkeep context (the store, an HTTP client)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CliCommand:
+    """A `switchboard <name> ...` command a plugin contributes (`cli_commands()`).
+
+    `build` adds the command's arguments or sub-commands to its parser and sets
+    `run=<function(args) -> exit status>` with `set_defaults` (`blocks=True` for commands
+    that wait, e.g. for a browser). Errors are raised as hub errors, printed in one line.
+    """
+
+    name: str
+    help: str
+    build: Callable[[argparse.ArgumentParser, CliTools], None]
 
 
 def classify_status(status_code: int, *, reason: str, after: float | None = None) -> SendResult:

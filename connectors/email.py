@@ -23,6 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     Destination,
@@ -221,7 +222,7 @@ def smtp_server(destination: Destination, base_dir: Path) -> SmtpServer:
     )
 
 
-class EmailConnector:
+class EmailConnector(Connector):
     """Sends one message per delivery; the Message-ID comes from the idempotency key."""
 
     name: ClassVar[str] = "email"

@@ -21,6 +21,7 @@ import httpx
 
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     RenderedAction,
@@ -161,7 +162,7 @@ class Plan:
     what: str
 
 
-class GitHubConnector:
+class GitHubConnector(Connector):
     """Runs `github.<operation>` actions with a token; the engine paces them per destination."""
 
     name: ClassVar[str] = "github"

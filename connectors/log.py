@@ -10,7 +10,15 @@ import sys
 import threading
 from typing import Any, ClassVar
 
-from connectors.base import ConnectorEnv, DeliveryContext, RenderedAction, SendResult, fail, ok
+from connectors.base import (
+    Connector,
+    ConnectorEnv,
+    DeliveryContext,
+    RenderedAction,
+    SendResult,
+    fail,
+    ok,
+)
 
 params_schema: dict[str, Any] = {
     "type": "object",
@@ -49,7 +57,7 @@ destination_schema: dict[str, Any] = {
 }
 
 
-class LogConnector:
+class LogConnector(Connector):
     """Writes `{"time", "delivery_id", "rule", "message"}` lines."""
 
     name: ClassVar[str] = "log"

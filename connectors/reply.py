@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import (
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     RenderedAction,
@@ -75,7 +76,7 @@ params_schema: dict[str, Any] = {
 }
 
 
-class ReplyConnector:
+class ReplyConnector(Connector):
     """Sends a rule's answer to the chat command that triggered it."""
 
     name: ClassVar[str] = "reply"

@@ -20,6 +20,7 @@ import httpx
 
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     Destination,
@@ -132,7 +133,7 @@ class Workspace:
         return (self.token, "api_token")
 
 
-class TogglConnector:
+class TogglConnector(Connector):
     """`toggl.start`, `toggl.stop` (what start began for the same entity), `toggl.create`."""
 
     name: ClassVar[str] = "toggl"

@@ -33,6 +33,7 @@ from connectors._netguard import (
 )
 from connectors.base import (
     SECRET_REF_SCHEMA,
+    Connector,
     ConnectorEnv,
     DeliveryContext,
     Destination,
@@ -222,7 +223,7 @@ class Target:
         return text
 
 
-class WebhookConnector:
+class WebhookConnector(Connector):
     """Sends the action's `body` with Standard Webhooks headers; never follows redirects."""
 
     name: ClassVar[str] = "webhook"

@@ -498,7 +498,7 @@ def _policies(doc: YamlDocument, plugins: Plugins, max_attempts: int) -> dict[st
     for name, raw in (doc.data.get("destinations") or {}).items():
         at = ("destinations", name)
         connector = plugins.connectors.get(raw["connector"])
-        limits: tuple[tuple[int, float], ...] = tuple(getattr(connector, "rate_limits", ()))
+        limits: tuple[tuple[int, float], ...] = connector.rate_limits if connector else ()
         try:
             if "rate_limit" in raw:
                 limits = tuple(_rate(text) for text in raw["rate_limit"])

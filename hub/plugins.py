@@ -30,12 +30,12 @@ class Plugins:
 
 def load_plugins() -> Plugins:
     return Plugins(
-        sources=_load(SOURCE_GROUP, ("settings_schema",)),
-        connectors=_load(CONNECTOR_GROUP, ("params_schema", "destination_schema")),
+        sources=_load(SOURCE_GROUP, Source, ("settings_schema",)),
+        connectors=_load(CONNECTOR_GROUP, Connector, ("params_schema", "destination_schema")),
     )
 
 
-def _load(group: str, schema_attrs: tuple[str, ...]) -> Mapping[str, Any]:
+def _load(group: str, protocol: type, schema_attrs: tuple[str, ...]) -> Mapping[str, Any]:
     found: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for ep in entry_points(group=group):
@@ -53,6 +53,13 @@ def _load(group: str, schema_attrs: tuple[str, ...]) -> Mapping[str, Any]:
             raise PluginError(
                 f"{group}: entry point '{ep.name}' from {dist} points at a class named "
                 f"{getattr(cls, 'name', None)!r}; the names must be the same"
+            )
+        if not (isinstance(cls, type) and protocol in cls.__mro__):
+            # The protocol's optional hooks have their defaults there; call sites rely on them.
+            raise PluginError(
+                f"{group}: '{ep.name}' from {dist} must subclass "
+                f"{protocol.__module__}.{protocol.__name__} (it gives the optional hooks "
+                "their defaults)"
             )
         for attr in schema_attrs:
             try:

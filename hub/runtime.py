@@ -74,8 +74,7 @@ def _sources(settings: Settings, plugins: Plugins) -> dict[str, Source]:
 
 def make_source(cls: type[Source], options: Mapping[str, Any]) -> Source:
     """A source built from its validated options when it takes any (`from_options`)."""
-    factory = getattr(cls, "from_options", None)
-    return factory(options) if factory is not None else cls()
+    return cls.from_options(options)
 
 
 def build_runtime(

@@ -92,8 +92,7 @@ class DeliveryOutcome:
 def _budget_key(connector: Connector | None, ctx: DeliveryContext, default: str) -> str:
     """The rate-limit budget a send draws on: per destination, unless the connector says
     several share one (a Notion integration token is one budget for reads and writes)."""
-    shared = getattr(connector, "budget_key", None)
-    key = shared(ctx.destination) if shared is not None else None
+    key = connector.budget_key(ctx.destination) if connector is not None else None
     return key if isinstance(key, str) and key else default
 
 
@@ -158,7 +157,7 @@ class DeliveryEngine:
 
     def policy(self, row: DeliveryRow) -> DeliveryPolicy:
         connector = self.connectors.get(row.connector)
-        defaults = tuple(getattr(connector, "rate_limits", ()))
+        defaults = connector.rate_limits if connector is not None else ()
         return self.settings.policy_for(row.destination, defaults)
 
     async def deliver(self, delivery_id: str) -> DeliveryOutcome:
@@ -183,6 +182,8 @@ class DeliveryEngine:
             lambda conn: batches.claim_deliveries(conn, ids, now=now, lease_s=self.lease_s),
             "claim deliveries",
         )
+        if self.store.cipher.is_enabled:  # sealed follow-up credentials (hub/store/crypto.py)
+            rows = [replace(r, params=self.store.cipher.open_all(r.params)) for r in rows]
         claimed = {row.id for row in rows}
         waiting = [i for i in ids if i not in claimed]
         outcomes: list[DeliveryOutcome] = []

@@ -91,7 +91,7 @@ class Addressing:
         to = None
         address: tuple[str, str] | None = None
         if "to" in self.raw:
-            address = getattr(connector, "person_address", None)
+            address = connector.person_address
             if address is None:
                 error(
                     "to",

@@ -30,10 +30,10 @@ __all__ = [
     "RawEvent",
     "RetryLater",
     "SharedState",
-    "has_upkeep",
     "SnapshotStore",
     "Source",
     "Verdict",
+    "has_upkeep",
 ]
 
 

@@ -13,20 +13,21 @@ Delivery id: the interaction id (a snowflake, unique per invocation).
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import VerifyKey
 
+from connectors.base import CliCommand
 from hub.clock import Clock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, require_header
 from hub.sources._values import mapping, source_path, str_or_none, type_word
-from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+from hub.sources.base import CannotSign, HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
 __all__ = [
     "API_BASE",
@@ -56,7 +57,7 @@ _BAD_SIGNATURE = f"{SIGNATURE_HEADER} does not match the timestamp and body; che
 _REDACTED = "[redacted: see data.fields.followup]"
 
 
-class DiscordInteractionsSource:
+class DiscordInteractionsSource(Source):
     """Verifies Discord interactions and answers them within Discord's 3-second limit."""
 
     name: ClassVar[str] = "discord"
@@ -93,6 +94,22 @@ class DiscordInteractionsSource:
         return cls(
             public_key=str(key) if key else None, ephemeral=bool(options.get("ephemeral", False))
         )
+
+    def sign(self, body: bytes, secret: str, *, now: datetime) -> dict[str, str]:
+        """Discord signs with Ed25519: the secret here is the public key, which verifies
+        but cannot sign."""
+        raise CannotSign(
+            "the discord source cannot sign: Discord signs interactions with its Ed25519 "
+            "private key, and the hub holds only the application's public key; send a real "
+            "interaction from Discord (or a test signed with a key pair of your own)"
+        )
+
+    @classmethod
+    def cli_commands(cls) -> Sequence[CliCommand]:
+        """`switchboard discord register-commands`."""
+        from hub.sources._discord_cli import cli_commands
+
+        return cli_commands()
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         key = self._verify_key(secret)

@@ -23,16 +23,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 from connectors._google import GoogleCredentials, ServiceAccount, UserGrant
-from connectors.base import SECRET_REF_SCHEMA, parse_duration
+from connectors.base import CliCommand, parse_duration
 from hub.clock import Clock
 from hub.errors import ConfigError, MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for
@@ -53,15 +49,24 @@ from hub.sources._gcal_channels import (
     reconcile_notice,
     renewal_due,
 )
+from hub.sources._gcal_headers import (
+    _STATES,
+    _expiry_notice,
+    _header,
+    _state,
+    calendar_of,
+    check_calendar_id,
+)
+from hub.sources._gcal_settings import SETTINGS_SCHEMA
 from hub.sources._http import parse_time
 from hub.sources._values import mapping, text_or_none
-from hub.sources.base import Source
 from hub.sources.base import (
     EnrichContext,
     HookRequest,
     NormalizeContext,
     RawEvent,
     RetryLater,
+    Source,
     Verdict,
 )
 
@@ -69,99 +74,15 @@ __all__ = ["GcalSource", "event_snapshot"]
 
 log = logging.getLogger("switchboard.sources.gcal")
 
-#: Warn the admin when a channel has less than this left: channels expire (about a week)
-#: and must be renewed with a new events.watch before then.
-RENEW_WARNING = timedelta(days=1)
 #: What `changes` compares; anything else changing makes no event.
 TRACKED = ("summary", "description", "location", "start", "end", "status", "attendees")
-_CALENDAR_IN_URI = re.compile(r"/calendars/([^/?#]+)/events")
-_STATES = ("sync", "exists", "not_exists")
 
 
 class GcalSource(Source):
     """Verifies Calendar push notifications; syncs the calendar they point at."""
 
     name: ClassVar[str] = "gcal"
-    settings_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        # A service account replaces the user's OAuth client and refresh token.
-        "not": {
-            "anyOf": [
-                {"required": ["service_account", "refresh_token"]},
-                {"required": ["service_account", "client_secret"]},
-            ]
-        },
-        "properties": {
-            "calendars": {
-                "type": "object",
-                "description": "Calendar id → what its events are, e.g. {kind: review}; "
-                "becomes `entity.kind` (default: calendar_event).",
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["kind"],
-                    "properties": {"kind": {"type": "string", "minLength": 1}},
-                },
-                "examples": [{"team@group.calendar.google.com": {"kind": "review"}}],
-            },
-            "client_id": {
-                "oneOf": [{"type": "string"}, SECRET_REF_SCHEMA],
-                "description": "OAuth client id used by the worker to list events.",
-                "examples": ["1234567890-abc.apps.googleusercontent.com"],
-            },
-            "client_secret": {
-                **SECRET_REF_SCHEMA,
-                "description": "OAuth client secret (a secret reference).",
-                "examples": [{"env": "GOOGLE_CLIENT_SECRET"}],
-            },
-            "refresh_token": {
-                **SECRET_REF_SCHEMA,
-                "description": "Refresh token with calendar.readonly or calendar.events scope.",
-                "examples": [{"env": "GOOGLE_REFRESH_TOKEN"}],
-            },
-            "service_account": {
-                **SECRET_REF_SCHEMA,
-                "description": "Service account JSON key (a secret reference), instead of "
-                "client_id, client_secret and refresh_token; the calendars must be shared "
-                "with it, or set subject.",
-                "examples": [{"file": "secrets/gcal-service-account.json"}],
-            },
-            "subject": {
-                "type": "string",
-                "description": "With service_account: the Workspace user to act as "
-                "(domain-wide delegation), to read that user's calendars.",
-                "examples": ["ada@example.com"],
-            },
-            "api_url": {
-                "type": "string",
-                "description": "Calendar API base URL (for a proxy or a test double).",
-                "default": API_URL,
-                "examples": [API_URL],
-            },
-            "token_url": {
-                "type": "string",
-                "description": "OAuth token endpoint (for a test double).",
-                "default": TOKEN_URL,
-                "examples": [TOKEN_URL],
-            },
-            "coalesce_window": {
-                "type": ["string", "number"],
-                "description": "Notifications for one calendar this close together are "
-                "synced once.",
-                "default": "2s",
-                "examples": ["2s"],
-            },
-            "reconcile_interval": {
-                "type": ["string", "number"],
-                "description": "Every watched calendar is also synced this often, catching "
-                "changes whose push never came (Google does not promise delivery); 0 turns "
-                "it off. Runs in the scheduler (serve, or switchboard scheduler).",
-                "default": "5m",
-                "examples": ["5m", "15m", 0],
-            },
-        },
-    }
+    settings_schema: ClassVar[dict[str, Any]] = SETTINGS_SCHEMA
     #: The push itself, then what the sync found (`verb` in `_event`): British "cancelled",
     #: as Google spells the status, so `on: gcal.event.canceled` gets a suggestion.
     event_types: ClassVar[tuple[str, ...]] = (
@@ -309,6 +230,13 @@ class GcalSource(Source):
         return notices
 
     # --- ingress ---------------------------------------------------------------------
+
+    @classmethod
+    def cli_commands(cls) -> Sequence[CliCommand]:
+        """`switchboard gcal watch|stop|auth`."""
+        from hub.sources._gcal_cli import cli_commands
+
+        return cli_commands()
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         headers = request.headers
@@ -559,60 +487,3 @@ def event_snapshot(item: Mapping[str, Any]) -> dict[str, Any]:
         "html_link": text_or_none(item.get("htmlLink")),
         "meet_link": text_or_none(item.get("hangoutLink")),
     }
-
-
-def calendar_of(headers: Mapping[str, str]) -> str:
-    """The calendar id in X-Goog-Resource-URI (…/calendars/<id>/events)."""
-    uri = headers.get("x-goog-resource-uri", "")
-    match = _CALENDAR_IN_URI.search(uri)
-    if match is None:
-        raise MalformedPayload("X-Goog-Resource-URI does not name a calendar's events")
-    calendar = unquote(match.group(1))
-    if not _is_calendar_id(calendar):
-        raise MalformedPayload("X-Goog-Resource-URI names something that is not a calendar id")
-    return calendar
-
-
-def check_calendar_id(calendar: str) -> None:
-    """Refuse, before watching, an id whose notifications `calendar_of` would refuse."""
-    if not _is_calendar_id(calendar):
-        raise ConfigError(
-            f"{calendar!r} is not a calendar id (no spaces, control characters or '/')",
-            hint="copy it from the calendar's settings, e.g. team@group.calendar.google.com",
-        )
-
-
-def _is_calendar_id(calendar: str) -> bool:
-    # Calendar ids are address-like; spaces, controls or slashes would make the event's
-    # `source` (gcal/<calendar>) something no rule or schema can read.
-    return bool(calendar) and not any(
-        c.isspace() or not c.isprintable() or c == "/" for c in calendar
-    )
-
-
-def _state(event: Event) -> str | None:
-    """X-Goog-Resource-State of the thin event (`reconcile` for the hub's own)."""
-    state = (event.fields.get("gcal") or {}).get("resource_state")
-    return state if isinstance(state, str) else None
-
-
-def _expiry_notice(headers: Mapping[str, str], channel: str, now: datetime) -> str | None:
-    """A note for the admin when the channel expires soon (it must be re-watched)."""
-    text = headers.get("x-goog-channel-expiration", "")
-    try:
-        expires = parsedate_to_datetime(text) if text else None
-    except (TypeError, ValueError):
-        return None
-    if expires is None or expires.tzinfo is None or expires - now > RENEW_WARNING:
-        return None
-    return (
-        f"Google Calendar channel {channel} expires at {expires.isoformat()}; create a new "
-        "events.watch channel (same address and token) before then"
-    )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name.lower(), "").strip()
-    if not value:
-        raise MalformedPayload(f"missing {name} header")
-    return value

@@ -8,8 +8,11 @@ Delivery id: `X-GitHub-Delivery`; event name: `X-GitHub-Event`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import urllib.parse
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from hub.clock import Clock
@@ -25,7 +28,7 @@ from hub.sources._http import (
     require_header,
 )
 from hub.sources._values import mapping, source_path, str_or_none, type_word
-from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
 #: Payload keys that name the main object of an event, most specific first.
 _SUBJECT_KEYS = (
@@ -45,12 +48,17 @@ _SUBJECT_KEYS = (
 )
 
 
-class GitHubSource:
+class GitHubSource(Source):
     """Verifies GitHub deliveries and turns them into `github.<event>.<action>` events."""
 
     name: ClassVar[str] = "github"
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     event_types: ClassVar[tuple[str, ...]] = GITHUB_EVENT_TYPES
+
+    def sign(self, body: bytes, secret: str, *, now: datetime) -> dict[str, str]:
+        """GitHub's HMAC-SHA256 of the body with the webhook secret."""
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {"X-Hub-Signature-256": f"sha256={digest}"}
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         if secret is None:

@@ -14,14 +14,14 @@ from hub.clock import Clock
 from hub.errors import UnknownSource
 from hub.events import Entity, Event, event_id_for
 from hub.secrets import Secret
-from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
 NAME = "intake"
 #: Prefix of the event type of a task sent to intake <name>: `intake.<name>`.
 EVENT_PREFIX = "intake."
 
 
-class IntakeSource:
+class IntakeSource(Source):
     """Normalizes tasks stored by the intake; refuses HTTP requests on /hooks."""
 
     name: ClassVar[str] = NAME

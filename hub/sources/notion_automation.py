@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from hub.clock import Clock
@@ -28,7 +29,7 @@ from hub.notion.properties import flatten_properties, known_people, page_title
 from hub.secrets import Secret
 from hub.sources._http import parse_json_object, parse_time
 from hub.sources._values import mapping, source_path, text_or_none, type_word
-from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
 __all__ = ["NotionAutomationSource"]
 
@@ -38,7 +39,7 @@ NAME_HEADER = "X-Switchboard-Automation"
 PATH_HEADER = "x-switchboard-path"
 
 
-class NotionAutomationSource:
+class NotionAutomationSource(Source):
     """Authenticates "Send webhook" calls by header and emits `notion.automation.<name>`."""
 
     name: ClassVar[str] = "notion-automation"
@@ -82,6 +83,10 @@ class NotionAutomationSource:
         self._header = header
         self._automations = dict(automations or {})
         self._kinds = dict(kinds or {})
+
+    def sign(self, body: bytes, secret: str, *, now: datetime) -> dict[str, str]:
+        """The automation sends the shared secret itself in the header the admin named."""
+        return {self._header: secret}
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         if secret is None:

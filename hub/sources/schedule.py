@@ -15,12 +15,12 @@ from hub.clock import Clock
 from hub.errors import UnknownSource
 from hub.events import Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
-from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
+from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
 NAME = "schedule"
 
 
-class ScheduleSource:
+class ScheduleSource(Source):
     """Normalizes scheduler ticks; refuses HTTP requests."""
 
     name: ClassVar[str] = NAME

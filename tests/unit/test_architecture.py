@@ -73,6 +73,8 @@ def test_plugin_api_surface_is_pinned() -> None:
     assert sorted(connectors.base.__all__) == sorted(
         [
             "SECRET_REF_SCHEMA",
+            "CliCommand",
+            "CliTools",
             "Connector",
             "ConnectorEnv",
             "DeliveryContext",
