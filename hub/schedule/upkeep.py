@@ -20,7 +20,7 @@ from pathlib import Path
 from hub.clock import Clock
 from hub.pipeline.http import make_client
 from hub.runtime import Runtime
-from hub.sources.base import EnrichContext, RawEvent
+from hub.sources.base import EnrichContext, RawEvent, has_upkeep
 from hub.store import NewEvent, Store
 from hub.store.shared import StoreSharedState
 from hub.store.snapshots import StoreSnapshots
@@ -56,11 +56,7 @@ def run_upkeep(runtime: Runtime) -> int:
             take_scheduled_backup(runtime)
         except Exception:  # a failed backup must not stop the sources' upkeep
             log.exception("scheduled backup failed")
-    maintained = [
-        (name, source)
-        for name, source in runtime.sources.items()
-        if callable(getattr(source, "maintain", None))
-    ]
+    maintained = [(name, source) for name, source in runtime.sources.items() if has_upkeep(source)]
     if not maintained:
         return 0
 
@@ -70,7 +66,7 @@ def run_upkeep(runtime: Runtime) -> int:
             for name, source in maintained:
                 settings = runtime.settings.sources.get(name)
                 try:
-                    raised = await source.maintain(ctx, settings.secret if settings else None)  # type: ignore[attr-defined]
+                    raised = await source.maintain(ctx, settings.secret if settings else None)
                     await asyncio.to_thread(_receive, runtime, raised or [])
                     done += 1
                 except Exception:  # one source's upkeep must not stop another's
