@@ -34,8 +34,9 @@ from hub.runtime import Runtime, build_runtime
 from hub.schedule.upkeep import run_upkeep, upkeep_context
 from hub.secrets import Secret
 from hub.sources._gcal_channels import CHANNELS_KEY
+from hub.sources._gcal_headers import calendar_of
 from hub.sources.base import EnrichContext, HookRequest, NormalizeContext, RawEvent, RetryLater
-from hub.sources.gcal import GcalSource, calendar_of
+from hub.sources.gcal import GcalSource
 from hub.store import Store, open_store
 from hub.store.snapshots import StoreSnapshots
 from tests.fakes.gcal import (
