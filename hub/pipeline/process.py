@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,8 +158,14 @@ def process_events(
             partial.append((row.id, None, [], result))
             continue
         routed, coalescing = result
-        finished.append(batches.FinishedEvent(id=row.id, normalized=routed.stored))
-        planned.extend(routed.planned)
+        # A chat command's follow-up credentials are sealed at rest (store.encryption_keys),
+        # in the stored event and wherever a rule copied them into a delivery's params.
+        stored, credentials = store.cipher.seal_credentials(routed.stored)
+        finished.append(batches.FinishedEvent(id=row.id, normalized=stored))
+        planned.extend(
+            replace(d, params=store.cipher.seal_values(d.params, credentials)) if credentials else d
+            for d in routed.planned
+        )
         partial.append((row.id, routed, coalescing, None))
     pending: list[tuple[str, str, str]] = run(
         lambda conn: batches.finish_events(conn, finished, planned, now=now),

@@ -51,6 +51,7 @@ class Rerenderer:
     async def __call__(self, row: DeliveryRow) -> dict[str, Any] | str:
         stored = await asyncio.to_thread(self._store.get_event, row.inbound_id)
         documents = (stored.normalized or []) if stored is not None else []
+        documents = [self._store.cipher.open_all(d) for d in documents]
         document = next((d for d in documents if d.get("id") == row.event_id), None)
         if document is None:
             return (

@@ -83,6 +83,28 @@ class TokenCipher:
                 "keep the old key listed (after the new one) until the rotation is done"
             ) from None
 
+    def seal_credentials(self, doc: Any) -> tuple[Any, frozenset[str]]:
+        """`doc` with the credentials of its `secret: true` objects sealed (a chat command's
+        follow-up URL and token), and the plain values that were sealed.
+
+        The worker stores a normalized event this way; the values let it seal the same
+        text where a rule copied it into a delivery's params (`seal_values`).
+        """
+        found: set[str] = set()
+        if self._fernet is None:
+            return doc, frozenset()
+        return _seal_marked(doc, self.seal, found), frozenset(found)
+
+    def seal_values(self, doc: Any, values: frozenset[str]) -> Any:
+        """`doc` with every string equal to one of `values` sealed."""
+        if self._fernet is None or not values:
+            return doc
+        return _replace(doc, lambda v: self.seal(v) if v in values else v)
+
+    def open_all(self, doc: Any) -> Any:
+        """`doc` with every sealed string opened, wherever it sits."""
+        return _replace(doc, lambda v: self.open(v) if v.startswith(MARK) else v)
+
     def seal_doc(self, doc: Any) -> Any:
         return _walk(doc, self.seal)
 
@@ -95,6 +117,37 @@ class TokenCipher:
 
 #: Stores tokens as they are (no `store.encryption_keys`).
 PLAIN = TokenCipher()
+
+
+#: In a `secret: true` object (a chat follow-up), the fields that are credentials.
+CREDENTIAL_FIELDS = frozenset({"url", "interaction_token", "response_url", "token"})
+
+
+def _seal_marked(doc: Any, seal: Any, found: set[str]) -> Any:
+    if isinstance(doc, dict):
+        if doc.get("secret") is True:
+            out = {}
+            for k, v in doc.items():
+                if k in CREDENTIAL_FIELDS and isinstance(v, str) and not v.startswith(MARK):
+                    found.add(v)
+                    out[k] = seal(v)
+                else:
+                    out[k] = v
+            return out
+        return {k: _seal_marked(v, seal, found) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_seal_marked(v, seal, found) for v in doc]
+    return doc
+
+
+def _replace(doc: Any, change: Any) -> Any:
+    if isinstance(doc, str):
+        return change(doc)
+    if isinstance(doc, dict):
+        return {k: _replace(v, change) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_replace(v, change) for v in doc]
+    return doc
 
 
 def _walk(doc: Any, change: Any) -> Any:

@@ -8,18 +8,28 @@ edits the deferred message through the interaction's follow-up URL (faked with r
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import respx
 from nacl.signing import SigningKey
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from connectors.base import ConnectorEnv
 from hub.app import create_app
 from hub.clock import SystemClock
+from hub.events import event_id_for
+from hub.pipeline.deliver import DeliveryEngine
+from hub.pipeline.process import process_events
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
+from hub.secrets import Secret
+from hub.store import NewEvent
+from hub.store.crypto import new_key
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
 from tests.support import fixture_path, make_settings, wait_until
 
@@ -46,6 +56,20 @@ rules:
           text: >-
             {{ query.open | length }} open:
             {{ query.open | map(attribute='title') | sort | join(', ') }}
+"""
+
+
+#: The same command answered without a query: only the follow-up matters here.
+REPLY_RULES = """
+rules:
+  - id: tasks-open
+    on: command.tasks
+    actions:
+      - reply:
+          url: "{{ event.data.fields.followup.url }}"
+          kind: "{{ event.data.fields.followup.kind }}"
+          expires_at: "{{ event.data.fields.followup.expires_at }}"
+          text: done
 """
 
 
@@ -163,3 +187,79 @@ def test_the_follow_up_token_never_shows_in_the_admin_api_or_dashboard(tmp_path:
     assert signed_in.status_code in (302, 303)
     assert page.status_code == 200
     assert token not in page.text
+
+
+def test_follow_up_credentials_are_sealed_at_rest_and_opened_for_the_send(
+    tmp_path: Path,
+) -> None:
+    # given store.encryption_keys, and a processed /tasks command whose rule replies
+    # through the follow-up URL (the rule needs no query here)
+    key = new_key()
+    settings = make_settings(
+        tmp_path,
+        rules=REPLY_RULES,
+        extra_sources="""  discord:
+    secret: {env: TEST_DISCORD_PUBLIC_KEY}""",
+        environ={"TEST_DISCORD_PUBLIC_KEY": SIGNING_KEY.verify_key.encode().hex()},
+    )
+    settings = replace(settings, encryption_keys=(Secret(key),))
+    runtime = build_runtime(settings, load_plugins())
+    body = _interaction_now()
+    token = json.loads(body)["token"]
+    event_id = event_id_for("discord", json.loads(body)["id"])
+    runtime.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="discord",
+                delivery_id=json.loads(body)["id"],
+                received_at=runtime.clock.now().timestamp(),
+                headers={},
+                body=body,
+            )
+        ]
+    )
+    outcome = process_events(
+        [event_id],
+        store=runtime.store,
+        sources=runtime.sources,
+        ruleset=runtime.rules.current,
+        destinations=runtime.settings.destinations,
+        clock=runtime.clock,
+        lease_s=30,
+    )
+    [(delivery_id, connector)] = outcome.pending
+    assert connector == "reply"
+    # then neither the stored event nor the pending delivery holds the token in clear
+    with runtime.store.engine.connect() as conn:
+        normalized = conn.execute(text("SELECT normalized FROM events")).scalar_one()
+        params = conn.execute(text("SELECT params FROM deliveries")).scalar_one()
+    for stored in (str(normalized), str(params)):
+        assert token not in stored
+        assert "fernet:" in stored
+
+    # and the send opens it: the follow-up URL reaches Discord whole
+    seen: list[str] = []
+
+    def discord(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"id": "1", "content": "done"})
+
+    async def send() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
+            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
+            engine = DeliveryEngine(
+                store=runtime.store,
+                settings=runtime.settings,
+                connectors={"reply": load_plugins().connectors["reply"](env)},
+                clock=runtime.clock,
+                rng=runtime.rng,
+                limiter=runtime.limiter,
+                breaker=runtime.breaker,
+            )
+            await engine.deliver(delivery_id)
+
+    asyncio.run(send())
+    runtime.close()
+    assert len(seen) == 1
+    assert token in seen[0]
