@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,8 +23,15 @@ from hub.auth.settings import AdminSettings
 from hub.auth.throttle import FailureThrottle
 from hub.runtime import Runtime
 
-if TYPE_CHECKING:
-    from hub.admin.mfa import SecondFactor
+
+class SecondFactor(Protocol):
+    """What sign-in needs of hub/admin/mfa.py's second factor (which imports this module
+    for `start_session`, so the dependency is declared here, not imported)."""
+
+    async def challenge(self, request: Request, principal: Principal, target: str) -> Response:
+        """After a right password: ask for a code before the session starts."""
+        ...
+
 
 log = logging.getLogger("switchboard.admin")
 
