@@ -13,20 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Destination, RenderedAction
+from connectors.base import Destination
 from hub.clock import Clock
-from hub.events import Event, event_from_dict, idempotency_key
+from hub.events import Event, event_from_dict
 from hub.logging import bound
+from hub.pipeline.plan import _admitted, _render, _render_key, _with_connectors, plan_delivery
 from hub.pipeline.queries import QueryRun
-from hub.pipeline.rerender import unrendered_params
-from hub.rules import Rule, RuleSet, match_rules, render_actions
+from hub.rules import RuleSet, match_rules
 from hub.rules.categories import Categories, categorize
-from hub.rules.matcher import RenderProblem
-from hub.rules.templates import TemplateProblem
 from hub.sources.base import (
     EnrichingSource,
     NormalizeContext,
-    QueryFailed,
     RawEvent,
     RetryLater,
     Source,
@@ -222,7 +219,7 @@ def _process_row(
         source=row.source,
         delivery_id=row.delivery_id,
         headers=row.headers,
-        body=row.body,
+        body=store.cipher.open_bytes(row.body),
         received_at=datetime.fromtimestamp(row.received_at, UTC),
     )
     try:
@@ -438,132 +435,6 @@ def _flush_source_burst(
     )
 
 
-def _all_disabled(rule: Rule, destinations: Mapping[str, Destination]) -> bool:
-    found = [destinations.get(spec.destination or "") for spec in rule.actions]
-    return all(d is not None and d.disabled_reason for d in found)
-
-
-def _render(
-    rule: Rule,
-    document: Mapping[str, Any],
-    queries: QueryRun | None,
-    destinations: Mapping[str, Destination],
-    extra: Mapping[str, Any] | None = None,
-) -> list[tuple[int, RenderedAction | RenderProblem]]:
-    """The rule's actions, after its `query:` steps; a failed query kills them with why.
-
-    A report nobody would receive (every destination disabled) reads nothing: its
-    deliveries are recorded as skipped without spending the provider's budget.
-    """
-    if rule.queries and _all_disabled(rule, destinations):
-        return [
-            (
-                spec.index,
-                RenderedAction(
-                    connector=spec.connector,
-                    operation=spec.operation,
-                    destination=spec.destination,
-                    params={},
-                ),
-            )
-            for spec in rule.actions
-        ]
-    if rule.queries:
-        try:
-            if queries is None:
-                raise QueryFailed("this process cannot run query steps")
-            results = queries(rule, document)
-        except QueryFailed as exc:
-            log.warning("rule %s: %s", rule.id, exc)
-            return [
-                (spec.index, RenderProblem(rule.id, spec.index, str(exc))) for spec in rule.actions
-            ]
-        extra = {**(extra or {}), "query": results}
-    return render_actions(rule, document, extra=extra)
-
-
-def _render_key(key: Any, rule: Rule, document: Mapping[str, Any]) -> str:
-    try:
-        return str(key.render({"event": document, "rule": {"id": rule.id}}))[:512]
-    except TemplateProblem:
-        return ""  # an unrenderable key still counts, under one shared key
-
-
-def _admitted(
-    store: Store, rule: Rule, event_id: str, document: Mapping[str, Any], now: float
-) -> bool:
-    for kind, window in (("dedupe", rule.dedupe), ("throttle", rule.throttle)):
-        if window is not None and not windows.admit(
-            store,
-            rule_id=rule.id,
-            kind=kind,
-            key=_render_key(window.key, rule, document),
-            event_id=event_id,
-            now=now,
-            per_s=window.per.total_seconds(),
-            limit=window.limit,
-        ):
-            return False
-    return True
-
-
-def plan_delivery(
-    inbound_id: str,
-    event_id: str,
-    entity_key: str,
-    rule: Rule,
-    index: int,
-    rendered: RenderedAction | RenderProblem,
-    destinations: Mapping[str, Destination],
-    *,
-    seq: float = 0.0,
-) -> NewDelivery:
-    """One outbox row; a render failure or disabled destination is recorded, not dropped."""
-    key = idempotency_key(event_id, rule.id, index)
-    spec = rule.spec_for(index)  # a fanned-out index maps back to its action
-    status, error, params = "pending", None, {}
-    if isinstance(rendered, RenderProblem):
-        # Marked, so that a replay renders it again instead of sending nothing.
-        status, error, params = "dead", rendered.message, unrendered_params(rendered.message)
-        status = "skipped" if rendered.skip else status  # nobody to send to (hub/rules/fanout.py)
-    else:
-        params = dict(rendered.params)
-        dest = destinations.get(rendered.destination) if rendered.destination else None
-        if dest is not None and dest.disabled_reason:
-            status = "skipped"
-            error = f"destination '{dest.name}' is disabled: {dest.disabled_reason}"
-    return NewDelivery(
-        id=key[:32],
-        inbound_id=inbound_id,
-        event_id=event_id,
-        rule_id=rule.id,
-        action_index=index,
-        connector=spec.connector,
-        operation=spec.operation,
-        destination=spec.destination,
-        params=params,
-        idempotency_key=key,
-        entity_key=entity_key,
-        seq=seq,
-        status=status,
-        last_error=error,
-    )
-
-
-def _with_connectors(
-    store: Store, planned: list[NewDelivery], pending_ids: list[str]
-) -> list[tuple[str, str]]:
-    by_id = {d.id: d.connector for d in planned}
-    out = []
-    for delivery_id in pending_ids:
-        connector = by_id.get(delivery_id)
-        if connector is None:
-            row = store.get_delivery(delivery_id)
-            connector = row.connector if row else ""
-        out.append((delivery_id, connector))
-    return out
-
-
 __all__ = [
     "BatchOutcome",
     "Enrich",
@@ -571,7 +442,6 @@ __all__ = [
     "FlushOutcome",
     "ProcessOutcome",
     "flush_group",
-    "plan_delivery",
     "process_event",
     "process_events",
 ]

@@ -11,7 +11,7 @@ from connectors.base import RenderedAction
 from hub.config import Settings, load_settings_text
 from hub.errors import ConfigError
 from hub.events import idempotency_key
-from hub.pipeline.process import plan_delivery
+from hub.pipeline.plan import plan_delivery
 from hub.plugins import load_plugins
 from hub.rules import RuleSet, load_ruleset, render_actions
 from hub.rules.command_filters import command_args, option_named
