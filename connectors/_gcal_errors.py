@@ -15,6 +15,7 @@ from connectors.base import (
     fail,
     ok,
     parse_retry_after,
+    response_object,
     retry,
 )
 
@@ -29,7 +30,7 @@ def classify_gcal(
 ) -> SendResult:
     """Map Google's answer to ok(event id) / retry(after) / fail(reason)."""
     status = response.status_code
-    data = _json(response)
+    data = response_object(response)
     if response.is_success:
         ref = data.get("id") if isinstance(data.get("id"), str) else None
         return ok(ref, status_code=status)
@@ -67,11 +68,3 @@ def _error_of(data: Mapping[str, Any], response: httpx.Response) -> tuple[str, s
     first = errors[0] if isinstance(errors, list) and errors else {}
     reason = str(first.get("reason") or "") if isinstance(first, Mapping) else ""
     return reason, str(error.get("message") or response.reason_phrase)[:300]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import httpx
 from google.auth import crypt, jwt
 
+from connectors.base import response_object
+
 __all__ = [
     "DEFAULT_TOKEN_URL",
     "AccessTokens",
@@ -262,7 +264,7 @@ class AccessTokens:
             raise TokenError(
                 f"could not reach the Google token endpoint: {type(exc).__name__}", retryable=True
             ) from exc
-        body = _json(response)
+        body = response_object(response)
         if response.is_success and isinstance(body.get("access_token"), str):
             lifetime = body.get("expires_in")
             seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
@@ -283,11 +285,3 @@ class AccessTokens:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -17,6 +17,7 @@ from connectors.base import (
     fail,
     ok,
     parse_retry_after,
+    response_json,
     retry,
     secret_option,
 )
@@ -166,7 +167,7 @@ def classify_notion(
 ) -> SendResult:
     """Map Notion's answer to ok(object id) / retry(after) / fail(reason)."""
     status = response.status_code
-    data = _json(response)
+    data = response_json(response)
     if response.is_success:
         ref = data.get("id") if isinstance(data, Mapping) else None
         return ok(str(ref) if ref else None, status_code=status)
@@ -194,12 +195,5 @@ def classify_notion(
 
 
 def _object(response: httpx.Response) -> Mapping[str, Any]:
-    data = _json(response)
+    data = response_json(response)
     return data if isinstance(data, Mapping) else {}
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

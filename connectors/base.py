@@ -300,6 +300,20 @@ def redact_url(url: str | httpx.URL) -> str:
     return _URL_SECRET_PARTS.sub(lambda m: (m.group(1) or m.group(2)) + "REDACTED", str(parsed))
 
 
+def response_json(response: httpx.Response) -> Any:
+    """The response's JSON, or None when its body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def response_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} when its body is not one (an error page, a list)."""
+    data = response_json(response)
+    return data if isinstance(data, dict) else {}
+
+
 def shared_budget_key(service: str, credential: str) -> str:
     """The rate-limit budget of one provider credential (e.g. a Notion integration token),
     named without revealing it, so every reader and writer using it draws on one budget."""

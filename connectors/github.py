@@ -30,6 +30,7 @@ from connectors.base import (
     fail,
     ok,
     parse_retry_after,
+    response_object,
     retry,
     secret_option,
 )
@@ -316,7 +317,7 @@ def classify_github(
 ) -> SendResult:
     """Map GitHub's answer to ok / retry(after) / fail; rate limits before permissions."""
     status = response.status_code
-    data = _json(response)
+    data = response_object(response)
     message = str(data.get("message") or response.reason_phrase)[:300]
     if response.is_success:
         return ok(_ref(data), status_code=status, pause_s=_budget_spent_for(response, ctx))
@@ -408,11 +409,3 @@ def _errors(data: Mapping[str, Any]) -> str:
         else:
             parts.append(str(item))
     return ": " + "; ".join(parts)
-
-
-def _json(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, Mapping) else {}

@@ -28,7 +28,6 @@ from connectors._notion_api import (
     Schema,
     Target,
     Workspace,
-    _json,
     _names_database,
     _object,
     _parent_key,
@@ -49,6 +48,7 @@ from connectors.base import (
     RenderedAction,
     SendResult,
     fail,
+    response_json,
     retry,
     secret_option,
     shared_budget_key,
@@ -327,7 +327,7 @@ class NotionConnector(Connector):
             return classify_notion(
                 response, ctx, ws, doing=f"reading page {page_id} for its property types"
             )
-        page = _json(response)
+        page = response_json(response)
         if not isinstance(page, Mapping):
             return retry(None, f"Notion answered reading page {page_id} without a JSON object")
         if page.get("in_trash") or page.get("archived"):

@@ -31,6 +31,7 @@ from connectors.base import (
     ok,
     parse_duration,
     parse_retry_after,
+    response_json,
     retry,
     secret_option,
 )
@@ -255,7 +256,7 @@ class TogglConnector(Connector):
             )
             if not response.is_success:
                 return classify_toggl(response, ctx, ws, doing="listing projects")
-            projects = _json(response)
+            projects = response_json(response)
             if not isinstance(projects, list):
                 return retry(None, "Toggl's project list was not a JSON list")
             new = self._remember(ws, projects, seen)
@@ -289,7 +290,7 @@ class TogglConnector(Connector):
     async def _running_match(self, ws: Workspace, body: Mapping[str, Any]) -> str | None:
         """Id of the running entry if it is the one this start would create, else None."""
         response = await self._http.get(f"{ws.api_url}/me/time_entries/current", auth=ws.auth)
-        entry = _json(response) if response.is_success else None
+        entry = response_json(response) if response.is_success else None
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), int):
             return None
         same = (
@@ -372,7 +373,7 @@ def classify_toggl(
     """Map Toggl's answer to ok(entry id) / retry(after) / fail(reason)."""
     status = response.status_code
     if response.is_success:
-        data = _json(response)
+        data = response_json(response)
         ref = str(data["id"]) if isinstance(data, dict) and "id" in data else None
         return ok(ref, status_code=status, pause_s=_quota_pause(response))
     detail = _error_detail(response, ws)
@@ -422,16 +423,9 @@ def _quota_pause(response: httpx.Response) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _error_detail(response: httpx.Response, ws: Workspace) -> str:
     """Toggl's error text: v9 answers a JSON string, a plain text line, or an object."""
-    data = _json(response)
+    data = response_json(response)
     if isinstance(data, str):
         text = data
     elif isinstance(data, dict):
