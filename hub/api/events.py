@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -54,6 +55,8 @@ def load_event_detail(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
     row = store.get_event(event_id)
     if row is None:
         return None
+    # A chat command's body is stored sealed; shown opened, its credentials masked (views).
+    row = replace(row, body=store.cipher.open_bytes(row.body))
     ids = [str(e.get("id")) for e in row.normalized or [] if isinstance(e, dict)]
     deliveries = [(d, store.list_attempts(d.id)) for d in deliveries_of_event(store, event_id)]
     return views.event_detail(

@@ -77,7 +77,9 @@ async def receive_hook(request: Request) -> Response:
             delivery_id=verdict.delivery_id,
             received_at=hook.received_at.timestamp(),
             headers=_storable(headers),
-            body=body,
+            # A chat command's body holds its follow-up token: sealed at rest when the
+            # store has keys (the worker opens it to normalize).
+            body=runtime.store.cipher.seal_bytes(body) if source.holds_credentials else body,
         )
     )
     if verdict.reply is not None:

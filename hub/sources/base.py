@@ -94,6 +94,9 @@ class Source(Protocol):
     settings_schema: ClassVar[dict[str, Any]]
     #: Event types this source can emit (globs allowed), for rule reachability checks.
     event_types: ClassVar[tuple[str, ...]] = ()
+    #: Its bodies carry short-lived credentials (a chat command's follow-up token): with
+    #: `store.encryption_keys` ingress stores them sealed, and they are opened to normalize.
+    holds_credentials: ClassVar[bool] = False
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         """Check the signature and parse the body; raise a RequestRejected subclass."""

@@ -61,6 +61,7 @@ class DiscordInteractionsSource(Source):
     """Verifies Discord interactions and answers them within Discord's 3-second limit."""
 
     name: ClassVar[str] = "discord"
+    holds_credentials = True  # the interaction token / response_url (follow-ups)
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

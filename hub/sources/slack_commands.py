@@ -57,6 +57,7 @@ class SlackCommandsSource(Source):
     """Verifies Slack slash commands and interactions and acknowledges them within 3 s."""
 
     name: ClassVar[str] = "slack"
+    holds_credentials = True  # the interaction token / response_url (follow-ups)
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

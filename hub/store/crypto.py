@@ -83,6 +83,29 @@ class TokenCipher:
                 "keep the old key listed (after the new one) until the rotation is done"
             ) from None
 
+    def seal_bytes(self, body: bytes) -> bytes:
+        """A raw body sealed (`fernet:` + token, ASCII); as it is without keys."""
+        if self._fernet is None:
+            return body
+        return MARK.encode() + self._fernet.encrypt(body)
+
+    def open_bytes(self, body: bytes) -> bytes:
+        """A raw body as received, whether it was stored sealed or not."""
+        mark = MARK.encode()
+        if not body.startswith(mark):
+            return body
+        if self._fernet is None:
+            raise StoreError(
+                "the store holds encrypted request bodies but store.encryption_keys is not "
+                "set; configure the keys they were written with"
+            )
+        try:
+            return self._fernet.decrypt(body[len(mark) :])
+        except InvalidToken:
+            raise StoreError(
+                "a stored request body was encrypted with a key not in store.encryption_keys"
+            ) from None
+
     def seal_credentials(self, doc: Any) -> tuple[Any, frozenset[str]]:
         """`doc` with the credentials of its `secret: true` objects sealed (a chat command's
         follow-up URL and token), and the plain values that were sealed.

@@ -22,13 +22,11 @@ from starlette.testclient import TestClient
 from connectors.base import ConnectorEnv
 from hub.app import create_app
 from hub.clock import SystemClock
-from hub.events import event_id_for
 from hub.pipeline.deliver import DeliveryEngine
 from hub.pipeline.process import process_events
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
 from hub.secrets import Secret
-from hub.store import NewEvent
 from hub.store.crypto import new_key
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
 from tests.support import fixture_path, make_settings, wait_until
@@ -206,19 +204,13 @@ def test_follow_up_credentials_are_sealed_at_rest_and_opened_for_the_send(
     runtime = build_runtime(settings, load_plugins())
     body = _interaction_now()
     token = json.loads(body)["token"]
-    event_id = event_id_for("discord", json.loads(body)["id"])
-    runtime.store.insert_events(
-        [
-            NewEvent(
-                id=event_id,
-                source="discord",
-                delivery_id=json.loads(body)["id"],
-                received_at=runtime.clock.now().timestamp(),
-                headers={},
-                body=body,
-            )
-        ]
-    )
+    with TestClient(create_app(runtime, run_worker=False)) as client:
+        answer = client.post("/hooks/discord", content=body, headers=_signed(body))
+        event_id = answer.headers["X-Switchboard-Event-Id"]
+        # the admin API still shows the payload (opened, its credentials masked)
+        shown = client.get(f"/api/v1/events/{event_id}", headers={"Authorization": "Bearer none"})
+    assert answer.status_code == 200
+    assert token not in shown.text
     outcome = process_events(
         [event_id],
         store=runtime.store,
@@ -230,11 +222,13 @@ def test_follow_up_credentials_are_sealed_at_rest_and_opened_for_the_send(
     )
     [(delivery_id, connector)] = outcome.pending
     assert connector == "reply"
-    # then neither the stored event nor the pending delivery holds the token in clear
+    # then neither the request as stored, nor the normalized event, nor the pending
+    # delivery holds the token in clear
     with runtime.store.engine.connect() as conn:
+        raw = conn.execute(text("SELECT body FROM event_bodies")).scalar_one()
         normalized = conn.execute(text("SELECT normalized FROM events")).scalar_one()
         params = conn.execute(text("SELECT params FROM deliveries")).scalar_one()
-    for stored in (str(normalized), str(params)):
+    for stored in (bytes(raw).decode("latin-1"), str(normalized), str(params)):
         assert token not in stored
         assert "fernet:" in stored
 
