@@ -20,6 +20,7 @@ from connectors._notion_props import property_value
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.notion import NotionConnector
 from hub.secrets import Secret
+from tests.connector_support import send_in_order, sent_json
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "notion" / "api"
@@ -135,14 +136,7 @@ class FakeNotion:
 
     def send(self, *sends: tuple[RenderedAction, DeliveryContext]) -> list[SendResult]:
         """Run the sends in order through one connector (so its caches are shared)."""
-
-        async def run() -> list[SendResult]:
-            transport = httpx.MockTransport(self.router.handler)
-            async with httpx.AsyncClient(transport=transport) as http:
-                connector = NotionConnector(ConnectorEnv(http=http, base_dir=REPO))
-                return [await connector.send(action, ctx) for action, ctx in sends]
-
-        return asyncio.run(run())
+        return send_in_order(NotionConnector, self.router.handler, sends, base_dir=REPO)
 
     def send_one(self, action: RenderedAction, ctx: DeliveryContext | None = None) -> SendResult:
         return self.send((action, ctx or _context()))[0]
@@ -150,12 +144,6 @@ class FakeNotion:
     @property
     def requests(self) -> list[httpx.Request]:
         return [call.request for call in self.router.calls]
-
-
-def _body(route: respx.Route) -> dict[str, Any]:
-    data = json.loads(route.calls.last.request.content)
-    assert isinstance(data, dict)
-    return data
 
 
 def _text(content: str) -> list[dict[str, Any]]:
@@ -192,7 +180,7 @@ def test_update_converts_plain_values_by_the_types_the_page_carries() -> None:
     assert result.outcome == "ok"
     assert result.ref == PAGE
     assert notion.get_page.call_count == 1
-    assert _body(notion.patch) == {"properties": CONVERTED}
+    assert sent_json(notion.patch) == {"properties": CONVERTED}
 
 
 def test_rendered_template_text_is_read_as_the_property_type() -> None:
@@ -207,7 +195,7 @@ def test_rendered_template_text_is_read_as_the_property_type() -> None:
 
     notion.send_one(_action("update", page=PAGE, properties=rendered))
 
-    sent = _body(notion.patch)["properties"]
+    sent = sent_json(notion.patch)["properties"]
     assert sent["Estimate"] == {"number": 3.5}
     assert sent["Blocked"] == {"checkbox": False}
     assert sent["Tags"] == CONVERTED["Tags"]
@@ -219,7 +207,7 @@ def test_empty_values_clear_the_property() -> None:
 
     notion.send_one(_action("update", page=PAGE, properties={"Due": "", "Tags": [], "Notes": None}))
 
-    assert _body(notion.patch)["properties"] == {
+    assert sent_json(notion.patch)["properties"] == {
         "Due": {"date": None},
         "Tags": {"multi_select": []},
         "Notes": {"rich_text": []},
@@ -267,7 +255,7 @@ def test_naming_the_database_reads_its_schema_once_for_all_its_pages() -> None:
     assert [r.outcome for r in results] == ["ok", "ok"]
     assert (notion.database.call_count, notion.data_source.call_count) == (1, 1)
     assert notion.get_page.call_count == notion.get_other.call_count == 0
-    assert _body(notion.patch_other) == {"properties": CONVERTED}
+    assert sent_json(notion.patch_other) == {"properties": CONVERTED}
 
 
 def test_explicit_types_need_no_read() -> None:
@@ -278,7 +266,7 @@ def test_explicit_types_need_no_read() -> None:
 
     assert result.outcome == "ok"
     assert [r.method for r in notion.requests] == ["PATCH"]
-    assert _body(notion.patch) == {"properties": {"Status": {"status": {"name": "Done"}}}}
+    assert sent_json(notion.patch) == {"properties": {"Status": {"status": {"name": "Done"}}}}
 
 
 @pytest.mark.parametrize(
@@ -345,7 +333,7 @@ def test_long_text_is_cut_at_2000_characters_with_a_marker() -> None:
 
     notion.send_one(_action("update", page=PAGE, properties={"Notes": "x" * 2500}))
 
-    content = _body(notion.patch)["properties"]["Notes"]["rich_text"][0]["text"]["content"]
+    content = sent_json(notion.patch)["properties"]["Notes"]["rich_text"][0]["text"]["content"]
     assert len(content) == 2000
     assert content.endswith("…")
 
@@ -390,7 +378,7 @@ def test_comment_on_a_page_returns_the_comment_id() -> None:
 
     assert result.outcome == "ok"
     assert result.ref == "9a718293-a4b5-4c6d-a7f8-091a2b3c4d56"
-    assert _body(notion.comment) == {
+    assert sent_json(notion.comment) == {
         "parent": {"page_id": PAGE},
         "rich_text": _text("Looks good, ship it"),
     }
@@ -402,7 +390,10 @@ def test_comment_in_a_discussion_replies_there() -> None:
 
     notion.send_one(_action("comment", discussion=discussion, text="Done"))
 
-    assert _body(notion.comment) == {"discussion_id": discussion, "rich_text": _text("Done")}
+    assert sent_json(notion.comment) == {
+        "discussion_id": discussion,
+        "rich_text": _text("Done"),
+    }
 
 
 def test_a_long_comment_is_cut_at_2000_characters() -> None:
@@ -410,7 +401,7 @@ def test_a_long_comment_is_cut_at_2000_characters() -> None:
 
     notion.send_one(_action("comment", page=PAGE, text="y" * 5000))
 
-    [item] = _body(notion.comment)["rich_text"]
+    [item] = sent_json(notion.comment)["rich_text"]
     assert len(item["text"]["content"]) == 2000
     assert item["text"]["content"].endswith("…")
 
@@ -449,7 +440,7 @@ def test_create_in_a_database_uses_its_data_source_and_title_property() -> None:
 
     assert result.outcome == "ok"
     assert result.ref == OTHER_PAGE
-    assert _body(notion.create) == {
+    assert sent_json(notion.create) == {
         "parent": {"type": "data_source_id", "data_source_id": DATA_SOURCE},
         "properties": {
             "Name": {"title": _text("Draft release notes")},
@@ -475,7 +466,7 @@ def test_create_in_a_data_source_reads_only_the_data_source() -> None:
     notion.send_one(_action("create", data_source=DATA_SOURCE, title="A"))
 
     assert notion.database.call_count == 0
-    assert _body(notion.create)["parent"] == {
+    assert sent_json(notion.create)["parent"] == {
         "type": "data_source_id",
         "data_source_id": DATA_SOURCE,
     }
@@ -489,7 +480,7 @@ def test_before_data_sources_a_database_is_the_parent() -> None:
 
     notion.send_one(_action("create", database=DATABASE, title="A"), ctx)
 
-    assert _body(notion.create)["parent"] == {"database_id": DATABASE}
+    assert sent_json(notion.create)["parent"] == {"database_id": DATABASE}
     assert notion.data_source.call_count == 0
     assert notion.requests[0].headers["notion-version"] == "2022-06-28"
 
@@ -531,7 +522,7 @@ def test_a_retried_create_adopts_the_page_an_earlier_attempt_made() -> None:
     assert (result.outcome, result.ref) == ("ok", PAGE)
     assert "earlier attempt" in result.reason
     assert notion.create.call_count == 0
-    assert _body(notion.query)["filter"] == {
+    assert sent_json(notion.query)["filter"] == {
         "and": [
             {"property": "Name", "title": {"equals": "Write launch post"}},
             {"timestamp": "created_time", "created_time": {"on_or_after": "2026-11-21T13:00:00Z"}},
@@ -571,8 +562,11 @@ def test_key_property_stores_the_delivery_key_and_retries_find_the_page_by_it() 
 
     notion.send((create, _context()), (create, _context(attempt=2)))
 
-    assert _body(notion.create)["properties"]["Notes"] == {"rich_text": _text(KEY)}
-    assert _body(notion.query)["filter"] == {"property": "Notes", "rich_text": {"equals": KEY}}
+    assert sent_json(notion.create)["properties"]["Notes"] == {"rich_text": _text(KEY)}
+    assert sent_json(notion.query)["filter"] == {
+        "property": "Notes",
+        "rich_text": {"equals": KEY},
+    }
 
 
 def test_a_resent_create_that_was_delivered_returns_the_page_without_requests() -> None:

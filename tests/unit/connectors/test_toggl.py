@@ -25,6 +25,7 @@ from connectors.base import (
 )
 from connectors.toggl import TogglConnector, parse_duration_s
 from hub.secrets import Secret
+from tests.connector_support import send_in_order, sent_json
 
 REPO = Path(__file__).resolve().parents[3]
 TOGGL_FIXTURES = REPO.parent / "shared" / "fixtures" / "toggl"
@@ -114,14 +115,7 @@ class FakeToggl:
 
     def send(self, *sends: tuple[RenderedAction, DeliveryContext]) -> list[SendResult]:
         """Run the sends in order through one connector (so its project cache is shared)."""
-
-        async def run() -> list[SendResult]:
-            transport = httpx.MockTransport(self.router.handler)
-            async with httpx.AsyncClient(transport=transport) as http:
-                connector = TogglConnector(ConnectorEnv(http=http, base_dir=REPO))
-                return [await connector.send(action, ctx) for action, ctx in sends]
-
-        return asyncio.run(run())
+        return send_in_order(TogglConnector, self.router.handler, sends, base_dir=REPO)
 
     def send_one(self, action: RenderedAction, ctx: DeliveryContext | None = None) -> SendResult:
         return self.send((action, ctx or _context()))[0]
@@ -129,12 +123,6 @@ class FakeToggl:
     @property
     def requests(self) -> list[httpx.Request]:
         return [call.request for call in self.router.calls]
-
-
-def _body(route: respx.Route) -> dict[str, Any]:
-    data = json.loads(route.calls.last.request.content)
-    assert isinstance(data, dict)
-    return data
 
 
 START_PARAMS: dict[str, Any] = {
@@ -155,7 +143,7 @@ def test_start_posts_the_documented_running_entry_and_returns_its_id() -> None:
 
     assert result.outcome == "ok"
     assert result.ref == ENTRY_ID
-    assert _body(toggl.create) == {
+    assert sent_json(toggl.create) == {
         **_fixture("time_entry.create.request.json"),
         "created_with": "switchboard",
     }
@@ -167,7 +155,7 @@ def test_start_time_is_ctx_now_in_utc_whatever_the_clock_zone() -> None:
 
     toggl.send_one(_action("start", description="x"), _context(now=berlin))
 
-    body = _body(toggl.create)
+    body = sent_json(toggl.create)
     assert body["start"] == "2026-11-21T09:00:00Z"
     assert body["duration"] == -1
     assert body["stop"] is None
@@ -187,7 +175,7 @@ def test_start_with_project_id_does_not_list_projects() -> None:
 
     toggl.send_one(_action("start", description="x", project_id="201234890"))
 
-    assert _body(toggl.create)["project_id"] == 201234890
+    assert sent_json(toggl.create)["project_id"] == 201234890
     assert toggl.projects.call_count == 0
 
 
@@ -196,7 +184,7 @@ def test_project_name_is_matched_ignoring_case_among_active_projects() -> None:
 
     toggl.send_one(_action("start", project="internal TOOLING"))
 
-    assert _body(toggl.create)["project_id"] == 201234890
+    assert sent_json(toggl.create)["project_id"] == 201234890
     params = toggl.projects.calls.last.request.url.params
     assert params["active"] == "true"
 
@@ -255,7 +243,7 @@ def test_tags_given_as_a_comma_string_are_split() -> None:
 
     toggl.send_one(_action("start", tags="notion, launch ,,"))
 
-    assert _body(toggl.create)["tags"] == ["notion", "launch"]
+    assert sent_json(toggl.create)["tags"] == ["notion", "launch"]
 
 
 @pytest.mark.parametrize(("given", "sent"), [("true", True), ("False", False), (True, True)])
@@ -264,7 +252,7 @@ def test_billable_accepts_booleans_and_rendered_text(given: Any, sent: bool) -> 
 
     toggl.send_one(_action("start", billable=given))
 
-    assert _body(toggl.create)["billable"] is sent
+    assert sent_json(toggl.create)["billable"] is sent
 
 
 def test_billable_that_is_not_a_boolean_fails_without_a_request() -> None:
@@ -394,7 +382,7 @@ def test_create_posts_a_finished_entry_that_ends_now() -> None:
 
     result = toggl.send_one(_action("create", description="Call", duration="1h30m"))
 
-    body = _body(toggl.create)
+    body = sent_json(toggl.create)
     assert body["duration"] == 5400
     assert body["start"] == "2026-11-21T07:30:00Z"
     assert "stop" not in body
@@ -407,7 +395,7 @@ def test_create_uses_the_start_given() -> None:
 
     toggl.send_one(_action("create", duration=600, start="2026-11-20T16:00:00+01:00"))
 
-    body = _body(toggl.create)
+    body = sent_json(toggl.create)
     assert body["start"] == "2026-11-20T15:00:00Z"
     assert body["duration"] == 600
 
