@@ -2,12 +2,15 @@
 
 Goal (issue #20): at least 90% of held-out tasks get the right category.
 Data: tests/fixtures/tasks/categories.jsonl (titles and short descriptions, each labelled,
-split in halves fixed in the file). Config: tests/fixtures/tasks/categories.yaml (keywords,
-patterns, labels written by hand). Two runs over the held-out half:
-  rules only        — the config as written, no examples;
-  rules + examples  — the tuning half added as each category's `examples`, which trains
-                      the naive Bayes fallback (hub/rules/classifier.py).
-The keyword lists were adjusted while looking at the tuning half only.
+split in halves fixed in the file). Config: tests/fixtures/tasks/categories.yaml (keyword
+lexicons, patterns, labels written by hand). Two configurations:
+  keywords only     — the config as written, no examples (classifier trained on keywords);
+  keywords + tune   — the tuning half's labelled tasks passed as examples (as a team's
+                      closed tasks would be, `load_examples`), training the classifier
+                      (hub/rules/classifier.py) further.
+Each is measured on the held-out half (the figure against the goal) and on the tuning half
+(the training figure, for reference). Caveat: the lexicons were written by someone who had
+read the whole file, holdout included, so the held-out figure is optimistic (docs/rules.md).
 
     .venv/bin/python benchmarks/categories.py [--errors]
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,15 +30,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.rules.categories import Categories, build_categories, categorize
+from hub.rules.categories import Categories, build_categories, categorize, load_examples
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests/fixtures/tasks"
 GOAL = 0.90
 
 
 def _items(split: str) -> list[dict[str, Any]]:
-    lines = (FIXTURES / "categories.jsonl").read_text(encoding="utf-8").splitlines()
-    return [item for line in lines if (item := json.loads(line))["split"] == split]
+    return [item for line in _lines() if (item := json.loads(line))["split"] == split]
 
 
 def _document(item: dict[str, Any]) -> dict[str, Any]:
@@ -49,15 +53,17 @@ def _document(item: dict[str, Any]) -> dict[str, Any]:
 
 def _config(with_examples: bool) -> Categories:
     raw = yaml.safe_load((FIXTURES / "categories.yaml").read_text(encoding="utf-8"))
-    specs = raw["categories"]
-    if with_examples:
-        by_name: dict[str, list[str]] = {}
-        for item in _items("tune"):
-            by_name.setdefault(item["category"], []).append(
-                f"{item['title']}. {item['description']}"
-            )
-        specs = [{**spec, "examples": by_name.get(spec["name"], [])} for spec in specs]
-    return build_categories(specs)
+    if not with_examples:
+        return build_categories(raw["categories"])
+    tune = [line for line in _lines() if json.loads(line)["split"] == "tune"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "closed.jsonl"
+        path.write_text("\n".join(tune), encoding="utf-8")
+        return build_categories(raw["categories"], examples=load_examples(path))
+
+
+def _lines() -> list[str]:
+    return (FIXTURES / "categories.jsonl").read_text(encoding="utf-8").splitlines()
 
 
 def evaluate(categories: Categories, split: str, errors: bool) -> float:
@@ -83,12 +89,21 @@ def main() -> int:
     parser.add_argument("--errors", action="store_true", help="list the misjudged items")
     args = parser.parse_args()
     print("categorization accuracy")
-    print("  held out, rules only (keywords, regex, labels):")
+    print("  held out, keywords only (no examples):")
     evaluate(_config(False), "holdout", args.errors)
-    print("  held out, rules + classifier trained on the tuning half's examples:")
-    overall = evaluate(_config(True), "holdout", args.errors)
-    print("  tuning half, rules only (for reference; keywords were adjusted on it):")
+    print("  tuning half, keywords only (not trained on it either):")
     evaluate(_config(False), "tune", args.errors)
+    trained = _config(True)
+    print("  HELD OUT, keywords + the tuning half as examples (the figure for the goal):")
+    overall = evaluate(trained, "holdout", args.errors)
+    print("  tuning half, keywords + the tuning half as examples (training figure):")
+    evaluate(trained, "tune", args.errors)
+    documents = [_document(item) for item in _items("holdout")] * 20
+    started = time.perf_counter()
+    for document in documents:
+        categorize(document, trained)
+    per_event = (time.perf_counter() - started) / len(documents)
+    print(f"  time: {per_event * 1e6:.0f} us per event (goal: well under 1 ms)")
     return 0 if overall >= GOAL else 1
 
 

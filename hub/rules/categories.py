@@ -8,23 +8,27 @@ everywhere. Signals, strongest first:
 1. where the event comes from: a Notion database id, a GitHub repository (glob);
 2. a label the item carries (GitHub labels, a Notion Tags / Labels property);
 3. a regular expression matching the title or description;
-4. keywords in the title or description, as whole words with an optional -s, -es, -ed
-   or -ing (most hits wins);
-5. a naive Bayes classifier (hub/rules/classifier.py) trained on every category's
-   `examples` and keywords, when its posterior reaches `min_confidence`.
+4. keywords and examples together: a naive Bayes classifier (hub/rules/classifier.py)
+   trained on every category's keywords (weighted) and `examples` (one category's
+   examples may also come from a file of labelled past tasks, `load_examples`), plus a
+   bonus per keyword hit in the text (whole words with an optional -s, -es, -ed or -ing).
+   With a keyword hit the best score wins; without one, only when its probability
+   reaches `min_confidence`.
 
 Earlier categories win ties. Measured by benchmarks/categories.py (docs/rules.md).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
-from hub.rules.classifier import NaiveBayes, train
+from hub.rules.classifier import NaiveBayes, best_of, train
 
 __all__ = [
     "Categories",
@@ -32,6 +36,7 @@ __all__ = [
     "build_categories",
     "categorize",
     "document_text",
+    "load_examples",
     "with_category",
 ]
 
@@ -40,6 +45,11 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 #: Text properties read besides the title (Notion properties, GitHub fields).
 TEXT_FIELDS = ("Description", "Notes", "Summary", "description", "body", "comment")
 LABEL_FIELDS = ("labels", "Labels", "Tags", "tags", "Type", "Category")
+#: A keyword counts as this many example titles when training the classifier...
+KEYWORD_WEIGHT = 3.0
+#: ...and each keyword hit in the text adds this to its category's log score.
+#: Both chosen on the benchmark's tuning half (benchmarks/categories.py).
+KEYWORD_BONUS = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,10 +77,15 @@ class Categories:
 
 
 def build_categories(
-    raw: Iterable[Mapping[str, Any]], *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    raw: Iterable[Mapping[str, Any]],
+    *,
+    examples: Iterable[tuple[str, str]] = (),
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> Categories:
-    """Compile the `categories:` list (already schema-checked); raise ValueError naming the
-    category and the bad regular expression."""
+    """Compile the `categories:` list (already schema-checked) and train the classifier on
+    its keywords and examples plus `examples` ((category, text) pairs, e.g. a team's closed
+    tasks from `load_examples`); raise ValueError naming the category and the bad regular
+    expression, or the unknown category of an example."""
     items = []
     for spec in raw:
         name = str(spec["name"])
@@ -102,12 +117,36 @@ def build_categories(
                 _keyword_re=keyword_re,
             )
         )
-    training = [(c.name, text) for c in items for text in (*c.examples, *c.keywords)]
+    names = {c.name for c in items}
+    training = [(c.name, text, 1.0) for c in items for text in c.examples]
+    training += [(c.name, keyword, KEYWORD_WEIGHT) for c in items for keyword in c.keywords]
+    for name, text in examples:
+        if name not in names:
+            raise ValueError(f"example {text[:60]!r}: category '{name}' is not configured")
+        training.append((name, text, 1.0))
     return Categories(
         items=tuple(items),
-        classifier=train(training) if any(c.examples for c in items) else None,
+        classifier=train(training) if training else None,
         min_confidence=min_confidence,
     )
+
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    """(category, "title. description") pairs from a JSON-lines file of labelled tasks
+    (`{"category": ..., "title": ..., "description": ...}` a line); read once at start-up."""
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = ". ".join(str(item[k]) for k in ("title", "description") if item.get(k))
+            pairs.append((str(item["category"]), text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path}:{number}: expected a JSON object with category and title ({exc})"
+            ) from exc
+    return pairs
 
 
 def _plain_id(value: str) -> str:
@@ -169,15 +208,15 @@ def categorize(document: Mapping[str, Any], categories: Categories) -> str | Non
     for category in categories.items:
         if any(p.search(text) for p in category.patterns):
             return category.name
-    hits = [(category.keyword_hits(text), -i) for i, category in enumerate(categories.items)]
-    best, order = max(hits)
-    if best > 0:
-        return categories.items[-order].name
-    if categories.classifier is not None:
-        label, confidence = categories.classifier.predict(text)
-        if label is not None and confidence >= categories.min_confidence:
-            return label
-    return None
+    hits = {category.name: category.keyword_hits(text) for category in categories.items}
+    scores = categories.classifier.scores(text) if categories.classifier is not None else {}
+    if any(hits.values()):
+        # Every category gets a score (in config order, so earlier ones win ties).
+        floor = min(scores.values(), default=0.0)
+        scores = {name: scores.get(name, floor) + KEYWORD_BONUS * hits[name] for name in hits}
+        return best_of(scores)[0]
+    label, confidence = best_of({n: scores[n] for n in hits if n in scores})
+    return label if confidence >= categories.min_confidence else None
 
 
 def with_category(document: dict[str, Any], categories: Categories) -> dict[str, Any]:
