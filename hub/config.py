@@ -16,7 +16,7 @@ from hub.auth.proxies import Network, parse_proxies
 from hub.auth.settings import AdminSettings, admin_settings
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
-from hub.rules.categories import Categories, build_categories
+from hub.rules.categories import Categories, build_categories, load_examples
 from hub.secrets import (
     MissingSecret,
     Secret,
@@ -227,13 +227,28 @@ def settings_from_document(
         encryption_keys=_encryption_keys(doc, environ=environ, base_dir=base_dir, missing=missing),
         people=_people(doc),
         missing_secrets=tuple(missing or ()),
-        categories=_categories(doc),
+        categories=_categories(doc, base_dir),
     )
 
 
-def _categories(doc: YamlDocument) -> Categories:
+def _categories(doc: YamlDocument, base_dir: Path) -> Categories:
+    """`categories:`, trained also on `categories_examples:` (a team's closed tasks, JSON
+    lines, relative to the config file), read once here."""
+    examples: list[tuple[str, str]] = []
+    if (name := doc.data.get("categories_examples")) is not None:
+        path = base_dir / str(name)
+        try:
+            examples = load_examples(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"categories_examples: cannot read {path}: {exc.strerror}",
+                location=doc.locate(("categories_examples",)),
+                hint="a JSON-lines file of {category, title, description}, beside the config",
+            ) from exc
+        except ValueError as exc:
+            raise ConfigError(str(exc), location=doc.locate(("categories_examples",))) from exc
     try:
-        return build_categories(doc.data.get("categories") or [])
+        return build_categories(doc.data.get("categories") or [], examples=examples)
     except ValueError as exc:
         raise ConfigError(str(exc), location=doc.locate(("categories",))) from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from hub.config import load_settings_text
 from hub.errors import ConfigError
 from hub.plugins import load_plugins
+from hub.rules.categories import categorize
 from hub.secrets import Secret
 
 PLUGINS = load_plugins()
@@ -161,3 +163,33 @@ def test_duplicate_yaml_key_is_an_error() -> None:
 def test_yaml_syntax_error_is_located() -> None:
     message = _error("server: [\n")
     assert message.startswith("switchboard.yaml:2:1: invalid YAML:")
+
+
+def test_categories_learn_from_the_examples_file_beside_the_config(tmp_path: Path) -> None:
+    # given a team's closed tasks as labelled examples, and categories with no keyword for
+    # the words those tasks use
+    (tmp_path / "closed.jsonl").write_text(
+        "\n".join(
+            json.dumps({"category": category, "title": title, "description": ""})
+            for category, title in [
+                ("billing", "Refund the duplicate invoice charge"),
+                ("billing", "Invoice totals wrong after a plan downgrade"),
+                ("billing", "Prorate the refund for annual plans"),
+                ("hiring", "Schedule the onsite interview loop"),
+                ("hiring", "Post the backend engineer job opening"),
+                ("hiring", "Send the offer letter to the candidate"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    text = BASE + "categories_examples: closed.jsonl\n"
+    text += "categories:\n  - {name: billing}\n  - {name: hiring}\n"
+    settings = _load(text, {"GH_SECRET": "x"}, tmp_path)
+    # when a new task arrives, then the classifier trained on the file places it
+    document = {
+        "data": {"entity": {"title": "Refund the invoice for the annual plan"}, "fields": {}}
+    }
+    assert categorize(document, settings.categories) == "billing"  # type: ignore[attr-defined]
+    # and a missing file is a located config error
+    error = _error(BASE + "categories_examples: nowhere.jsonl\n", {"GH_SECRET": "x"})
+    assert "categories_examples: cannot read" in error
