@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -101,17 +101,6 @@ _CLAIM_DELIVERIES = {
     )
     for locking in (False, True)
 }
-_FINISH_EVENTS = (
-    update(events)
-    .where(events.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        normalized=bindparam("b_normalized", type_=JSON(none_as_null=True)),
-        error=bindparam("b_error"),
-        lease_until=None,
-        processed_at=bindparam("b_now"),
-    )
-)
 _PENDING_OF_INBOUNDS = select(
     deliveries.c.id, deliveries.c.connector, deliveries.c.inbound_id
 ).where(deliveries.c.inbound_id.in_(_IDS), deliveries.c.status == "pending")
@@ -201,7 +190,7 @@ def finish_events(
         conn.execute(_insert_deliveries(conn), [delivery_values(d, now=now) for d in planned])
     if finished:
         conn.execute(
-            _FINISH_EVENTS,
+            sql.FINISH_EVENT,
             [
                 {
                     "b_id": f.id,

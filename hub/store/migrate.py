@@ -30,7 +30,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import StoreError
 from hub.store.engine import SCHEMA_LOCK_KEY
-from hub.store.migrations import SCRIPT_LOCATION
+
+#: Alembic's `script_location`: the package holding env.py and versions/, found from this
+#: file so that an installed wheel migrates too.
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger("switchboard.store")
 # Alembic says "Context impl SQLiteImpl." at INFO on every look; our own lines say what ran.

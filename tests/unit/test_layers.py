@@ -79,9 +79,6 @@ KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset(
 #: Edges inside a circle not broken yet (importer, imported): each with why.
 KNOWN_CIRCLES: frozenset[tuple[str, str]] = frozenset(
     {
-        # SCHEMA_LOCK_KEY: the store split (#22, another part) removes this circle.
-        ("hub.store.migrate", "hub.store"),
-        ("hub.store.notices", "hub.store.snapshots"),
         # Both function-level, landed with the provider CLI commands (#22, another part):
         # gcal's cli_commands() imports _gcal_cli, which imports GcalSource back.
         ("hub.sources._gcal_cli", "hub.sources.gcal"),

@@ -5,8 +5,3 @@ script location, found from `__file__` so that an installed wheel migrates too.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-
-#: Alembic's `script_location`: the directory holding env.py and versions/.
-SCRIPT_LOCATION = Path(__file__).resolve().parent
