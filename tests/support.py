@@ -183,3 +183,27 @@ def in_ci() -> bool:
 
 #: The real Redis on the test machine; tests isolate themselves with a Dramatiq namespace.
 REDIS_URL_FOR_TESTS = "redis://127.0.0.1:6379/0"
+
+
+def store_github_event(
+    runtime: Runtime, delivery: str, body: bytes, *, event: str = "issues"
+) -> str:
+    """Store a GitHub webhook as ingress would have accepted it; its event id."""
+    from hub.events import event_id_for
+    from hub.store import NewEvent
+
+    event_id = event_id_for("github", delivery)
+    [outcome] = runtime.store.insert_events(
+        [
+            NewEvent(
+                id=event_id,
+                source="github",
+                delivery_id=delivery,
+                received_at=runtime.clock.now().timestamp(),
+                headers={"x-github-event": event, "content-type": "application/json"},
+                body=body,
+            )
+        ]
+    )
+    assert not outcome.duplicate, f"delivery {delivery} was stored before"
+    return event_id

@@ -14,16 +14,14 @@ from sqlalchemy import event as sa_event
 
 from connectors.base import ConnectorEnv
 from hub.clock import FakeClock
-from hub.events import event_id_for
 from hub.pipeline.deliver import DeliveryEngine
 from hub.pipeline.process import process_events
 from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
 from hub.rules.categories import build_categories
 from hub.runtime import Runtime, build_runtime
-from hub.store import NewEvent
 from hub.store.batches import claim_deliveries
-from tests.support import fixture_path, make_settings
+from tests.support import fixture_path, make_settings, store_github_event
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
@@ -47,21 +45,7 @@ def _accept(rt: Runtime, delivery: str, body: bytes = BODY, number: int = 1) -> 
         doc = json.loads(body)
         doc["issue"]["number"] = number  # one entity per event: no ordering between them
         body = json.dumps(doc).encode()
-    event_id = event_id_for("github", delivery)
-    [outcome] = rt.store.insert_events(
-        [
-            NewEvent(
-                id=event_id,
-                source="github",
-                delivery_id=delivery,
-                received_at=rt.clock.now().timestamp(),
-                headers={"x-github-event": "issues", "content-type": "application/json"},
-                body=body,
-            )
-        ]
-    )
-    assert not outcome.duplicate
-    return event_id
+    return store_github_event(rt, delivery, body)
 
 
 def _process(rt: Runtime, ids: list[str]) -> object:

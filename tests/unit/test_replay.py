@@ -12,16 +12,15 @@ from sqlalchemy import update
 
 from connectors.base import ConnectorEnv
 from hub.clock import FakeClock
-from hub.events import event_id_for
 from hub.pipeline.deliver import DeliveryEngine, DeliveryOutcome
 from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from hub.store import AttemptRecord, NewEvent
+from hub.store import AttemptRecord
 from hub.store.replay import dead_since, replay
 from hub.store.tables import deliveries
-from tests.support import fixture_path, make_settings
+from tests.support import fixture_path, make_settings, store_github_event
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
@@ -41,19 +40,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 
 def _processed(rt: Runtime, delivery: str) -> str:
-    event_id = event_id_for("github", delivery)
-    rt.store.insert_events(
-        [
-            NewEvent(
-                id=event_id,
-                source="github",
-                delivery_id=delivery,
-                received_at=rt.clock.now().timestamp(),
-                headers={"x-github-event": "issues"},
-                body=BODY,
-            )
-        ]
-    )
+    event_id = store_github_event(rt, delivery, BODY)
     process_event(
         event_id,
         store=rt.store,

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from hub.clock import FakeClock
-from hub.events import event_id_for
 from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent
-from tests.support import fixture_path, make_settings
+from tests.support import fixture_path, make_settings, store_github_event
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 
@@ -33,21 +32,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 
 def _accept(rt: Runtime, delivery: str) -> str:
-    event_id = event_id_for("github", delivery)
-    [outcome] = rt.store.insert_events(
-        [
-            NewEvent(
-                id=event_id,
-                source="github",
-                delivery_id=delivery,
-                received_at=rt.clock.now().timestamp(),
-                headers={"x-github-event": "issues", "content-type": "application/json"},
-                body=BODY,
-            )
-        ]
-    )
-    assert not outcome.duplicate
-    return event_id
+    return store_github_event(rt, delivery, BODY)
 
 
 def _process(rt: Runtime, event_id: str) -> object:
