@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from hub.store.crypto import MARK, SEALED_FIELDS, TokenCipher
 from hub.store.store import Store
-from hub.store.tables import snapshots
+from hub.store.tables import mfa_totp, snapshots
 
 #: Rows read per statement while looking for sealed fields.
 PAGE = 500
@@ -29,8 +29,9 @@ class Rotated:
 
 
 def rotate_tokens(store: Store, cipher: TokenCipher) -> Rotated:
-    """Seal every token field of every stored document under `cipher`'s first key."""
-    rewritten, busy = 0, []
+    """Seal every token field of every stored document, and every TOTP secret, under
+    `cipher`'s first key."""
+    rewritten, busy = _rotate_totp_secrets(store, cipher), []
     for key in _candidate_keys(store):
         for _ in range(TRIES):
             outcome = _rotate_one(store, cipher, key)
@@ -40,6 +41,26 @@ def rotate_tokens(store: Store, cipher: TokenCipher) -> Rotated:
         else:
             busy.append(key)
     return Rotated(rewritten, tuple(busy))
+
+
+def _rotate_totp_secrets(store: Store, cipher: TokenCipher) -> int:
+    """Re-seal each user's TOTP secret; a row whose secret changed meanwhile (the user
+    enrolled again) is left as the hub wrote it."""
+    rewritten = 0
+    with store.guard("list second factors"), store.engine.connect() as conn:
+        rows = conn.execute(select(mfa_totp.c.username, mfa_totp.c.secret)).all()
+    for username, secret in rows:
+        rotated = cipher.rotate(secret)
+        if rotated == secret:
+            continue
+        with store.guard("rewrite a second factor"), store.engine.begin() as conn:
+            done = conn.execute(
+                update(mfa_totp)
+                .where(mfa_totp.c.username == username, mfa_totp.c.secret == secret)
+                .values(secret=rotated)
+            )
+            rewritten += done.rowcount
+    return rewritten
 
 
 def _candidate_keys(store: Store) -> list[str]:

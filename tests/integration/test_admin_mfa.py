@@ -23,6 +23,7 @@ from hub.secrets import Secret
 from hub.store import open_store
 from hub.store.crypto import TokenCipher, new_key
 from hub.store.mfa import begin_enrollment, get_totp
+from hub.store.rotation import rotate_tokens
 from hub.store.tables import mfa_totp
 from tests.admin_support import ADMIN_YAML, PASSWORD, login
 from tests.support import GITHUB_SECRET, write_config
@@ -164,5 +165,24 @@ def test_the_secret_is_sealed_with_the_store_cipher(tmp_path: Path) -> None:
         assert totp is not None
         assert totp.secret == "JBSWY3DPEHPK3PXP"
         assert not totp.confirmed
+    finally:
+        store.engine.dispose()
+
+
+def test_secrets_rotate_reseals_totp_secrets_under_the_new_key(tmp_path: Path) -> None:
+    # given a TOTP secret sealed under the old key
+    old, new = Secret(new_key(), origin="test"), Secret(new_key(), origin="test")
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        store.cipher = TokenCipher([old])
+        assert begin_enrollment(store, "ada", "JBSWY3DPEHPK3PXP", now=0.0)
+        # when the keys are rotated (the new one first, the old one still listed)
+        rotated = rotate_tokens(store, TokenCipher([new, old]))
+        # then the new key alone reads it
+        store.cipher = TokenCipher([new])
+        totp = get_totp(store, "ada")
+        assert rotated.rewritten == 1
+        assert totp is not None
+        assert totp.secret == "JBSWY3DPEHPK3PXP"
     finally:
         store.engine.dispose()
