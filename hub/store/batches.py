@@ -3,9 +3,10 @@
 The unit of work is a batch (DESIGN §1): each stage reads its rows with one statement and
 writes its results in one transaction. Every function here takes an open `Connection`,
 so the process's one writer (hub/pipeline/writer.py) can put several of them in a single
-transaction; `Store` is only needed for the dialect. Claims keep the per-row conditions
-of the single-row statements in hub/store/statements.py (due, not leased, first in line
-for its entity), so a batch means nothing else than rows taken together.
+transaction. Claims test each row as a single claim would (due, not leased, first in line
+for its entity, with the order checks of hub/store/statements.py), so a batch means
+nothing else than rows taken together; `Store.claim_event`, `claim_delivery` and
+`claim_hint` are these functions for one id.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, select
 
 from hub.store import statements as sql
 from hub.store.engine import guard, insert_ignore_factory
@@ -116,26 +116,6 @@ class DeliveryStore:
         with guard("list deliveries"), self.engine.connect() as conn:
             return [row_to_delivery(r) for r in conn.execute(query).mappings()]
 
-    def claim(self, delivery_id: str, *, now: float, lease_s: float) -> DeliveryRow | None:
-        with guard("claim a delivery"), self.engine.begin() as conn:
-            row = (
-                conn.execute(
-                    sql.CLAIM_DELIVERY,
-                    {"b_id": delivery_id, "b_now": now, "b_until": now + lease_s},
-                )
-                .mappings()
-                .first()
-            )
-        return row_to_delivery(row) if row is not None else None
-
-    def entity_refs(
-        self, *, connector: str, destination: str | None, entity_key: str
-    ) -> dict[str, str]:
-        query = sql.ENTITY_REFS[destination is not None]
-        bound = {"b_connector": connector, "b_destination": destination, "b_entity": entity_key}
-        with guard("read entity refs"), self.engine.connect() as conn:
-            return {(op or ""): ref for op, ref in conn.execute(query, bound)}
-
     def open_connectors(self) -> set[str]:
         query = (
             select(deliveries.c.connector)
@@ -144,59 +124,6 @@ class DeliveryStore:
         )
         with guard("list connectors with open deliveries"), self.engine.connect() as conn:
             return set(conn.scalars(query))
-
-    def claim_hint(self, delivery_id: str, *, now: float) -> tuple[str, float] | None:
-        with guard("read a delivery"), self.engine.connect() as conn:
-            row = conn.execute(
-                select(deliveries.c.status, deliveries.c.next_attempt_at).where(
-                    deliveries.c.id == delivery_id
-                )
-            ).first()
-            if row is None or row[0] != "pending":
-                return None
-            if row[1] > now:
-                return "early", float(row[1] - now)
-            this = deliveries.c.id == delivery_id
-            if conn.scalar(
-                select(func.count()).select_from(deliveries).where(this, sql.HAS_PREDECESSOR)
-            ):
-                return "blocked", BLOCKED_RECHECK_S
-            if conn.scalar(
-                select(func.count())
-                .select_from(deliveries)
-                .where(this, sql.EARLIER_EVENT_UNPROCESSED)
-            ):
-                return "ordering", ORDERING_RECHECK_S
-        # What blocked the claim a moment ago has cleared: claim again rather than drop
-        # the message and leave the row to the sweeper.
-        return "ready", READY_RECHECK_S
-
-    def next_in_line(self, row: DeliveryRow) -> str | None:
-        if row.entity_key is None:
-            return None
-        query = sql.NEXT_IN_LINE[row.destination is not None]
-        bound = {
-            "b_connector": row.connector,
-            "b_destination": row.destination,
-            "b_entity": row.entity_key,
-        }
-        with guard("find the next delivery"), self.engine.connect() as conn:
-            found = conn.scalar(query, bound)
-        return str(found) if found is not None else None
-
-    def defer(self, delivery_id: str, *, until: float, now: float) -> None:
-        with guard("defer a delivery"), self.engine.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
-                .values(
-                    status="pending",
-                    next_attempt_at=until,
-                    lease_until=None,
-                    attempts=deliveries.c.attempts - 1,
-                    updated_at=now,
-                )
-            )
 
     def finish_attempt(
         self,

@@ -92,20 +92,6 @@ class EventStore:
             return None
         return row_to_event(row, row if row["body"] is not None else None)
 
-    def claim(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
-        with guard("claim an event"), self.engine.begin() as conn:
-            row = (
-                conn.execute(
-                    sql.CLAIM_EVENT, {"b_id": event_id, "b_now": now, "b_until": now + lease_s}
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            payload = event_payloads(conn, [event_id])
-        return row_to_event(row, payload.get(event_id))
-
     def finish(
         self,
         event_id: str,

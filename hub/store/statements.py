@@ -1,6 +1,6 @@
 """The hot path's statements, built once with bind parameters.
 
-Every event costs a claim, a finish, a delivery claim and an attempt record. Building
+Every event costs a finish and an attempt record (the claims are in batches.py). Building
 those statements per call (and the correlated EXISTS of the order checks with a fresh
 alias each time) cost more CPU than running them: SQLAlchemy memoizes a statement
 object's cache key, so a statement built once compiles once and then only binds values.
@@ -52,24 +52,6 @@ def earlier_event_unprocessed() -> Any:
 HAS_PREDECESSOR = has_predecessor()
 EARLIER_EVENT_UNPROCESSED = earlier_event_unprocessed()
 
-#: Take an event: received, or processing with an expired lease. Returns the row.
-CLAIM_EVENT = (
-    update(events)
-    .where(
-        events.c.id == bindparam("b_id"),
-        or_(
-            events.c.status == "received",
-            and_(events.c.status == "processing", events.c.lease_until < bindparam("b_now")),
-        ),
-    )
-    .values(
-        status="processing",
-        lease_until=bindparam("b_until"),
-        attempts=events.c.attempts + 1,
-    )
-    .returning(*events.c)
-)
-
 FINISH_EVENT = (
     update(events)
     .where(events.c.id == bindparam("b_id"))
@@ -84,30 +66,6 @@ FINISH_EVENT = (
 
 PENDING_OF_INBOUND = select(deliveries.c.id).where(
     deliveries.c.inbound_id == bindparam("b_inbound"), deliveries.c.status == "pending"
-)
-
-#: Take a due delivery (or one whose lease ran out) that nothing earlier holds back.
-CLAIM_DELIVERY = (
-    update(deliveries)
-    .where(
-        deliveries.c.id == bindparam("b_id"),
-        or_(
-            and_(
-                deliveries.c.status == "pending",
-                deliveries.c.next_attempt_at <= bindparam("b_now"),
-            ),
-            and_(deliveries.c.status == "sending", deliveries.c.lease_until < bindparam("b_now")),
-        ),
-        ~HAS_PREDECESSOR,
-        ~EARLIER_EVENT_UNPROCESSED,
-    )
-    .values(
-        status="sending",
-        lease_until=bindparam("b_until"),
-        attempts=deliveries.c.attempts + 1,
-        updated_at=bindparam("b_now"),
-    )
-    .returning(*deliveries.c)
 )
 
 RECORD_ATTEMPT = attempts.insert().values(
@@ -144,44 +102,3 @@ SET_PARAMS = (
     .where(deliveries.c.id == bindparam("b_id"))
     .values(params=bindparam("b_params"), updated_at=bindparam("b_now"))
 )
-
-
-def _same_destination(named: bool) -> Any:
-    return (
-        deliveries.c.destination == bindparam("b_destination")
-        if named
-        else deliveries.c.destination.is_(None)
-    )
-
-
-def _entity_refs(named: bool) -> Any:
-    return (
-        select(deliveries.c.operation, deliveries.c.ref)
-        .where(
-            deliveries.c.connector == bindparam("b_connector"),
-            _same_destination(named),
-            deliveries.c.entity_key == bindparam("b_entity"),
-            deliveries.c.status == "delivered",
-            deliveries.c.ref.is_not(None),
-        )
-        .order_by(deliveries.c.updated_at)
-    )
-
-
-def _next_in_line(named: bool) -> Any:
-    return (
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.connector == bindparam("b_connector"),
-            _same_destination(named),
-            deliveries.c.entity_key == bindparam("b_entity"),
-            deliveries.c.status == "pending",
-        )
-        .order_by(deliveries.c.seq, deliveries.c.id)
-        .limit(1)
-    )
-
-
-#: By whether the destination is named (a NULL destination compares with IS NULL).
-ENTITY_REFS = {True: _entity_refs(True), False: _entity_refs(False)}
-NEXT_IN_LINE = {True: _next_in_line(True), False: _next_in_line(False)}

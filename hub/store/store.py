@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from hub.errors import StoreError
-from hub.store import migrate, sweep
+from hub.store import batches, migrate, sweep
 from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.deliveries import AttemptRecord, DeliveryRow, DeliveryStore, NewDelivery
 from hub.store.engine import Guard, guard, keyed_write, open_engine, write_eagerly
@@ -75,7 +75,9 @@ class Store:
 
     def claim_event(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
         """Take an event for processing; None if it is done or leased by someone else."""
-        return self._events.claim(event_id, now=now, lease_s=lease_s)
+        with guard("claim an event"), self.engine.begin() as conn:
+            rows = batches.claim_events(conn, [event_id], now=now, lease_s=lease_s)
+        return rows[0] if rows else None
 
     def finish_event(
         self,
@@ -113,15 +115,9 @@ class Store:
         """Take a due delivery for sending; None if done, not due, leased elsewhere, or
         waiting behind an earlier delivery for the same entity and destination (or behind
         an earlier event not yet processed, which may turn out to be for the same entity)."""
-        return self._deliveries.claim(delivery_id, now=now, lease_s=lease_s)
-
-    def entity_refs(
-        self, *, connector: str, destination: str | None, entity_key: str
-    ) -> dict[str, str]:
-        """Latest ref per operation of delivered sends for one entity and destination."""
-        return self._deliveries.entity_refs(
-            connector=connector, destination=destination, entity_key=entity_key
-        )
+        with guard("claim a delivery"), self.engine.begin() as conn:
+            rows = batches.claim_deliveries(conn, [delivery_id], now=now, lease_s=lease_s)
+        return rows[0] if rows else None
 
     def open_delivery_connectors(self) -> set[str]:
         """Connectors with deliveries still to send (pending or being sent)."""
@@ -132,15 +128,8 @@ class Store:
         ("early", until due), ("ordering", short) behind an event still being processed,
         ("blocked", fallback) behind an earlier delivery, ("ready", short) when nothing blocks
         it any more; None when it is not pending (done, or leased by another worker)."""
-        return self._deliveries.claim_hint(delivery_id, now=now)
-
-    def next_in_line(self, row: DeliveryRow) -> str | None:
-        """The earliest pending delivery for the same entity and destination, if any."""
-        return self._deliveries.next_in_line(row)
-
-    def defer_delivery(self, delivery_id: str, *, until: float, now: float) -> None:
-        """Hand back a claim without counting an attempt (rate limit, open breaker)."""
-        self._deliveries.defer(delivery_id, until=until, now=now)
+        with guard("read a delivery"), self.engine.connect() as conn:
+            return batches.claim_hints(conn, [delivery_id], now=now).get(delivery_id)
 
     def finish_attempt(
         self,
