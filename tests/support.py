@@ -207,3 +207,19 @@ def store_github_event(
     )
     assert not outcome.duplicate, f"delivery {delivery} was stored before"
     return event_id
+
+
+def unreachable_discord_runtime(tmp_path: Path) -> Runtime:
+    """The standard test config (github → discord + log) on a FakeClock, its Discord
+    webhook pointing nowhere, leases of 30 s: for store and pipeline tests that send
+    nothing themselves. The caller closes it."""
+    from hub.clock import FakeClock
+    from hub.runtime import build_runtime
+
+    return build_runtime(
+        make_settings(
+            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
+        ),
+        load_plugins(),
+        clock=FakeClock(),
+    )

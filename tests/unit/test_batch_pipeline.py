@@ -13,15 +13,18 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from connectors.base import ConnectorEnv
-from hub.clock import FakeClock
 from hub.pipeline.deliver import DeliveryEngine
 from hub.pipeline.process import process_events
 from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
 from hub.rules.categories import build_categories
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime
 from hub.store.batches import claim_deliveries
-from tests.support import fixture_path, make_settings, store_github_event
+from tests.support import (
+    fixture_path,
+    store_github_event,
+    unreachable_discord_runtime,
+)
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
@@ -29,13 +32,7 @@ PLUGINS = load_plugins()
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = build_runtime(
-        make_settings(
-            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
-        ),
-        PLUGINS,
-        clock=FakeClock(),
-    )
+    rt = unreachable_discord_runtime(tmp_path)
     yield rt
     rt.close()
 

@@ -11,16 +11,19 @@ import pytest
 from sqlalchemy import update
 
 from connectors.base import ConnectorEnv
-from hub.clock import FakeClock
 from hub.pipeline.deliver import DeliveryEngine, DeliveryOutcome
 from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime
 from hub.store import AttemptRecord
 from hub.store.replay import dead_since, replay
 from hub.store.tables import deliveries
-from tests.support import fixture_path, make_settings, store_github_event
+from tests.support import (
+    fixture_path,
+    store_github_event,
+    unreachable_discord_runtime,
+)
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
@@ -28,13 +31,7 @@ PLUGINS = load_plugins()
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = build_runtime(
-        make_settings(
-            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
-        ),
-        load_plugins(),
-        clock=FakeClock(),
-    )
+    rt = unreachable_discord_runtime(tmp_path)
     yield rt
     rt.close()
 

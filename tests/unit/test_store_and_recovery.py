@@ -10,23 +10,20 @@ import pytest
 from hub.clock import FakeClock
 from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
-from hub.plugins import load_plugins
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime
 from hub.store import AttemptRecord, NewEvent
-from tests.support import fixture_path, make_settings, store_github_event
+from tests.support import (
+    fixture_path,
+    store_github_event,
+    unreachable_discord_runtime,
+)
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = build_runtime(
-        make_settings(
-            tmp_path, discord_url="http://127.0.0.1:9/api/webhooks/1/t", lease_seconds=30
-        ),
-        load_plugins(),
-        clock=FakeClock(),
-    )
+    rt = unreachable_discord_runtime(tmp_path)
     yield rt
     rt.close()
 
