@@ -72,10 +72,15 @@ def context_switches(pid: int) -> int:
 
 def drain(tmp: Path, name: str, *, workers: int, events: int, threads: int, redis: str) -> Drain:
     fake = Fake(tmp)
-    stack = Stack.start(
-        tmp, name, fake, workers=0, threads=threads, lease_s=60, redis_url=redis
-    ).ready()
     try:
+        stack = Stack.start(
+            tmp, name, fake, workers=0, threads=threads, lease_s=60, redis_url=redis
+        )
+    except BaseException:
+        fake.close()  # the hub never came up: the fake must not outlive the run
+        raise
+    try:
+        stack.ready()
         fake.reset()  # unlimited: a fast destination
         # The workers start first and are stopped (SIGSTOP) while the backlog is posted,
         # then all resume at once: none drains while another is still starting up, and
