@@ -24,7 +24,6 @@ from hub.pipeline.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
 from hub.pipeline.rerender import is_unrendered
 from hub.pipeline.writer import StoreWriter
 from hub.store import AttemptRecord, DeliveryRow, Store, batches
-from hub.store.replay import set_params
 
 DETAIL_LIMIT = 500
 #: Delayed broker messages wake up to ~0.2 s late (Dramatiq polls its delay queue), so
@@ -360,7 +359,10 @@ class DeliveryEngine:
         fresh = await self.rerender(row)
         if isinstance(fresh, str):
             return row.params, fail(f"rendering it again failed: {fresh}")
-        await asyncio.to_thread(set_params, self.store, row.id, fresh, now=now)
+        await self.writer.submit(
+            lambda conn: batches.set_params(conn, row.id, fresh, now=now),
+            "store re-rendered params",
+        )
         return fresh, None
 
     def _scrubbed(self, row: DeliveryRow) -> dict[str, Any] | None:

@@ -363,6 +363,11 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
         )
 
 
+def set_params(conn: Connection, delivery_id: str, params: dict[str, Any], *, now: float) -> None:
+    """Store params rendered again for a replayed delivery (hub/pipeline/rerender.py)."""
+    conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params, "b_now": now})
+
+
 def defer_deliveries(
     conn: Connection, deferred: Sequence[tuple[str, float]], *, now: float
 ) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from hub.store import statements as sql
 from hub.store.store import Store
 from hub.store.tables import deliveries, events
 
@@ -99,9 +98,3 @@ def dead_since(store: Store, *, since: float, limit: int = 10_000) -> list[str]:
     )
     with store.guard("list dead deliveries"), store.engine.connect() as conn:
         return list(conn.scalars(query))
-
-
-def set_params(store: Store, delivery_id: str, params: dict[str, Any], *, now: float) -> None:
-    """Store params rendered again for a replayed delivery (hub/pipeline/rerender.py)."""
-    with store.guard("store re-rendered params"), store.engine.begin() as conn:
-        conn.execute(sql.SET_PARAMS, {"b_id": delivery_id, "b_params": params, "b_now": now})
