@@ -92,12 +92,7 @@ class BatchOutcome:
 
 def direct_writes(store: Store) -> RunWrite:
     """Writes in a transaction of their own on the calling thread (no writer thread)."""
-
-    def run(write: Callable[[batches.Transaction], Any], doing: str) -> Any:
-        with store.guard(doing), store.engine.begin() as conn:
-            return write(conn)
-
-    return run
+    return store.transact
 
 
 def process_events(

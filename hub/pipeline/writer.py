@@ -47,13 +47,13 @@ class StoreWriter:
 
     def call(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` in a transaction of its own on the writer thread; wait for it."""
-        return self._executor.submit(self._one, write, doing).result()
+        return self._executor.submit(self.store.transact, write, doing).result()
 
     async def run(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` alone in a transaction on the writer thread (a claim: its caller
         needs the rows now, and grouping it would wait for a commit in progress)."""
         loop = asyncio.get_running_loop()
-        result: T = await loop.run_in_executor(self._executor, self._one, write, doing)
+        result: T = await loop.run_in_executor(self._executor, self.store.transact, write, doing)
         return result
 
     async def submit(self, write: Callable[[Transaction], T], doing: str) -> T:
@@ -79,7 +79,7 @@ class StoreWriter:
                 for queued in group:
                     try:
                         result = await loop.run_in_executor(
-                            self._executor, self._one, queued.write, queued.doing
+                            self._executor, self.store.transact, queued.write, queued.doing
                         )
                     except Exception as exc:
                         _settle(queued.future, exc=exc)
@@ -93,12 +93,7 @@ class StoreWriter:
         doing = (
             group[0].doing if len(group) == 1 else f"{group[0].doing} (and {len(group) - 1} more)"
         )
-        with self.store.guard(doing), self.store.engine.begin() as conn:
-            return [queued.write(conn) for queued in group]
-
-    def _one(self, write: Callable[[Transaction], T], doing: str) -> T:
-        with self.store.guard(doing), self.store.engine.begin() as conn:
-            return write(conn)
+        return self.store.transact(lambda conn: [queued.write(conn) for queued in group], doing)
 
 
 def _settle(

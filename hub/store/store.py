@@ -50,6 +50,12 @@ class Store:
         """Context manager turning SQLAlchemy errors into StoreError("could not <doing>")."""
         return guard(doing)
 
+    def transact(self, write: Callable[[Connection], T], doing: str) -> T:
+        """Run `write` in a transaction of its own; errors become StoreError("could not
+        <doing>")."""
+        with guard(doing), self.engine.begin() as conn:
+            return write(conn)
+
     def write_eagerly(self, write: Callable[[Connection], T]) -> T:
         """Run `write` in a transaction, polling SQLite's write lock (engine.write_eagerly)."""
         return write_eagerly(self.engine, write)
