@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from hub.plugins import load_plugins
 from hub.store import Store, open_store
 from hub.store import approvals as stored
 from hub.team.approvals import (
+    Outcome,
     approval_id,
     approval_step,
     button_id,
@@ -33,6 +35,7 @@ people:
 """
 NOW = 1_795_258_800.0
 PAGE = "153104cd-477e-809d-8dc4-ff2d96ae3090"
+ADA, GRACE = "576377900236931079", "576377900236931080"  # their Discord ids
 
 
 def _people() -> Directory:
@@ -79,6 +82,40 @@ def _request(store: Store, people: Directory, *, expires_at: float | None = None
     return request_id
 
 
+def _click(
+    store: Store,
+    people: Directory,
+    request_id: str,
+    *,
+    user: str,
+    now: float,
+    choice: str = "approve",
+    event_id: str = "",
+) -> Outcome:
+    """`user`'s click on the request's `choice` button."""
+    return decide_click(
+        store,
+        people,
+        request_id=request_id,
+        choice=choice,
+        user_id=user,
+        now=now,
+        event_id=event_id,
+    )
+
+
+def _sweep(store: Store, people: Directory, *, tick: str, now: float) -> dict[str, Any]:
+    """One run of the daily-reminder sweep rule, as the tick event `tick`."""
+    return approval_step(
+        store,
+        people,
+        rule_id="sweep",
+        document={"id": tick},
+        params={"sweep": {"remind_every": "1d"}},
+        now=now,
+    )
+
+
 def test_button_ids_round_trip_and_fit_discords_limit() -> None:
     request_id = approval_id("ev-1", "review", 0)
     assert len(button_id(request_id, "approve")) <= 100
@@ -89,34 +126,13 @@ def test_button_ids_round_trip_and_fit_discords_limit() -> None:
 def test_an_allowed_person_decides_once_and_later_clicks_change_nothing(store: Store) -> None:
     people = _people()
     request_id = _request(store, people)
-    first = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="<@576377900236931079>",
-        now=NOW + 60,
-    )
+    first = _click(store, people, request_id, user="<@576377900236931079>", now=NOW + 60)
     assert first.kind == "decided"
     assert first.approval is not None
     assert (first.approval.status, first.approval.decided_by) == ("approved", "ada")
     assert first.approval.decided_at == NOW + 60
-    replayed = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="576377900236931079",
-        now=NOW + 61,
-    )
-    other = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="reject",
-        user_id="576377900236931080",
-        now=NOW + 62,
-    )
+    replayed = _click(store, people, request_id, user=ADA, now=NOW + 61)
+    other = _click(store, people, request_id, user=GRACE, now=NOW + 62, choice="reject")
     assert replayed.kind == other.kind == "already"
     assert "already approved by Ada Lovelace" in other.message
     row = stored.get_approval(store, request_id)
@@ -145,14 +161,7 @@ def test_a_request_past_its_deadline_expires_once(store: Store) -> None:
     assert [a.id for a in stored.reminders_due(store, now=NOW + 1800, every_s=900)] == [request_id]
     stored.mark_reminded(store, request_id, now=NOW + 1800)
     assert stored.reminders_due(store, now=NOW + 2000, every_s=900) == []
-    late = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="576377900236931079",
-        now=NOW + 3601,
-    )
+    late = _click(store, people, request_id, user=ADA, now=NOW + 3601)
     assert late.kind == "expired"
     assert stored.expire_due(store, now=NOW + 4000) == []
 
@@ -160,14 +169,7 @@ def test_a_request_past_its_deadline_expires_once(store: Store) -> None:
 def test_a_decision_writes_back_edits_the_request_and_tells_the_requester(store: Store) -> None:
     people = _people()
     request_id = _request(store, people)
-    decided = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="reject",
-        user_id="576377900236931080",
-        now=NOW,
-    )
+    decided = _click(store, people, request_id, user=GRACE, now=NOW, choice="reject")
     assert decided.approval is not None
     notion, edit, *notify = decision_actions(decided.approval, people)
     assert (notion.connector, notion.operation) == ("notion", "update")
@@ -195,10 +197,7 @@ def test_two_simultaneous_clicks_on_postgresql_decide_once(postgres_url: str) ->
                 ).kind
             )
 
-        threads = [
-            threading.Thread(target=click, args=(u,))
-            for u in ("576377900236931079", "576377900236931080")
-        ]
+        threads = [threading.Thread(target=click, args=(u,)) for u in (ADA, GRACE)]
         for t in threads:
             t.start()
         for t in threads:
@@ -213,14 +212,7 @@ def test_a_sweep_expires_overdue_requests_and_reminds_deciders_once_a_period(
 ) -> None:
     people = _people()
     overdue = _request(store, people, expires_at=NOW + 60)
-    view = approval_step(
-        store,
-        people,
-        rule_id="sweep",
-        document={"id": "tick"},
-        params={"sweep": {"remind_every": "1d"}},
-        now=NOW + 120,
-    )
+    view = _sweep(store, people, tick="tick", now=NOW + 120)
     assert view["expired"] == ["Write launch post"]
     assert view["discord_edits"][0]["content"] == (
         "“Write launch post” expired (no decision in time)."
@@ -243,26 +235,9 @@ def test_a_sweep_expires_overdue_requests_and_reminds_deciders_once_a_period(
         expires_at=None,
     )
     day = 24 * 3600.0
-    first = approval_step(
-        store,
-        people,
-        rule_id="sweep",
-        document={"id": "t2"},
-        params={"sweep": {"remind_every": "1d"}},
-        now=NOW + day + 1,
-    )
-    again = approval_step(
-        store,
-        people,
-        rule_id="sweep",
-        document={"id": "t3"},
-        params={"sweep": {"remind_every": "1d"}},
-        now=NOW + day + 600,
-    )
-    assert [n["user"] for n in first["discord_notes"]] == [
-        "576377900236931079",
-        "576377900236931080",
-    ]
+    first = _sweep(store, people, tick="t2", now=NOW + day + 1)
+    again = _sweep(store, people, tick="t3", now=NOW + day + 600)
+    assert [n["user"] for n in first["discord_notes"]] == [ADA, GRACE]
     assert again["discord_notes"] == []
 
 
@@ -271,34 +246,10 @@ def test_the_click_that_decided_decides_again_when_processed_again(store: Store)
     # decision's deliveries were stored
     people = _people()
     request_id = _request(store, people)
-    first = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="576377900236931079",
-        now=NOW + 60,
-        event_id="click-1",
-    )
+    first = _click(store, people, request_id, user=ADA, now=NOW + 60, event_id="click-1")
     # when the same event is processed again (after its lease), and another click comes
-    again = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="576377900236931079",
-        now=NOW + 120,
-        event_id="click-1",
-    )
-    double = decide_click(
-        store,
-        people,
-        request_id=request_id,
-        choice="approve",
-        user_id="576377900236931079",
-        now=NOW + 121,
-        event_id="click-2",
-    )
+    again = _click(store, people, request_id, user=ADA, now=NOW + 120, event_id="click-1")
+    double = _click(store, people, request_id, user=ADA, now=NOW + 121, event_id="click-2")
     # then the same event decides again (its write-back gets planned), the other does not
     assert (first.kind, again.kind, double.kind) == ("decided", "decided", "already")
     row = stored.get_approval(store, request_id)
