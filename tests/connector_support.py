@@ -12,6 +12,7 @@ import httpx
 import respx
 
 from connectors.base import Connector, ConnectorEnv, DeliveryContext, RenderedAction, SendResult
+from tests.support import REPO
 
 
 def send_in_order(
@@ -36,3 +37,31 @@ def sent_json(route: respx.Route) -> dict[str, Any]:
     data = json.loads(route.calls.last.request.content)
     assert isinstance(data, dict)
     return data
+
+
+class RespxService:
+    """A respx router standing in for one service's API, sending through one connector type.
+
+    Subclasses mock their routes on `self.router`; `default_context` is what a lone send
+    gets."""
+
+    def __init__(
+        self,
+        connector_type: Callable[[ConnectorEnv], Connector],
+        api: str,
+        default_context: Callable[[], DeliveryContext],
+    ) -> None:
+        self.connector_type = connector_type
+        self.router = respx.MockRouter(base_url=api, assert_all_called=False)
+        self._default_context = default_context
+
+    def send(self, *sends: tuple[RenderedAction, DeliveryContext]) -> list[SendResult]:
+        """Run the sends in order through one connector (so its caches are shared)."""
+        return send_in_order(self.connector_type, self.router.handler, sends, base_dir=REPO)
+
+    def send_one(self, action: RenderedAction, ctx: DeliveryContext | None = None) -> SendResult:
+        return self.send((action, ctx or self._default_context()))[0]
+
+    @property
+    def requests(self) -> list[httpx.Request]:
+        return [call.request for call in self.router.calls]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.testclient import TestClient
@@ -28,6 +30,11 @@ def fixture_path(*parts: str) -> Path:
     if not path.exists():
         raise AssertionError(f"fixture {path} is missing; shared/ must sit beside the repo")
     return path
+
+
+def fixture_json(*parts: str) -> Any:
+    """A shared JSON fixture, parsed."""
+    return json.loads(fixture_path(*parts).read_text(encoding="utf-8"))
 
 
 def github_signature(body: bytes, secret: str = GITHUB_SECRET) -> str:

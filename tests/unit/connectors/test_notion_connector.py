@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
-import respx
 
 from connectors._notion_api import notion_id
 from connectors._notion_props import property_value
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.notion import NotionConnector
 from hub.secrets import Secret
-from tests.connector_support import send_in_order, sent_json
-
-REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "notion" / "api"
+from tests.connector_support import RespxService, send_in_order, sent_json
+from tests.support import REPO, fixture_json
 
 API = "https://notion.test"
 TOKEN = "ntn_not_a_real_token_4f1c"
@@ -39,10 +33,7 @@ KEY = "k" * 64
 
 
 def _fixture(name: str) -> Any:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.fail(f"Notion fixture {path} is missing: shared/ must sit beside the repository")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return fixture_json("notion", "api", name)
 
 
 def _error(name: str) -> httpx.Response:
@@ -92,15 +83,11 @@ def _action(operation: str | None, **params: Any) -> RenderedAction:
     )
 
 
-@dataclass
-class FakeNotion:
-    """A respx router standing in for api.notion.com, plus one connector instance."""
+class FakeNotion(RespxService):
+    """A respx router standing in for api.notion.com."""
 
-    router: respx.MockRouter = field(
-        default_factory=lambda: respx.MockRouter(base_url=API, assert_all_called=False)
-    )
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        super().__init__(NotionConnector, API, _context)
         r = self.router
         self.get_page = r.get(f"/v1/pages/{PAGE}").mock(
             return_value=httpx.Response(200, json=_fixture("pages/launch-post.before.json"))
@@ -133,17 +120,6 @@ class FakeNotion:
         self.query = r.post(f"/v1/data_sources/{DATA_SOURCE}/query").mock(
             return_value=httpx.Response(200, json={**empty, "next_cursor": None})
         )
-
-    def send(self, *sends: tuple[RenderedAction, DeliveryContext]) -> list[SendResult]:
-        """Run the sends in order through one connector (so its caches are shared)."""
-        return send_in_order(NotionConnector, self.router.handler, sends, base_dir=REPO)
-
-    def send_one(self, action: RenderedAction, ctx: DeliveryContext | None = None) -> SendResult:
-        return self.send((action, ctx or _context()))[0]
-
-    @property
-    def requests(self) -> list[httpx.Request]:
-        return [call.request for call in self.router.calls]
 
 
 def _text(content: str) -> list[dict[str, Any]]:
@@ -730,16 +706,12 @@ def test_api_url_defaults_to_api_notion_com() -> None:
         seen.append(str(request.url))
         return httpx.Response(200, json=_fixture("comments/created.json"))
 
-    async def run() -> SendResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
-            connector = NotionConnector(ConnectorEnv(http=http, base_dir=REPO))
-            destination = Destination(
-                name="notion", connector="notion", options={"token": Secret(TOKEN)}
-            )
-            action = _action("comment", page=PAGE, text="x")
-            return await connector.send(action, _context(destination=destination))
+    destination = Destination(name="notion", connector="notion", options={"token": Secret(TOKEN)})
+    action = _action("comment", page=PAGE, text="x")
+    sends = [(action, _context(destination=destination))]
 
-    assert asyncio.run(run()).outcome == "ok"
+    [result] = send_in_order(NotionConnector, record, sends, base_dir=REPO)
+    assert result.outcome == "ok"
     assert seen == ["https://api.notion.com/v1/comments"]
 
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
-import respx
 
 from connectors.base import (
-    ConnectorEnv,
     DeliveryContext,
     Destination,
     RenderedAction,
@@ -25,10 +20,8 @@ from connectors.base import (
 )
 from connectors.toggl import TogglConnector, parse_duration_s
 from hub.secrets import Secret
-from tests.connector_support import send_in_order, sent_json
-
-REPO = Path(__file__).resolve().parents[3]
-TOGGL_FIXTURES = REPO.parent / "shared" / "fixtures" / "toggl"
+from tests.connector_support import RespxService, send_in_order, sent_json
+from tests.support import REPO, fixture_json
 
 API = "https://toggl.test/api/v9"
 TOKEN = "toggl-token-not-real-5f1c"
@@ -42,13 +35,7 @@ CURRENT = "/me/time_entries/current"
 
 
 def _fixture(name: str) -> Any:
-    path = TOGGL_FIXTURES / name
-    if not path.is_file():
-        pytest.fail(
-            f"Toggl fixture {path} is missing: shared/ must sit beside the repository",
-            pytrace=False,
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return fixture_json("toggl", name)
 
 
 def _destination(**options: Any) -> Destination:
@@ -93,15 +80,11 @@ def _action(operation: str | None, **params: Any) -> RenderedAction:
     )
 
 
-@dataclass
-class FakeToggl:
-    """A respx router standing in for api.track.toggl.com, plus one connector instance."""
+class FakeToggl(RespxService):
+    """A respx router standing in for api.track.toggl.com."""
 
-    router: respx.MockRouter = field(
-        default_factory=lambda: respx.MockRouter(base_url=API, assert_all_called=False)
-    )
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        super().__init__(TogglConnector, API, _context)
         self.projects = self.router.get(PROJECTS).mock(
             return_value=httpx.Response(200, json=_fixture("projects.list.json"))
         )
@@ -112,17 +95,6 @@ class FakeToggl:
             return_value=httpx.Response(200, json=_fixture("time_entry.stopped.json"))
         )
         self.current = self.router.get(CURRENT).mock(return_value=httpx.Response(200, json=None))
-
-    def send(self, *sends: tuple[RenderedAction, DeliveryContext]) -> list[SendResult]:
-        """Run the sends in order through one connector (so its project cache is shared)."""
-        return send_in_order(TogglConnector, self.router.handler, sends, base_dir=REPO)
-
-    def send_one(self, action: RenderedAction, ctx: DeliveryContext | None = None) -> SendResult:
-        return self.send((action, ctx or _context()))[0]
-
-    @property
-    def requests(self) -> list[httpx.Request]:
-        return [call.request for call in self.router.calls]
 
 
 START_PARAMS: dict[str, Any] = {
@@ -605,17 +577,15 @@ def test_api_url_defaults_to_the_toggl_track_v9_api() -> None:
         seen.append(request.url)
         return httpx.Response(200, json=_fixture("time_entry.running.json"))
 
-    async def run() -> SendResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
-            connector = TogglConnector(ConnectorEnv(http=http, base_dir=REPO))
-            destination = Destination(
-                name="toggl",
-                connector="toggl",
-                options={"workspace_id": WORKSPACE_ID, "api_token": Secret(TOKEN)},
-            )
-            return await connector.send(_action("start"), _context(destination=destination))
+    destination = Destination(
+        name="toggl",
+        connector="toggl",
+        options={"workspace_id": WORKSPACE_ID, "api_token": Secret(TOKEN)},
+    )
+    sends = [(_action("start"), _context(destination=destination))]
 
-    assert asyncio.run(run()).outcome == "ok"
+    [result] = send_in_order(TogglConnector, record, sends, base_dir=REPO)
+    assert result.outcome == "ok"
     assert [str(u) for u in seen] == [
         f"https://api.track.toggl.com/api/v9/workspaces/{WORKSPACE_ID}/time_entries"
     ]
