@@ -33,7 +33,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.rules.categories import Categories, build_categories, categorize, load_examples
+from hub.config.categories import load_examples
+from hub.rules.categories import Categories, build_categories, categorize
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests/fixtures/tasks"
 GOAL = 0.90

@@ -14,6 +14,7 @@ from hub.pipeline.queue import Queue, make_broker
 from hub.pipeline.ratelimit import Breaker, Limiter, make_limits
 from hub.plugins import Plugins
 from hub.rules import RuleSetRef
+from hub.rules.categories import Categories, train_categories
 from hub.rules.loader import LoadResult, load_rules_checked
 from hub.rules.templates import TemplateEngine
 from hub.sources.base import Source
@@ -33,6 +34,8 @@ class Runtime:
     sources: Mapping[str, Source]
     rules: RuleSetRef
     templates: TemplateEngine
+    #: `categories:` with the classifier trained on them, once per process.
+    categories: Categories
     limiter: Limiter
     breaker: Breaker
     rng: random.Random = field(default_factory=random.Random)
@@ -106,6 +109,7 @@ def build_runtime(
         sources=_sources(settings, plugins),
         rules=RuleSetRef(ruleset),
         templates=templates,
+        categories=train_categories(settings.categories),
         limiter=limiter,
         breaker=breaker,
         rng=rng or random.Random(),  # noqa: S311 - backoff jitter, not cryptography

@@ -9,6 +9,7 @@ from typing import Any
 
 from hub.cli.common import _header, _settings, existing_path
 from hub.errors import ConfigError, UsageError
+from hub.rules.categories import train_categories
 from hub.rules.templates import TemplateEngine
 from hub.runtime import load_rules
 
@@ -65,7 +66,7 @@ def _rules_test(args: argparse.Namespace) -> int:
         result.documents,
         sources=sources,
         clock=SystemClock(),
-        categories=settings.categories,
+        categories=train_categories(settings.categories),
     )
     failed = [c for c in cases if not c.passed]
     for case in cases:
@@ -84,6 +85,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     settings, plugins = _settings(args, require_secrets=False)
     ruleset = load_rules(settings, plugins, TemplateEngine()).ruleset
+    categories = train_categories(settings.categories)
     body = args.event.read_bytes()
     if args.source:
         source_cls = plugins.sources.get(args.source)
@@ -114,7 +116,7 @@ def _simulate(args: argparse.Namespace) -> int:
     for event in events:
         shown = {**event, "data": {**event.get("data", {}), "raw": "…"}}
         print("event:", json.dumps(shown, indent=2, ensure_ascii=False))
-        for verdict in dry_run(ruleset, event, categories=settings.categories):
+        for verdict in dry_run(ruleset, event, categories=categories):
             if verdict.matched:
                 print(f"MATCH {verdict.rule_id}")
                 for action in verdict.actions:

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from cryptography.fernet import Fernet
+
 from connectors.base import Destination, parse_duration
 from hub.auth.proxies import Network, parse_proxies
 from hub.auth.settings import AdminSettings, admin_settings
+from hub.config.categories import CategorySettings, category_settings, load_examples
+from hub.config.people import Directory, directory_from_config
 from hub.config.plugins import (
     DeliveryPolicy,
     SourceSettings,
@@ -23,9 +27,7 @@ from hub.config.plugins import (
 )
 from hub.errors import ConfigError, ConfigErrors
 from hub.plugins import Plugins
-from hub.rules.categories import Categories, build_categories, load_examples
 from hub.secrets import Secret, resolve_secret_ref
-from hub.team.people import Directory, directory_from_config
 from hub.validation import load_schema, schema_errors
 from hub.yamldoc import YamlDocument, load_yaml_file, load_yaml_text
 
@@ -87,13 +89,14 @@ class Settings:
     #: `store.encryption_keys`: the first encrypts stored tokens, all decrypt; () stores
     #: them in plain text (hub/store/crypto.py).
     encryption_keys: tuple[Secret, ...] = ()
-    #: `people:` and `roles:`: who rules can address (hub/team/people.py).
+    #: `people:` and `roles:`: who rules can address (hub/config/people.py).
     people: Directory = field(default_factory=Directory)
     #: Secrets this config names but this machine lacks, as `where (reference)`; only ever
     #: non-empty when loaded with `require_secrets=False` (the rules tools).
     missing_secrets: tuple[str, ...] = ()
-    #: `categories:`: what each event is about, as `data.category` (hub/rules/categories.py).
-    categories: Categories = field(default_factory=Categories)
+    #: `categories:` and their examples (hub/config/categories.py); the composition trains
+    #: the classifier that gives each event its `data.category` (hub/rules/categories.py).
+    categories: CategorySettings = field(default_factory=CategorySettings)
 
     def policy_for(
         self, destination: str | None, default_limits: tuple[tuple[int, float], ...] = ()
@@ -208,8 +211,8 @@ def settings_from_document(
     )
 
 
-def _categories(doc: YamlDocument, base_dir: Path) -> Categories:
-    """`categories:`, trained also on `categories_examples:` (a team's closed tasks, JSON
+def _categories(doc: YamlDocument, base_dir: Path) -> CategorySettings:
+    """`categories:`, with `categories_examples:` to train on too (a team's closed tasks, JSON
     lines, relative to the config file), read once here."""
     examples: list[tuple[str, str]] = []
     if (name := doc.data.get("categories_examples")) is not None:
@@ -225,7 +228,7 @@ def _categories(doc: YamlDocument, base_dir: Path) -> Categories:
         except ValueError as exc:
             raise ConfigError(str(exc), location=doc.locate(("categories_examples",))) from exc
     try:
-        return build_categories(doc.data.get("categories") or [], examples=examples)
+        return category_settings(doc.data.get("categories") or [], examples=examples)
     except ValueError as exc:
         raise ConfigError(str(exc), location=doc.locate(("categories",))) from exc
 
@@ -262,8 +265,6 @@ def _backup(doc: YamlDocument, base_dir: Path) -> BackupSettings | None:
 def _encryption_keys(
     doc: YamlDocument, *, environ: Mapping[str, str], base_dir: Path, missing: list[str] | None
 ) -> tuple[Secret, ...]:
-    from hub.store.crypto import check_key
-
     keys: list[Secret] = []
     for index, ref in enumerate(doc.data.get("store", {}).get("encryption_keys", [])):
         where = f"store.encryption_keys[{index}]"
@@ -285,6 +286,17 @@ def _encryption_keys(
             ) from exc
         keys.append(key)
     return tuple(keys)
+
+
+def check_key(key: Secret) -> None:
+    """Raise ValueError unless `key` is a Fernet key (32 url-safe base64-encoded bytes).
+
+    Checked here, at load time, so a bad key is a located config error rather than a
+    failure when hub/store/crypto.py first seals a token."""
+    try:
+        Fernet(key.reveal().encode())
+    except (ValueError, TypeError):
+        raise ValueError("not a Fernet key (32 bytes, url-safe base64: 44 characters)") from None
 
 
 def _trusted_proxies(doc: YamlDocument, values: list[str]) -> tuple[Network, ...]:
@@ -314,6 +326,7 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "WorkerSettings",
+    "check_key",
     "load_settings",
     "load_settings_text",
     "note_missing",

@@ -222,7 +222,7 @@ class WorkerService:
             enrich=self._enrich,
             queries=self._queries,
             write=self.writer.call,
-            categories=rt.settings.categories,
+            categories=rt.categories,
         )
         self._enqueue(outcome.pending, outcome.groups)
 
@@ -238,7 +238,7 @@ class WorkerService:
             sources=rt.sources,
             enrich=self._enrich,
             queries=self._queries,
-            categories=rt.settings.categories,
+            categories=rt.categories,
         )
         if outcome is None:
             return

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import Connector
+from hub.config.people import Directory
 from hub.errors import ConfigError, RuleError
 from hub.rules.fanout import is_addressing
 from hub.rules.templates import EXPR_KEY, CompiledValue, TemplateEngine, TemplateProblem
-from hub.team.people import Directory
 from hub.yamldoc import PathKey, YamlDocument
 
 __all__ = ["Addressing", "Checked", "split_addressing"]

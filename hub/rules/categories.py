@@ -1,4 +1,4 @@
-"""`categories:` of switchboard.yaml: what an event or task is about, as `data.category`.
+"""What an event or task is about, as `data.category`, from the `categories:` config.
 
 Pure: `categorize(document, categories)` reads a normalized event and returns a category
 name or None. The worker sets `data.category` before matching, and `rules test` and
@@ -10,38 +10,41 @@ everywhere. Signals, strongest first:
 3. a regular expression matching the title or description;
 4. keywords and examples together: a naive Bayes classifier (hub/rules/classifier.py)
    trained on every category's keywords (weighted) and `examples` (one category's
-   examples may also come from a file of labelled past tasks, `load_examples`), plus a
+   examples may also come from a file of labelled past tasks, read by
+   hub/config/categories.py), plus a
    bonus per keyword hit in the text (whole words with an optional -s, -es, -ed or -ing).
    With a keyword hit the best score wins; without one, only when its probability
    reaches `min_confidence`.
 
-Earlier categories win ties. Measured by benchmarks/categories.py (docs/rules.md).
+Earlier categories win ties. Measured by benchmarks/categories.py (docs/rules.md). The
+config's part (compiling the signals, reading the examples) is hub/config/categories.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
+from hub.config.categories import (
+    DEFAULT_MIN_CONFIDENCE,
+    Category,
+    CategorySettings,
+    category_settings,
+    plain_id,
+)
 from hub.rules.classifier import NaiveBayes, best_of, train
 
 __all__ = [
     "Categories",
-    "Category",
     "build_categories",
     "categorize",
     "document_text",
-    "load_examples",
+    "train_categories",
     "with_category",
 ]
 
-#: Below this posterior, the classifier's guess is not used (no category rather than noise).
-DEFAULT_MIN_CONFIDENCE = 0.5
 #: Text properties read besides the title (Notion properties, GitHub fields).
 TEXT_FIELDS = ("Description", "Notes", "Summary", "description", "body", "comment")
 LABEL_FIELDS = ("labels", "Labels", "Tags", "tags", "Type", "Category")
@@ -53,21 +56,6 @@ KEYWORD_BONUS = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Category:
-    name: str
-    keywords: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
-    labels: frozenset[str] = frozenset()
-    repos: tuple[str, ...] = ()
-    databases: frozenset[str] = frozenset()
-    examples: tuple[str, ...] = ()
-    _keyword_re: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-
-    def keyword_hits(self, text: str) -> int:
-        return len(self._keyword_re.findall(text)) if self._keyword_re is not None else 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Categories:
     """The configured categories in order, and the classifier trained on their examples."""
 
@@ -76,81 +64,31 @@ class Categories:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
 
 
+def train_categories(settings: CategorySettings) -> Categories:
+    """The classifier trained on every category's keywords (weighted) and examples, plus
+    the extra labelled examples; done once, by the composition (hub/runtime.py, the CLI)."""
+    items = settings.items
+    training = [(c.name, text, 1.0) for c in items for text in c.examples]
+    training += [(c.name, keyword, KEYWORD_WEIGHT) for c in items for keyword in c.keywords]
+    training += [(name, text, 1.0) for name, text in settings.examples]
+    return Categories(
+        items=items,
+        classifier=train(training) if training else None,
+        min_confidence=settings.min_confidence,
+    )
+
+
 def build_categories(
     raw: Iterable[Mapping[str, Any]],
     *,
     examples: Iterable[tuple[str, str]] = (),
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> Categories:
-    """Compile the `categories:` list (already schema-checked) and train the classifier on
-    its keywords and examples plus `examples` ((category, text) pairs, e.g. a team's closed
-    tasks from `load_examples`); raise ValueError naming the category and the bad regular
-    expression, or the unknown category of an example."""
-    items = []
-    for spec in raw:
-        name = str(spec["name"])
-        keywords = tuple(str(k).lower() for k in spec.get("keywords") or ())
-        patterns = []
-        for pattern in spec.get("regex") or ():
-            try:
-                patterns.append(re.compile(str(pattern), re.IGNORECASE))
-            except re.error as exc:
-                raise ValueError(f"category '{name}': regex {pattern!r}: {exc}") from exc
-        keyword_re = (
-            re.compile(
-                r"\b(?:"
-                + "|".join(re.escape(k) for k in sorted(keywords, key=len)[::-1])
-                + r")(?:s|es|ed|ing)?\b"
-            )
-            if keywords
-            else None
-        )
-        items.append(
-            Category(
-                name=name,
-                keywords=keywords,
-                patterns=tuple(patterns),
-                labels=frozenset(str(label).lower() for label in spec.get("labels") or ()),
-                repos=tuple(str(r) for r in spec.get("repos") or ()),
-                databases=frozenset(_plain_id(str(d)) for d in spec.get("databases") or ()),
-                examples=tuple(str(e) for e in spec.get("examples") or ()),
-                _keyword_re=keyword_re,
-            )
-        )
-    names = {c.name for c in items}
-    training = [(c.name, text, 1.0) for c in items for text in c.examples]
-    training += [(c.name, keyword, KEYWORD_WEIGHT) for c in items for keyword in c.keywords]
-    for name, text in examples:
-        if name not in names:
-            raise ValueError(f"example {text[:60]!r}: category '{name}' is not configured")
-        training.append((name, text, 1.0))
-    return Categories(
-        items=tuple(items),
-        classifier=train(training) if training else None,
-        min_confidence=min_confidence,
+    """Compile a `categories:` list and train on it in one step (tests, benchmarks);
+    raises ValueError as `category_settings` does."""
+    return train_categories(
+        category_settings(raw, examples=examples, min_confidence=min_confidence)
     )
-
-
-def load_examples(path: Path) -> list[tuple[str, str]]:
-    """(category, "title. description") pairs from a JSON-lines file of labelled tasks
-    (`{"category": ..., "title": ..., "description": ...}` a line); read once at start-up."""
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            text = ". ".join(str(item[k]) for k in ("title", "description") if item.get(k))
-            pairs.append((str(item["category"]), text))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"{path}:{number}: expected a JSON object with category and title ({exc})"
-            ) from exc
-    return pairs
-
-
-def _plain_id(value: str) -> str:
-    return value.replace("-", "").lower()
 
 
 def document_text(document: Mapping[str, Any]) -> str:
@@ -175,7 +113,7 @@ def _origin(document: Mapping[str, Any], fields: Mapping[str, Any]) -> tuple[set
     """(Notion database / data source ids, GitHub owner/repo) the event comes from."""
     notion = fields.get("notion") or {}
     ids = {
-        _plain_id(str(notion[k]))
+        plain_id(str(notion[k]))
         for k in ("parent_id", "data_source_id")
         if isinstance(notion, Mapping) and notion.get(k)
     }

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import Connector, Destination, parse_duration
+from hub.config.people import Directory
 from hub.errors import ConfigError, RuleError
 from hub.rules.addressing import split_addressing
 from hub.rules.conditions import Condition, compile_condition
@@ -20,7 +21,6 @@ from hub.rules.model import (
 from hub.rules.recurrence import Recurrence, parse_recurrence
 from hub.rules.schedule import DEFAULT_TIMEZONE, Schedule, ScheduleProblem, parse_schedule
 from hub.rules.templates import TemplateEngine, TemplateProblem
-from hub.team.people import Directory
 from hub.validation import schema_errors
 from hub.yamldoc import PathKey, YamlDocument
 

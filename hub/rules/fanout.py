@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hub.config.people import Directory, Person
 from hub.rules.model import FANOUT_STRIDE, ActionSpec
 from hub.rules.templates import CompiledValue
-from hub.team.people import Directory, Person
 
 #: A guard against a template that fans out over the wrong list (every page of a query).
 MAX_FANOUT = FANOUT_STRIDE - 1

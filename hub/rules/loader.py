@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from connectors.base import Connector, Destination
+from hub.config.people import Directory
 from hub.errors import ConfigError, ConfigErrors, Location, RuleError
 from hub.rules.checks import RuleChecker
 from hub.rules.misplaced import Misplaced, find_misplaced
@@ -27,7 +28,6 @@ from hub.rules.model import (
     build_ruleset,
 )
 from hub.rules.templates import TemplateEngine
-from hub.team.people import Directory
 from hub.validation import Explained, load_schema, schema_errors
 from hub.yamldoc import PathKey, YamlDocument, load_yaml_file
 

@@ -14,12 +14,12 @@ from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
+from hub.config.people import Directory
 from hub.errors import Location
 from hub.rules.conditions import Condition
 from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule
 from hub.rules.templates import CompiledExpression, CompiledValue
-from hub.team.people import Directory
 
 GLOB_CHARS = frozenset("*?[")
 #: A fanned-out action's k-th delivery has action index `index + FANOUT_STRIDE * (k + 1)`:

@@ -6,7 +6,8 @@ sync tokens, OAuth tokens), so a row stays readable JSON with its secrets replac
 how keys rotate: put the new key first everywhere, run `switchboard secrets rotate`
 (it re-encrypts every sealed value under the new key while the hub runs), then drop the
 old key. A value written before encryption was configured is read as it is and sealed by
-the next write or by `secrets rotate`.
+the next write or by `secrets rotate`. The keys' format is checked when the config loads
+(`hub.config.check_key`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,6 @@ SEALED_FIELDS = frozenset(
     {"notice", "token", "sync_token", "channel_token", "access_token", "refresh_token"}
 )
 MARK = "fernet:"
-
-
-def check_key(key: Secret) -> None:
-    """Raise ValueError unless `key` is a Fernet key (32 url-safe base64-encoded bytes)."""
-    try:
-        Fernet(key.reveal().encode())
-    except (ValueError, TypeError):
-        raise ValueError("not a Fernet key (32 bytes, url-safe base64: 44 characters)") from None
 
 
 def new_key() -> str:

@@ -1,1 +1,2 @@
-"""Who is who (the people directory) and what they decide (approval requests)."""
+"""People at work: template filters over the directory (hub/config/people.py holds who is
+who) and what they decide (approval requests)."""

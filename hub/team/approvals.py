@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connectors.base import RenderedAction, parse_duration
+from hub.config.people import Directory, Person
 from hub.store import approvals as stored
 from hub.store.store import Store
-from hub.team.people import Directory, Person
 
 __all__ = [
     "APPROVAL_PROVIDER",

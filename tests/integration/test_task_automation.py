@@ -18,6 +18,7 @@ import yaml
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction
 from connectors.notion import NotionConnector
 from hub.clock import FakeClock
+from hub.config.people import directory_from_config
 from hub.events import Actor, Entity, Event
 from hub.notion.query import page_item
 from hub.pipeline.queries import run_queries
@@ -30,7 +31,6 @@ from hub.sources.base import EnrichContext
 from hub.sources.notion import NotionSource
 from hub.store import open_store
 from hub.store.snapshots import StoreSnapshots
-from hub.team.people import directory_from_config
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 
 REPO = Path(__file__).resolve().parents[2]

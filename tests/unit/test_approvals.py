@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hub.config import load_settings_text
+from hub.config.people import Directory
 from hub.plugins import load_plugins
 from hub.store import Store, open_store
 from hub.store import approvals as stored
@@ -23,7 +24,6 @@ from hub.team.approvals import (
     decision_actions,
     parse_button,
 )
-from hub.team.people import Directory
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 
 CONFIG = """

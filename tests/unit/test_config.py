@@ -10,7 +10,7 @@ import pytest
 from hub.config import load_settings_text
 from hub.errors import ConfigError
 from hub.plugins import load_plugins
-from hub.rules.categories import categorize
+from hub.rules.categories import categorize, train_categories
 from hub.secrets import Secret
 
 PLUGINS = load_plugins()
@@ -189,7 +189,8 @@ def test_categories_learn_from_the_examples_file_beside_the_config(tmp_path: Pat
     document = {
         "data": {"entity": {"title": "Refund the invoice for the annual plan"}, "fields": {}}
     }
-    assert categorize(document, settings.categories) == "billing"  # type: ignore[attr-defined]
+    categories = train_categories(settings.categories)  # type: ignore[attr-defined]
+    assert categorize(document, categories) == "billing"
     # and a missing file is a located config error
     error = _error(BASE + "categories_examples: nowhere.jsonl\n", {"GH_SECRET": "x"})
     assert "categories_examples: cannot read" in error

@@ -9,6 +9,7 @@ import pytest
 
 from connectors.base import RenderedAction
 from hub.config import Settings, load_settings_text
+from hub.config.people import Directory
 from hub.errors import ConfigError
 from hub.events import idempotency_key
 from hub.pipeline.plan import plan_delivery
@@ -18,7 +19,6 @@ from hub.rules.command_filters import command_args, option_named
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateEngine
 from hub.rules.testing import dry_run
-from hub.team.people import Directory
 
 PLUGINS = load_plugins()
 ADA_DISCORD = "576377900236931079"

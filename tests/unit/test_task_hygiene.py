@@ -11,8 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from hub.config.categories import load_examples
 from hub.events import Entity, Event, event_from_dict
-from hub.rules.categories import build_categories, categorize, load_examples, with_category
+from hub.rules.categories import build_categories, categorize, with_category
 from hub.rules.duplicates import TaskText, find_duplicates, similarity
 
 REPO = Path(__file__).resolve().parents[2]
