@@ -9,14 +9,16 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from hub.config import Settings, load_settings
+from hub.pipeline.process import BatchOutcome, ProcessOutcome, process_events
 from hub.plugins import load_plugins
 from hub.runtime import Runtime
 
@@ -216,6 +218,30 @@ def store_github_event(
     return event_id
 
 
+def process_stored_batch(
+    runtime: Runtime, event_ids: list[str], *, lease_s: float = 30
+) -> BatchOutcome:
+    """The worker's processing step over stored events, with the runtime's sources, rules,
+    destinations and clock."""
+    return process_events(
+        event_ids,
+        store=runtime.store,
+        sources=runtime.sources,
+        ruleset=runtime.rules.current,
+        destinations=runtime.settings.destinations,
+        clock=runtime.clock,
+        lease_s=lease_s,
+    )
+
+
+def process_stored(
+    runtime: Runtime, event_id: str, *, lease_s: float = 30
+) -> ProcessOutcome | None:
+    """`process_stored_batch` for one event; None if it is done or held elsewhere."""
+    outcome = process_stored_batch(runtime, [event_id], lease_s=lease_s)
+    return outcome.events[0] if outcome.events else None
+
+
 def unreachable_discord_runtime(tmp_path: Path) -> Runtime:
     """The standard test config (github → discord + log) on a FakeClock, its Discord
     webhook pointing nowhere, leases of 30 s: for store and pipeline tests that send
@@ -230,3 +256,12 @@ def unreachable_discord_runtime(tmp_path: Path) -> Runtime:
         load_plugins(),
         clock=FakeClock(),
     )
+
+
+@pytest.fixture(name="runtime")
+def unreachable_discord_runtime_fixture(tmp_path: Path) -> Iterator[Runtime]:
+    """`unreachable_discord_runtime` as the `runtime` fixture, closed afterwards. A module
+    imports this function (noqa: F401) and its tests ask for `runtime`."""
+    rt = unreachable_discord_runtime(tmp_path)
+    yield rt
+    rt.close()

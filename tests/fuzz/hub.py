@@ -21,7 +21,6 @@ from hub.auth.passwords import hash_password
 from hub.config import load_settings
 from hub.errors import MalformedPayload
 from hub.events import Event
-from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.sources.base import NormalizeContext, RawEvent
@@ -34,7 +33,7 @@ from tests.admin_support import (
     bearer,
     login,
 )
-from tests.support import GITHUB_SECRET, write_config
+from tests.support import GITHUB_SECRET, process_stored, write_config
 
 SOURCES = ("github", "notion", "notion-automation", "discord", "slack")
 NOTION_SECRET = "secret_fuzzNotionVerificationTokenNotReal"
@@ -172,16 +171,7 @@ class Hub:
 
     def process(self, event_id: str) -> str | None:
         """Run the worker's processing step; returns the failure reason it recorded, if any."""
-        rt = self.runtime
-        outcome = process_event(
-            event_id,
-            store=rt.store,
-            sources=rt.sources,
-            ruleset=rt.rules.current,
-            destinations=rt.settings.destinations,
-            clock=rt.clock,
-            lease_s=60,
-        )
+        outcome = process_stored(self.runtime, event_id, lease_s=60)
         return outcome.error if outcome is not None else None
 
 

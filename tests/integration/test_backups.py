@@ -20,7 +20,6 @@ from hub.cli import main
 from hub.clock import FakeClock
 from hub.errors import StoreError
 from hub.events import event_id_for
-from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.schedule.upkeep import take_scheduled_backup
@@ -38,6 +37,7 @@ from tests.support import (
     fixture_path,
     make_settings,
     post_issue,
+    process_stored,
     wait_until,
     write_config,
 )
@@ -93,15 +93,7 @@ def _dead_delivery(runtime: Runtime) -> tuple[str, str]:
             )
         ]
     )
-    process_event(
-        event_id,
-        store=runtime.store,
-        sources=runtime.sources,
-        ruleset=runtime.rules.current,
-        destinations=runtime.settings.destinations,
-        clock=runtime.clock,
-        lease_s=30,
-    )
+    process_stored(runtime, event_id)
     dead = next(
         r for r in runtime.store.list_deliveries(inbound_id=event_id) if r.connector == "discord"
     )

@@ -23,13 +23,12 @@ from connectors.base import ConnectorEnv
 from hub.app import create_app
 from hub.clock import SystemClock
 from hub.pipeline.deliver import DeliveryEngine
-from hub.pipeline.process import process_events
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
 from hub.secrets import Secret
 from hub.store.crypto import new_key
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
-from tests.support import fixture_path, make_settings, wait_until
+from tests.support import fixture_path, make_settings, process_stored_batch, wait_until
 
 TASKS_DB = "8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"
 SIGNING_KEY = SigningKey.generate()
@@ -211,15 +210,7 @@ def test_follow_up_credentials_are_sealed_at_rest_and_opened_for_the_send(
         shown = client.get(f"/api/v1/events/{event_id}", headers={"Authorization": "Bearer none"})
     assert answer.status_code == 200
     assert token not in shown.text
-    outcome = process_events(
-        [event_id],
-        store=runtime.store,
-        sources=runtime.sources,
-        ruleset=runtime.rules.current,
-        destinations=runtime.settings.destinations,
-        clock=runtime.clock,
-        lease_s=30,
-    )
+    outcome = process_stored_batch(runtime, [event_id])
     [(delivery_id, connector)] = outcome.pending
     assert connector == "reply"
     # then neither the request as stored, nor the normalized event, nor the pending

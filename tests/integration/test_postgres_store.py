@@ -20,7 +20,6 @@ from hub.app import create_app
 from hub.clock import FakeClock
 from hub.errors import StoreError
 from hub.events import event_id_for
-from hub.pipeline.process import ProcessOutcome, process_event
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.store import AttemptRecord, NewEvent, Store, batches, open_store
@@ -30,7 +29,13 @@ from hub.store.tables import events, metadata
 from tests.fakes.discord import FakeDiscord
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.servers import serve_in_thread
-from tests.support import fixture_path, github_headers, make_settings, wait_until
+from tests.support import (
+    fixture_path,
+    github_headers,
+    make_settings,
+    process_stored,
+    wait_until,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -79,18 +84,6 @@ def _accept(rt: Runtime, delivery: str) -> str:
     [outcome] = rt.store.insert_events([event])
     assert not outcome.duplicate
     return event.id
-
-
-def _process(rt: Runtime, event_id: str) -> ProcessOutcome | None:
-    return process_event(
-        event_id,
-        store=rt.store,
-        sources=rt.sources,
-        ruleset=rt.rules.current,
-        destinations=rt.settings.destinations,
-        clock=rt.clock,
-        lease_s=30,
-    )
 
 
 def _race(items: list[T], contenders: list[Callable[[T], R]]) -> list[list[R]]:
@@ -238,7 +231,7 @@ def test_concurrent_claims_of_a_delivery_have_exactly_one_winner(
     runtime: Runtime, postgres_url: str
 ) -> None:
     event_id = _accept(runtime, "deliv-1")
-    assert _process(runtime, event_id) is not None
+    assert process_stored(runtime, event_id) is not None
     delivery_ids = [d.id for d in runtime.store.list_deliveries(inbound_id=event_id)]
     assert len(delivery_ids) == 2
     other = open_store(postgres_url)
@@ -264,8 +257,8 @@ def test_a_later_delivery_for_the_same_entity_waits_for_the_earlier_one(
     first = _accept(runtime, "order-1")
     runtime.clock.advance(1)  # type: ignore[attr-defined]
     second = _accept(runtime, "order-2")
-    _process(runtime, first)
-    _process(runtime, second)
+    process_stored(runtime, first)
+    process_stored(runtime, second)
     now = runtime.clock.now().timestamp()
     [later_log] = [
         d for d in runtime.store.list_deliveries(inbound_id=second) if d.connector == "log"
@@ -281,12 +274,12 @@ def test_an_event_held_by_a_dead_worker_is_stale_after_its_lease(runtime: Runtim
     event_id = _accept(runtime, "stale-1")
     now = runtime.clock.now().timestamp()
     assert runtime.store.claim_event(event_id, now=now, lease_s=30) is not None
-    assert _process(runtime, event_id) is None  # held: a second worker leaves it alone
+    assert process_stored(runtime, event_id) is None  # held: a second worker leaves it alone
     assert runtime.store.stale_event_ids(now=now + 29, older_than=now - 1) == []
     runtime.clock.advance(31)  # type: ignore[attr-defined]
     later = runtime.clock.now().timestamp()
     assert runtime.store.stale_event_ids(now=later, older_than=later - 30) == [event_id]
-    assert _process(runtime, event_id) is not None
+    assert process_stored(runtime, event_id) is not None
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
     assert runtime.store.stale_event_ids(now=later + 100, older_than=later + 100) == []
 
@@ -306,8 +299,8 @@ def test_stale_deliveries_are_expired_claims_and_unclaimed_due_rows_without_pred
     first = _accept(runtime, "stale-3")
     runtime.clock.advance(1)  # type: ignore[attr-defined]
     second = _accept(runtime, "stale-4")
-    _process(runtime, first)
-    _process(runtime, second)
+    process_stored(runtime, first)
+    process_stored(runtime, second)
     now = runtime.clock.now().timestamp()
     earlier = {d.id: d.connector for d in runtime.store.list_deliveries(inbound_id=first)}
     later = {d.id: d.connector for d in runtime.store.list_deliveries(inbound_id=second)}
@@ -334,7 +327,7 @@ def test_a_dead_delivery_replayed_is_claimable_again_and_delivered_is_left_alone
     runtime: Runtime,
 ) -> None:
     event_id = _accept(runtime, "replay-1")
-    _process(runtime, event_id)
+    process_stored(runtime, event_id)
     now = runtime.clock.now().timestamp()
     rows = {d.connector: d for d in runtime.store.list_deliveries(inbound_id=event_id)}
     for connector, status in (("discord", "dead"), ("log", "delivered")):
@@ -357,7 +350,7 @@ def test_a_dead_delivery_replayed_is_claimable_again_and_delivered_is_left_alone
     assert event is not None
     assert event.status == "received"
     # The replayed event is re-processed once, and plans nothing new (keys are unique).
-    assert _process(runtime, event_id) is not None
+    assert process_stored(runtime, event_id) is not None
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
     claimed = runtime.store.claim_delivery(rows["discord"].id, now=now + 5, lease_s=30)
     assert claimed is not None

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import event as sa_event
 
 from connectors.base import ConnectorEnv
@@ -22,19 +19,13 @@ from hub.runtime import Runtime
 from hub.store.batches import claim_deliveries
 from tests.support import (
     fixture_path,
+    process_stored_batch,
     store_github_event,
-    unreachable_discord_runtime,
+    unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
 )
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = unreachable_discord_runtime(tmp_path)
-    yield rt
-    rt.close()
 
 
 def _accept(rt: Runtime, delivery: str, body: bytes = BODY, number: int = 1) -> str:
@@ -43,18 +34,6 @@ def _accept(rt: Runtime, delivery: str, body: bytes = BODY, number: int = 1) -> 
         doc["issue"]["number"] = number  # one entity per event: no ordering between them
         body = json.dumps(doc).encode()
     return store_github_event(rt, delivery, body)
-
-
-def _process(rt: Runtime, ids: list[str]) -> object:
-    return process_events(
-        ids,
-        store=rt.store,
-        sources=rt.sources,
-        ruleset=rt.rules.current,
-        destinations=rt.settings.destinations,
-        clock=rt.clock,
-        lease_s=30,
-    )
 
 
 class _StatementCounter:
@@ -82,10 +61,10 @@ def test_a_batch_of_events_costs_a_claim_and_one_transaction_not_one_per_event(
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(40)]
     # when the process stage takes them as one batch
     with _StatementCounter(runtime) as counted:
-        outcome = _process(runtime, ids)
+        outcome = process_stored_batch(runtime, ids)
     # then every event is processed and every delivery planned...
     assert runtime.store.count_events("processed") == 40
-    assert len(outcome.pending) == 80  # type: ignore[attr-defined]
+    assert len(outcome.pending) == 80
     # ...with a constant number of statements: one claim and one read of the claimed
     # events' bodies, one insert of all deliveries, one executemany of the finishes, one
     # read of what is pending
@@ -101,7 +80,7 @@ def test_a_poison_event_fails_alone_with_its_reason_and_the_batch_goes_on(
     good = [_accept(runtime, f"g-{n}", number=n) for n in range(5)]
     cut_off = b'{"action": "opened", "issue": {"number": 1}'
     poison = _accept(runtime, "poison", body=cut_off)
-    outcome = _process(runtime, [*good[:2], poison, *good[2:]])
+    outcome = process_stored_batch(runtime, [*good[:2], poison, *good[2:]])
     # then the poison event is failed with why, and every other event is processed
     failed = runtime.store.get_event(poison)
     assert failed is not None
@@ -113,21 +92,21 @@ def test_a_poison_event_fails_alone_with_its_reason_and_the_batch_goes_on(
         assert row is not None
         assert row.status == "processed"
         assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
-    assert len(outcome.pending) == 10  # type: ignore[attr-defined]
+    assert len(outcome.pending) == 10
 
 
 def test_a_batch_processed_twice_plans_nothing_new(runtime: Runtime) -> None:
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(3)]
-    first = _process(runtime, ids)
-    again = _process(runtime, ids)  # a redelivered message: the rows are done
-    assert len(first.events) == 3  # type: ignore[attr-defined]
-    assert again.events == []  # type: ignore[attr-defined]
+    first = process_stored_batch(runtime, ids)
+    again = process_stored_batch(runtime, ids)  # a redelivered message: the rows are done
+    assert len(first.events) == 3
+    assert again.events == []
     assert sum(len(runtime.store.list_deliveries(inbound_id=i)) for i in ids) == 6
 
 
 def test_a_batch_claim_takes_only_what_is_claimable(runtime: Runtime) -> None:
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(4)]
-    _process(runtime, ids)
+    process_stored_batch(runtime, ids)
     pending = [d.id for i in ids for d in runtime.store.list_deliveries(inbound_id=i)]
     now = runtime.clock.now().timestamp()
     with runtime.store.engine.begin() as conn:
@@ -158,7 +137,7 @@ def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runti
     # given five deliveries to Discord (its default limit allows 5 per 2 s), the first of
     # which hangs at the destination
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(5)]
-    _process(runtime, ids)
+    process_stored_batch(runtime, ids)
     rows = [
         d
         for i in ids

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from connectors.base import ConnectorEnv
 from hub.pipeline.deliver import DeliveryEngine, DeliveryOutcome
-from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import Runtime
@@ -21,32 +17,18 @@ from hub.store.replay import dead_since, replay
 from hub.store.tables import deliveries
 from tests.support import (
     fixture_path,
+    process_stored,
     store_github_event,
-    unreachable_discord_runtime,
+    unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
 )
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = unreachable_discord_runtime(tmp_path)
-    yield rt
-    rt.close()
-
-
 def _processed(rt: Runtime, delivery: str) -> str:
     event_id = store_github_event(rt, delivery, BODY)
-    process_event(
-        event_id,
-        store=rt.store,
-        sources=rt.sources,
-        ruleset=rt.rules.current,
-        destinations=rt.settings.destinations,
-        clock=rt.clock,
-        lease_s=30,
-    )
+    process_stored(rt, event_id)
     return event_id
 
 

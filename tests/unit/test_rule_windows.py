@@ -9,11 +9,11 @@ import pytest
 
 from hub.clock import FakeClock
 from hub.events import event_id_for
-from hub.pipeline.process import ProcessOutcome, flush_group, process_event
+from hub.pipeline.process import ProcessOutcome, flush_group
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.store import NewEvent, Store, open_store, windows
-from tests.support import fixture_path, make_settings
+from tests.support import fixture_path, make_settings, process_stored
 
 OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
 LABELED = fixture_path("github", "issues", "labeled.json").read_bytes()
@@ -47,15 +47,7 @@ def _deliver_event(
             )
         ]
     )
-    outcome = process_event(
-        event_id,
-        store=rt.store,
-        sources=rt.sources,
-        ruleset=rt.rules.current,
-        destinations=rt.settings.destinations,
-        clock=rt.clock,
-        lease_s=30,
-    )
+    outcome = process_stored(rt, event_id)
     assert outcome is not None
     return outcome
 

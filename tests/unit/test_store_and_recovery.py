@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from hub.clock import FakeClock
-from hub.pipeline.process import process_event
 from hub.pipeline.worker import WorkerService
 from hub.runtime import Runtime
 from hub.store import AttemptRecord, NewEvent
 from tests.support import (
     fixture_path,
+    process_stored,
     store_github_event,
-    unreachable_discord_runtime,
+    unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
 )
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = unreachable_discord_runtime(tmp_path)
-    yield rt
-    rt.close()
-
-
 def _accept(rt: Runtime, delivery: str) -> str:
     return store_github_event(rt, delivery, BODY)
-
-
-def _process(rt: Runtime, event_id: str) -> object:
-    return process_event(
-        event_id,
-        store=rt.store,
-        sources=rt.sources,
-        ruleset=rt.rules.current,
-        destinations=rt.settings.destinations,
-        clock=rt.clock,
-        lease_s=30,
-    )
 
 
 def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
@@ -81,11 +59,11 @@ def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) ->
 
 def test_processing_plans_one_delivery_per_action_and_is_idempotent(runtime: Runtime) -> None:
     event_id = _accept(runtime, "d-1")
-    outcome = _process(runtime, event_id)
+    outcome = process_stored(runtime, event_id)
     assert outcome is not None
     deliveries = runtime.store.list_deliveries(inbound_id=event_id)
     assert sorted(d.connector for d in deliveries) == ["discord", "log"]
-    assert _process(runtime, event_id) is None  # done: a redelivered message does nothing
+    assert process_stored(runtime, event_id) is None  # done: a redelivered message does nothing
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
 
 
@@ -97,14 +75,14 @@ def test_an_event_held_by_a_dead_worker_is_reprocessed_after_its_lease(runtime: 
         is not None
     )
     # when a second worker gets the message while the lease holds, it must not touch it
-    assert _process(runtime, event_id) is None
+    assert process_stored(runtime, event_id) is None
     # then, once the lease has run out, the sweeper finds it and processing completes once
     assert isinstance(runtime.clock, FakeClock)
     runtime.clock.advance(31)
     assert runtime.store.stale_event_ids(
         now=runtime.clock.now().timestamp(), older_than=runtime.clock.now().timestamp() - 30
     ) == [event_id]
-    assert _process(runtime, event_id) is not None
+    assert process_stored(runtime, event_id) is not None
     assert len(runtime.store.list_deliveries(inbound_id=event_id)) == 2
 
 
@@ -127,7 +105,7 @@ def test_a_delivery_claimed_by_a_dead_worker_is_sent_again_after_its_lease(
     runtime: Runtime,
 ) -> None:
     event_id = _accept(runtime, "d-4")
-    _process(runtime, event_id)
+    process_stored(runtime, event_id)
     [log_delivery] = [
         d for d in runtime.store.list_deliveries(inbound_id=event_id) if d.connector == "log"
     ]
@@ -156,8 +134,8 @@ def test_the_sweeper_leaves_a_delivery_waiting_behind_its_entity_to_its_predeces
     first = _accept(runtime, "d-5")
     runtime.clock.advance(1)  # type: ignore[attr-defined]
     second = _accept(runtime, "d-6")
-    _process(runtime, first)
-    _process(runtime, second)
+    process_stored(runtime, first)
+    process_stored(runtime, second)
     now = runtime.clock.now().timestamp()
     stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
     earlier = {d.id for d in runtime.store.list_deliveries(inbound_id=first)}
@@ -183,12 +161,12 @@ def test_a_claim_that_lost_to_a_cleared_blocker_is_told_to_try_again(runtime: Ru
     first = _accept(runtime, "d-7")
     runtime.clock.advance(1)  # type: ignore[attr-defined]
     second = _accept(runtime, "d-8")
-    _process(runtime, second)  # a second worker got to the later event first
+    process_stored(runtime, second)  # a second worker got to the later event first
     now = runtime.clock.now().timestamp()
     [later, *_] = runtime.store.list_deliveries(inbound_id=second)
     assert runtime.store.claim_delivery(later.id, now=now, lease_s=30) is None
     assert runtime.store.claim_hint(later.id, now=now)[0] == "ordering"  # type: ignore[index]
-    _process(runtime, first)
+    process_stored(runtime, first)
     assert runtime.store.claim_hint(later.id, now=now)[0] == "blocked"  # type: ignore[index]
     for row in runtime.store.list_deliveries(inbound_id=first):
         assert runtime.store.claim_delivery(row.id, now=now, lease_s=30) is not None
