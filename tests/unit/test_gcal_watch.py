@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,9 +80,22 @@ def _watch(config: Path, calendar: str = "primary") -> int:
     return _cli(config, "watch", "--calendar", calendar, "--address", ADDRESS)
 
 
-def _runtime(config: Path, clock: FakeClock) -> Runtime:
+def _watched(tmp_path: Path, base: str, reconcile: str = "5m") -> Path:
+    """The config, after `gcal watch` opened a channel for the primary calendar."""
+    config = _config(tmp_path, base, reconcile)
+    assert _watch(config) == 0
+    return config
+
+
+@contextmanager
+def _hub(config: Path, clock: FakeClock) -> Iterator[Runtime]:
+    """The hub's runtime on `clock`, closed afterwards."""
     settings = load_settings(config, environ=os.environ, plugins=PLUGINS)
-    return build_runtime(settings, PLUGINS, clock=clock)
+    runtime = build_runtime(settings, PLUGINS, clock=clock)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def _saved(config: Path) -> dict[str, object]:
@@ -205,18 +219,14 @@ def test_the_hub_renews_a_channel_a_day_before_it_expires_stops_the_old_one_and_
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str, FakeClock]
 ) -> None:
     fake, base, clock = google
-    config = _config(tmp_path, base)
-    assert _watch(config) == 0
+    config = _watched(tmp_path, base)
     [first] = fake.channels.values()
-    runtime = _runtime(config, clock)
-    try:
+    with _hub(config, clock) as runtime:
         clock.advance(5 * 86400)  # two days left: nothing to do yet
         assert run_upkeep(runtime) == 1
         assert len(fake.requests_to("/events/watch")) == 1
         clock.advance(86400 + 60)  # less than a day left: a new channel to the same address
         run_upkeep(runtime)
-    finally:
-        runtime.close()
     renewed = fake.requests_to("/events/watch")[-1].body
     assert (renewed["address"], renewed["token"]) == (ADDRESS, CHANNEL_TOKEN)
     [second] = fake.open_channels("primary")  # the replaced one was stopped at once
@@ -244,19 +254,15 @@ def test_a_replaced_channel_whose_stop_failed_is_stopped_at_the_next_upkeep(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str, FakeClock]
 ) -> None:
     fake, base, clock = google
-    config = _config(tmp_path, base)
-    assert _watch(config) == 0
+    config = _watched(tmp_path, base)
     [first] = fake.channels.values()
-    runtime = _runtime(config, clock)
-    try:
+    with _hub(config, clock) as runtime:
         clock.advance(6 * 86400 + 60)
         fake.fail_next(503, path_suffix="/channels/stop")
         run_upkeep(runtime)  # renewed; Google failed the stop
         assert not fake.channels[first.id].stopped
         clock.advance(60)
         run_upkeep(runtime)
-    finally:
-        runtime.close()
     assert [s.status for s in fake.requests_to("/channels/stop")] == [503, 204]
     assert fake.channels[first.id].stopped
     assert len(fake.open_channels("primary")) == 1
@@ -272,10 +278,8 @@ def test_upkeep_raises_one_reconciliation_per_watched_calendar_and_interval(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str, FakeClock]
 ) -> None:
     _, base, clock = google
-    config = _config(tmp_path, base)
-    assert _watch(config) == 0
-    runtime = _runtime(config, clock)
-    try:
+    config = _watched(tmp_path, base)
+    with _hub(config, clock) as runtime:
         run_upkeep(runtime)
         run_upkeep(runtime)  # a second scheduler, the same interval
         assert len(_reconciles(runtime)) == 1
@@ -283,8 +287,6 @@ def test_upkeep_raises_one_reconciliation_per_watched_calendar_and_interval(
         run_upkeep(runtime)
         reconciles = _reconciles(runtime)
         row = runtime.store.get_event(reconciles[0].id)
-    finally:
-        runtime.close()
     assert len(reconciles) == 2
     assert all(r.delivery_id.startswith("reconcile:primary:") for r in reconciles)
     assert row is not None
@@ -295,11 +297,7 @@ def test_reconciliation_can_be_turned_off(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str, FakeClock]
 ) -> None:
     _, base, clock = google
-    config = _config(tmp_path, base, reconcile="0")
-    assert _watch(config) == 0
-    runtime = _runtime(config, clock)
-    try:
+    config = _watched(tmp_path, base, reconcile="0")
+    with _hub(config, clock) as runtime:
         assert run_upkeep(runtime) == 1
         assert _reconciles(runtime) == []
-    finally:
-        runtime.close()
