@@ -4,6 +4,8 @@ Actors stay tiny: they call `hub.pipeline.process.process_events` and
 `DeliveryEngine.deliver_batch` for the batch of ids their message carries, and enqueue
 what those return. A batch's sends run as tasks on the process's one event loop; every
 store write of the process goes through its one writer thread (hub/pipeline/writer.py).
+The composition hands the service its dependencies (`WorkerDeps`: hub/runtime.py's
+`Runtime` is one) and runs it: `switchboard worker`, or `serve`'s in-process worker.
 """
 
 from __future__ import annotations
@@ -11,27 +13,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
+from hub.clock import Clock
+from hub.config import Settings
 from hub.events import Event
 from hub.pipeline.consumer import BatchConsumer, DelayQueueWorker, Handlers
 from hub.pipeline.deliver import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.pipeline.http import make_client
 from hub.pipeline.process import flush_group, process_events
 from hub.pipeline.queries import run_queries
-from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
-from hub.pipeline.ratelimit import CachedBreaker, Limit, MemoryBreaker
+from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, Queue, delivery_actor
+from hub.pipeline.ratelimit import Breaker, CachedBreaker, Limit, Limiter, MemoryBreaker
 from hub.pipeline.rerender import Rerenderer
 from hub.pipeline.writer import StoreWriter
-from hub.rules import Rule
-from hub.runtime import Runtime
-from hub.sources.base import EnrichContext, EnrichingSource
-from hub.store import windows
+from hub.plugins import Plugins
+from hub.rules import Rule, RuleSetRef
+from hub.rules.categories import Categories
+from hub.sources.base import EnrichContext, EnrichingSource, Source
+from hub.store import Store, windows
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.worker")
@@ -71,12 +77,39 @@ class LoopThread:
         self.loop = None
 
 
+class WorkerDeps(Protocol):
+    """What a worker process runs on, built once by the composition (its `Runtime`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def plugins(self) -> Plugins: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def queue(self) -> Queue: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sources(self) -> Mapping[str, Source]: ...
+    @property
+    def rules(self) -> RuleSetRef: ...
+    @property
+    def categories(self) -> Categories: ...
+    @property
+    def limiter(self) -> Limiter: ...
+    @property
+    def breaker(self) -> Breaker: ...
+    @property
+    def rng(self) -> random.Random: ...
+
+
 class WorkerService:
     """Runs the actors for one process: start(), then stop() on shutdown."""
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: WorkerDeps,
         *,
         threads: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,

@@ -6,7 +6,8 @@ to process as if they had been received (`RawEvent`s: stored here, deduplicated 
 and enqueued for the workers). The scheduler service runs every such source's upkeep
 every minute, in `serve` and in `switchboard scheduler`. Any number of schedulers run
 it: work that must happen once takes a lease in the store (`ctx.shared.lease`), and
-returned events with the same id are stored once.
+returned events with the same id are stored once. The composition hands it what it
+works with (`UpkeepDeps`: hub/runtime.py's `Runtime` is one).
 """
 
 from __future__ import annotations
@@ -14,18 +15,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from hub.clock import Clock
+from hub.config import Settings
 from hub.pipeline.http import make_client
-from hub.runtime import Runtime
-from hub.sources.base import EnrichContext, RawEvent, has_upkeep
+from hub.pipeline.queue import Queue
+from hub.sources.base import EnrichContext, RawEvent, Source, has_upkeep
 from hub.store import NewEvent, Store
 from hub.store.shared import StoreSharedState
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.upkeep")
+
+
+class UpkeepDeps(Protocol):
+    """What upkeep and the scheduled backup work with, built once by the composition."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def queue(self) -> Queue: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sources(self) -> Mapping[str, Source]: ...
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +65,7 @@ async def upkeep_context(store: Store, clock: Clock) -> AsyncIterator[EnrichCont
         )
 
 
-def run_upkeep(runtime: Runtime) -> int:
+def run_upkeep(runtime: UpkeepDeps) -> int:
     """Run `maintain` of every source that has one; how many ran without an error.
 
     Also takes the scheduled backup when one is due (`backup:` in the config)."""
@@ -81,7 +99,7 @@ BACKUP_LEASE = "store-backup"
 BACKUP_LEASE_S = 3600.0
 
 
-def take_scheduled_backup(runtime: Runtime) -> Path | None:
+def take_scheduled_backup(runtime: UpkeepDeps) -> Path | None:
     """The backup `backup:` asks for, when due; the new file or None."""
     from hub.schedule.scheduler import scheduler_name
     from hub.store.backup import backup_if_due
@@ -109,7 +127,7 @@ def take_scheduled_backup(runtime: Runtime) -> Path | None:
     return taken
 
 
-def _receive(runtime: Runtime, raised: Sequence[RawEvent]) -> None:
+def _receive(runtime: UpkeepDeps, raised: Sequence[RawEvent]) -> None:
     """Store what upkeep raised like received webhooks and enqueue the new ones."""
     if not raised:
         return
