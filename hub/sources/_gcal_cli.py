@@ -1,4 +1,8 @@
-"""`switchboard gcal watch|stop|auth`: the commands the gcal source adds to the CLI."""
+"""`switchboard gcal watch|stop|auth`: the commands the gcal source adds to the CLI.
+
+hub/sources/gcal.py loads this module when the CLI asks for its commands and passes its
+own class in, so nothing here imports the source back.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,16 @@ from hub.errors import ConfigError, UsageError
 COMMAND = "gcal"
 
 
-def cli_commands() -> tuple[CliCommand, ...]:
-    return (CliCommand(name=COMMAND, help="Google Calendar helpers", build=_build),)
+def cli_commands(source_type: type[Any]) -> tuple[CliCommand, ...]:
+    """The commands, for the configured source when it is a `source_type` (GcalSource)."""
+
+    def build(gcal: argparse.ArgumentParser, tools: CliTools) -> None:
+        _build(gcal, tools, source_type)
+
+    return (CliCommand(name=COMMAND, help="Google Calendar helpers", build=build),)
 
 
-def _build(gcal: argparse.ArgumentParser, tools: CliTools) -> None:
+def _build(gcal: argparse.ArgumentParser, tools: CliTools, source_type: type[Any]) -> None:
     gcal_sub = gcal.add_subparsers(title="gcal commands")
     watch = gcal_sub.add_parser(
         "watch",
@@ -28,10 +37,10 @@ def _build(gcal: argparse.ArgumentParser, tools: CliTools) -> None:
     watch.add_argument(
         "--ttl", default="7d", type=tools.duration, help="how long the channel lives (max ~7d)"
     )
-    watch.set_defaults(run=lambda args: _gcal_watch(args, tools))
+    watch.set_defaults(run=lambda args: _gcal_watch(args, tools, source_type))
     stop_cmd = gcal_sub.add_parser("stop", help="stop the push channel of a calendar")
     stop_cmd.add_argument("--calendar", required=True)
-    stop_cmd.set_defaults(run=lambda args: _gcal_stop(args, tools))
+    stop_cmd.set_defaults(run=lambda args: _gcal_stop(args, tools, source_type))
     auth = gcal_sub.add_parser(
         "auth",
         help="grant Switchboard access to a Google account; prints the refresh token to store",
@@ -53,10 +62,10 @@ def _build(gcal: argparse.ArgumentParser, tools: CliTools) -> None:
     auth.set_defaults(run=lambda args: _gcal_auth(args, tools), blocks=True)
 
 
-def _gcal_source(args: argparse.Namespace, tools: CliTools) -> tuple[Any, Any, Any]:
+def _gcal_source(
+    args: argparse.Namespace, tools: CliTools, source_type: type[Any]
+) -> tuple[Any, Any, Any]:
     """The configured gcal source with its Calendar client, and the channel token."""
-    from hub.sources.gcal import GcalSource
-
     settings, plugins = tools.settings(args)
     configured = settings.sources.get("gcal")
     if configured is None or configured.secret is None:
@@ -64,7 +73,7 @@ def _gcal_source(args: argparse.Namespace, tools: CliTools) -> tuple[Any, Any, A
             "enable sources.gcal with a secret: it is the channel token Google sends back"
         )
     source = plugins.sources["gcal"].from_options(configured.options)
-    if not isinstance(source, GcalSource) or source.reader is None:
+    if not isinstance(source, source_type) or source.reader is None:
         raise ConfigError(
             "sources.gcal needs service_account, or client_id, client_secret and refresh_token"
         )
@@ -81,12 +90,12 @@ def _gcal_run(tools: CliTools, settings: Any, work: Callable[[Any], Awaitable[An
         raise ConfigError(f"Google refused: {exc}") from None
 
 
-def _gcal_watch(args: argparse.Namespace, tools: CliTools) -> int:
+def _gcal_watch(args: argparse.Namespace, tools: CliTools, source_type: type[Any]) -> int:
     from datetime import UTC, datetime
 
     if not args.address.startswith("https://"):
         raise ConfigError("--address must be the hub's public https URL of /hooks/gcal")
-    settings, source, secret = _gcal_source(args, tools)
+    settings, source, secret = _gcal_source(args, tools, source_type)
     ttl_s = parse_duration(args.ttl).total_seconds()
     channel = _gcal_run(
         tools, settings, lambda ctx: source.watch(ctx, args.calendar, args.address, secret, ttl_s)
@@ -104,8 +113,8 @@ def _gcal_watch(args: argparse.Namespace, tools: CliTools) -> int:
     return 0
 
 
-def _gcal_stop(args: argparse.Namespace, tools: CliTools) -> int:
-    settings, source, _ = _gcal_source(args, tools)
+def _gcal_stop(args: argparse.Namespace, tools: CliTools, source_type: type[Any]) -> int:
+    settings, source, _ = _gcal_source(args, tools, source_type)
     stopped = _gcal_run(tools, settings, lambda ctx: source.stop(ctx, args.calendar))
     print(f"stopped the push channel of {args.calendar}" if stopped else "no channel to stop")
     return 0

@@ -234,9 +234,9 @@ class GcalSource(Source):
     @classmethod
     def cli_commands(cls) -> Sequence[CliCommand]:
         """`switchboard gcal watch|stop|auth`."""
-        from hub.sources._gcal_cli import cli_commands
+        from hub.sources._gcal_cli import cli_commands  # only the CLI loads it
 
-        return cli_commands()
+        return cli_commands(cls)
 
     def verify(self, request: HookRequest, secret: Secret | None, clock: Clock) -> Verdict:
         headers = request.headers
