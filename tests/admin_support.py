@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from hub.admin.session import LOGIN_COOKIE
@@ -15,6 +16,7 @@ from hub.auth.passwords import hash_password
 from hub.config import Settings, load_settings
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
+from tests.fakes.discord import FakeDiscord, served_discord
 from tests.support import DEFAULT_RULES, GITHUB_SECRET, fixture_path, write_config
 
 ADMIN_TOKEN = "adm-token-0123456789abcdef"
@@ -96,3 +98,11 @@ def login(client: TestClient, **fields: str) -> httpx.Response:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(name="discord")
+def admin_discord() -> Iterator[tuple[FakeDiscord, str]]:
+    """The `discord` fixture with DISCORD_TOKEN in its webhook URL, the secret the admin
+    views must mask. A module imports this function (noqa: F401)."""
+    with served_discord(DISCORD_TOKEN) as served:
+        yield served

@@ -1,5 +1,5 @@
 """Fixtures shared by all suites: real Redis (skip locally when down, fail in CI), and the
-fake Notion API served on loopback."""
+fake Notion API and Discord webhook served on loopback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.fakes.discord import FakeDiscord, served_discord
 from tests.fakes.notion import FakeNotion
 from tests.servers import serve_in_thread
 from tests.support import REDIS_URL_FOR_TESTS as REDIS_URL
@@ -22,6 +23,13 @@ def notion() -> Iterator[tuple[FakeNotion, str]]:
     fake = FakeNotion.with_fixtures()
     with serve_in_thread(fake.app()) as base:
         yield fake, base
+
+
+@pytest.fixture
+def discord() -> Iterator[tuple[FakeDiscord, str]]:
+    """The fake Discord webhook on 127.0.0.1, for one test: (fake, webhook URL)."""
+    with served_discord() as served:
+        yield served
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,43 @@ def all_delivered(runtime: Runtime, event_id: str, count: int) -> bool:
     """`count` deliveries for the event, every one delivered."""
     rows = runtime.store.list_deliveries(inbound_id=event_id)
     return len(rows) == count and all(r.status == "delivered" for r in rows)
+
+
+@contextmanager
+def split_hub(
+    settings: Settings, *, threads: int | None = None
+) -> Iterator[tuple[TestClient, Runtime]]:
+    """Ingress and a separate worker on one broker, as two processes would run them: a
+    client on the ingress app and the worker's runtime; both stopped and closed after."""
+    from hub.app import create_app
+    from hub.pipeline.worker import WorkerService
+    from hub.runtime import build_runtime
+
+    ingress_rt = build_runtime(settings, load_plugins())
+    worker_rt = build_runtime(settings, load_plugins())
+    worker = WorkerService(worker_rt, threads=threads)
+    worker.start()
+    try:
+        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
+            yield client, worker_rt
+    finally:
+        worker.stop()
+        ingress_rt.close()
+        worker_rt.close()
+
+
+def deliver_five_issues_once(settings: Settings, prefix: str, *, timeout_s: float) -> list[str]:
+    """Post five GitHub issues and a provider retry of the first through `split_hub`, and
+    wait until each event's two deliveries are done; the event ids."""
+    with split_hub(settings) as (client, worker_rt):
+        ids = [post_issue(client, f"{prefix}-{n}") for n in range(5)]
+        post_issue(client, f"{prefix}-0", expect=200)  # duplicate delivery: processed once
+        wait_until(
+            lambda: all(all_delivered(worker_rt, i, 2) for i in ids),
+            timeout_s,
+            f"all 5 {prefix} events delivered",
+        )
+    return ids
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.servers import serve_in_thread
 from tests.support import fixture_path
+
+WEBHOOK_ID = "1213445701632131072"
+WEBHOOK_TOKEN = "tok-not-real"
 
 
 @dataclass
@@ -69,3 +75,11 @@ class FakeDiscord:
                 Route("/api/webhooks/{hook_id}/{token}", execute, methods=["POST"]),
             ]
         )
+
+
+@contextmanager
+def served_discord(token: str = WEBHOOK_TOKEN) -> Iterator[tuple[FakeDiscord, str]]:
+    """A FakeDiscord on 127.0.0.1 until the block ends: (fake, its webhook URL with `token`)."""
+    fake = FakeDiscord()
+    with serve_in_thread(fake.app()) as base:
+        yield fake, f"{base}/api/webhooks/{WEBHOOK_ID}/{token}"

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from hub.admin.session import COOKIE, decode_session, encode_session, new_session
 from hub.runtime import Runtime
@@ -18,19 +15,12 @@ from tests.admin_support import (
     ISSUE_OPENED,
     PASSWORD,
     READ_TOKEN,
+    admin_discord,  # noqa: F401  (the discord fixture)
     admin_hub,
     login,
 )
 from tests.fakes.discord import FakeDiscord
-from tests.servers import serve_in_thread
 from tests.support import GITHUB_SECRET, fixture_path, post_issue, wait_until
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
 
 
 def page_csrf(html: str) -> str:

@@ -4,10 +4,8 @@ simulate, stats, and that no secret ever leaves in a response."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
@@ -27,25 +25,18 @@ from tests.admin_support import (
     DISCORD_TOKEN,
     ISSUE_OPENED,
     READ_TOKEN,
+    admin_discord,  # noqa: F401  (the discord fixture)
     admin_hub,
     admin_settings,
     bearer,
     login,
 )
 from tests.fakes.discord import FakeDiscord
-from tests.servers import serve_in_thread
 from tests.support import GITHUB_SECRET, fixture_path, make_settings, post_issue, wait_until
 
 ADMIN = bearer(ADMIN_TOKEN)
 READ = bearer(READ_TOKEN)
 LABELED = fixture_path("github", "issues", "labeled.json").read_bytes()
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
 
 
 def _settled(runtime: Runtime, event_id: str) -> bool:

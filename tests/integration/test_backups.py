@@ -31,7 +31,6 @@ from tests.postgres import (
     _admin_connection,
     postgres_database,  # noqa: F401  (the postgres_url fixture)
 )
-from tests.servers import serve_in_thread
 from tests.support import (
     GITHUB_SECRET,
     fixture_path,
@@ -43,13 +42,6 @@ from tests.support import (
 )
 
 LOAD = 150
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
 
 
 def _kill(runtime: Runtime, delivery_id: str) -> None:

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
 from tests.fakes.discord import FakeDiscord
-from tests.servers import serve_in_thread
 from tests.support import (
     REDIS_URL_FOR_TESTS,
     all_delivered,
+    deliver_five_issues_once,
     make_settings,
     post_issue,
     wait_until,
 )
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
 
 
 def test_embedded_mode_delivers_the_rendered_embed_exactly_once(
@@ -116,22 +107,6 @@ def test_redis_mode_ingress_and_separate_worker_deliver_exactly_once(
     settings = make_settings(
         tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace
     )
-    ingress_rt = build_runtime(settings, load_plugins())
-    worker_rt = build_runtime(settings, load_plugins())
-    worker = WorkerService(worker_rt)
-    worker.start()
-    try:
-        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            ids = [post_issue(client, f"redis-{n}") for n in range(5)]
-            post_issue(client, "redis-0", expect=200)  # duplicate delivery: processed once
-            wait_until(
-                lambda: all(all_delivered(worker_rt, i, 2) for i in ids),
-                15,
-                "all 5 events delivered through Redis",
-            )
-    finally:
-        worker.stop()
-        ingress_rt.close()
-        worker_rt.close()
+    ids = deliver_five_issues_once(settings, "redis", timeout_s=15)
     contents = sorted(r.body["content"] for r in fake.received)
     assert contents == sorted(f"opened {i}" for i in ids)

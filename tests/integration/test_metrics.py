@@ -3,29 +3,19 @@ any process, ingress rejections are counted by source and reason."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from tests.admin_support import DISCORD_TOKEN, ISSUE_OPENED
+from tests.admin_support import ISSUE_OPENED
 from tests.fakes.discord import FakeDiscord
-from tests.servers import serve_in_thread
 from tests.support import github_headers, make_settings, post_issue, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/{DISCORD_TOKEN}"
 
 
 def scrape(client: TestClient) -> Samples:

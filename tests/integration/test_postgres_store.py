@@ -28,7 +28,6 @@ from hub.store.replay import replay
 from hub.store.tables import events, metadata
 from tests.fakes.discord import FakeDiscord
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
-from tests.servers import serve_in_thread
 from tests.support import (
     fixture_path,
     github_headers,
@@ -360,13 +359,6 @@ def test_a_dead_delivery_replayed_is_claimable_again_and_delivered_is_left_alone
 
 
 # --- the hub end to end ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
 
 
 def test_embedded_hub_on_postgres_delivers_every_event_exactly_once(

@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.discord import FakeDiscord
-from tests.servers import serve_in_thread
 from tests.support import (
     GITHUB_SECRET,
     REDIS_URL_FOR_TESTS,
@@ -33,13 +31,6 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen(
             [sys.executable, "-m", "hub", *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-
-
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1/tok-not-real"
 
 
 def test_ingress_process_and_two_worker_processes_deliver_every_event_once(

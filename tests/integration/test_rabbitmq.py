@@ -7,17 +7,16 @@ connections), as two processes would; the queues live in a private namespace.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
+from hub.config import Settings
 from hub.errors import ConfigError
 from hub.pipeline.queue import NamespacedRabbitmqBroker, Queue, make_broker
 from hub.pipeline.ratelimit import Limit
-from hub.pipeline.worker import WorkerService
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from tests.fakes.discord import FakeDiscord
@@ -25,13 +24,14 @@ from tests.rabbitmq import (
     RABBITMQ_URL_FOR_TESTS,
     rabbitmq_queues,  # noqa: F401  (the rabbitmq_namespace fixture)
 )
-from tests.servers import serve_in_thread
 from tests.support import (
     REDIS_URL_FOR_TESTS,
     all_delivered,
+    deliver_five_issues_once,
     free_port,
     make_settings,
     post_issue,
+    split_hub,
     wait_until,
 )
 
@@ -49,20 +49,10 @@ rules:
 """
 
 
-@pytest.fixture
-def discord() -> Iterator[tuple[FakeDiscord, str]]:
-    fake = FakeDiscord()
-    with serve_in_thread(fake.app()) as base:
-        yield fake, f"{base}/api/webhooks/1213445701632131072/tok-not-real"
-
-
-def _runtimes(
-    tmp_path: Path, url: str, namespace: str, **kwargs: object
-) -> tuple[Runtime, Runtime]:
-    settings = make_settings(
+def _settings(tmp_path: Path, url: str, namespace: str, **kwargs: object) -> Settings:
+    return make_settings(
         tmp_path, discord_url=url, broker_url=RABBITMQ_URL_FOR_TESTS, namespace=namespace, **kwargs
     )
-    return build_runtime(settings, load_plugins()), build_runtime(settings, load_plugins())
 
 
 def test_an_amqp_url_gives_a_rabbitmq_broker_whose_queues_carry_the_namespace() -> None:
@@ -89,22 +79,8 @@ def test_events_go_end_to_end_through_rabbitmq_exactly_once(
     tmp_path: Path, discord: tuple[FakeDiscord, str], rabbitmq_namespace: str
 ) -> None:
     fake, url = discord
-    ingress_rt, worker_rt = _runtimes(tmp_path, url, rabbitmq_namespace)
-    worker = WorkerService(worker_rt)
-    worker.start()
-    try:
-        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            ids = [post_issue(client, f"amqp-{n}") for n in range(5)]
-            post_issue(client, "amqp-0", expect=200)  # duplicate delivery: processed once
-            wait_until(
-                lambda: all(all_delivered(worker_rt, i, 2) for i in ids),
-                20,
-                "all 5 events delivered through RabbitMQ",
-            )
-    finally:
-        worker.stop()
-        ingress_rt.close()
-        worker_rt.close()
+    settings = _settings(tmp_path, url, rabbitmq_namespace)
+    ids = deliver_five_issues_once(settings, "amqp", timeout_s=20)
     contents = sorted(r.body["content"] for r in fake.received)
     assert contents == sorted(f"opened {i}" for i in ids)
 
@@ -116,17 +92,9 @@ def test_a_retry_after_travels_through_the_delay_queue_and_is_kept(
     # engine waits in process, so the retry is a delayed message on deliver.discord.DQ
     fake, url = discord
     fake.rate_limit_next(1.5)
-    ingress_rt, worker_rt = _runtimes(tmp_path, url, rabbitmq_namespace)
-    worker = WorkerService(worker_rt)
-    worker.start()
-    try:
-        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            event_id = post_issue(client, "amqp-429")
-            wait_until(lambda: all_delivered(worker_rt, event_id, 2), 20, "delivered after the 429")
-    finally:
-        worker.stop()
-        ingress_rt.close()
-        worker_rt.close()
+    with split_hub(_settings(tmp_path, url, rabbitmq_namespace)) as (client, worker_rt):
+        event_id = post_issue(client, "amqp-429")
+        wait_until(lambda: all_delivered(worker_rt, event_id, 2), 20, "delivered after the 429")
     assert [r.status for r in fake.received] == [429, 200]
     waited = fake.received[1].at - fake.received[0].at
     assert 1.5 <= waited <= 1.5 * 1.10 + 0.5, f"asked 1.5s, retried after {waited:.3f}s"
@@ -136,20 +104,13 @@ def test_a_group_flush_is_a_delayed_message_that_arrives_when_the_window_closes(
     tmp_path: Path, discord: tuple[FakeDiscord, str], rabbitmq_namespace: str
 ) -> None:
     fake, url = discord
-    ingress_rt, worker_rt = _runtimes(tmp_path, url, rabbitmq_namespace, rules=GROUP_RULES)
+    settings = _settings(tmp_path, url, rabbitmq_namespace, rules=GROUP_RULES)
     # Several threads: events for one key processed at the same moment share one group.
-    worker = WorkerService(worker_rt, threads=4)
-    worker.start()
-    try:
-        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            opened = time.monotonic()
-            for n in range(3):
-                post_issue(client, f"amqp-group-{n}")
-            wait_until(lambda: len(fake.ok()) >= 1, 20, "the group's digest was sent")
-    finally:
-        worker.stop()
-        ingress_rt.close()
-        worker_rt.close()
+    with split_hub(settings, threads=4) as (client, _):
+        opened = time.monotonic()
+        for n in range(3):
+            post_issue(client, f"amqp-group-{n}")
+        wait_until(lambda: len(fake.ok()) >= 1, 20, "the group's digest was sent")
     [digest] = fake.received
     assert digest.body["content"] == "3 issue events"
     # The flush came from the delay queue, not early and not only via the sweeper (60 s).
