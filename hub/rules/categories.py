@@ -11,9 +11,9 @@ everywhere. Signals, strongest first:
 4. keywords and examples together: a naive Bayes classifier (hub/rules/classifier.py)
    trained on every category's keywords (weighted) and `examples` (one category's
    examples may also come from a file of labelled past tasks, read by
-   hub/config/categories.py), plus a
-   bonus per keyword hit in the text (whole words with an optional -s, -es, -ed or -ing).
-   With a keyword hit the best score wins; without one, only when its probability
+   hub/config/categories.py), with each category's keyword hits (whole words with an
+   optional -s, -es, -ed or -ing) as one more feature it weighs, plus a small bonus per
+   hit. With a keyword hit the best score wins; without one, only when its probability
    reaches `min_confidence`.
 
 Earlier categories win ties. Measured by benchmarks/categories.py (docs/rules.md). The
@@ -50,9 +50,11 @@ TEXT_FIELDS = ("Description", "Notes", "Summary", "description", "body", "commen
 LABEL_FIELDS = ("labels", "Labels", "Tags", "tags", "Type", "Category")
 #: A keyword counts as this many example titles when training the classifier...
 KEYWORD_WEIGHT = 3.0
-#: ...and each keyword hit in the text adds this to its category's log score.
-#: Both chosen on the benchmark's tuning half (benchmarks/categories.py).
-KEYWORD_BONUS = 3.0
+#: ...and each keyword hit in the text adds this to its category's log score, on top of
+#: the classifier's own `k:<category>` feature (which learns how much a hit is worth).
+#: Both chosen by cross-validation (benchmarks/categories.py --cv); a bonus of 3 with no
+#: keyword feature let product nouns in a lexicon ("export", "search") outvote the rest.
+KEYWORD_BONUS = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,9 +73,10 @@ def train_categories(settings: CategorySettings) -> Categories:
     training = [(c.name, text, 1.0) for c in items for text in c.examples]
     training += [(c.name, keyword, KEYWORD_WEIGHT) for c in items for keyword in c.keywords]
     training += [(name, text, 1.0) for name, text in settings.examples]
+    cues = {c.name: c.keyword_hits for c in items if c.keywords}
     return Categories(
         items=items,
-        classifier=train(training) if training else None,
+        classifier=train(training, cues=cues) if training else None,
         min_confidence=settings.min_confidence,
     )
 
