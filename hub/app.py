@@ -19,6 +19,7 @@ from hub.auth.audit import record_configured_roles
 from hub.auth.proxies import TrustedProxies
 from hub.errors import RequestRejected, StoreError
 from hub.ingress.commit import GroupCommitWriter
+from hub.ingress.fast import HookFastPath
 from hub.ingress.receive import receive_hook, rejected, store_unavailable
 from hub.observe.metrics import HubMetrics
 from hub.pipeline.worker import WorkerService
@@ -110,8 +111,15 @@ def create_app(
         ],
         exception_handlers={RequestRejected: rejected, StoreError: store_unavailable},
         lifespan=lifespan,
-        # Only with proxies configured: otherwise the peer is the client and no layer runs.
-        middleware=[Middleware(TrustedProxies, trusted=runtime.settings.server.trusted_proxies)]
-        if runtime.settings.server.trusted_proxies
-        else [],
+        middleware=[
+            # Only with proxies configured: otherwise the peer is the client and no layer runs.
+            *(
+                [Middleware(TrustedProxies, trusted=runtime.settings.server.trusted_proxies)]
+                if runtime.settings.server.trusted_proxies
+                else []
+            ),
+            # POST /hooks/{source} answered without the router (hub/ingress/fast.py); the
+            # routes above still serve /hooks/{source}/{path} and whatever it passes on.
+            Middleware(HookFastPath, runtime=runtime),
+        ],
     )

@@ -168,10 +168,16 @@ def record_rejection(request: Request, exc: RequestRejected) -> None:
     """Count a refused webhook (called from the ingress error handler)."""
     metrics = getattr(request.state, "metrics", None)
     if isinstance(metrics, HubMetrics) and request.url.path.startswith("/hooks/"):
-        runtime: Runtime = request.state.runtime
         source = str(request.path_params.get("source", ""))
-        # Only configured names become labels: /hooks/<anything> must not grow the series.
-        metrics.rejected.labels(source if source in runtime.sources else "_unknown", exc.code).inc()
+        count_rejection(metrics, request.state.runtime, source, exc)
+
+
+def count_rejection(
+    metrics: HubMetrics, runtime: Runtime, source: str, exc: RequestRejected
+) -> None:
+    """Count a refused webhook to `source` (the ingress fast path calls this directly)."""
+    # Only configured names become labels: /hooks/<anything> must not grow the series.
+    metrics.rejected.labels(source if source in runtime.sources else "_unknown", exc.code).inc()
 
 
 def _gauge(
