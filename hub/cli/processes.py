@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from hub.cli.common import _settings
 from hub.errors import ConfigError
@@ -104,54 +105,70 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from hub.pipeline.worker import WorkerService
 
-    settings, plugins = _settings(args)
-    configure_logging(args.log_level, settings.secret_values(), args.log_format)
-    if settings.is_embedded:
-        raise ConfigError(
-            "a separate worker needs a shared broker",
-            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
-        )
-    runtime = build_runtime(settings, plugins)
-    service = WorkerService(runtime, threads=args.threads)
-    watcher = _watch_rules(runtime)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    service.start()
-    print(f"switchboard: worker {os.getpid()} running", file=sys.stderr, flush=True)
-    stop.wait()
-    service.stop()
-    watcher.stop()
-    runtime.close()
-    return 0
+    runtime = _shared_broker_runtime(args, "a separate worker needs a shared broker")
+    return _run_until_signalled(runtime, WorkerService(runtime, threads=args.threads), "worker")
 
 
 def _scheduler(args: argparse.Namespace) -> int:
     from hub.schedule.scheduler import Scheduler, SchedulerService, next_ticks, scheduler_name
     from hub.schedule.upkeep import run_upkeep
 
-    settings, plugins = _settings(args)
-    configure_logging(args.log_level, settings.secret_values(), args.log_format)
-    if settings.is_embedded:
-        raise ConfigError(
-            "a separate scheduler needs a shared broker; `switchboard serve` runs one itself",
-            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
-        )
-    runtime = build_runtime(settings, plugins)
+    runtime = _shared_broker_runtime(
+        args, "a separate scheduler needs a shared broker; `switchboard serve` runs one itself"
+    )
     service = SchedulerService(
         Scheduler(
             runtime.store, runtime.queue, runtime.rules, runtime.clock, name=scheduler_name()
         ),
         upkeep=lambda: run_upkeep(runtime),
     )
+
+    def ticks() -> list[str]:
+        return [
+            f"  {rule_id}: next tick {tick.isoformat() if tick else 'never'}"
+            for rule_id, tick in next_ticks(runtime.rules, runtime.clock.now())
+        ]
+
+    return _run_until_signalled(runtime, service, "scheduler", notes=ticks)
+
+
+def _shared_broker_runtime(args: argparse.Namespace, refusal: str) -> Runtime:
+    """The runtime of a process that only makes sense beside others on a shared broker;
+    refused (with `refusal`) in embedded mode."""
+    settings, plugins = _settings(args)
+    configure_logging(args.log_level, settings.secret_values(), args.log_format)
+    if settings.is_embedded:
+        raise ConfigError(
+            refusal,
+            hint="set SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379/0 (or broker.url: amqp://...)",
+        )
+    return build_runtime(settings, plugins)
+
+
+class _Service(Protocol):
+    """What `_run_until_signalled` runs: the worker or the scheduler service."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _run_until_signalled(
+    runtime: Runtime,
+    service: _Service,
+    what: str,
+    *,
+    notes: Callable[[], list[str]] = list,
+) -> int:
+    """Run `service` (with rule hot reload) until SIGINT or SIGTERM, then stop it and close
+    the runtime; `notes` are start-up lines printed once it runs."""
     watcher = _watch_rules(runtime)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     service.start()
-    print(f"switchboard: scheduler {os.getpid()} running", file=sys.stderr, flush=True)
-    for rule_id, tick in next_ticks(runtime.rules, runtime.clock.now()):
-        print(f"  {rule_id}: next tick {tick.isoformat() if tick else 'never'}", file=sys.stderr)
+    print(f"switchboard: {what} {os.getpid()} running", file=sys.stderr, flush=True)
+    for line in notes():
+        print(line, file=sys.stderr)
     stop.wait()
     service.stop()
     watcher.stop()
