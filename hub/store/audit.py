@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 
+from hub.store.engine import delete_in_batches
 from hub.store.store import Store
 from hub.store.tables import audit_log
 
@@ -91,16 +92,11 @@ def list_audit(store: Store, f: AuditFilter) -> list[AuditEntry]:
 
 def prune_audit(store: Store, *, older_than: float, batch_size: int = 500) -> int:
     """Delete entries recorded before `older_than`, in short transactions."""
-    removed = 0
-    while True:
-        with store.guard("prune the audit trail"), store.engine.begin() as conn:
-            ids = list(
-                conn.scalars(
-                    select(audit_log.c.id).where(audit_log.c.at < older_than).limit(batch_size)
-                )
-            )
-            if ids:
-                conn.execute(delete(audit_log).where(audit_log.c.id.in_(ids)))
-        removed += len(ids)
-        if len(ids) < batch_size:
-            return removed
+    return delete_in_batches(
+        store.engine,
+        audit_log,
+        audit_log.c.id,
+        select(audit_log.c.id).where(audit_log.c.at < older_than),
+        batch_size=batch_size,
+        doing="prune the audit trail",
+    )

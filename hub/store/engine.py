@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -134,6 +145,29 @@ def keyed_write(engine: Engine, key: str) -> Iterator[Connection]:
             )
         yield conn
         conn.commit()
+
+
+def delete_in_batches(
+    engine: Engine,
+    table: Table,
+    key: Column[Any],
+    ids: Select[Any],
+    *,
+    batch_size: int,
+    doing: str,
+) -> int:
+    """Delete the rows of `table` whose `key` is among `ids` (a select of key values),
+    `batch_size` at a time; each batch is its own short transaction, so pruning a large
+    store never holds a long write lock over ingress. How many rows went."""
+    removed = 0
+    while True:
+        with guard(doing), engine.begin() as conn:
+            batch = list(conn.scalars(ids.limit(batch_size)))
+            if batch:
+                conn.execute(delete(table).where(key.in_(batch)))
+        removed += len(batch)
+        if len(batch) < batch_size:
+            return removed
 
 
 def insert_ignore_factory(engine: Engine) -> Any:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import select
 
 from hub.store.audit import prune_audit
 from hub.store.deliveries import TERMINAL_DELIVERY
+from hub.store.engine import delete_in_batches
 from hub.store.store import Store
 from hub.store.tables import attempts, deliveries, event_bodies, events
 
@@ -32,45 +33,26 @@ class Pruned:
 def prune(store: Store, *, older_than: float, batch_size: int = 500) -> Pruned:
     """Delete the raw bodies and headers of finished events received before `older_than`,
     attempts (of finished deliveries) started before it, and audit entries from before it."""
-    payloads = 0
-    while True:
-        with store.guard("prune raw payloads"), store.engine.begin() as conn:
-            ids = list(
-                conn.scalars(
-                    select(event_bodies.c.event_id)
-                    .join(events, events.c.id == event_bodies.c.event_id)
-                    .where(
-                        events.c.received_at < older_than,
-                        events.c.status.in_(_DONE_EVENTS),
-                    )
-                    .limit(batch_size)
-                )
-            )
-            if ids:
-                conn.execute(delete(event_bodies).where(event_bodies.c.event_id.in_(ids)))
-        payloads += len(ids)
-        if len(ids) < batch_size:
-            break
-    removed = 0
+    payloads = delete_in_batches(
+        store.engine,
+        event_bodies,
+        event_bodies.c.event_id,
+        select(event_bodies.c.event_id)
+        .join(events, events.c.id == event_bodies.c.event_id)
+        .where(events.c.received_at < older_than, events.c.status.in_(_DONE_EVENTS)),
+        batch_size=batch_size,
+        doing="prune raw payloads",
+    )
     finished = select(deliveries.c.id).where(deliveries.c.status.in_(TERMINAL_DELIVERY))
-    while True:
-        with store.guard("prune attempts"), store.engine.begin() as conn:
-            ids = list(
-                conn.scalars(
-                    select(attempts.c.id)
-                    .where(
-                        and_(
-                            attempts.c.started_at < older_than,
-                            attempts.c.delivery_id.in_(finished),
-                        )
-                    )
-                    .limit(batch_size)
-                )
-            )
-            if ids:
-                conn.execute(delete(attempts).where(attempts.c.id.in_(ids)))
-        removed += len(ids)
-        if len(ids) < batch_size:
-            break
+    removed = delete_in_batches(
+        store.engine,
+        attempts,
+        attempts.c.id,
+        select(attempts.c.id).where(
+            attempts.c.started_at < older_than, attempts.c.delivery_id.in_(finished)
+        ),
+        batch_size=batch_size,
+        doing="prune attempts",
+    )
     audit = prune_audit(store, older_than=older_than, batch_size=batch_size)
     return Pruned(payloads, removed, audit)
