@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,12 +54,16 @@ def admin_settings(
     discord_url: str | None = None,
     extra_sources: str = "",
     rules: str = DEFAULT_RULES,
+    admin_extra: str = "",
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """The standard test config (github → discord + log) plus an `admin:` section."""
+    """The standard test config (github → discord + log) plus an `admin:` section;
+    `admin_extra` goes on after it (more `admin:` keys, or further sections), and
+    `environ` adds to the environment its secrets are read from."""
     config = write_config(tmp_path, extra_sources=extra_sources, rules=rules)
     with config.open("a", encoding="utf-8") as out:
-        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
-    env = {"SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET, **admin_env()}
+        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)) + admin_extra)
+    env = {"SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET, **admin_env(), **(environ or {})}
     if discord_url:
         env["TEST_DISCORD_WEBHOOK_URL"] = discord_url
     return load_settings(config, environ=env, plugins=load_plugins())
@@ -69,17 +73,26 @@ def admin_settings(
 def admin_hub(
     tmp_path: Path,
     *,
+    run_worker: bool = True,
     discord_url: str | None = None,
     extra_sources: str = "",
     rules: str = DEFAULT_RULES,
+    admin_extra: str = "",
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Runtime, TestClient]]:
-    """A running hub (with its in-process worker) and a TestClient on it."""
+    """A running hub (with its in-process worker unless `run_worker` is off) and a
+    TestClient on it; the config as `admin_settings` writes it."""
     settings = admin_settings(
-        tmp_path, discord_url=discord_url, extra_sources=extra_sources, rules=rules
+        tmp_path,
+        discord_url=discord_url,
+        extra_sources=extra_sources,
+        rules=rules,
+        admin_extra=admin_extra,
+        environ=environ,
     )
     runtime = build_runtime(settings, load_plugins())
     try:
-        with TestClient(create_app(runtime, run_worker=True)) as client:
+        with TestClient(create_app(runtime, run_worker=run_worker)) as client:
             yield runtime, client
     finally:
         runtime.close()

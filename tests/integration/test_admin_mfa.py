@@ -14,41 +14,20 @@ from starlette.testclient import TestClient
 
 from hub.admin.mfa import PENDING_COOKIE
 from hub.admin.session import COOKIE
-from hub.app import create_app
-from hub.auth.passwords import hash_password
-from hub.config import load_settings
-from hub.plugins import load_plugins
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime
 from hub.secrets import Secret
 from hub.store import open_store
 from hub.store.crypto import TokenCipher, new_key
 from hub.store.mfa import begin_enrollment, get_totp
 from hub.store.rotation import rotate_tokens
 from hub.store.tables import mfa_totp
-from tests.admin_support import ADMIN_YAML, PASSWORD, login
-from tests.support import GITHUB_SECRET, write_config
+from tests.admin_support import PASSWORD, admin_hub, login
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    config = write_config(tmp_path)
-    with config.open("a", encoding="utf-8") as out:
-        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)) + "  mfa: required\n")
-    env = {
-        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
-        "TEST_ADMIN_TOKEN": "adm-token-0123456789abcdef",
-        "TEST_READ_TOKEN": "read-token-0123456789abcdef",
-        "TEST_OPERATOR_TOKEN": "oper-token-0123456789abcdef",
-        "TEST_BOB_HASH": hash_password(PASSWORD),
-    }
-    runtime = build_runtime(
-        load_settings(config, environ=env, plugins=load_plugins()), load_plugins()
-    )
-    try:
-        with TestClient(create_app(runtime, run_worker=False)) as c:
-            yield runtime, c
-    finally:
-        runtime.close()
+    with admin_hub(tmp_path, run_worker=False, admin_extra="  mfa: required\n") as running:
+        yield running
 
 
 def csrf_of(html: str) -> str:

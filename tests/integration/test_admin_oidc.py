@@ -12,16 +12,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from hub.app import create_app
-from hub.auth.passwords import hash_password
-from hub.config import load_settings
-from hub.plugins import load_plugins
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime
 from hub.store.audit import AuditFilter, list_audit
-from tests.admin_support import ADMIN_YAML, PASSWORD
+from tests.admin_support import admin_hub
 from tests.fakes.oidc import FakeProvider
 from tests.servers import serve_in_thread
-from tests.support import GITHUB_SECRET, write_config
 
 CLIENT_ID = "switchboard-test"
 CLIENT_SECRET = "oidc-client-secret-0123456789"
@@ -47,26 +42,13 @@ def provider() -> Iterator[FakeProvider]:
 def hub(tmp_path: Path, provider: FakeProvider) -> Iterator[tuple[Runtime, TestClient]]:
     provider.misbehave.__init__()  # type: ignore[misc]  # a good provider again
     provider.groups = ["eng", "oncall"]
-    config = write_config(tmp_path)
-    with config.open("a", encoding="utf-8") as out:
-        out.write(ADMIN_YAML.format(hash=hash_password(PASSWORD)))
-        out.write(OIDC_YAML.format(issuer=provider.issuer, client_id=CLIENT_ID))
-    env = {
-        "SWITCHBOARD_SECRET_GITHUB": GITHUB_SECRET,
-        "TEST_ADMIN_TOKEN": "adm-token-0123456789abcdef",
-        "TEST_READ_TOKEN": "read-token-0123456789abcdef",
-        "TEST_OPERATOR_TOKEN": "oper-token-0123456789abcdef",
-        "TEST_BOB_HASH": hash_password(PASSWORD),
-        "TEST_OIDC_SECRET": CLIENT_SECRET,
-    }
-    runtime = build_runtime(
-        load_settings(config, environ=env, plugins=load_plugins()), load_plugins()
-    )
-    try:
-        with TestClient(create_app(runtime, run_worker=False)) as client:
-            yield runtime, client
-    finally:
-        runtime.close()
+    with admin_hub(
+        tmp_path,
+        run_worker=False,
+        admin_extra=OIDC_YAML.format(issuer=provider.issuer, client_id=CLIENT_ID),
+        environ={"TEST_OIDC_SECRET": CLIENT_SECRET},
+    ) as running:
+        yield running
 
 
 def sign_in(client: TestClient, *, state: str | None = None) -> httpx.Response:
