@@ -1,10 +1,11 @@
 """Fixtures shared by all suites: real Redis (skip locally when down, fail in CI), and the
-fake Notion API and Discord webhook served on loopback."""
+fake Notion API and Discord webhook served on loopback, and the shipped example config."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,8 +13,8 @@ import redis
 from tests.fakes.discord import FakeDiscord, served_discord
 from tests.fakes.notion import FakeNotion
 from tests.servers import serve_in_thread
+from tests.support import GITHUB_SECRET, copy_example, in_ci
 from tests.support import REDIS_URL_FOR_TESTS as REDIS_URL
-from tests.support import in_ci
 
 
 @pytest.fixture
@@ -30,6 +31,14 @@ def discord() -> Iterator[tuple[FakeDiscord, str]]:
     """The fake Discord webhook on 127.0.0.1, for one test: (fake, webhook URL)."""
     with served_discord() as served:
         yield served
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped example config and rules, run from its directory."""
+    monkeypatch.chdir(copy_example(tmp_path))
+    monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)
+    return tmp_path
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -38,6 +39,13 @@ def fixture_path(*parts: str) -> Path:
 def fixture_json(*parts: str) -> Any:
     """A shared JSON fixture, parsed."""
     return json.loads(fixture_path(*parts).read_text(encoding="utf-8"))
+
+
+def copy_example(to: Path) -> Path:
+    """The shipped example config (as switchboard.yaml) and rules, copied into `to`."""
+    shutil.copy(REPO / "switchboard.example.yaml", to / "switchboard.yaml")
+    shutil.copytree(REPO / "rules", to / "rules")
+    return to
 
 
 def github_signature(body: bytes, secret: str = GITHUB_SECRET) -> str:

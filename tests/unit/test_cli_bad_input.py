@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli import _parser, existing_path, main
-from tests.support import GITHUB_SECRET, REPO
+from tests.support import GITHUB_SECRET, REPO, copy_example
 
 GARBAGE = b"\xff\xfe{{ not: [json, or: yaml\n\x00"
 
@@ -42,8 +41,7 @@ class Outcome:
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CLI:
-    shutil.copy(REPO / "switchboard.example.yaml", tmp_path / "switchboard.yaml")
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    copy_example(tmp_path)
     (tmp_path / "garbage").write_bytes(GARBAGE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -23,19 +22,9 @@ from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
 from hub.rules.testing import normalize_payload
 from hub.runtime import load_rules
-from tests.support import FIXTURES, GITHUB_SECRET, REPO, fixture_path
+from tests.support import FIXTURES, REPO, fixture_path
 
 PLUGINS = load_plugins()
-
-
-@pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped example config and rules, run from its directory."""
-    shutil.copy(REPO / "switchboard.example.yaml", tmp_path / "switchboard.yaml")
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)
-    return tmp_path
 
 
 @pytest.mark.parametrize(

@@ -14,19 +14,9 @@ from hub.plugins import load_plugins
 from hub.rules import RuleSet, RuleSetRef, load_ruleset, match_rules
 from hub.rules.reload import RulesWatcher
 from hub.rules.templates import TemplateEngine
-from tests.support import GITHUB_SECRET, REPO, fixture_path
+from tests.support import REPO, fixture_path
 
 PLUGINS = load_plugins()
-
-
-@pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped example config and rules, run from its directory."""
-    shutil.copy(REPO / "switchboard.example.yaml", tmp_path / "switchboard.yaml")
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", GITHUB_SECRET)
-    return tmp_path
 
 
 def test_shipped_rules_pass_check_and_their_tests(
