@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -194,6 +195,20 @@ def _remember_fixture_channel(runtime: Runtime) -> None:
         }
     }
     StoreSnapshots(runtime.store).put(CHANNELS_KEY, doc, version=None, now=0.0)
+
+
+@contextmanager
+def _first_push(tmp_path: Path, base: str) -> Iterator[tuple[Runtime, TestClient]]:
+    """A running hub watching the fixture channel, sent its first change notification
+    (message number 2); the runtime is closed afterwards."""
+    runtime = _hub(tmp_path, base)
+    try:
+        _remember_fixture_channel(runtime)
+        with TestClient(create_app(runtime, run_worker=True)) as client:
+            _post(client, _headers("exists", 2))
+            yield runtime, client
+    finally:
+        runtime.close()
 
 
 def test_sync_is_acknowledged_and_a_bad_token_is_refused(
@@ -383,10 +398,7 @@ def test_an_expired_sync_token_resyncs_without_repeating_old_events(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str]
 ) -> None:
     fake, base = google
-    runtime = _hub(tmp_path, base)
-    _remember_fixture_channel(runtime)
-    with TestClient(create_app(runtime, run_worker=True)) as client:
-        _post(client, _headers("exists", 2))
+    with _first_push(tmp_path, base) as (runtime, client):
         wait_until(lambda: _synced(runtime, FULL["nextSyncToken"]), 10, "the full sync ran")
         # Google forgets the token; meanwhile triage was renamed and a new event appeared.
         del fake.incremental[FULL["nextSyncToken"]]
@@ -394,7 +406,6 @@ def test_an_expired_sync_token_resyncs_without_repeating_old_events(
         _post(client, _headers("exists", 3))
         wait_until(lambda: len(_inbox(tmp_path)) == 2, 10, "the resync routed what changed")
         wait_until(lambda: _synced(runtime, "resynced-token"), 5, "the new token was kept")
-    runtime.close()
 
     lines = sorted(_inbox(tmp_path))
     assert lines[0].startswith("gcal.event.created|review|newevent0001|Kickoff|")
@@ -409,17 +420,13 @@ def test_rate_limited_listing_is_retried_after_googles_wait(
     tmp_path: Path, google: tuple[FakeGoogleCalendar, str]
 ) -> None:
     fake, base = google
-    runtime = _hub(tmp_path, base)
-    _remember_fixture_channel(runtime)
-    with TestClient(create_app(runtime, run_worker=True)) as client:
-        _post(client, _headers("exists", 2))
+    with _first_push(tmp_path, base) as (runtime, client):
         wait_until(lambda: _synced(runtime, FULL["nextSyncToken"]), 10, "the full sync ran")
         fake.fail_next(
             403, gcal_fixture("errors", "403-rateLimitExceeded.json"), {"Retry-After": "1"}
         )
         _post(client, _headers("exists", 3))
         wait_until(lambda: len(_inbox(tmp_path)) == 2, 15, "routed after Google's wait")
-    runtime.close()
     assert [s.status for s in fake.api_requests("GET")][-2:] == [403, 200]
 
 
@@ -428,12 +435,8 @@ def test_refused_credentials_pass_the_thin_event_on_without_leaking_them(
 ) -> None:
     fake, base = google
     fake.refresh_token = "1//another-grant"
-    runtime = _hub(tmp_path, base)
-    _remember_fixture_channel(runtime)
-    with TestClient(create_app(runtime, run_worker=True)) as client:
-        _post(client, _headers("exists", 2))
+    with _first_push(tmp_path, base):
         wait_until(lambda: len(_inbox(tmp_path)) == 1, 10, "the thin event was routed")
-    runtime.close()
 
     [line] = _inbox(tmp_path)
     assert line.startswith("thin|Google token endpoint refused the grant (400 invalid_grant)")
