@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,10 +187,8 @@ def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
 # --- the bare app -----------------------------------------------------------------------
 
 
-def bare_app() -> Starlette:
-    async def accept(request: Request) -> Response:
-        await request.body()
-        return JSONResponse({"id": uuid.uuid4().hex}, status_code=202)
+def _hook_app(accept: Callable[[Request], Awaitable[Response]]) -> Starlette:
+    """An app answering webhooks (POST /hooks/{source}) with `accept`, with a /healthz."""
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -201,6 +199,14 @@ def bare_app() -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+def bare_app() -> Starlette:
+    async def accept(request: Request) -> Response:
+        await request.body()
+        return JSONResponse({"id": uuid.uuid4().hex}, status_code=202)
+
+    return _hook_app(accept)
 
 
 def naive_app(db: Path) -> Starlette:
@@ -223,15 +229,7 @@ def naive_app(db: Path) -> Starlette:
         conn.execute("INSERT INTO events (delivery_id, body) VALUES (?, ?)", (delivery, body))
         return JSONResponse({"id": delivery}, status_code=202)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/hooks/{source}", accept, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    return _hook_app(accept)
 
 
 def serve_naive(port: int, db: Path) -> None:
