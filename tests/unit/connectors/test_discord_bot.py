@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +9,10 @@ from typing import Any
 
 import httpx
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.discord import DiscordConnector
 from hub.secrets import Secret
+from tests.connector_support import send_in_order
 from tests.support import fixture_path
 
 BOT_TOKEN = "bot-token-not-real"
@@ -84,22 +84,19 @@ def _run(
     sends: list[dict[str, Any]],
     destination: Destination | None = None,
 ) -> list[SendResult]:
-    async def run() -> list[SendResult]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as http:
-            connector = DiscordConnector(ConnectorEnv(http=http, base_dir=Path(".")))
-            ctx = _context(destination or _destination())
-            out = []
-            for params in sends:
-                action = RenderedAction(
-                    connector="discord",
-                    operation=None,
-                    destination="team-bot",
-                    params={"channel": "team-bot", **params},
-                )
-                out.append(await connector.send(action, ctx))
-            return out
-
-    return asyncio.run(run())
+    ctx = _context(destination or _destination())
+    actions = [
+        RenderedAction(
+            connector="discord",
+            operation=None,
+            destination="team-bot",
+            params={"channel": "team-bot", **params},
+        )
+        for params in sends
+    ]
+    return send_in_order(
+        DiscordConnector, api, [(action, ctx) for action in actions], base_dir=Path(".")
+    )
 
 
 def _route_429() -> httpx.Response:
