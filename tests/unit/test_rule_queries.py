@@ -7,6 +7,7 @@ import asyncio
 import copy
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -141,19 +142,28 @@ def test_a_filtered_sorted_query_returns_pages_flattened_like_event_fields(
     assert len(set(budget.waits)) == 1
 
 
-def test_a_database_with_data_sources_is_queried_through_its_first_data_source(
-    notion: tuple[FakeNotion, str],
-) -> None:
-    fake, url = notion
+@contextmanager
+def _with_data_sources(fake: FakeNotion) -> Iterator[None]:
+    """The tasks database as API version 2025-09-03 shows it (its data sources instead of
+    properties) for the block; the shared fake's own shape again afterwards."""
+    key = TASKS_DB.replace("-", "")
     database = notion_fixture("api", "databases", "tasks.json")
-    fake.databases[TASKS_DB.replace("-", "")] = {
+    fake.databases[key] = {
         **{k: v for k, v in database.items() if k != "properties"},
         "data_sources": [{"id": TASKS_DS, "name": "Tasks"}],
     }
     try:
-        tasks = _query(url, {"database": TASKS_DB})
+        yield
     finally:
-        fake.databases[TASKS_DB.replace("-", "")] = database
+        fake.databases[key] = database
+
+
+def test_a_database_with_data_sources_is_queried_through_its_first_data_source(
+    notion: tuple[FakeNotion, str],
+) -> None:
+    fake, url = notion
+    with _with_data_sources(fake):
+        tasks = _query(url, {"database": TASKS_DB})
 
     assert len(tasks) == 3
     assert [(s.path, s.notion_version) for s in fake.seen][-1] == (
@@ -630,15 +640,8 @@ def test_options_lists_a_status_propertys_options_with_their_groups(
     notion: tuple[FakeNotion, str],
 ) -> None:
     fake, url = notion
-    database = notion_fixture("api", "databases", "tasks.json")
-    fake.databases[TASKS_DB.replace("-", "")] = {
-        **{k: v for k, v in database.items() if k != "properties"},
-        "data_sources": [{"id": TASKS_DS, "name": "Tasks"}],
-    }
-    try:
+    with _with_data_sources(fake):
         statuses = _query(url, {"database": "task", "options": "Status"})
-    finally:
-        fake.databases[TASKS_DB.replace("-", "")] = database
     source = notion_fixture("api", "data_sources", "tasks.json")
     assert [s["name"] for s in statuses] == [
         o["name"] for o in source["properties"]["Status"]["status"]["options"]
