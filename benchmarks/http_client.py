@@ -16,7 +16,9 @@ Clients:
   httpx          httpx.AsyncClient with its default transport (httpcore)
   httpx+aiohttp  httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport(...))
   aiohttp        aiohttp.ClientSession
-  make_client    hub.pipeline.http.make_client() exactly as the worker builds it
+  make_client    hub.pipeline.http.make_client() exactly as the worker builds it (the
+                 lean client: httpx's API, plain requests straight on aiohttp)
+  make_client/json  the same, sending as connectors do (`json=` and `params=`)
 
 Usage:
   .venv/bin/python benchmarks/http_client.py [-n 3000] [--rounds 3] [--uvloop]
@@ -40,8 +42,10 @@ from typing import Any
 
 BODY = b'{"content": "' + b"x" * 400 + b'"}'
 HEADERS = {"content-type": "application/json"}
+BODY_JSON = {"content": "x" * 400, "allowed_mentions": {"parse": []}}
+PARAMS = {"wait": "true"}
 REPLY = b'{"id": "1234567890", "type": 0}'
-CLIENTS = ("httpx", "httpx+aiohttp", "aiohttp", "make_client")
+CLIENTS = ("httpx", "httpx+aiohttp", "aiohttp", "make_client", "make_client/json")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -120,7 +124,7 @@ def opener(kind: str, url: str, limit: int) -> Callable[[], AbstractAsyncContext
             from httpx_aiohttp import AiohttpTransport
 
             transport = AiohttpTransport(limits=limits)
-        if kind == "make_client":
+        if kind.startswith("make_client"):
             from hub.pipeline.http import make_client
 
             client = make_client()
@@ -129,7 +133,10 @@ def opener(kind: str, url: str, limit: int) -> Callable[[], AbstractAsyncContext
         async with client:
 
             async def post() -> None:
-                response = await client.post(url, content=BODY, headers=HEADERS)
+                if kind == "make_client/json":  # as connectors send: a JSON body to encode
+                    response = await client.post(url, json=BODY_JSON, params=PARAMS)
+                else:
+                    response = await client.post(url, content=BODY, headers=HEADERS)
                 if response.status_code != 200:
                     raise RuntimeError(f"sink answered {response.status_code}")
 

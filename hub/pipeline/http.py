@@ -23,7 +23,7 @@ from httpx_aiohttp import AiohttpTransport as _PackageTransport
 
 from hub import __version__
 
-__all__ = ["USER_AGENT", "AiohttpTransport", "make_client"]
+__all__ = ["USER_AGENT", "AiohttpTransport", "make_client", "translate_error"]
 
 USER_AGENT = f"Switchboard/{__version__} (+https://github.com/switchboard-hub/switchboard)"
 
@@ -47,7 +47,7 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
-def _raise_translated(exc: Exception, request: httpx.Request) -> NoReturn:
+def translate_error(exc: BaseException, request: httpx.Request) -> NoReturn:
     """Raise the httpx error for `exc` (from aiohttp, or from httpx-aiohttp's own mapping).
 
     httpx-aiohttp 0.2 maps a refused connection, a DNS failure and a reset to
@@ -55,6 +55,9 @@ def _raise_translated(exc: Exception, request: httpx.Request) -> NoReturn:
     `aiohttp.ClientResponseError`; the mapping is redone here from the aiohttp cause.
     """
     cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if isinstance(cause, ValueError) and not isinstance(cause, aiohttp.ClientError):
+        # yarl's answer to a URL it cannot parse (bad port, bad host...), as httpx's.
+        raise httpx.InvalidURL(f"invalid URL: {type(cause).__name__}") from None
     if cause is not None:
         for source, target in _ERRORS:
             if not isinstance(cause, source):
@@ -62,6 +65,11 @@ def _raise_translated(exc: Exception, request: httpx.Request) -> NoReturn:
             if isinstance(cause, aiohttp.ClientResponseError):
                 # Its text quotes the URL and its repr the request headers: maybe secrets.
                 raise target(f"malformed response: {cause.message}", request=request) from None
+            if isinstance(cause, aiohttp.InvalidURL):
+                # Its text is the URL, whose path may be a webhook's secret (as httpx says).
+                raise target(
+                    "the URL is not an http:// or https:// URL aiohttp can use", request=request
+                ) from None
             raise target(str(cause) or type(cause).__name__, request=request) from cause
     raise exc
 
@@ -77,13 +85,13 @@ class _Stream(httpx.AsyncByteStream):
             async for chunk in self._inner:
                 yield chunk
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            _raise_translated(exc, self._request)
+            translate_error(exc, self._request)
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            _raise_translated(exc, self._request)
+            translate_error(exc, self._request)
 
 
 class AiohttpTransport(_PackageTransport):
@@ -100,6 +108,12 @@ class AiohttpTransport(_PackageTransport):
     def __init__(self, *, limits: httpx.Limits) -> None:
         super().__init__(limits=limits, client=self._new_session)
 
+    def session(self) -> aiohttp.ClientSession:
+        """The one aiohttp session, made on first use (inside the loop it is bound to)."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self._new_session()
+        return self.client
+
     def _new_session(self) -> aiohttp.ClientSession:
         """Called on the first request, inside the event loop the session is bound to."""
         connector = aiohttp.TCPConnector(
@@ -113,7 +127,7 @@ class AiohttpTransport(_PackageTransport):
         try:
             response = await super().handle_async_request(request)
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            _raise_translated(exc, request)
+            translate_error(exc, request)
         if isinstance(response.stream, httpx.AsyncByteStream):
             response.stream = _Stream(response.stream, request)
         return response
@@ -122,12 +136,22 @@ class AiohttpTransport(_PackageTransport):
 def make_client(
     *, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """Build an AsyncClient; tests pass a transport (MockTransport/respx) instead of patching."""
+    """Build an AsyncClient; tests pass a transport (MockTransport/respx) instead of patching.
+
+    Without one it is the lean client (hub/pipeline/lean.py): httpx's API, plain requests
+    straight on aiohttp, everything else through httpx on the same aiohttp session.
+    """
+    from hub.pipeline.lean import LeanClient  # lean builds on this module's transport
+
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    timeout = httpx.Timeout(timeout_s, connect=5.0)
+    headers = {"User-Agent": USER_AGENT}
+    if transport is None:
+        return LeanClient(timeout=timeout, limits=limits, headers=headers)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s, connect=5.0),
+        timeout=timeout,
         limits=limits,
-        headers={"User-Agent": USER_AGENT},
+        headers=headers,
         follow_redirects=False,
-        transport=transport if transport is not None else AiohttpTransport(limits=limits),
+        transport=transport,
     )

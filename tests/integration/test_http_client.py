@@ -1,16 +1,19 @@
-"""make_client's production transport (httpx on aiohttp) against real sockets on 127.0.0.1.
+"""make_client's production client (the lean client on aiohttp) against real sockets.
 
 Connectors classify failures on httpx's exception classes (TimeoutException: "no answer in
 time", other TransportErrors: "could not reach"), read Retry-After from the response, and
 the webhook connector pins the checked address while keeping Host and the TLS name. These
 tests hold the aiohttp transport to each of those, with uvicorn (or, for answers no HTTP
-server gives, a raw asyncio socket) as the other end.
+server gives, a raw asyncio socket) as the other end. The lean client sends plain requests
+(json, content, params, headers) on aiohttp directly: its answers are compared with
+httpx's own path, request for request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import shutil
 import subprocess
 import threading
@@ -29,6 +32,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from hub.pipeline.http import USER_AGENT, AiohttpTransport, make_client
+from hub.pipeline.lean import LeanClient
 from tests.support import free_port, wait_until
 
 PINNED_NAME = "hooks.example.test"
@@ -64,6 +68,26 @@ async def _chunks(request: Request) -> StreamingResponse:
     return StreamingResponse(parts(), media_type="text/plain")
 
 
+async def _mirror(request: Request) -> Response:
+    """Everything the server saw, with a status, headers and encoding the query asks for."""
+    seen = {
+        "method": request.method,
+        "path": request.url.path,
+        "query": sorted(request.query_params.multi_items()),
+        "content_type": request.headers.get("content-type"),
+        "user_agent": request.headers.get("user-agent"),
+        "x_custom": request.headers.getlist("x-custom"),
+        "body": (await request.body()).decode(),
+    }
+    status = int(request.query_params.get("status", "200"))
+    body = JSONResponse(seen).body
+    headers = {"X-Ratelimit-Remaining": "0", "Retry-After": "3"}
+    if request.query_params.get("gzip"):
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
 async def _moved(request: Request) -> RedirectResponse:
     return RedirectResponse("/landed", status_code=302)
 
@@ -75,6 +99,7 @@ async def _landed(request: Request) -> JSONResponse:
 APP = Starlette(
     routes=[
         Route("/echo", _echo, methods=["POST"]),
+        Route("/mirror/{rest:path}", _mirror, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/limited", _limited, methods=["POST"]),
         Route("/silent", _silent, methods=["POST"]),
         Route("/chunks", _chunks),
@@ -121,8 +146,103 @@ def _run(call: Callable[[httpx.AsyncClient], Awaitable[Any]], **kwargs: Any) -> 
 
 def test_the_production_client_runs_on_the_aiohttp_transport() -> None:
     client = make_client()
+    assert isinstance(client, LeanClient)
     assert isinstance(client._transport, AiohttpTransport)
     asyncio.run(client.aclose())
+
+
+#: Requests as connectors make them: (method, path, keyword arguments).
+PLAIN_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/mirror/api/webhooks/1/tok", {"json": {"content": "héllo ✓", "n": [1, 2.5]}}),
+    ("POST", "/mirror/a", {"json": {"x": 1}, "params": {"wait": True, "thread_id": 42}}),
+    ("POST", "/mirror/a?keep=1", {"params": {"more": "two words"}, "json": None}),
+    ("POST", "/mirror/b", {"content": b'{"raw": 1}', "headers": {"Content-Type": "text/x"}}),
+    ("POST", "/mirror/c", {"json": {}, "headers": {"content-type": "application/vnd+json"}}),
+    ("PATCH", "/mirror/d/%C3%A9t%C3%A9", {"json": {"edit": True}, "headers": {"X-Custom": "1"}}),
+    ("GET", "/mirror/e", {"params": {"q": "ä&b", "empty": None}}),
+    ("DELETE", "/mirror/f", {}),
+    ("POST", "/mirror/g", {"json": {}, "headers": {"User-Agent": "theirs/1.0"}}),
+    ("POST", "/mirror/h?status=429", {"json": {}}),
+    ("POST", "/mirror/i?status=503&gzip=1", {"json": {"zipped": "answer"}}),
+    ("GET", "/moved", {}),
+]
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """What connectors read from a response (the date header aside: it moves)."""
+    return {
+        "status": response.status_code,
+        "reason": response.reason_phrase,
+        "success": response.is_success,
+        "headers": sorted((k, v) for k, v in response.headers.multi_items() if k != "date"),
+        "content": response.content,
+        "text": response.text,
+        "request": (response.request.method, str(response.request.url)),
+        "http_version": response.http_version,
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), PLAIN_CALLS, ids=lambda v: str(v)[:30])
+def test_a_plain_request_answers_as_on_httpx_own_path(
+    server: str, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        lean = make_client()
+        limits = httpx.Limits(max_connections=10)
+        plain = httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, transport=AiohttpTransport(limits=limits)
+        )
+        async with lean, plain:
+            ours = await lean.request(method, server + path, **kwargs)
+            theirs = await plain.request(method, server + path, **kwargs)
+        return _answer(ours), _answer(theirs)
+
+    ours, theirs = asyncio.run(both())
+    assert ours == theirs
+    assert ours["status"] in (200, 302, 429, 503)
+
+
+def test_a_plain_request_skips_httpx_request_building(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the plain path built an httpx request")
+
+    monkeypatch.setattr(httpx.AsyncClient, "build_request", refuse)
+    response = _run(lambda c: c.post(f"{server}/mirror/x", json={"a": 1}, params={"w": 1}))
+    assert response.json()["query"] == [["w", "1"]]
+    # Anything else (here a per-request timeout) takes httpx's own path.
+    with pytest.raises(AssertionError, match="built an httpx request"):
+        _run(lambda c: c.post(f"{server}/mirror/x", json={}, timeout=3.0))
+
+
+def test_the_clients_own_read_timeout_holds_on_the_plain_path(server: str) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        _run(lambda c: c.post(f"{server}/silent", json={}), timeout_s=0.2)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:99999/x", httpx.InvalidURL),
+        ("ftp://127.0.0.1/x", httpx.UnsupportedProtocol),
+        ("discord.com/api/webhooks/1/secret-token-9f", httpx.UnsupportedProtocol),
+    ],
+)
+def test_an_unusable_url_raises_what_httpx_raises(
+    url: str, expected: type[httpx.HTTPError]
+) -> None:
+    async def attempt(client: httpx.AsyncClient) -> BaseException:
+        try:
+            await client.post(url, json={})
+        except Exception as exc:
+            return exc
+        raise AssertionError("the request succeeded")
+
+    exc = _run(attempt)
+    assert isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol))
+    assert isinstance(exc, expected) or expected is httpx.InvalidURL
+    assert "secret-token-9f" not in str(exc)
 
 
 def test_a_json_post_comes_back_200_with_the_hub_user_agent(server: str) -> None:
