@@ -299,7 +299,7 @@ class DiscordConnector(Connector):
             if response.status_code != 404:  # 404: the message was deleted; post anew
                 return classify_discord(response, ctx, target.secret)
         response = await self._http.post(
-            target.post_url, params=target.post_params, json=body, headers=target.headers
+            target.post_url, json=body, headers=target.headers
         )
         return classify_discord(response, ctx, target.secret)
 
@@ -398,7 +398,6 @@ class _Target:
 
     post_url: str
     messages_url: str
-    post_params: dict[str, str]
     headers: dict[str, str]
     secret: str
     bot: bool
@@ -434,10 +433,14 @@ def _no_channel(target: _Target, wanted: Any) -> str:
 def _target(ctx: DeliveryContext) -> _Target | None:
     url = secret_option(ctx.destination, "webhook_url")
     if url is not None:
+        # `wait=true` joins the URL's own query: a webhook URL may carry `thread_id` (post
+        # into a thread), which httpx's `params=` would replace.
+        base, _, query = url.partition("?")
+        if not any(pair.startswith("wait=") for pair in query.split("&")):
+            query = f"{query}&wait=true" if query else "wait=true"
         return _Target(
-            post_url=url,
+            post_url=f"{base}?{query}",
             messages_url=f"{url.split('?')[0].rstrip('/')}/messages",
-            post_params={"wait": "true"},
             headers={},
             secret=url,
             bot=False,
@@ -453,7 +456,6 @@ def _target(ctx: DeliveryContext) -> _Target | None:
     return _Target(
         post_url=messages,
         messages_url=messages,
-        post_params={},
         headers={"Authorization": f"Bot {token}"},
         secret=token,
         bot=True,

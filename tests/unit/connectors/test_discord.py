@@ -337,6 +337,26 @@ def test_message_is_posted_to_the_webhook_with_wait_true(tmp_path: Path) -> None
     assert request.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?thread_id=987", [("thread_id", "987"), ("wait", "true")]),
+        ("?wait=true&thread_id=5", [("wait", "true"), ("thread_id", "5")]),
+    ],
+)
+def test_a_webhook_url_keeps_its_own_query(
+    tmp_path: Path, query: str, expected: list[tuple[str, str]]
+) -> None:
+    """Discord posts into a thread with `?thread_id=` on the webhook URL: it must survive."""
+    destination = _destination(webhook_url=Secret(WEBHOOK_URL + query, origin="env:D"))
+    sent = _send(_ok_message, tmp_path, destination=destination)
+
+    [request] = sent.requests
+    assert request.url.path == f"/api/webhooks/123/{TOKEN}"
+    assert list(request.url.params.multi_items()) == expected
+    assert sent.result.outcome == "ok"
+
+
 def test_documented_request_shape_is_sent_as_given(tmp_path: Path) -> None:
     expected = _fixture_json("webhook.execute.request.json")
     params = {k: expected[k] for k in ("content", "username", "embeds")}
