@@ -8,7 +8,8 @@ workers start and drain it: each event is claimed, normalized, matched, rendered
 planned as one Discord delivery, claimed again, sent to the fast fake Discord
 (benchmarks/fake_discord.py) and recorded. Ingress enqueues each webhook's id in a
 message of its own (the posts come one at a time), so whatever batching happens is the
-worker's own: its coalescers merge the messages its threads hold (hub/pipeline/coalesce.py).
+worker's own: its batch consumer takes every ready message, up to 64 ids a batch
+(hub/pipeline/consumer.py).
 The workers are started, then stopped with SIGSTOP while the backlog is posted, and
 resumed together. Figures per phase: events/s from the first
 worker's start to the last delivery row `delivered`, worker CPU ms per event (user +
@@ -38,6 +39,7 @@ from harness import (
     use_tree,
     wait_for,
 )
+from load import read_profile, start_profile
 
 
 @dataclass
@@ -70,7 +72,16 @@ def context_switches(pid: int) -> int:
     return total
 
 
-def drain(tmp: Path, name: str, *, workers: int, events: int, threads: int, redis: str) -> Drain:
+def drain(
+    tmp: Path,
+    name: str,
+    *,
+    workers: int,
+    events: int,
+    threads: int,
+    redis: str,
+    profile: bool = False,
+) -> Drain:
     fake = Fake(tmp)
     try:
         stack = Stack.start(
@@ -96,12 +107,20 @@ def drain(tmp: Path, name: str, *, workers: int, events: int, threads: int, redi
             started = time.monotonic()
             for proc in procs:
                 os.kill(proc.pid, signal.SIGCONT)
+        # py-spy samples the first worker (where its Python CPU goes) for an estimate of
+        # the drain's length; it never pauses the target.
+        spy = start_profile(name, procs[0].pid, events / 400, tmp, mode="gil") if profile else None
         done = wait_for(
             lambda: stack.delivery_statuses(ids).get("delivered", 0) >= events, 600, 0.25
         )
         seconds = time.monotonic() - started
         if not done:
             raise RuntimeError(f"not drained within 600 s: {stack.snapshot()}")
+        if spy is not None:
+            if spy[0].alive():  # py-spy writes what it has on SIGINT (as on Ctrl-C)
+                spy[0].popen.send_signal(signal.SIGINT)
+            spy[0].popen.wait(timeout=30)
+            print_profile(name, spy[1])
         return Drain(
             workers=workers,
             events=events,
@@ -119,14 +138,40 @@ GOAL_RATE_2 = 1500
 
 
 def phases(
-    tmp: Path, label: str, *, workers: int, events: int, threads: int, redis: str
+    tmp: Path,
+    label: str,
+    *,
+    workers: int,
+    events: int,
+    threads: int,
+    redis: str,
+    profile: bool = False,
 ) -> list[Drain]:
     return [
         drain(
-            tmp, f"drain-{label}{phase}-{w}", workers=w, events=events, threads=threads, redis=redis
+            tmp,
+            f"drain-{label}{phase}-{w}",
+            workers=w,
+            events=events,
+            threads=threads,
+            redis=redis,
+            profile=profile and w == 1,
         )
         for phase, w in enumerate((1, workers))
     ]
+
+
+def print_profile(name: str, path: Path) -> None:
+    """Where the worker's Python CPU went: each sample charged to its deepest hub frame."""
+    found = read_profile(path, top=25)
+    if found is None:
+        print(f"{name}: no py-spy samples (is py-spy installed in the venv?)")
+        return
+    print(f"{name}: py-spy, {found.samples} samples of the first worker (GIL holder)")
+    for title, rows in (("charged to", found.attributed), ("inclusive", found.inclusive)):
+        print(f"  {title}:")
+        for frame, share in rows:
+            print(f"    {share:6.1%}  {frame}")
 
 
 def report(label: str, runs: list[Drain], threads: int) -> None:
@@ -149,6 +194,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="worker.threads (the default)")
     parser.add_argument("--quick", action="store_true", help="300 events")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the 1-worker phase of this checkout"
+    )
     parser.add_argument(
         "--before",
         type=Path,
@@ -189,6 +237,7 @@ def main() -> None:
             events=events,
             threads=args.threads,
             redis=args.redis_url,
+            profile=args.profile,
         )
     if before:
         report(f"before: {args.before}", before, args.before_threads)
