@@ -23,8 +23,6 @@ def classify_discord(
     response: httpx.Response, ctx: DeliveryContext, secret: str | None = None
 ) -> SendResult:
     """Map Discord's answer to ok / retry(after) / fail."""
-    where = redact_url(response.request.url)
-    token = _TOKEN_IN_PATH.search(response.request.url.path)
     if response.is_success:
         message_id = None
         try:
@@ -33,6 +31,9 @@ def classify_discord(
         except ValueError:
             message_id = None
         return ok(message_id, status_code=response.status_code, pause_s=_spent_budget(response))
+    # The request's URL is read only to explain a failure (building it costs a parse).
+    where = redact_url(response.request.url)
+    token = _TOKEN_IN_PATH.search(response.request.url.path)
     detail = _error_detail(response)
     if token:
         # Discord or a proxy in front of it may quote the request path in an error page.
