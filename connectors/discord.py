@@ -298,9 +298,7 @@ class DiscordConnector(Connector):
             )
             if response.status_code != 404:  # 404: the message was deleted; post anew
                 return classify_discord(response, ctx, target.secret)
-        response = await self._http.post(
-            target.post_url, json=body, headers=target.headers
-        )
+        response = await self._http.post(target.post_url, json=body, headers=target.headers)
         return classify_discord(response, ctx, target.secret)
 
     async def _send_bot(

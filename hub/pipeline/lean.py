@@ -24,7 +24,7 @@ import aiohttp
 import httpx
 import yarl
 
-from hub.pipeline.http import AiohttpTransport, translate_error
+from hub.pipeline.transport import AiohttpTransport, translate_error
 
 __all__ = ["LeanClient"]
 

@@ -31,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hub.pipeline.http import USER_AGENT, AiohttpTransport, make_client
+from hub.pipeline.http import USER_AGENT, make_client
 from hub.pipeline.lean import LeanClient
+from hub.pipeline.transport import AiohttpTransport
 from tests.support import free_port, wait_until
 
 PINNED_NAME = "hooks.example.test"
