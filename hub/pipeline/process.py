@@ -27,6 +27,7 @@ from hub.sources.base import (
     RawEvent,
     RetryLater,
     Source,
+    enriches,
 )
 from hub.store import EventRow, NewDelivery, Store, batches, windows
 
@@ -222,7 +223,7 @@ def _process_row(
     except Exception as exc:  # a normalizer bug marks the event failed; it stays replayable
         return f"normalize failed: {type(exc).__name__}: {exc}"
     coalescing: list[tuple[str, float]] = []
-    if isinstance(source, EnrichingSource) and enrich is not None:
+    if enriches(source) and enrich is not None:
         events, coalescing = _coalesce(
             store, source, row.source, row.id, row.received_at, events, now
         )
@@ -392,7 +393,7 @@ def _flush_source_burst(
     categories: Categories | None = None,
 ) -> FlushOutcome:
     """One enrichment for a burst of thin events on one entity, routed like any event."""
-    if not isinstance(source, EnrichingSource) or enrich is None or not batch.events:
+    if source is None or not enriches(source) or enrich is None or not batch.events:
         windows.finish_group(store, batch.group_id, status="dropped")
         return FlushOutcome(pending=[])
     first, last = batch.events[0], batch.events[-1]
