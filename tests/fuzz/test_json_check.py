@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.base import replace_lone_surrogates
 from hub.errors import MalformedPayload
 from hub.sources._http import check_json_object, parse_json_object
 from tests.fuzz.strategies import ODD_BODIES, bodies, json_values
@@ -66,3 +67,25 @@ def test_random_bodies_get_the_same_verdict(body: bytes) -> None:
 def test_every_json_object_is_accepted(value: dict[str, object]) -> None:
     body = json.dumps(value).encode()
     assert _verdict(check_json_object, body) is None
+
+
+def _stdlib_value(body: bytes) -> object:
+    """The stdlib's reading of a body, lone surrogates as U+FFFD (the documented rule)."""
+    return replace_lone_surrogates(json.loads(body.decode("utf-8")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_the_fast_parse_reads_what_the_stdlib_reads(value: dict[str, object]) -> None:
+    body = json.dumps(value).encode()
+    assert parse_json_object(body) == _stdlib_value(body)
+
+
+def test_only_integers_beyond_64_bits_read_differently() -> None:
+    body = b'{"id": 18446744073709551615, "big": ' + b"9" * 30 + b', "f": 1.5e300}'
+    parsed = parse_json_object(body)
+    assert parsed["id"] == 18446744073709551615
+    assert isinstance(parsed["id"], int)
+    assert parsed["big"] == pytest.approx(1e30)
+    assert isinstance(parsed["big"], float)
+    assert parsed["f"] == 1.5e300
