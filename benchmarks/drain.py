@@ -168,7 +168,11 @@ def print_profile(name: str, path: Path) -> None:
         print(f"{name}: no py-spy samples (is py-spy installed in the venv?)")
         return
     print(f"{name}: py-spy, {found.samples} samples of the first worker (GIL holder)")
-    for title, rows in (("charged to", found.attributed), ("inclusive", found.inclusive)):
+    for title, rows in (
+        ("charged to", found.attributed),
+        ("inclusive", found.inclusive),
+        ("own (leaf)", found.own),
+    ):
         print(f"  {title}:")
         for frame, share in rows:
             print(f"    {share:6.1%}  {frame}")
