@@ -48,6 +48,19 @@ PROCESS_BATCHES_IN_FLIGHT = 2
 T = TypeVar("T")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the default install has it), else asyncio's own loop.
+
+    The worker's loop carries every send: on asyncio's loop its socket callbacks were a
+    tenth of a worker's CPU (benchmarks/drain.py --profile).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class LoopThread:
     """An asyncio loop in a daemon thread; `run` blocks the calling thread for a result."""
 
@@ -56,7 +69,7 @@ class LoopThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="switchboard-loop", daemon=True
         )
