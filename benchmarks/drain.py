@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -164,6 +165,8 @@ def phases(
 def print_profile(name: str, path: Path) -> None:
     """Where the worker's Python CPU went: each sample charged to its deepest hub frame."""
     found = read_profile(path, top=25)
+    if path.is_file():  # kept for a closer look (py-spy's collapsed stacks)
+        shutil.copy(path, Path(tempfile.gettempdir()) / f"{name}.profile.txt")
     if found is None:
         print(f"{name}: no py-spy samples (is py-spy installed in the venv?)")
         return
