@@ -69,10 +69,7 @@ class EventStore:
         values = [event_values(e) for e in firsts.values()]
 
         def write(conn: Connection) -> set[str]:
-            if conn.dialect.name == "sqlite":
-                inserted = _insert_rows_sqlite(conn, list(firsts.values()))
-            else:
-                inserted = set(conn.scalars(self._insert_events, values))
+            inserted = set(conn.scalars(self._insert_events, values))
             if inserted:
                 conn.execute(
                     self._insert_bodies,
@@ -124,32 +121,6 @@ class EventStore:
             query = query.where(events.c.status == status)
         with guard("count events"), self.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
-
-
-#: SQLite allows 32,766 bound values per statement; 4 per row.
-_SQLITE_ROWS_PER_INSERT = 500
-_SQLITE_EVENT_ROW = "(?, ?, ?, 'received', ?, 0)"
-
-
-def _insert_rows_sqlite(conn: Connection, rows: list[NewEvent]) -> set[str]:
-    """The `events` rows (as `event_values`) in one INSERT ... RETURNING per 500 rows.
-
-    SQLAlchemy runs a RETURNING insert row by row on SQLite (insertmanyvalues with
-    `sort_by_parameter_order`), and each statement gives the GIL up and waits to get it
-    back from the event loop: ingress's writer thread spent more time waiting than
-    writing. The order of the returned ids does not matter here (a set).
-    """
-    inserted: set[str] = set()
-    for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
-        chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
-        statement = (
-            "INSERT INTO events (id, source, delivery_id, status, received_at, attempts) "  # noqa: S608 - placeholders only
-            f"VALUES {', '.join([_SQLITE_EVENT_ROW] * len(chunk))} "
-            "ON CONFLICT DO NOTHING RETURNING id"
-        )
-        params = tuple(p for e in chunk for p in (e.id, e.source, e.delivery_id, e.received_at))
-        inserted.update(conn.exec_driver_sql(statement, params).scalars())
-    return inserted
 
 
 def event_values(e: NewEvent) -> dict[str, Any]:
