@@ -33,7 +33,6 @@ class HookFastPath:
     def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
-        self.limit = runtime.settings.server.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -58,7 +57,9 @@ class HookFastPath:
             headers: list[tuple[bytes, bytes]] = scope["headers"]
             declared = next((v for k, v in headers if k == b"content-length"), None)
             body = await read_capped(
-                declared.decode("latin-1") if declared is not None else None, receive, self.limit
+                declared.decode("latin-1") if declared is not None else None,
+                receive,
+                runtime.settings.server.max_body_bytes,
             )
             query = scope.get("query_string", b"")
             client = scope.get("client")
