@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -33,7 +32,8 @@ events = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", Float, nullable=True),
     Column("processed_at", Float, nullable=True),
-    UniqueConstraint("source", "delivery_id", name="uq_events_source_delivery"),
+    # No unique index on (source, delivery_id): the id is derived from that pair
+    # (event_id_for), so the primary key already refuses a second copy (migration 0008).
 )
 Index("ix_events_status_lease", events.c.status, events.c.lease_until)
 # The claim's "is an earlier event still unprocessed?" check reads the oldest one only.

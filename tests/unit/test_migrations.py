@@ -37,8 +37,10 @@ from sqlalchemy import table as table_clause
 
 from hub.cli import main
 from hub.errors import StoreError
+from hub.events import event_id_for
 from hub.store import Store, migrate, open_store
 from hub.store.batches import claim_events
+from hub.store.events import NewEvent
 from hub.store.tables import event_bodies, events, metadata
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.support import write_config
@@ -224,6 +226,46 @@ def test_upgrading_a_0001_store_keeps_every_body_and_header_and_its_events_still
     again = store.claim_event("waiting", now=100.0, lease_s=60)
     assert again is not None
     assert again.body == b'{"action": "opened"}'
+
+
+# --- 0008: the primary key alone refuses a second copy of an inbound event -------------------
+
+
+def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy(
+    engine: Engine,
+) -> None:
+    # given a store the previous release wrote, with one accepted webhook in it
+    migrate.upgrade(engine, "0007")
+    event_id = event_id_for("github", "d-1")
+    row = _event_row(event_id) | {"delivery_id": "d-1"}
+    body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
+    with engine.begin() as conn:
+        conn.execute(insert(events).values(row))
+        conn.execute(insert(event_bodies).values(body))
+    # when the new release opens it
+    store = Store(engine)
+    store.create_schema()
+    # then the second unique index is gone, the row and its body are kept
+    assert migrate.current(engine) == migrate.head()
+    unique = {u["name"] for u in inspect(engine).get_unique_constraints("events")}
+    assert "uq_events_source_delivery" not in unique
+    kept = store.get_event(event_id)
+    assert kept is not None
+    assert kept.body == b'{"action": "opened"}'
+    # and the same delivery sent again is still a duplicate, refused by the primary key
+    again = NewEvent(
+        id=event_id_for("github", "d-1"),
+        source="github",
+        delivery_id="d-1",
+        received_at=2.0,
+        headers={},
+        body=b"{}",
+    )
+    [outcome] = store.insert_events([again])
+    assert outcome.duplicate
+    stored = store.get_event(event_id)
+    assert stored is not None
+    assert stored.body == b'{"action": "opened"}'
 
 
 def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine: Engine) -> None:
