@@ -61,7 +61,7 @@ def grow(store: Store, *, delivered: int, unprocessed: int, have: tuple[int, int
             {
                 "id": f"u{n}",
                 "source": "github",
-                "delivery_id": f"u{n}",
+                "provider_delivery_id": f"u{n}",
                 "status": "received",
                 "received_at": now + 1 + n * 1e-6,  # received after the claimed one's event
                 "headers": {},

@@ -162,7 +162,7 @@ def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
                 NewEvent(
                     id=uuid.uuid4().hex,
                     source="github",
-                    delivery_id=uuid.uuid4().hex,
+                    provider_delivery_id=uuid.uuid4().hex,
                     received_at=time.time(),  # noqa: TID251 - a row's wall-clock time
                     headers=dict(h.headers),
                     body=h.body,
@@ -213,11 +213,11 @@ def naive_app(db: Path) -> Starlette:
     """The naive durable app: HMAC check and one SQLite INSERT + commit per request.
 
     No JSON check, no deduplication, no broker: what a hand-written webhook receiver does.
-    Its store has the `events.delivery_id` column `rows_by_prefix` counts."""
+    Its store has the `events.provider_delivery_id` column `rows_by_prefix` counts."""
     conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS events (delivery_id TEXT, body BLOB)")
+    conn.execute("CREATE TABLE IF NOT EXISTS events (provider_delivery_id TEXT, body BLOB)")
     secret = SECRET.encode()
 
     async def accept(request: Request) -> Response:
@@ -226,7 +226,9 @@ def naive_app(db: Path) -> Starlette:
         if not hmac.compare_digest(request.headers.get("x-hub-signature-256", ""), want):
             return JSONResponse({"code": "bad_signature"}, status_code=401)
         delivery = request.headers.get("x-github-delivery", "")
-        conn.execute("INSERT INTO events (delivery_id, body) VALUES (?, ?)", (delivery, body))
+        conn.execute(
+            "INSERT INTO events (provider_delivery_id, body) VALUES (?, ?)", (delivery, body)
+        )
         return JSONResponse({"id": delivery}, status_code=202)
 
     return _hook_app(accept)
@@ -455,7 +457,7 @@ def start_target(name: str, tmp: Path, redis_url: str, suffix: str = "") -> Targ
 
 def rows_by_prefix(db: Path) -> dict[str, set[str]]:
     with sqlite3.connect(db) as conn:
-        ids = [r[0] for r in conn.execute("SELECT delivery_id FROM events")]
+        ids = [r[0] for r in conn.execute("SELECT provider_delivery_id FROM events")]
     out: dict[str, set[str]] = {}
     for delivery in ids:
         out.setdefault(delivery.split("-", 1)[0], set()).add(delivery)

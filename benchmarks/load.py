@@ -496,7 +496,9 @@ def run_load(args: argparse.Namespace, tmp: Path, run: Run) -> None:
         run.samples = sampler.samples
         run.points["after warm-up"] = sampler.nearest(run.t_load + args.warmup)
         # The store first: a delivery reaches the fake before its row says delivered.
-        for ident, delivery, status in read_rows(db, "SELECT id, delivery_id, status FROM events"):
+        for ident, delivery, status in read_rows(
+            db, "SELECT id, provider_delivery_id, status FROM events"
+        ):
             run.events[ident] = (delivery, status)
         for inbound, status in read_rows(db, "SELECT inbound_id, status FROM deliveries"):
             run.deliveries.setdefault(inbound, []).append(status)

@@ -12,9 +12,9 @@ from typing import Any
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d7c3e-1b9a-4e0f-9a57-5b1f0c2d3e4a")
 
 
-def event_id_for(source: str, delivery_id: str, index: int = 0) -> str:
+def event_id_for(source: str, provider_delivery_id: str, index: int = 0) -> str:
     """Stable event id from the provider's delivery id, so replays map to the same event."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}\x1f{delivery_id}\x1f{index}"))
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}\x1f{provider_delivery_id}\x1f{index}"))
 
 
 def idempotency_key(event_id: str, rule_id: str, action_index: int) -> str:

@@ -253,7 +253,7 @@ def store_github_event(
             NewEvent(
                 id=event_id,
                 source="github",
-                delivery_id=delivery,
+                provider_delivery_id=delivery,
                 received_at=runtime.clock.now().timestamp(),
                 headers={"x-github-event": event, "content-type": "application/json"},
                 body=body,

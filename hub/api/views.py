@@ -27,11 +27,18 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The provider's id of an inbound request was `delivery_id` in the API before it had a
+#: name of its own (a delivery's `id` is ours); the old key is still sent, with the same
+#: value, for clients written against it. Deprecated in the OpenAPI document.
+DEPRECATED_DELIVERY_ID = "delivery_id"
+
+
 def event_summary(e: EventSummary) -> dict[str, Any]:
     return {
         "id": e.id,
         "source": e.source,
-        "delivery_id": e.delivery_id,
+        "provider_delivery_id": e.provider_delivery_id,
+        DEPRECATED_DELIVERY_ID: e.provider_delivery_id,
         "status": e.status,
         "received_at": iso(e.received_at),
         "processed_at": iso(e.processed_at),
@@ -97,7 +104,8 @@ def event_detail(
     return {
         "id": row.id,
         "source": row.source,
-        "delivery_id": row.delivery_id,
+        "provider_delivery_id": row.provider_delivery_id,
+        DEPRECATED_DELIVERY_ID: row.provider_delivery_id,
         "status": row.status,
         "received_at": iso(row.received_at),
         "processed_at": iso(processed_at),

@@ -106,12 +106,12 @@ async def accept(
         )
     if not verdict.store:
         return Reply(verdict.status, dict(verdict.reply or {}))
-    event_id = event_id_for(name, verdict.delivery_id)
+    inbound_id = event_id_for(name, verdict.provider_delivery_id)
     outcome = await writer.submit(
         NewEvent(
-            id=event_id,
+            id=inbound_id,
             source=name,
-            delivery_id=verdict.delivery_id,
+            provider_delivery_id=verdict.provider_delivery_id,
             received_at=hook.received_at.timestamp(),
             headers=_storable(headers),
             # A chat command's body holds its follow-up token: sealed at rest when the
@@ -121,14 +121,14 @@ async def accept(
     )
     if verdict.reply is not None:
         # The provider expects its own protocol answer (Discord's deferred response, Slack's
-        # acknowledgement), duplicates included; the event id travels in a header instead.
-        extra = {"X-Switchboard-Event-Id": event_id}
+        # acknowledgement), duplicates included; the inbound's id travels in a header instead.
+        extra = {"X-Switchboard-Event-Id": inbound_id}
         if outcome.duplicate:
             extra["X-Switchboard-Duplicate"] = "true"
         return Reply(verdict.status, dict(verdict.reply), extra)
     if outcome.duplicate:
-        return Reply(200, {"id": event_id, "duplicate": True})
-    return Reply(verdict.status, {"id": event_id})
+        return Reply(200, {"id": inbound_id, "duplicate": True})
+    return Reply(verdict.status, {"id": inbound_id})
 
 
 async def read_body(request: Request, limit: int) -> bytes:

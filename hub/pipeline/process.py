@@ -213,7 +213,7 @@ def _process_row(
     raw = RawEvent(
         id=row.id,
         source=row.source,
-        delivery_id=row.delivery_id,
+        provider_delivery_id=row.provider_delivery_id,
         headers=row.headers,
         body=store.cipher.open_bytes(row.body),
         received_at=datetime.fromtimestamp(row.received_at, UTC),

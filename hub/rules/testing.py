@@ -90,14 +90,14 @@ def normalize_payload(
     body: bytes,
     headers: Mapping[str, str],
     clock: Clock,
-    delivery_id: str = "simulated",
+    provider_delivery_id: str = "simulated",
 ) -> list[dict[str, Any]]:
     """Run a raw provider payload through a source's normalizer (no signature check)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     raw = RawEvent(
-        id=event_id_for(source.name, delivery_id),
+        id=event_id_for(source.name, provider_delivery_id),
         source=source.name,
-        delivery_id=delivery_id,
+        provider_delivery_id=provider_delivery_id,
         headers=lowered,
         body=body,
         received_at=clock.now().astimezone(UTC),

@@ -32,7 +32,7 @@ from hub.rules import Rule, RuleSetRef
 from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule
 from hub.sources.schedule import NAME as SCHEDULE_SOURCE
-from hub.sources.schedule import tick_body, tick_delivery_id
+from hub.sources.schedule import tick_body, tick_provider_delivery_id
 from hub.store import NewEvent, Store, schedules
 
 log = logging.getLogger("switchboard.scheduler")
@@ -157,11 +157,11 @@ class Scheduler:
     def _event(
         self, rule: Rule, schedule: Schedule | Recurrence, tick: datetime, now: datetime
     ) -> NewEvent:
-        delivery_id = tick_delivery_id(rule.id, tick)
+        provider_delivery_id = tick_provider_delivery_id(rule.id, tick)
         return NewEvent(
-            id=event_id_for(SCHEDULE_SOURCE, delivery_id),
+            id=event_id_for(SCHEDULE_SOURCE, provider_delivery_id),
             source=SCHEDULE_SOURCE,
-            delivery_id=delivery_id,
+            provider_delivery_id=provider_delivery_id,
             received_at=now.timestamp(),
             headers={"content-type": "application/json"},
             body=tick_body(

@@ -136,7 +136,7 @@ def _receive(runtime: UpkeepDeps, raised: Sequence[RawEvent]) -> None:
             NewEvent(
                 id=raw.id,
                 source=raw.source,
-                delivery_id=raw.delivery_id,
+                provider_delivery_id=raw.provider_delivery_id,
                 received_at=raw.received_at.timestamp(),
                 headers=dict(raw.headers),
                 body=raw.body,

@@ -231,11 +231,11 @@ def reconcile_notice(calendar: str, now: datetime, interval_s: float) -> RawEven
     """The hub's own "this calendar may have changed", as if pushed: one per calendar per
     interval slot (its delivery id), so several schedulers store it once."""
     slot = int(now.timestamp() // interval_s)
-    delivery_id = f"reconcile:{calendar}:{slot}"
+    provider_delivery_id = f"reconcile:{calendar}:{slot}"
     return RawEvent(
-        id=event_id_for("gcal", delivery_id),
+        id=event_id_for("gcal", provider_delivery_id),
         source="gcal",
-        delivery_id=delivery_id,
+        provider_delivery_id=provider_delivery_id,
         headers={
             "x-goog-resource-uri": f"{API_URL}/calendars/{quote(calendar, safe='')}/events",
             "x-goog-resource-state": RECONCILE_STATE,

@@ -71,7 +71,7 @@ def handshake_verdict(token: str) -> Verdict:
     """Answer the handshake 200 without storing it; the id names the token, not reveals it."""
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
     return Verdict(
-        delivery_id=f"verification-{digest}",
+        provider_delivery_id=f"verification-{digest}",
         store=False,
         status=200,
         reply=HANDSHAKE_REPLY,

@@ -1,7 +1,7 @@
 """The source plugin API: verify an inbound webhook, then normalize it into events.
 
-`verify` and `delivery_id` run in ingress and must not touch the network; `normalize`
-runs in the worker and is pure (API enrichment goes through clients on the context).
+`verify` runs in ingress and must not touch the network; `normalize` runs in the worker
+and is pure (API enrichment goes through clients on the context).
 """
 
 from __future__ import annotations
@@ -52,13 +52,17 @@ class HookRequest:
 class Verdict:
     """What ingress does with a verified request.
 
-    `store` is False for protocol traffic answered directly (handshakes). `reply`, when
-    set, is the JSON body sent with `status` instead of `{"id": ...}`: for a handshake, or
-    for a stored request whose provider wants its own acknowledgement (chat commands).
-    The stored form of an accepted request is its raw body, which the worker parses again.
+    `provider_delivery_id` is the provider's id of this request (GitHub's
+    `X-GitHub-Delivery`, Notion's event id; made up from the request where the provider
+    sends none): ingress de-duplicates on it. It is not a delivery row's id, which is ours
+    (hub/store/deliveries.py). `store` is False for protocol traffic answered directly
+    (handshakes). `reply`, when set, is the JSON body sent with `status` instead of
+    `{"id": ...}`: for a handshake, or for a stored request whose provider wants its own
+    acknowledgement (chat commands). The stored form of an accepted request is its raw
+    body, which the worker parses again.
     """
 
-    delivery_id: str
+    provider_delivery_id: str
     store: bool = True
     status: int = 202
     reply: Mapping[str, Any] | None = None
@@ -69,11 +73,12 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RawEvent:
-    """A stored inbound webhook, as the worker reads it back: the verified bytes as sent."""
+    """A stored inbound webhook (an "inbound", before normalization into `Event`s), as the
+    worker reads it back: the verified bytes as sent."""
 
     id: str
     source: str
-    delivery_id: str
+    provider_delivery_id: str
     headers: Mapping[str, str]
     body: bytes
     received_at: datetime

@@ -124,22 +124,24 @@ class DiscordInteractionsSource(Source):
         interaction_id = _snowflake(payload.get("id"), "id")
         if kind == PING:
             return Verdict(
-                delivery_id=interaction_id, store=False, status=200, reply={"type": PONG}
+                provider_delivery_id=interaction_id, store=False, status=200, reply={"type": PONG}
             )
         if kind == AUTOCOMPLETE:
             # Suggestions must come back in this response; ingress cannot query anything.
             reply = {"type": AUTOCOMPLETE_RESULT, "data": {"choices": []}}
-            return Verdict(delivery_id=interaction_id, store=False, status=200, reply=reply)
+            return Verdict(
+                provider_delivery_id=interaction_id, store=False, status=200, reply=reply
+            )
         if kind not in (APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT):
             raise MalformedPayload(f"Discord interaction type {kind!r} is not supported")
         _command_name(payload)  # refuse a body the worker could not normalize
-        return Verdict(delivery_id=interaction_id, status=200, reply=self._deferral(kind))
+        return Verdict(provider_delivery_id=interaction_id, status=200, reply=self._deferral(kind))
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         payload = parse_json_object(raw.body)
         if payload.get("type") not in (APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT):
             return []
-        return [interaction_event(payload, delivery_id=raw.delivery_id)]
+        return [interaction_event(payload, provider_delivery_id=raw.provider_delivery_id)]
 
     def _verify_key(self, secret: Secret | None) -> VerifyKey:
         text = secret.reveal() if secret is not None else self._public_key
@@ -193,7 +195,7 @@ def snowflake_time(snowflake: str) -> datetime:
     return datetime.fromtimestamp(((int(snowflake) >> 22) + _DISCORD_EPOCH_MS) / 1000, UTC)
 
 
-def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
+def interaction_event(payload: Mapping[str, Any], *, provider_delivery_id: str) -> Event:
     """One interaction as an event; the follow-up credentials go to `fields.followup` only."""
     kind = payload.get("type")
     interaction_id = _snowflake(payload.get("id"), "id")
@@ -240,7 +242,7 @@ def interaction_event(payload: Mapping[str, Any], *, delivery_id: str) -> Event:
     if "token" in raw:
         raw["token"] = _REDACTED
     return Event(
-        id=event_id_for("discord", delivery_id),
+        id=event_id_for("discord", provider_delivery_id),
         source=source_path("discord", guild_id or "dm"),
         type=type_,
         subject=f"interactions/{interaction_id}",

@@ -257,15 +257,19 @@ class GcalSource(Source):
             raise MalformedPayload("X-Goog-Message-Number must be a number")
         if state not in _STATES:
             raise MalformedPayload(f"X-Goog-Resource-State {state[:30]!r} is not one of {_STATES}")
-        delivery_id = f"{channel}:{number}"
+        provider_delivery_id = f"{channel}:{number}"
         notice = _expiry_notice(headers, channel, clock.now())
         if state == "sync":
             # The channel's handshake: nothing changed yet, so nothing to store or sync.
             return Verdict(
-                delivery_id=delivery_id, store=False, status=200, reply={}, admin_notice=notice
+                provider_delivery_id=provider_delivery_id,
+                store=False,
+                status=200,
+                reply={},
+                admin_notice=notice,
             )
         calendar_of(headers)  # refuse, in ingress, what the worker could not sync
-        return Verdict(delivery_id=delivery_id, admin_notice=notice)
+        return Verdict(provider_delivery_id=provider_delivery_id, admin_notice=notice)
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         """The thin `gcal.calendar.changed`; the worker's enrich makes the real events."""
@@ -281,7 +285,7 @@ class GcalSource(Source):
         }
         return [
             Event(
-                id=event_id_for("gcal", raw.delivery_id),
+                id=event_id_for("gcal", raw.provider_delivery_id),
                 source=f"gcal/{calendar}",
                 type="gcal.calendar.changed",
                 subject=f"calendar/{calendar}",

@@ -72,7 +72,7 @@ class GitHubSource(Source):
         if not (event.isascii() and event.replace("_", "").isalnum()):
             raise MalformedPayload(f"X-GitHub-Event {event!r} is not an event name")
         check_json_object(_json_body(request.headers, request.body))
-        return Verdict(delivery_id=delivery)
+        return Verdict(provider_delivery_id=delivery)
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         event_name = raw.headers["x-github-event"]
@@ -87,7 +87,7 @@ class GitHubSource(Source):
         entity, subject, when = _entity(event_name, payload, repo)
         return [
             Event(
-                id=event_id_for("github", raw.delivery_id),
+                id=event_id_for("github", raw.provider_delivery_id),
                 source=source,
                 type=type_,
                 subject=subject,

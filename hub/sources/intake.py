@@ -45,7 +45,7 @@ class IntakeSource(Source):
         fields: dict[str, Any] = doc["fields"]
         return [
             Event(
-                id=event_id_for(NAME, raw.delivery_id),
+                id=event_id_for(NAME, raw.provider_delivery_id),
                 source=NAME,
                 type=EVENT_PREFIX + intake,
                 subject=f"intake/{intake}/{fields['key']}",
@@ -57,7 +57,7 @@ class IntakeSource(Source):
         ]
 
 
-def task_delivery_id(intake: str, key: str) -> str:
+def task_provider_delivery_id(intake: str, key: str) -> str:
     """One per intake and task content: the same task sent again is a duplicate."""
     return f"{intake}/{key}"
 

@@ -192,7 +192,7 @@ class NotionSource(Source):
             )
         self._check_age(notice, clock.now())
         # 200 rather than 202: Notion's delivery docs speak of a 200 (DESIGN §1).
-        return Verdict(delivery_id=notice.id, status=200)
+        return Verdict(provider_delivery_id=notice.id, status=200)
 
     def _count_handshake(self, now: float) -> None:
         """Anyone can send an unsigned handshake: past a few a minute, 429 and not kept, so

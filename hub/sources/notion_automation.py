@@ -101,7 +101,9 @@ class NotionAutomationSource(Source):
             raise SignatureError(f"{self._header} does not match the configured secret")
         payload = parse_json_object(request.body)
         _page(payload)
-        return Verdict(delivery_id=_delivery_id(payload, request.body), status=200)
+        return Verdict(
+            provider_delivery_id=_provider_delivery_id(payload, request.body), status=200
+        )
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
         payload = parse_json_object(raw.body)
@@ -133,7 +135,7 @@ class NotionAutomationSource(Source):
         )
         return [
             Event(
-                id=event_id_for(self.name, raw.delivery_id),
+                id=event_id_for(self.name, raw.provider_delivery_id),
                 source=source_path(self.name, automation_id),
                 type=f"notion.automation.{name}",
                 subject=f"page/{page_id}",
@@ -158,7 +160,7 @@ def _page(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     return page
 
 
-def _delivery_id(payload: Mapping[str, Any], body: bytes) -> str:
+def _provider_delivery_id(payload: Mapping[str, Any], body: bytes) -> str:
     """automation/action/event ids: stable across `attempt`s, distinct per action.
 
     One edit can fire several actions with the same `event_id`, so all three are used.

@@ -45,7 +45,7 @@ class ScheduleSource(Source):
         tick = datetime.fromisoformat(str(doc["tick"]).replace("Z", "+00:00"))
         return [
             Event(
-                id=event_id_for(NAME, raw.delivery_id),
+                id=event_id_for(NAME, raw.provider_delivery_id),
                 source=NAME,
                 type=f"schedule.{rule_id}",
                 subject=rule_id,
@@ -61,7 +61,7 @@ class ScheduleSource(Source):
 FIELDS = ("rule", "tick", "local_time", "date", "timezone", "cron", "caught_up")
 
 
-def tick_delivery_id(rule_id: str, tick: datetime) -> str:
+def tick_provider_delivery_id(rule_id: str, tick: datetime) -> str:
     """The inbound event's delivery id: one per rule and tick, the same in every scheduler."""
     return f"{rule_id}@{format_time(tick)}"
 

@@ -8,7 +8,7 @@ with `X-Slack-Request-Timestamp` (Unix seconds) inside a 5-minute replay window.
 Slack waits 3 s and does not retry, so ingress answers at once: a slash command gets an
 ephemeral acknowledgement, and the worker answers later through `response_url`
 (valid for 30 minutes, at most 5 posts).
-Delivery id: Slack sends none; see `delivery_id_for`.
+Delivery id: Slack sends none; see `provider_delivery_id_for`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Ve
 __all__ = [
     "SlackCommandsSource",
     "command_event",
-    "delivery_id_for",
     "interaction_events",
+    "provider_delivery_id_for",
     "sign",
     "split_args",
 ]
@@ -91,7 +91,7 @@ class SlackCommandsSource(Source):
         if _is_ssl_check(request.body):
             # Slack's certificate probe carries no command; Bolt also answers it before the
             # signature check. Nothing is stored, so an unsigned one can do no harm.
-            return Verdict(delivery_id="ssl-check", store=False, status=200, reply={})
+            return Verdict(provider_delivery_id="ssl-check", store=False, status=200, reply={})
         if secret is None:
             raise SignatureError(
                 "no signing secret is configured for source 'slack'; set sources.slack.secret "
@@ -114,7 +114,9 @@ class SlackCommandsSource(Source):
                 if not isinstance(challenge, str):
                     raise MalformedPayload("url_verification without a challenge string")
                 reply = {"challenge": challenge}
-                return Verdict(delivery_id="url-verification", store=False, status=200, reply=reply)
+                return Verdict(
+                    provider_delivery_id="url-verification", store=False, status=200, reply=reply
+                )
             raise MalformedPayload(
                 f"Slack JSON request of type {payload.get('type')!r} is not supported here; "
                 "point only slash commands and interactivity at /hooks/slack",
@@ -124,13 +126,16 @@ class SlackCommandsSource(Source):
         if "payload" in form:
             interaction = _interaction(form["payload"])
             return Verdict(
-                delivery_id=delivery_id_for(interaction, timestamp, signature), status=200
+                provider_delivery_id=provider_delivery_id_for(interaction, timestamp, signature),
+                status=200,
             )
         if not form.get("command", "").startswith("/"):
             raise MalformedPayload("Slack form has neither a /command nor a payload")
         reply = {"response_type": "ephemeral", "text": self._ack_text}
         return Verdict(
-            delivery_id=delivery_id_for(form, timestamp, signature), status=200, reply=reply
+            provider_delivery_id=provider_delivery_id_for(form, timestamp, signature),
+            status=200,
+            reply=reply,
         )
 
     def normalize(self, raw: RawEvent, ctx: NormalizeContext) -> list[Event]:
@@ -139,8 +144,8 @@ class SlackCommandsSource(Source):
         form = _form(raw.body)
         when = _request_time(raw.headers) or raw.received_at
         if "payload" in form:
-            return interaction_events(_interaction(form["payload"]), raw.delivery_id, when)
-        return [command_event(form, raw.delivery_id, when)]
+            return interaction_events(_interaction(form["payload"]), raw.provider_delivery_id, when)
+        return [command_event(form, raw.provider_delivery_id, when)]
 
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -149,7 +154,7 @@ def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def delivery_id_for(request: Mapping[str, Any], timestamp: str, signature: str) -> str:
+def provider_delivery_id_for(request: Mapping[str, Any], timestamp: str, signature: str) -> str:
     """Slack's trigger_id, else a hash of the signed timestamp and signature.
 
     Slack sends no delivery id. trigger_id names one user action and sits in the signed
@@ -172,7 +177,7 @@ def split_args(text: str) -> list[str]:
         return text.split()
 
 
-def command_event(form: Mapping[str, str], delivery_id: str, when: datetime) -> Event:
+def command_event(form: Mapping[str, str], provider_delivery_id: str, when: datetime) -> Event:
     """A slash command; `response_url` goes only to `fields.followup`, marked secret."""
     name = form["command"].lstrip("/")
     text = form.get("text", "")
@@ -192,19 +197,21 @@ def command_event(form: Mapping[str, str], delivery_id: str, when: datetime) -> 
         "followup": _followup(form.get("response_url"), when),
     }
     return Event(
-        id=event_id_for("slack", delivery_id),
+        id=event_id_for("slack", provider_delivery_id),
         source=source_path("slack", team_id or "unknown"),
         type=f"command.{type_word(name)}",
-        subject=f"commands/{delivery_id}",
+        subject=f"commands/{provider_delivery_id}",
         time=when,
-        entity=Entity(kind="command", id=delivery_id, title=f"/{name} {text}".strip()),
+        entity=Entity(kind="command", id=provider_delivery_id, title=f"/{name} {text}".strip()),
         actor=Actor(id=user["id"], name=user["name"]),
         fields=fields,
         raw=_redacted(form),
     )
 
 
-def interaction_events(payload: Mapping[str, Any], delivery_id: str, when: datetime) -> list[Event]:
+def interaction_events(
+    payload: Mapping[str, Any], provider_delivery_id: str, when: datetime
+) -> list[Event]:
     """One event per action of a block_actions payload; one for a shortcut."""
     user = mapping(payload.get("user"))
     team = mapping(payload.get("team"))
@@ -239,12 +246,12 @@ def interaction_events(payload: Mapping[str, Any], delivery_id: str, when: datet
     raw = _redacted(payload)
     return [
         Event(
-            id=event_id_for("slack", delivery_id, index),
+            id=event_id_for("slack", provider_delivery_id, index),
             source=source_path("slack", base["team"]["id"] or "unknown"),
             type=f"command.interaction.{type_word(spec['action_id'] or kind)}",
-            subject=f"commands/{delivery_id}",
+            subject=f"commands/{provider_delivery_id}",
             time=when,
-            entity=Entity(kind="interaction", id=delivery_id, title=spec["action_id"]),
+            entity=Entity(kind="interaction", id=provider_delivery_id, title=spec["action_id"]),
             actor=Actor(id=base["user"]["id"], name=base["user"]["name"]),
             fields={**base, **spec},
             raw=raw,

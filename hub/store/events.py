@@ -1,7 +1,9 @@
-"""Events: the raw inbound webhooks as received, claimed for processing, then finished.
+"""Inbounds: the webhooks as received, claimed for processing, then finished.
 
-An event's row (`events`) and its request as it came (`event_bodies`) are written in one
-transaction; finishing an event records the deliveries it planned in the same one.
+An inbound is the raw request, before normalization into events (hub/events.py); its
+table and classes keep the older name `events`. Its row (`events`) and its request as it
+came (`event_bodies`) are written in one transaction; finishing it records the deliveries
+it planned in the same one.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from hub.store.tables import event_bodies, events
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewEvent:
+    """An inbound as ingress stores it."""
+
     id: str
     source: str
-    delivery_id: str
+    provider_delivery_id: str
     received_at: float
     headers: dict[str, str]
     body: bytes
@@ -36,9 +40,11 @@ class InsertOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventRow:
+    """An inbound as stored: its row with its request (empty once pruned)."""
+
     id: str
     source: str
-    delivery_id: str
+    provider_delivery_id: str
     status: str
     received_at: float
     headers: dict[str, str]
@@ -124,11 +130,11 @@ class EventStore:
 
 
 def event_values(e: NewEvent) -> dict[str, Any]:
-    """The `events` row of a newly received event (its body goes to `body_values`)."""
+    """The `events` row of a newly received inbound (its body goes to `body_values`)."""
     return {
         "id": e.id,
         "source": e.source,
-        "delivery_id": e.delivery_id,
+        "provider_delivery_id": e.provider_delivery_id,
         "status": "received",
         "received_at": e.received_at,
         "attempts": 0,
@@ -136,7 +142,7 @@ def event_values(e: NewEvent) -> dict[str, Any]:
 
 
 def body_values(e: NewEvent) -> dict[str, Any]:
-    """The `event_bodies` row of a newly received event: the request as it came."""
+    """The `event_bodies` row of a newly received inbound: the request as it came."""
     return {"event_id": e.id, "headers": e.headers, "body": e.body}
 
 
@@ -162,7 +168,7 @@ def row_to_event(row: Any, payload: Any | None) -> EventRow:
     return EventRow(
         id=row["id"],
         source=row["source"],
-        delivery_id=row["delivery_id"],
+        provider_delivery_id=row["provider_delivery_id"],
         status=row["status"],
         received_at=row["received_at"],
         headers=dict(payload["headers"]) if payload is not None else {},

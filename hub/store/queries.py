@@ -46,7 +46,7 @@ class EventFilter:
 class EventSummary:
     id: str
     source: str
-    delivery_id: str
+    provider_delivery_id: str
     status: str
     received_at: float
     processed_at: float | None
@@ -129,7 +129,7 @@ def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
                     func.lower(col).like(needle, escape="\\")
                     for col in (
                         events.c.id,
-                        events.c.delivery_id,
+                        events.c.provider_delivery_id,
                         events.c.error,
                         cast(events.c.normalized, Text),
                     )
@@ -145,7 +145,7 @@ def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
     columns = [
         events.c.id,
         events.c.source,
-        events.c.delivery_id,
+        events.c.provider_delivery_id,
         events.c.status,
         events.c.received_at,
         events.c.processed_at,
@@ -278,7 +278,7 @@ def _summary(row: Any) -> EventSummary:
     return EventSummary(
         id=row.id,
         source=row.source,
-        delivery_id=row.delivery_id,
+        provider_delivery_id=row.provider_delivery_id,
         status=row.status,
         received_at=row.received_at,
         processed_at=row.processed_at,

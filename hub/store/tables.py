@@ -18,13 +18,15 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-#: One row per accepted webhook (the "inbound" event, before normalization).
+#: One row per accepted webhook: an "inbound", before normalization into events. The
+#: table and the API keep the older name `events`.
 events = Table(
     "events",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("source", String(64), nullable=False),
-    Column("delivery_id", String(256), nullable=False),
+    # The provider's id of the request (X-GitHub-Delivery, ...), not a delivery row's id.
+    Column("provider_delivery_id", String(256), nullable=False),
     Column("status", String(16), nullable=False),  # received|processing|processed|failed
     Column("received_at", Float, nullable=False),
     Column("normalized", JSON, nullable=True),  # list of CloudEvents dicts
@@ -32,7 +34,7 @@ events = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", Float, nullable=True),
     Column("processed_at", Float, nullable=True),
-    # No unique index on (source, delivery_id): the id is derived from that pair
+    # No unique index on (source, provider_delivery_id): the id is derived from that pair
     # (event_id_for), so the primary key already refuses a second copy (migration 0008).
 )
 Index("ix_events_status_lease", events.c.status, events.c.lease_until)

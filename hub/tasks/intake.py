@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.events import event_id_for
 from hub.rules import RuleSet
-from hub.sources.intake import EVENT_PREFIX, task_body, task_delivery_id
+from hub.sources.intake import EVENT_PREFIX, task_body, task_provider_delivery_id
 from hub.sources.intake import NAME as INTAKE_SOURCE
 from hub.store import NewEvent, Store
 from hub.store.intake import known_event_ids
@@ -82,9 +82,9 @@ def submit_tasks(
     """Store one event per task not seen before (unless `dry_run`); say which were new."""
     events = [
         NewEvent(
-            id=event_id_for(INTAKE_SOURCE, task_delivery_id(name, task.key)),
+            id=event_id_for(INTAKE_SOURCE, task_provider_delivery_id(name, task.key)),
             source=INTAKE_SOURCE,
-            delivery_id=task_delivery_id(name, task.key),
+            provider_delivery_id=task_provider_delivery_id(name, task.key),
             received_at=received_at,
             headers={"content-type": "application/json"},
             body=task_body(intake=name, fmt=task_list.format, fields=task.fields()),

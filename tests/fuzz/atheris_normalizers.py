@@ -207,9 +207,9 @@ def run_input(data: bytes) -> str:
     if path:
         stored[PATH_HEADER] = path[:200]
     raw = RawEvent(
-        id=event_id_for(name, verdict.delivery_id),
+        id=event_id_for(name, verdict.provider_delivery_id),
         source=name,
-        delivery_id=verdict.delivery_id,
+        provider_delivery_id=verdict.provider_delivery_id,
         headers=stored,
         body=body,
         received_at=NOW,

@@ -144,7 +144,7 @@ class Hub:
         return RawEvent(
             id=row.id,
             source=row.source,
-            delivery_id=row.delivery_id,
+            provider_delivery_id=row.provider_delivery_id,
             headers=row.headers,
             body=row.body,
             received_at=datetime.fromtimestamp(row.received_at, UTC),

@@ -24,7 +24,7 @@ def _event(store: Store, event_id: str, *, at: float, finish: bool = True) -> No
             NewEvent(
                 id=event_id,
                 source="github",
-                delivery_id=event_id,
+                provider_delivery_id=event_id,
                 received_at=at,
                 headers={"x-github-event": "issues"},
                 body=b'{"hello": "world"}',

@@ -78,7 +78,7 @@ def _dead_delivery(runtime: Runtime) -> tuple[str, str]:
             NewEvent(
                 id=event_id,
                 source="github",
-                delivery_id="backup-dead",
+                provider_delivery_id="backup-dead",
                 received_at=runtime.clock.now().timestamp(),
                 headers={"x-github-event": "issues"},
                 body=fixture_path("github", "issues", "opened.json").read_bytes(),

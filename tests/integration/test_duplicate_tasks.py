@@ -50,7 +50,7 @@ def _created(source: NotionSource, page_id: str, n: int) -> Event:
     raw = RawEvent(
         id=f"e{n}",
         source="notion",
-        delivery_id=payload["id"],
+        provider_delivery_id=payload["id"],
         headers={},
         body=json.dumps(payload).encode(),
         received_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),

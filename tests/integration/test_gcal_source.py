@@ -493,7 +493,7 @@ def _thin(source: GcalSource, number: int) -> Event:
     raw = RawEvent(
         id="raw",
         source="gcal",
-        delivery_id=verdict.delivery_id,
+        provider_delivery_id=verdict.provider_delivery_id,
         headers=request.headers,
         body=b"",
         received_at=request.received_at,
@@ -567,7 +567,7 @@ def test_verify_checks_the_channel_headers() -> None:
         return source.verify(request, secret, clock)
 
     verdict = verify(_headers("exists", 7))
-    assert verdict.delivery_id == "01234567-89ab-4def-8123-456789abcdef:7"
+    assert verdict.provider_delivery_id == "01234567-89ab-4def-8123-456789abcdef:7"
     assert verdict.store is True
     # The fixture channel expires on 27 Nov 09:00; a day before, the admin is told to renew.
     assert "expires at 2026-11-27T09:00:00+00:00" in verdict.admin_notice

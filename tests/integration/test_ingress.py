@@ -49,7 +49,7 @@ def test_signed_github_event_is_stored_and_answered_202(
     assert row.headers["x-github-event"] == "issues"
 
 
-def test_duplicate_delivery_id_answers_200_with_the_first_id_and_stores_once(
+def test_duplicate_provider_delivery_id_answers_200_with_the_first_id_and_stores_once(
     client: TestClient, runtime: Runtime
 ) -> None:
     headers = github_headers(ISSUE_OPENED, event="issues", delivery="same-delivery")

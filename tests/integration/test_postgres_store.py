@@ -71,7 +71,7 @@ def _new_event(delivery: str, *, received_at: float = 0.0) -> NewEvent:
     return NewEvent(
         id=event_id_for("github", delivery),
         source="github",
-        delivery_id=delivery,
+        provider_delivery_id=delivery,
         received_at=received_at,
         headers={"x-github-event": "issues", "content-type": "application/json"},
         body=BODY,

@@ -46,7 +46,7 @@ def _seed(store: Store) -> tuple[set[str], set[str]]:
             NewEvent(
                 id=f"ev-{n:03d}",
                 source="github",
-                delivery_id=f"d-{n}",
+                provider_delivery_id=f"d-{n}",
                 received_at=0.0,
                 headers={},
                 body=b"{}",

@@ -126,7 +126,7 @@ def _click(custom_id: str, user: str, interaction_id: str) -> dict[str, Any]:
     raw = RawEvent(
         id="raw",
         source="discord",
-        delivery_id=verdict.delivery_id,
+        provider_delivery_id=verdict.provider_delivery_id,
         headers=headers,
         body=body,
         received_at=clock.now(),

@@ -44,7 +44,7 @@ def _normalize(source: Source, body: bytes, headers: dict[str, str], delivery: s
     raw = RawEvent(
         id="raw-1",
         source=source.name,
-        delivery_id=delivery,
+        provider_delivery_id=delivery,
         headers=headers,
         body=body,
         received_at=datetime(2030, 1, 1, tzinfo=UTC),  # must not leak into the event
@@ -105,7 +105,7 @@ def _discord_event(body: bytes, source: DiscordInteractionsSource | None = None)
     headers = _discord_headers(body)
     verdict = _discord_verify(body, headers, source=src)
     assert verdict.store
-    (event,) = _normalize(src, body, headers, verdict.delivery_id)
+    (event,) = _normalize(src, body, headers, verdict.provider_delivery_id)
     assert _schema_errors(event) == []
     return event
 
@@ -130,7 +130,7 @@ def test_discord_command_is_stored_under_its_interaction_id_and_deferred() -> No
     verdict = _discord_verify(COMMAND)
 
     assert verdict.store is True
-    assert verdict.delivery_id == COMMAND_ID
+    assert verdict.provider_delivery_id == COMMAND_ID
     assert (verdict.status, dict(verdict.reply or {})) == (200, {"type": 5})
 
 
@@ -400,7 +400,7 @@ def _slack_events(body: bytes, headers: dict[str, str] | None = None) -> list[Ev
     headers = headers or _slack_headers(body)
     verdict = _slack_verify(body, headers)
     assert verdict.store
-    events = _normalize(SlackCommandsSource(), body, headers, verdict.delivery_id)
+    events = _normalize(SlackCommandsSource(), body, headers, verdict.provider_delivery_id)
     for event in events:
         assert _schema_errors(event) == []
     return events
@@ -420,7 +420,7 @@ def test_slack_slash_command_is_stored_and_acknowledged_ephemerally() -> None:
     verdict = _slack_verify(SLASH, SLASH_HEADERS)
 
     assert verdict.store is True
-    assert verdict.delivery_id == f"trigger-{TRIGGER}"
+    assert verdict.provider_delivery_id == f"trigger-{TRIGGER}"
     assert verdict.status == 200
     assert dict(verdict.reply or {}) == {"response_type": "ephemeral", "text": "Working on it…"}
 
@@ -433,24 +433,24 @@ def test_slack_acknowledgement_text_comes_from_the_settings() -> None:
     assert (verdict.reply or {})["text"] == "Looking that up…"
 
 
-def test_slack_delivery_id_survives_a_re_signed_copy_of_the_same_command() -> None:
+def test_slack_provider_delivery_id_survives_a_re_signed_copy_of_the_same_command() -> None:
     # Given the same command signed again a minute later (a replay with a fresh timestamp)
     later = _slack_headers(SLASH, timestamp=SLACK_TS + 60)
 
     first = _slack_verify(SLASH, SLASH_HEADERS)
     second = _slack_verify(SLASH, later, clock=_slack_clock(61))
 
-    assert first.delivery_id == second.delivery_id
+    assert first.provider_delivery_id == second.provider_delivery_id
 
 
 def test_slack_request_without_trigger_id_uses_a_hash_of_the_signature() -> None:
     body = b"command=%2Ftasks&text=mine&team_id=T1&user_id=U1"
     headers = _slack_headers(body)
 
-    delivery = _slack_verify(body, headers).delivery_id
+    delivery = _slack_verify(body, headers).provider_delivery_id
 
     assert re.fullmatch(r"sig-[0-9a-f]{32}", delivery)
-    assert _slack_verify(body, headers).delivery_id == delivery
+    assert _slack_verify(body, headers).provider_delivery_id == delivery
 
 
 @pytest.mark.parametrize(
@@ -567,7 +567,7 @@ def test_slack_block_action_becomes_an_interaction_event() -> None:
     (event,) = _slack_events(BLOCK_ACTIONS)
 
     assert verdict.reply is None  # Slack only needs the 200 for a button click
-    assert verdict.delivery_id.startswith("trigger-8123456790345.")
+    assert verdict.provider_delivery_id.startswith("trigger-8123456790345.")
     assert event.type == "command.interaction.task_mark_done"
     assert event.fields["action_id"] == "task_mark_done"
     assert event.fields["block_id"] == "task_actions_153104cd"

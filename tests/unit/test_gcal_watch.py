@@ -271,7 +271,7 @@ def test_a_replaced_channel_whose_stop_failed_is_stopped_at_the_next_upkeep(
 def _reconciles(runtime: Runtime) -> list[EventSummary]:
     """The reconciliation notices upkeep stored (source gcal, like pushes)."""
     page = list_events(runtime.store, EventFilter(source="gcal"))
-    return [e for e in page.items if e.delivery_id.startswith("reconcile:")]
+    return [e for e in page.items if e.provider_delivery_id.startswith("reconcile:")]
 
 
 def test_upkeep_raises_one_reconciliation_per_watched_calendar_and_interval(
@@ -288,7 +288,7 @@ def test_upkeep_raises_one_reconciliation_per_watched_calendar_and_interval(
         reconciles = _reconciles(runtime)
         row = runtime.store.get_event(reconciles[0].id)
     assert len(reconciles) == 2
-    assert all(r.delivery_id.startswith("reconcile:primary:") for r in reconciles)
+    assert all(r.provider_delivery_id.startswith("reconcile:primary:") for r in reconciles)
     assert row is not None
     assert row.headers["x-goog-resource-state"] == "reconcile"
 

@@ -98,7 +98,7 @@ def _normalize(body: bytes, headers: dict[str, str], delivery: str) -> list[Even
     raw = RawEvent(
         id="raw-1",
         source="github",
-        delivery_id=delivery,
+        provider_delivery_id=delivery,
         headers=headers,
         body=body,
         received_at=clock.now(),
@@ -112,9 +112,9 @@ def _receive(
     """Verify as ingress does, then normalize the stored request as the worker does."""
     headers = _headers(body, event, delivery=delivery, content_type=content_type)
     verdict = _verify(body, headers)
-    assert verdict.delivery_id == delivery
+    assert verdict.provider_delivery_id == delivery
     assert verdict.store
-    return _normalize(body, headers, verdict.delivery_id)
+    return _normalize(body, headers, verdict.provider_delivery_id)
 
 
 def _one(body: bytes, event: str) -> dict[str, Any]:
@@ -163,7 +163,9 @@ def test_every_fixture_verifies_and_normalizes_to_a_schema_valid_event(path: Pat
 
 
 @pytest.mark.parametrize("path", _fixture_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_event_id_is_stable_per_delivery_id_and_differs_between_deliveries(path: Path) -> None:
+def test_event_id_is_stable_per_provider_delivery_id_and_differs_between_deliveries(
+    path: Path,
+) -> None:
     _require_fixtures()
     body = path.read_bytes()
     event_name = path.parent.name
@@ -433,7 +435,7 @@ def test_body_labelled_as_a_form_without_payload_field_is_read_as_json() -> None
 
     verdict = _verify(body, _headers(body, "ping", content_type=FORM_TYPE))
 
-    assert verdict.delivery_id == DELIVERY
+    assert verdict.provider_delivery_id == DELIVERY
 
 
 # --- rejections --------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     JSON,
@@ -117,7 +119,8 @@ def _version_rows(engine: Engine) -> list[str]:
 
 
 def _event_row(event_id: str, status: str = "processed") -> dict[str, Any]:
-    """An `events` row as revision 0001 stored it: headers and body in the row."""
+    """An `events` row as revision 0001 stored it: headers and body in the row, the
+    provider's id in `delivery_id` (`provider_delivery_id` since 0009)."""
     return {
         "id": event_id,
         "source": "github",
@@ -130,13 +133,19 @@ def _event_row(event_id: str, status: str = "processed") -> dict[str, Any]:
     }
 
 
+#: Columns renamed since, by their name in tables.py: what older revisions call them.
+_RENAMED = {"provider_delivery_id": "delivery_id"}  # 0009
+_NAMES_0008 = [(_RENAMED.get(c.name, c.name), c.type) for c in events.columns]
+
 #: `events` as revision 0001 has it, for writing rows into a store at that revision.
 EVENTS_0001 = table_clause(
     "events",
-    *(column(c.name, c.type) for c in events.columns if c.name not in ("headers", "body")),
+    *(column(name, type_) for name, type_ in _NAMES_0008),
     column("headers", JSON()),
     column("body", LargeBinary()),
 )
+#: `events` as revisions 0002 to 0008 have it (headers and body in `event_bodies`).
+EVENTS_0008 = table_clause("events", *(column(name, type_) for name, type_ in _NAMES_0008))
 
 
 def _store_at_0001(engine: Engine, *rows: dict[str, Any]) -> None:
@@ -149,6 +158,7 @@ def _store_at_0001(engine: Engine, *rows: dict[str, Any]) -> None:
 def _insert_event(engine: Engine, event_id: str) -> None:
     """An event row and its body row, written straight into a store at head."""
     row = _event_row(event_id)
+    row["provider_delivery_id"] = row.pop("delivery_id")
     payload = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
     with engine.begin() as conn:
         conn.execute(insert(events).values(row))
@@ -240,7 +250,7 @@ def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy
     row = _event_row(event_id) | {"delivery_id": "d-1"}
     body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
     with engine.begin() as conn:
-        conn.execute(insert(events).values(row))
+        conn.execute(insert(EVENTS_0008).values(row))
         conn.execute(insert(event_bodies).values(body))
     # when the new release opens it
     store = Store(engine)
@@ -256,7 +266,7 @@ def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy
     again = NewEvent(
         id=event_id_for("github", "d-1"),
         source="github",
-        delivery_id="d-1",
+        provider_delivery_id="d-1",
         received_at=2.0,
         headers={},
         body=b"{}",
@@ -266,6 +276,68 @@ def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy
     stored = store.get_event(event_id)
     assert stored is not None
     assert stored.body == b'{"action": "opened"}'
+
+
+# --- 0009: the provider's delivery id under its own name ------------------------------------
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    """What a rollback to an older release runs (the hub itself only ever upgrades)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrate.SCRIPT_LOCATION))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_upgrading_a_0008_store_renames_delivery_id_keeping_every_value_and_the_dedup(
+    engine: Engine,
+) -> None:
+    # given a store the previous release wrote, with one accepted webhook in it
+    migrate.upgrade(engine, "0008")
+    event_id = event_id_for("github", "d-1")
+    row = _event_row(event_id) | {"delivery_id": "d-1"}
+    body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
+    with engine.begin() as conn:
+        conn.execute(insert(EVENTS_0008).values(row))
+        conn.execute(insert(event_bodies).values(body))
+    # when the new release opens it
+    store = Store(engine)
+    store.create_schema()
+    # then the column has its new name and tables.py's shape, and the value is kept
+    assert migrate.current(engine) == migrate.head()
+    assert _schema(engine) == _expected()
+    assert _drift(engine) == []
+    kept = store.get_event(event_id)
+    assert kept is not None
+    assert (kept.provider_delivery_id, kept.body) == ("d-1", b'{"action": "opened"}')
+    # and the same delivery sent again is still a duplicate
+    again = NewEvent(
+        id=event_id,
+        source="github",
+        provider_delivery_id="d-1",
+        received_at=2.0,
+        headers={},
+        body=b"{}",
+    )
+    [outcome] = store.insert_events([again])
+    assert outcome.duplicate
+
+
+def test_0009_rolls_back_to_delivery_id_and_forward_again(engine: Engine) -> None:
+    # given a store at head with an accepted webhook
+    migrate.upgrade(engine)
+    _insert_event(engine, "kept")
+    # when it is rolled back to 0008, then the old name holds the value
+    _downgrade(engine, "0008")
+    assert migrate.current(engine) == "0008"
+    with engine.connect() as conn:
+        assert conn.execute(select(EVENTS_0008.c.delivery_id)).scalars().all() == ["kept"]
+    # and upgrading again gives tables.py's schema with the value under the new name
+    migrate.upgrade(engine)
+    assert _schema(engine) == _expected()
+    with engine.connect() as conn:
+        assert conn.scalars(select(events.c.provider_delivery_id)).all() == ["kept"]
 
 
 def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine: Engine) -> None:

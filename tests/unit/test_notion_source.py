@@ -82,11 +82,11 @@ def _verify(
     return (source or NotionSource()).verify(_request(body, headers), secret, clock or FakeClock())
 
 
-def _raw(body: bytes, delivery_id: str, headers: dict[str, str] | None = None) -> RawEvent:
+def _raw(body: bytes, provider_delivery_id: str, headers: dict[str, str] | None = None) -> RawEvent:
     return RawEvent(
         id="raw-1",
         source="notion",
-        delivery_id=delivery_id,
+        provider_delivery_id=provider_delivery_id,
         headers=headers or {},
         body=body,
         received_at=FakeClock().now(),
@@ -98,7 +98,9 @@ def _receive(body: bytes, source: NotionSource | None = None) -> list[Event]:
     src = source or NotionSource()
     verdict = _verify(body, source=src)
     assert verdict.store
-    return src.normalize(_raw(body, verdict.delivery_id), NormalizeContext(clock=FakeClock()))
+    return src.normalize(
+        _raw(body, verdict.provider_delivery_id), NormalizeContext(clock=FakeClock())
+    )
 
 
 def _schema_errors(document: dict[str, Any]) -> list[str]:
@@ -117,10 +119,11 @@ def test_every_event_fixture_verifies_and_normalizes_to_one_schema_valid_thin_ev
 
     verdict = _verify(body)
     events = NotionSource().normalize(
-        _raw(body, verdict.delivery_id), NormalizeContext(clock=FakeClock())
+        _raw(body, verdict.provider_delivery_id), NormalizeContext(clock=FakeClock())
     )
 
-    assert (verdict.delivery_id, verdict.store, verdict.status) == (payload["id"], True, 200)
+    assert verdict.provider_delivery_id == payload["id"]
+    assert (verdict.store, verdict.status) == (True, 200)
     assert len(events) == 1
     document = events[0].to_dict()
     assert _schema_errors(document) == []
@@ -187,7 +190,7 @@ def test_a_retry_has_the_same_delivery_and_event_id_as_the_first_attempt() -> No
     one = _receive(json.dumps(first).encode())
     two = _receive(json.dumps(retry).encode())
 
-    assert _verify(json.dumps(retry).encode()).delivery_id == first["id"]
+    assert _verify(json.dumps(retry).encode()).provider_delivery_id == first["id"]
     assert [e.id for e in one] == [e.id for e in two]
 
 
@@ -236,7 +239,7 @@ def test_unsigned_verification_request_is_answered_200_and_not_stored(
     assert verdict.store is False
     assert verdict.status == 200
     assert TOKEN not in json.dumps(dict(verdict.reply or {}))
-    assert TOKEN not in verdict.delivery_id
+    assert TOKEN not in verdict.provider_delivery_id
     assert verification_token_of(body) == TOKEN
 
 
@@ -399,11 +402,11 @@ def test_send_webhook_call_with_the_secret_header_becomes_an_automation_event() 
 
     verdict = _automation_verify(body, headers, source)
     (event,) = source.normalize(
-        _raw(body, verdict.delivery_id, headers), NormalizeContext(clock=FakeClock())
+        _raw(body, verdict.provider_delivery_id, headers), NormalizeContext(clock=FakeClock())
     )
 
     assert verdict.status == 200
-    assert verdict.delivery_id == (
+    assert verdict.provider_delivery_id == (
         "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b/2f3a4b5c-6d7e-4f8a-9b0c-1d2e3f4a5b6c/"
         "3a4b5c6d-7e8f-4a9b-8c1d-2e3f4a5b6c7d"
     )
@@ -439,7 +442,7 @@ def test_automation_name_falls_back_to_the_configured_name_then_send_webhook() -
     assert NotionAutomationSource().normalize(raw, ctx)[0].type == "notion.automation.send_webhook"
 
 
-def test_a_retried_automation_call_keeps_its_delivery_id() -> None:
+def test_a_retried_automation_call_keeps_its_provider_delivery_id() -> None:
     payload = json.loads(AUTOMATION.read_bytes())
     headers = {"x-switchboard-token": "automation-fixture-not-real"}
     first = _automation_verify(json.dumps(payload).encode(), headers)
@@ -447,7 +450,7 @@ def test_a_retried_automation_call_keeps_its_delivery_id() -> None:
 
     retry = _automation_verify(json.dumps(payload).encode(), headers)
 
-    assert retry.delivery_id == first.delivery_id
+    assert retry.provider_delivery_id == first.provider_delivery_id
 
 
 def test_a_bearer_token_in_authorization_is_accepted_when_that_header_is_configured() -> None:

@@ -18,7 +18,7 @@ def _row(body: bytes, headers: dict[str, str]) -> EventRow:
     return EventRow(
         id="e1",
         source="slack",
-        delivery_id="d1",
+        provider_delivery_id="d1",
         status="processed",
         received_at=0.0,
         headers=headers,

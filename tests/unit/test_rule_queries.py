@@ -268,7 +268,7 @@ def _stored(store: Store, n: int, *, at: float, event_type: str, status_to: str)
             NewEvent(
                 id=f"in-{n}",
                 source="notion",
-                delivery_id=f"d-{n}",
+                provider_delivery_id=f"d-{n}",
                 received_at=at,
                 headers={},
                 body=b"{}",
@@ -483,7 +483,7 @@ def _process(
             NewEvent(
                 id="inbound-1",
                 source="schedule",
-                delivery_id="open-tasks@tick",
+                provider_delivery_id="open-tasks@tick",
                 received_at=MONDAY.timestamp(),
                 headers={},
                 body=tick_body(

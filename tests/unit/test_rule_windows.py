@@ -40,7 +40,7 @@ def _deliver_event(
             NewEvent(
                 id=event_id,
                 source="github",
-                delivery_id=delivery,
+                provider_delivery_id=delivery,
                 received_at=rt.clock.now().timestamp(),
                 headers={"x-github-event": event},
                 body=body,

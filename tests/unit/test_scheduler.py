@@ -228,7 +228,7 @@ def test_the_fired_event_is_enqueued_for_the_workers(tmp_path: Path, made: list[
     assert fired.event_id.encode() in messages[0]
     row = rt.store.get_event(fired.event_id)
     assert row is not None
-    assert (row.source, row.delivery_id, row.status) == (
+    assert (row.source, row.provider_delivery_id, row.status) == (
         "schedule",
         "daily-summary@2026-11-23T08:00:00Z",
         "received",

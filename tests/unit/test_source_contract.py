@@ -178,7 +178,7 @@ def _normalize(capture: Capture, headers: dict[str, str], verdict: Verdict, at: 
     raw = RawEvent(
         id=f"raw-{at}",
         source=capture.source,
-        delivery_id=verdict.delivery_id,
+        provider_delivery_id=verdict.provider_delivery_id,
         headers=headers,
         body=capture.body,
         received_at=datetime(2026, 11, 21, 10, at, tzinfo=UTC),
@@ -201,8 +201,8 @@ def test_a_signed_capture_verifies_normalizes_to_valid_events_with_stable_ids(
 
     first, again = _verify(capture, headers), _verify(capture, headers)
 
-    assert first.delivery_id
-    assert first.delivery_id == again.delivery_id
+    assert first.provider_delivery_id
+    assert first.provider_delivery_id == again.provider_delivery_id
     if first.store:
         ids = _normalize(capture, headers, first, at=1)
         assert ids == _normalize(capture, headers, again, at=7)  # a replay, minutes later

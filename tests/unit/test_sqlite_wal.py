@@ -24,7 +24,7 @@ def test_the_log_never_grows_much_past_the_checkpoint_step(tmp_path: Path) -> No
                     NewEvent(
                         id=f"e{i}",
                         source="github",
-                        delivery_id=f"d{i}",
+                        provider_delivery_id=f"d{i}",
                         received_at=1_764_000_000.0 + i,
                         headers={"x-github-event": "issues"},
                         body=BODY,

@@ -24,7 +24,7 @@ def _accept(rt: Runtime, delivery: str) -> str:
 
 def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
     event = NewEvent(
-        id="e1", source="github", delivery_id="d1", received_at=0.0, headers={}, body=b"{}"
+        id="e1", source="github", provider_delivery_id="d1", received_at=0.0, headers={}, body=b"{}"
     )
     first = runtime.store.insert_events([event, event])
     second = runtime.store.insert_events([event])
@@ -36,15 +36,30 @@ def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Ru
 def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) -> None:
     # given an event stored, then a retry of it whose body differs (same delivery id)
     first = NewEvent(
-        id="e1", source="github", delivery_id="d1", received_at=0.0, headers={"a": "1"}, body=b"1"
+        id="e1",
+        source="github",
+        provider_delivery_id="d1",
+        received_at=0.0,
+        headers={"a": "1"},
+        body=b"1",
     )
     retry = NewEvent(
-        id="e1", source="github", delivery_id="d1", received_at=1.0, headers={"a": "2"}, body=b"2"
+        id="e1",
+        source="github",
+        provider_delivery_id="d1",
+        received_at=1.0,
+        headers={"a": "2"},
+        body=b"2",
     )
     runtime.store.insert_events([first])
     # when the retry arrives, alone and in a batch with a new event
     new = NewEvent(
-        id="e2", source="github", delivery_id="d2", received_at=1.0, headers={}, body=b"new"
+        id="e2",
+        source="github",
+        provider_delivery_id="d2",
+        received_at=1.0,
+        headers={},
+        body=b"new",
     )
     assert [o.duplicate for o in runtime.store.insert_events([retry])] == [True]
     assert [o.duplicate for o in runtime.store.insert_events([retry, new])] == [True, False]
@@ -208,7 +223,7 @@ def test_accepting_events_waits_for_another_process_holding_the_write_lock(
                     NewEvent(
                         id="ev-locked",
                         source="github",
-                        delivery_id="d-locked",
+                        provider_delivery_id="d-locked",
                         received_at=1.0,
                         headers={},
                         body=BODY,
