@@ -68,7 +68,17 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"},
             "source": {"type": "string"},
-            "delivery_id": {"type": "string"},
+            "provider_delivery_id": {
+                "type": "string",
+                "description": "The provider's id of the request (X-GitHub-Delivery, "
+                "Notion's event id, ...); the hub de-duplicates on it. Not a delivery's id.",
+            },
+            "delivery_id": {
+                "type": "string",
+                "deprecated": True,
+                "description": "The same value as provider_delivery_id, under its old name; "
+                "still sent for older clients.",
+            },
             "status": {"enum": list(EVENT_STATUSES)},
             "received_at": _TIME,
             "processed_at": _TIME,

@@ -118,6 +118,10 @@ def test_event_list_filters_and_pages_through_every_event_once(tmp_path: Path) -
         assert sorted(listed(type="github.issues.*")) == sorted([*ids, labeled])
         assert listed(type="github.push") == []
         assert listed(q="page-3") == [ids[3]]  # the provider's delivery id
+        page = client.get("/api/v1/events", params={"q": "page-3"}, headers=ADMIN).json()
+        [found] = page["items"]
+        # under its own name, and under the deprecated one older clients read
+        assert found["provider_delivery_id"] == found["delivery_id"] == "page-3"
         assert listed(source="github", status="processed", limit="200") != []
         assert listed(status="failed") == []
         assert listed(since="2999-01-01T00:00:00Z") == []
@@ -136,6 +140,7 @@ def test_event_detail_has_payload_normalized_event_rules_and_attempts(tmp_path: 
         assert detail["payload"] == json.loads(ISSUE_OPENED)
         assert detail["payload_pruned"] is False
         assert detail["headers"]["x-github-delivery"] == "detail-1"
+        assert detail["provider_delivery_id"] == detail["delivery_id"] == "detail-1"
         assert [e["type"] for e in detail["normalized"]] == ["github.issues.opened"]
         assert detail["matched_rules"] == ["issue-opened"]
         by_connector = {d["connector"]: d for d in detail["deliveries"]}
@@ -318,6 +323,10 @@ def test_openapi_document_describes_every_route_and_is_public(tmp_path: Path) ->
     }
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
     assert documented == routes
+    # the provider's delivery id's old name is still described, as deprecated
+    fields = doc["components"]["schemas"]["EventSummary"]["properties"]
+    assert "deprecated" not in fields["provider_delivery_id"]
+    assert fields["delivery_id"]["deprecated"] is True
     assert doc["openapi"].startswith("3.1")
     with admin_hub(tmp_path) as (_, client):
         assert client.get("/api/v1/openapi.json").json() == json.loads(json.dumps(doc))
