@@ -122,6 +122,7 @@ class RenderedAction:
 class DeliveryContext:
     """What the engine tells a connector about the delivery being sent."""
 
+    #: The hub's id of this delivery row (not the provider's id of the inbound request).
     delivery_id: str
     event_id: str
     rule_id: str
