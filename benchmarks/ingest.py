@@ -615,7 +615,7 @@ def report(targets: list[Target], args: argparse.Namespace, use_wrk: bool) -> No
         for target in targets:
             if target is not bare:
                 share = target.best.rps / bare.best.rps
-                print(f"ratio {target.name}/bare: {share:.0%} of bare req/s (goal >= 60%)")
+                print(f"ratio {target.name}/bare: {share:.0%} of bare req/s (goals below)")
     if not use_wrk and bare:
         print(
             "warning: without wrk the Python generator may be the bottleneck for the bare app, "
