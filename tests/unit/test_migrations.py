@@ -238,6 +238,19 @@ def test_upgrading_a_0001_store_keeps_every_body_and_header_and_its_events_still
     assert again.body == b'{"action": "opened"}'
 
 
+def _store_with_one_webhook(engine: Engine, revision: str) -> str:
+    """A store at `revision` (0007 or 0008: `events` still has `delivery_id`) holding one
+    accepted webhook, github's delivery d-1; its event id."""
+    migrate.upgrade(engine, revision)
+    event_id = event_id_for("github", "d-1")
+    row = _event_row(event_id) | {"delivery_id": "d-1"}
+    body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
+    with engine.begin() as conn:
+        conn.execute(insert(EVENTS_0008).values(row))
+        conn.execute(insert(event_bodies).values(body))
+    return event_id
+
+
 # --- 0008: the primary key alone refuses a second copy of an inbound event -------------------
 
 
@@ -245,13 +258,7 @@ def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy
     engine: Engine,
 ) -> None:
     # given a store the previous release wrote, with one accepted webhook in it
-    migrate.upgrade(engine, "0007")
-    event_id = event_id_for("github", "d-1")
-    row = _event_row(event_id) | {"delivery_id": "d-1"}
-    body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
-    with engine.begin() as conn:
-        conn.execute(insert(EVENTS_0008).values(row))
-        conn.execute(insert(event_bodies).values(body))
+    event_id = _store_with_one_webhook(engine, "0007")
     # when the new release opens it
     store = Store(engine)
     store.create_schema()
@@ -294,13 +301,7 @@ def test_upgrading_a_0008_store_renames_delivery_id_keeping_every_value_and_the_
     engine: Engine,
 ) -> None:
     # given a store the previous release wrote, with one accepted webhook in it
-    migrate.upgrade(engine, "0008")
-    event_id = event_id_for("github", "d-1")
-    row = _event_row(event_id) | {"delivery_id": "d-1"}
-    body = {"event_id": event_id, "headers": row.pop("headers"), "body": row.pop("body")}
-    with engine.begin() as conn:
-        conn.execute(insert(EVENTS_0008).values(row))
-        conn.execute(insert(event_bodies).values(body))
+    event_id = _store_with_one_webhook(engine, "0008")
     # when the new release opens it
     store = Store(engine)
     store.create_schema()
