@@ -8,7 +8,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -34,6 +34,21 @@ def check_hmac_sha256(body: bytes, key: bytes, presented: str, *, header: str) -
     # Ingress decodes header bytes as latin-1, and compare_digest raises on non-ASCII text.
     if not digest.isascii() or not hmac.compare_digest(expected, digest):
         raise SignatureError(f"{header} does not match the body; check the shared secret")
+
+
+def check_fresh(timestamp: str, now: datetime, *, header: str, window: timedelta) -> None:
+    """Refuse a signed Unix-seconds timestamp further than `window` from our clock (a replay)."""
+    # Twelve digits reach past the year 30000: longer is garbage, and would overflow.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError(f"{header} must be Unix seconds", code="stale_request")
+    skew = abs(now - datetime.fromtimestamp(int(timestamp), UTC))
+    if skew > window:
+        minutes = int(window.total_seconds() // 60)
+        raise SignatureError(
+            f"{header} is {int(skew.total_seconds())} s away from our clock, outside "
+            f"the {minutes}-minute replay window; check the server's clock",
+            code="stale_request",
+        )
 
 
 def _reject_constant(name: str) -> Any:

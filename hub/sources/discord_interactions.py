@@ -25,7 +25,7 @@ from hub.clock import Clock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
-from hub.sources._http import parse_json_object, require_header
+from hub.sources._http import check_fresh, parse_json_object, require_header
 from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import CannotSign, HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
@@ -118,7 +118,7 @@ class DiscordInteractionsSource(Source):
         timestamp = require_header(request.headers, TIMESTAMP_HEADER, error=SignatureError)
         if not _is_valid_signature(key, timestamp, request.body, signature):
             raise SignatureError(_BAD_SIGNATURE)
-        _check_fresh(timestamp, clock.now())
+        check_fresh(timestamp, clock.now(), header=TIMESTAMP_HEADER, window=REPLAY_WINDOW)
         payload = parse_json_object(request.body)
         kind = payload.get("type")
         interaction_id = _snowflake(payload.get("id"), "id")
@@ -175,19 +175,6 @@ def _is_valid_signature(key: VerifyKey, timestamp: str, body: bytes, signature: 
     except (BadSignatureError, CryptoError, ValueError, TypeError, binascii.Error):
         return False
     return True
-
-
-def _check_fresh(timestamp: str, now: datetime) -> None:
-    # Twelve digits reach past the year 30000: longer is garbage, and would overflow.
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds", code="stale_request")
-    skew = abs(now - datetime.fromtimestamp(int(timestamp), UTC))
-    if skew > REPLAY_WINDOW:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {int(skew.total_seconds())} s away from our clock, outside "
-            "the 5-minute replay window; check the server's clock",
-            code="stale_request",
-        )
 
 
 def snowflake_time(snowflake: str) -> datetime:

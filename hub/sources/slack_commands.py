@@ -26,7 +26,7 @@ from hub.clock import Clock
 from hub.errors import MalformedPayload, SignatureError
 from hub.events import Actor, Entity, Event, event_id_for, format_time
 from hub.secrets import Secret
-from hub.sources._http import parse_json_object, require_header
+from hub.sources._http import check_fresh, parse_json_object, require_header
 from hub.sources._values import mapping, source_path, str_or_none, type_word
 from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Source, Verdict
 
@@ -106,7 +106,7 @@ class SlackCommandsSource(Source):
                 f"{SIGNATURE_HEADER} does not match the timestamp and body; check the signing "
                 "secret (Basic Information → App Credentials)"
             )
-        _check_fresh(timestamp, clock.now())
+        check_fresh(timestamp, clock.now(), header=TIMESTAMP_HEADER, window=REPLAY_WINDOW)
         if _is_json(request.headers, request.body):
             payload = parse_json_object(request.body)
             if payload.get("type") == "url_verification":
@@ -258,19 +258,6 @@ def interaction_events(
         )
         for index, spec in enumerate(specifics)
     ]
-
-
-def _check_fresh(timestamp: str, now: datetime) -> None:
-    # Twelve digits reach past the year 30000: longer is garbage, and would overflow.
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds", code="stale_request")
-    skew = abs(now - datetime.fromtimestamp(int(timestamp), UTC))
-    if skew > REPLAY_WINDOW:
-        raise SignatureError(
-            f"{TIMESTAMP_HEADER} is {int(skew.total_seconds())} s away from our clock, outside "
-            "the 5-minute replay window; check the server's clock",
-            code="stale_request",
-        )
 
 
 def _request_time(headers: Mapping[str, str]) -> datetime | None:
