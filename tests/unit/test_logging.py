@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -20,6 +22,24 @@ from hub.logging import (
     bound,
     mask_text,
 )
+
+
+@contextmanager
+def _logging_to(name: str, handler: logging.Handler) -> Iterator[logging.Logger]:
+    """A logger whose records reach only `handler` (not the root's), detached afterwards."""
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+
+
+def _masking_handler(stream: io.StringIO) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter("%(message)s", ["hunter2-secret"]))
+    return handler
 
 
 def test_configured_secrets_are_masked_wherever_they_appear() -> None:
@@ -50,15 +70,8 @@ def test_token_shapes_are_masked_even_when_not_configured() -> None:
 
 def test_formatter_masks_messages_and_arguments() -> None:
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(MaskingFormatter("%(message)s", ["hunter2-secret"]))
-    logger = logging.getLogger("test.masking")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with _logging_to("test.masking", _masking_handler(stream)) as logger:
         logger.warning("destination %s rejected token %s", "tasks", "hunter2-secret")
-    finally:
-        logger.removeHandler(handler)
     assert stream.getvalue() == "destination tasks rejected token **********\n"
 
 
@@ -67,15 +80,10 @@ def test_json_lines_carry_the_bound_ids_and_stay_masked() -> None:
     handler = logging.StreamHandler(stream)
     handler.addFilter(BoundIdsFilter())
     handler.setFormatter(JsonMaskingFormatter(["hunter2-secret"]))
-    logger = logging.getLogger("test.json")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with _logging_to("test.json", handler) as logger:
         with bound(event_id="evt-1"), bound(delivery_id="dlv-2"):
             logger.warning("sending with %s", "hunter2-secret")
         logger.warning("outside")
-    finally:
-        logger.removeHandler(handler)
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert inside["event_id"] == "evt-1"
     assert inside["delivery_id"] == "dlv-2"
@@ -94,8 +102,6 @@ def test_an_asyncio_task_keeps_its_own_ids() -> None:
     logger = logging.getLogger("test.tasks")
     handler = Capture()
     handler.addFilter(BoundIdsFilter())
-    logger.addHandler(handler)
-    logger.propagate = False
 
     async def deliver(delivery_id: str) -> None:
         bind(delivery_id=delivery_id)
@@ -105,26 +111,17 @@ def test_an_asyncio_task_keeps_its_own_ids() -> None:
     async def both() -> None:
         await asyncio.gather(deliver("a"), deliver("b"))
 
-    try:
+    with _logging_to("test.tasks", handler):
         asyncio.run(both())
-    finally:
-        logger.removeHandler(handler)
     assert seen == {"a": {"delivery_id": "a"}, "b": {"delivery_id": "b"}}
 
 
 def test_a_revealed_record_keeps_token_shapes_but_never_configured_secrets() -> None:
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(MaskingFormatter("%(message)s", ["hunter2-secret"]))
-    logger = logging.getLogger("test.reveal")
-    logger.addHandler(handler)
-    logger.propagate = False
     token = "secret_fixtureVerificationToken0123456789abcdef"
-    try:
+    with _logging_to("test.reveal", _masking_handler(stream)) as logger:
         logger.warning("paste %s (not %s)", token, "hunter2-secret", extra=REVEAL)
         logger.warning("paste %s", token)
-    finally:
-        logger.removeHandler(handler)
     revealed, ordinary = stream.getvalue().splitlines()
     assert token in revealed
     assert "hunter2-secret" not in revealed
