@@ -146,13 +146,15 @@ class FakeSlack:
         self._record(request, body, 200)
         return JSONResponse({"ok": False, "error": error})
 
+    async def _canned_or_refused(self, request: Request, body: dict[str, Any]) -> Response | None:
+        """A Web API method's answer before its own work: the script's, else Slack's error."""
+        canned = await self._canned(request, body)
+        return canned if canned is not None else self._api_error(request, body)
+
     async def _post_message(self, request: Request) -> Response:
         body = await request.json()
-        canned = await self._canned(request, body)
-        if canned is not None:
-            return canned
-        if (error := self._api_error(request, body)) is not None:
-            return error
+        if (early := await self._canned_or_refused(request, body)) is not None:
+            return early
         with self._lock:
             self._next_us += 100
             ts = f"1763719201.{self._next_us:06d}"
@@ -193,11 +195,8 @@ class FakeSlack:
 
     async def _update(self, request: Request) -> Response:
         body = await request.json()
-        canned = await self._canned(request, body)
-        if canned is not None:
-            return canned
-        if (error := self._api_error(request, body)) is not None:
-            return error
+        if (early := await self._canned_or_refused(request, body)) is not None:
+            return early
         key = (body["channel"], body.get("ts", ""))
         with self._lock:
             message = self.messages.get(key)
