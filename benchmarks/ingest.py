@@ -132,7 +132,7 @@ def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
     from hub.secrets import Secret
     from hub.sources.base import HookRequest
     from hub.sources.github import GitHubSource
-    from hub.store import NewEvent, open_store
+    from hub.store import NewInbound, open_store
 
     bodies = [body for _, body in issue_fixtures()]
     batch = 64
@@ -159,7 +159,7 @@ def measure_floor(redis_url: str | None, tmp: Path) -> Floor:
     def insert() -> None:
         store.insert_events(
             [
-                NewEvent(
+                NewInbound(
                     id=uuid.uuid4().hex,
                     source="github",
                     provider_delivery_id=uuid.uuid4().hex,

@@ -245,12 +245,12 @@ def store_github_event(
 ) -> str:
     """Store a GitHub webhook as ingress would have accepted it; its event id."""
     from hub.events import event_id_for
-    from hub.store import NewEvent
+    from hub.store import NewInbound
 
     event_id = event_id_for("github", delivery)
     [outcome] = runtime.store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=event_id,
                 source="github",
                 provider_delivery_id=delivery,

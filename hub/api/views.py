@@ -15,8 +15,8 @@ from typing import Any
 from hub.logging import NESTED_TOO_DEEP
 from hub.rules.model import Rule, RuleSetRef
 from hub.secrets import MASK
-from hub.store import AttemptRecord, EventRow
-from hub.store.queries import DeliveryView, EventSummary
+from hub.store import AttemptRecord, InboundRow
+from hub.store.queries import DeliveryView, InboundSummary
 from hub.store.stats import RuleCounts
 
 
@@ -33,7 +33,7 @@ def iso(ts: float | None) -> str | None:
 DEPRECATED_DELIVERY_ID = "delivery_id"
 
 
-def event_summary(e: EventSummary) -> dict[str, Any]:
+def event_summary(e: InboundSummary) -> dict[str, Any]:
     return {
         "id": e.id,
         "source": e.source,
@@ -54,7 +54,7 @@ def event_summary(e: EventSummary) -> dict[str, Any]:
 SECRET_PAYLOAD_KEYS = frozenset({"token", "response_url"})
 
 
-def payload_of(row: EventRow) -> Any:
+def payload_of(row: InboundRow) -> Any:
     """The raw body as JSON when it parses, else as text; None once pruned. Credential
     fields are masked in both, and in a form body's JSON `payload` field (Slack)."""
     if not row.body:
@@ -95,7 +95,7 @@ def _form_without_secrets(text: str) -> str:
 
 
 def event_detail(
-    row: EventRow,
+    row: InboundRow,
     *,
     matched: list[str],
     deliveries: list[tuple[DeliveryView, list[AttemptRecord]]],

@@ -17,19 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.pipeline.queue import Queue
-from hub.store import InsertOutcome, NewEvent, Store
+from hub.store import InsertOutcome, NewInbound, Store
 
 log = logging.getLogger("switchboard.ingress")
 
 
 @dataclass(slots=True)
 class _Pending:
-    event: NewEvent
+    event: NewInbound
     future: asyncio.Future[InsertOutcome]
 
 
 class GroupCommitWriter:
-    """Batch `NewEvent`s into store transactions, then enqueue the new ids."""
+    """Batch `NewInbound`s into store transactions, then enqueue the new ids."""
 
     def __init__(
         self, store: Store, queue: Queue, *, max_batch: int = 512, in_thread: bool = True
@@ -51,7 +51,7 @@ class GroupCommitWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def submit(self, event: NewEvent) -> InsertOutcome:
+    async def submit(self, event: NewInbound) -> InsertOutcome:
         """Return once `event` is durable (or known to be a duplicate)."""
         future: asyncio.Future[InsertOutcome] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(event, future))
@@ -87,7 +87,7 @@ class GroupCommitWriter:
             if not pending.future.done():
                 pending.future.set_result(outcome)
 
-    def _write(self, events: Sequence[NewEvent]) -> list[InsertOutcome]:
+    def _write(self, events: Sequence[NewInbound]) -> list[InsertOutcome]:
         """Insert the batch, then enqueue its new ids (store first: a 202 is durable)."""
         outcomes = self._store.insert_events(events)
         new_ids = [o.id for o in outcomes if not o.duplicate]

@@ -24,7 +24,7 @@ from hub.logging import REVEAL
 from hub.observe.metrics import record_rejection
 from hub.runtime import Runtime
 from hub.sources.base import HookRequest, Source
-from hub.store import NewEvent
+from hub.store import NewInbound
 from hub.store.notices import record_notice
 
 log = logging.getLogger("switchboard.ingress")
@@ -108,7 +108,7 @@ async def accept(
         return Reply(verdict.status, dict(verdict.reply or {}))
     inbound_id = event_id_for(name, verdict.provider_delivery_id)
     outcome = await writer.submit(
-        NewEvent(
+        NewInbound(
             id=inbound_id,
             source=name,
             provider_delivery_id=verdict.provider_delivery_id,

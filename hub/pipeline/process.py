@@ -29,7 +29,7 @@ from hub.sources.base import (
     Source,
     enriches,
 )
-from hub.store import EventRow, NewDelivery, Store, batches, windows
+from hub.store import InboundRow, NewDelivery, Store, batches, windows
 
 log = logging.getLogger("switchboard.processing")
 
@@ -120,7 +120,7 @@ def process_events(
     run = write or direct_writes(store)
     now = clock.now().timestamp()
     ids = list(dict.fromkeys(event_ids))
-    rows: list[EventRow] = run(
+    rows: list[InboundRow] = run(
         lambda conn: batches.claim_events(conn, ids, now=now, lease_s=lease_s), "claim events"
     )
     finished: list[batches.FinishedEvent] = []
@@ -195,7 +195,7 @@ def process_event(event_id: str, **kwargs: Any) -> ProcessOutcome | None:
 
 
 def _process_row(
-    row: EventRow,
+    row: InboundRow,
     store: Store,
     sources: Mapping[str, Source],
     ruleset: RuleSet,

@@ -33,7 +33,7 @@ from hub.rules.recurrence import Recurrence
 from hub.rules.schedule import Schedule
 from hub.sources.schedule import NAME as SCHEDULE_SOURCE
 from hub.sources.schedule import tick_body, tick_provider_delivery_id
-from hub.store import NewEvent, Store, schedules
+from hub.store import NewInbound, Store, schedules
 
 log = logging.getLogger("switchboard.scheduler")
 
@@ -156,9 +156,9 @@ class Scheduler:
 
     def _event(
         self, rule: Rule, schedule: Schedule | Recurrence, tick: datetime, now: datetime
-    ) -> NewEvent:
+    ) -> NewInbound:
         provider_delivery_id = tick_provider_delivery_id(rule.id, tick)
-        return NewEvent(
+        return NewInbound(
             id=event_id_for(SCHEDULE_SOURCE, provider_delivery_id),
             source=SCHEDULE_SOURCE,
             provider_delivery_id=provider_delivery_id,

@@ -24,7 +24,7 @@ from hub.config import Settings
 from hub.pipeline.http import make_client
 from hub.pipeline.queue import Queue
 from hub.sources.base import EnrichContext, RawEvent, Source, has_upkeep
-from hub.store import NewEvent, Store
+from hub.store import NewInbound, Store
 from hub.store.shared import StoreSharedState
 from hub.store.snapshots import StoreSnapshots
 
@@ -133,7 +133,7 @@ def _receive(runtime: UpkeepDeps, raised: Sequence[RawEvent]) -> None:
         return
     outcomes = runtime.store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=raw.id,
                 source=raw.source,
                 provider_delivery_id=raw.provider_delivery_id,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from hub.store.deliveries import AttemptRecord, DeliveryRow, NewDelivery
-from hub.store.events import EventRow, InsertOutcome, NewEvent
+from hub.store.events import InboundRow, InsertOutcome, NewInbound
 from hub.store.store import Store, open_store
 
 __all__ = [
     "AttemptRecord",
     "DeliveryRow",
-    "EventRow",
+    "InboundRow",
     "InsertOutcome",
     "NewDelivery",
-    "NewEvent",
+    "NewInbound",
     "Store",
     "open_store",
 ]

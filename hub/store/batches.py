@@ -30,7 +30,7 @@ from hub.store.deliveries import (
     delivery_values,
     row_to_delivery,
 )
-from hub.store.events import EventRow, event_payloads, row_to_event
+from hub.store.events import InboundRow, event_payloads, row_to_event
 from hub.store.tables import deliveries, events
 
 #: An open transaction, as the writer hands it to the functions here.
@@ -151,7 +151,7 @@ def _locking(conn: Connection) -> bool:
 
 def claim_events(
     conn: Connection, ids: Sequence[str], *, now: float, lease_s: float
-) -> list[EventRow]:
+) -> list[InboundRow]:
     """Take the claimable events among `ids` (received, or processing past their lease)."""
     if not ids:
         return []

@@ -1,9 +1,9 @@
 """Inbounds: the webhooks as received, claimed for processing, then finished.
 
-An inbound is the raw request, before normalization into events (hub/events.py); its
-table and classes keep the older name `events`. Its row (`events`) and its request as it
-came (`event_bodies`) are written in one transaction; finishing it records the deliveries
-it planned in the same one.
+An inbound is the raw request, before normalization into events (hub/events.py): the types
+say so (`NewInbound`, `InboundRow`), the table and `EventStore` keep the older name `events`.
+Its row (`events`) and its request as it came (`event_bodies`) are written in one
+transaction; finishing it records the deliveries it planned in the same one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hub.store.tables import event_bodies, events
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewEvent:
+class NewInbound:
     """An inbound as ingress stores it."""
 
     id: str
@@ -39,7 +39,7 @@ class InsertOutcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventRow:
+class InboundRow:
     """An inbound as stored: its row with its request (empty once pruned)."""
 
     id: str
@@ -66,10 +66,10 @@ class EventStore:
         )
         self._insert_bodies = insert(event_bodies)
 
-    def insert(self, batch: Sequence[NewEvent]) -> list[InsertOutcome]:
+    def insert(self, batch: Sequence[NewInbound]) -> list[InsertOutcome]:
         if not batch:
             return []
-        firsts: dict[str, NewEvent] = {}
+        firsts: dict[str, NewInbound] = {}
         for e in batch:
             firsts.setdefault(e.id, e)
         values = [event_values(e) for e in firsts.values()]
@@ -91,7 +91,7 @@ class EventStore:
             inserted.discard(e.id)  # a second copy in the same batch is a duplicate
         return out
 
-    def get(self, event_id: str) -> EventRow | None:
+    def get(self, event_id: str) -> InboundRow | None:
         with guard("read an event"), self.engine.connect() as conn:
             row = conn.execute(_EVENT_WITH_BODY, {"b_id": event_id}).mappings().first()
         if row is None:
@@ -129,7 +129,7 @@ class EventStore:
             return int(conn.scalar(query) or 0)
 
 
-def event_values(e: NewEvent) -> dict[str, Any]:
+def event_values(e: NewInbound) -> dict[str, Any]:
     """The `events` row of a newly received inbound (its body goes to `body_values`)."""
     return {
         "id": e.id,
@@ -141,7 +141,7 @@ def event_values(e: NewEvent) -> dict[str, Any]:
     }
 
 
-def body_values(e: NewEvent) -> dict[str, Any]:
+def body_values(e: NewInbound) -> dict[str, Any]:
     """The `event_bodies` row of a newly received inbound: the request as it came."""
     return {"event_id": e.id, "headers": e.headers, "body": e.body}
 
@@ -163,9 +163,9 @@ def event_payloads(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
     return {r["event_id"]: r for r in conn.execute(_PAYLOADS, {"b_ids": list(ids)}).mappings()}
 
 
-def row_to_event(row: Any, payload: Any | None) -> EventRow:
+def row_to_event(row: Any, payload: Any | None) -> InboundRow:
     """An `events` row with its `event_bodies` row; None for a pruned payload (empty)."""
-    return EventRow(
+    return InboundRow(
         id=row["id"],
         source=row["source"],
         provider_delivery_id=row["provider_delivery_id"],

@@ -43,7 +43,7 @@ class EventFilter:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventSummary:
+class InboundSummary:
     id: str
     source: str
     provider_delivery_id: str
@@ -101,7 +101,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"cursor {cursor!r} is not valid; pass next_cursor back as is") from exc
 
 
-def list_events(store: Store, f: EventFilter) -> Page[EventSummary]:
+def list_events(store: Store, f: EventFilter) -> Page[InboundSummary]:
     """Events newest first, filtered; `type` and `q` are checked in SQL and again in Python."""
     conds: list[Any] = []
     if f.source:
@@ -269,13 +269,13 @@ def _types(normalized: Any) -> list[str]:
     return [str(e.get("type")) for e in normalized or [] if isinstance(e, dict)]
 
 
-def _summary(row: Any) -> EventSummary:
+def _summary(row: Any) -> InboundSummary:
     titles = []
     for item in row.normalized or []:
         entity = (item.get("data") or {}).get("entity") or {} if isinstance(item, dict) else {}
         if entity.get("title"):
             titles.append(str(entity["title"]))
-    return EventSummary(
+    return InboundSummary(
         id=row.id,
         source=row.source,
         provider_delivery_id=row.provider_delivery_id,

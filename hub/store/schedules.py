@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 
 from hub.store.engine import insert_ignore_factory
-from hub.store.events import NewEvent, body_values, event_values
+from hub.store.events import NewInbound, body_values, event_values
 from hub.store.store import Store
 from hub.store.tables import event_bodies, events, schedule_ticks
 
@@ -65,7 +65,7 @@ def skip_tick(store: Store, *, rule_id: str, spec: str, tick_at: float, schedule
 
 
 def claim_tick(
-    store: Store, *, rule_id: str, spec: str, tick_at: float, scheduler: str, event: NewEvent
+    store: Store, *, rule_id: str, spec: str, tick_at: float, scheduler: str, event: NewInbound
 ) -> bool:
     """Claim the tick and store its event atomically; False when another scheduler has it."""
     insert = insert_ignore_factory(store.engine)

@@ -21,7 +21,7 @@ from hub.store import batches, migrate, sweep
 from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.deliveries import AttemptRecord, DeliveryRow, DeliveryStore, NewDelivery
 from hub.store.engine import Guard, guard, keyed_write, open_engine, write_eagerly
-from hub.store.events import EventRow, EventStore, InsertOutcome, NewEvent
+from hub.store.events import EventStore, InboundRow, InsertOutcome, NewInbound
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class Store:
 
     # --- events -------------------------------------------------------------------
 
-    def insert_events(self, batch: Sequence[NewEvent]) -> list[InsertOutcome]:
+    def insert_events(self, batch: Sequence[NewInbound]) -> list[InsertOutcome]:
         """Insert a batch in one transaction; rows whose id exists are duplicates.
 
         The database says which rows it inserted (`ON CONFLICT DO NOTHING RETURNING id`):
@@ -76,10 +76,10 @@ class Store:
         """
         return self._events.insert(batch)
 
-    def get_event(self, event_id: str) -> EventRow | None:
+    def get_event(self, event_id: str) -> InboundRow | None:
         return self._events.get(event_id)
 
-    def claim_event(self, event_id: str, *, now: float, lease_s: float) -> EventRow | None:
+    def claim_event(self, event_id: str, *, now: float, lease_s: float) -> InboundRow | None:
         """Take an event for processing; None if it is done or leased by someone else."""
         with guard("claim an event"), self.engine.begin() as conn:
             rows = batches.claim_events(conn, [event_id], now=now, lease_s=lease_s)

@@ -18,7 +18,7 @@ from hub.events import event_id_for
 from hub.rules import RuleSet
 from hub.sources.intake import EVENT_PREFIX, task_body, task_provider_delivery_id
 from hub.sources.intake import NAME as INTAKE_SOURCE
-from hub.store import NewEvent, Store
+from hub.store import NewInbound, Store
 from hub.store.intake import known_event_ids
 from hub.tasks.lists import TaskList
 
@@ -81,7 +81,7 @@ def submit_tasks(
 ) -> IntakeResult:
     """Store one event per task not seen before (unless `dry_run`); say which were new."""
     events = [
-        NewEvent(
+        NewInbound(
             id=event_id_for(INTAKE_SOURCE, task_provider_delivery_id(name, task.key)),
             source=INTAKE_SOURCE,
             provider_delivery_id=task_provider_delivery_id(name, task.key),

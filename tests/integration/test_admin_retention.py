@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli import main
-from hub.store import AttemptRecord, NewDelivery, NewEvent, Store, open_store
+from hub.store import AttemptRecord, NewDelivery, NewInbound, Store, open_store
 from hub.store.queries import EventFilter, list_events
 from hub.store.retention import prune
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
@@ -21,7 +21,7 @@ NOW = 1_800_000_000.0
 def _event(store: Store, event_id: str, *, at: float, finish: bool = True) -> None:
     store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=event_id,
                 source="github",
                 provider_delivery_id=event_id,

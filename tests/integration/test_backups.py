@@ -23,7 +23,7 @@ from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.schedule.upkeep import take_scheduled_backup
-from hub.store import AttemptRecord, NewEvent, open_store
+from hub.store import AttemptRecord, NewInbound, open_store
 from hub.store.backup import backup, restore, scheduled_backups
 from hub.store.replay import replay
 from tests.fakes.discord import FakeDiscord
@@ -75,7 +75,7 @@ def _dead_delivery(runtime: Runtime) -> tuple[str, str]:
     event_id = event_id_for("github", "backup-dead")
     runtime.store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=event_id,
                 source="github",
                 provider_delivery_id="backup-dead",

@@ -23,7 +23,7 @@ from hub.errors import StoreError
 from hub.ingress.fast import HookFastPath
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
-from hub.store import NewEvent
+from hub.store import NewInbound
 from tests.support import fixture_path, github_headers, make_settings
 
 ISSUE_OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
@@ -232,7 +232,7 @@ def test_query_string_and_repeated_headers_are_seen_as_by_the_route(
 
 
 def test_store_down_is_the_same_503(hubs: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch) -> None:
-    def down(batch: Sequence[NewEvent]) -> None:
+    def down(batch: Sequence[NewInbound]) -> None:
         raise StoreError("could not store accepted events: OperationalError: disk I/O error")
 
     for hub in hubs:

@@ -22,7 +22,7 @@ from hub.errors import StoreError
 from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from hub.store import AttemptRecord, NewEvent, Store, batches, open_store
+from hub.store import AttemptRecord, NewInbound, Store, batches, open_store
 from hub.store.events import event_values
 from hub.store.replay import replay
 from hub.store.tables import events, metadata
@@ -67,8 +67,8 @@ def two_stores(postgres_url: str) -> Iterator[tuple[Store, Store]]:
     second.close()
 
 
-def _new_event(delivery: str, *, received_at: float = 0.0) -> NewEvent:
-    return NewEvent(
+def _new_event(delivery: str, *, received_at: float = 0.0) -> NewInbound:
+    return NewInbound(
         id=event_id_for("github", delivery),
         source="github",
         provider_delivery_id=delivery,

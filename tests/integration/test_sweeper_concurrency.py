@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from hub.store import NewDelivery, NewEvent, Store, open_store
+from hub.store import NewDelivery, NewInbound, Store, open_store
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def _seed(store: Store) -> tuple[set[str], set[str]]:
     """ROWS stale events and ROWS stale deliveries, a quarter of each an expired claim."""
     store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=f"ev-{n:03d}",
                 source="github",
                 provider_delivery_id=f"d-{n}",

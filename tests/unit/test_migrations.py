@@ -42,7 +42,7 @@ from hub.errors import StoreError
 from hub.events import event_id_for
 from hub.store import Store, migrate, open_store
 from hub.store.batches import claim_events
-from hub.store.events import NewEvent
+from hub.store.events import NewInbound
 from hub.store.tables import event_bodies, events, metadata
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.support import write_config
@@ -270,7 +270,7 @@ def test_upgrading_a_0007_store_keeps_its_events_and_still_refuses_a_second_copy
     assert kept is not None
     assert kept.body == b'{"action": "opened"}'
     # and the same delivery sent again is still a duplicate, refused by the primary key
-    again = NewEvent(
+    again = NewInbound(
         id=event_id_for("github", "d-1"),
         source="github",
         provider_delivery_id="d-1",
@@ -313,7 +313,7 @@ def test_upgrading_a_0008_store_renames_delivery_id_keeping_every_value_and_the_
     assert kept is not None
     assert (kept.provider_delivery_id, kept.body) == ("d-1", b'{"action": "opened"}')
     # and the same delivery sent again is still a duplicate
-    again = NewEvent(
+    again = NewInbound(
         id=event_id,
         source="github",
         provider_delivery_id="d-1",

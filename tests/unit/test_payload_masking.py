@@ -8,14 +8,14 @@ import urllib.parse
 
 from hub.api.views import payload_of
 from hub.secrets import MASK
-from hub.store import EventRow
+from hub.store import InboundRow
 from tests.support import fixture_path
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-def _row(body: bytes, headers: dict[str, str]) -> EventRow:
-    return EventRow(
+def _row(body: bytes, headers: dict[str, str]) -> InboundRow:
+    return InboundRow(
         id="e1",
         source="slack",
         provider_delivery_id="d1",

@@ -32,7 +32,7 @@ from hub.secrets import Secret
 from hub.sources.base import EnrichContext, QueryFailed, RetryLater, Source
 from hub.sources.notion import NotionSource, Workspace
 from hub.sources.schedule import ScheduleSource, tick_body
-from hub.store import NewEvent, Store, open_store
+from hub.store import NewInbound, Store, open_store
 from hub.store.snapshots import StoreSnapshots
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 from tests.servers import serve_in_thread
@@ -265,7 +265,7 @@ def _stored(store: Store, n: int, *, at: float, event_type: str, status_to: str)
     }
     store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=f"in-{n}",
                 source="notion",
                 provider_delivery_id=f"d-{n}",
@@ -480,7 +480,7 @@ def _process(
     ruleset = _ruleset(tmp_path, rules, dests)
     store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id="inbound-1",
                 source="schedule",
                 provider_delivery_id="open-tasks@tick",

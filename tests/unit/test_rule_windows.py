@@ -12,7 +12,7 @@ from hub.events import event_id_for
 from hub.pipeline.process import ProcessOutcome, flush_group
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
-from hub.store import NewEvent, Store, open_store, windows
+from hub.store import NewInbound, Store, open_store, windows
 from tests.support import fixture_path, make_settings, process_stored
 
 OPENED = fixture_path("github", "issues", "opened.json").read_bytes()
@@ -37,7 +37,7 @@ def _deliver_event(
     event_id = event_id_for("github", delivery)
     rt.store.insert_events(
         [
-            NewEvent(
+            NewInbound(
                 id=event_id,
                 source="github",
                 provider_delivery_id=delivery,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.store import NewEvent, open_store
+from hub.store import NewInbound, open_store
 from hub.store.engine import WAL_AUTOCHECKPOINT_PAGES
 from tests.support import fixture_path
 
@@ -21,7 +21,7 @@ def test_the_log_never_grows_much_past_the_checkpoint_step(tmp_path: Path) -> No
         for start in range(0, 400, batch):  # ~5.4 MB in all: five times SQLite's default step
             store.insert_events(
                 [
-                    NewEvent(
+                    NewInbound(
                         id=f"e{i}",
                         source="github",
                         provider_delivery_id=f"d{i}",

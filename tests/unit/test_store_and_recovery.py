@@ -7,7 +7,7 @@ from pathlib import Path
 from hub.clock import FakeClock
 from hub.pipeline.worker import WorkerService
 from hub.runtime import Runtime
-from hub.store import AttemptRecord, NewEvent
+from hub.store import AttemptRecord, NewInbound
 from tests.support import (
     fixture_path,
     process_stored,
@@ -23,7 +23,7 @@ def _accept(rt: Runtime, delivery: str) -> str:
 
 
 def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
-    event = NewEvent(
+    event = NewInbound(
         id="e1", source="github", provider_delivery_id="d1", received_at=0.0, headers={}, body=b"{}"
     )
     first = runtime.store.insert_events([event, event])
@@ -35,7 +35,7 @@ def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Ru
 
 def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) -> None:
     # given an event stored, then a retry of it whose body differs (same delivery id)
-    first = NewEvent(
+    first = NewInbound(
         id="e1",
         source="github",
         provider_delivery_id="d1",
@@ -43,7 +43,7 @@ def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) ->
         headers={"a": "1"},
         body=b"1",
     )
-    retry = NewEvent(
+    retry = NewInbound(
         id="e1",
         source="github",
         provider_delivery_id="d1",
@@ -53,7 +53,7 @@ def test_a_duplicate_keeps_the_first_copys_headers_and_body(runtime: Runtime) ->
     )
     runtime.store.insert_events([first])
     # when the retry arrives, alone and in a batch with a new event
-    new = NewEvent(
+    new = NewInbound(
         id="e2",
         source="github",
         provider_delivery_id="d2",
@@ -220,7 +220,7 @@ def test_accepting_events_waits_for_another_process_holding_the_write_lock(
         result.append(
             store.insert_events(
                 [
-                    NewEvent(
+                    NewInbound(
                         id="ev-locked",
                         source="github",
                         provider_delivery_id="d-locked",
