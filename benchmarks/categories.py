@@ -91,6 +91,11 @@ def _score(categories: Categories, items: list[dict[str, Any]], errors: bool) ->
             right[item["category"]] += 1
         elif errors:
             print(f"      {item['category']:9} got {got!s:9} {item['title']!r}")
+    return _report(right, total)
+
+
+def _report(right: Counter[str], total: Counter[str]) -> float:
+    """Print each category's accuracy and the overall one against GOAL; return the overall."""
     for name in sorted(total):
         print(f"    {name:10} {right[name] / total[name]:6.1%}  ({right[name]}/{total[name]})")
     overall = sum(right.values()) / sum(total.values())
@@ -122,12 +127,7 @@ def cross_validate(folds: int, errors: bool, repeats: int = 3) -> float:
                 right[item["category"]] += got == item["category"]
                 if errors and got != item["category"] and seed == 0:
                     print(f"      {item['category']:9} got {got!s:9} {item['title']!r}")
-    for name in sorted(total):
-        print(f"    {name:10} {right[name] / total[name]:6.1%}  ({right[name]}/{total[name]})")
-    overall = sum(right.values()) / sum(total.values())
-    verdict = "meets" if overall >= GOAL else "MISSES"
-    print(f"    {'overall':10} {overall:6.1%}  (goal >= {GOAL:.0%}: {verdict})")
-    return overall
+    return _report(right, total)
 
 
 def blind(path: Path, errors: bool) -> float:
