@@ -4,12 +4,15 @@ A test module imports the fixture function, and its tests ask for `postgres_url`
 
     from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 
+A test run once per backend imports `store_on_each_backend` too and asks for `store_url`.
+
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -63,3 +66,14 @@ def postgres_database() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(
+    name="store_url", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def store_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store: a new SQLite file, or a new PostgreSQL database (`postgres_url`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url

@@ -11,7 +11,10 @@ from hub.cli import main
 from hub.store import AttemptRecord, NewDelivery, NewInbound, Store, open_store
 from hub.store.queries import EventFilter, list_events
 from hub.store.retention import prune
-from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
+from tests.postgres import (  # noqa: F401  (the postgres_url and store_url fixtures)
+    postgres_database,
+    store_on_each_backend,
+)
 from tests.support import write_config
 
 DAY = 86400.0
@@ -63,14 +66,6 @@ def _attempt(store: Store, delivery_id: str, *, at: float, status: str) -> None:
         status=status,
         now=at,
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.db'}"
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return postgres_url
 
 
 def test_the_event_search_finds_a_raw_body_until_it_is_pruned(store_url: str) -> None:

@@ -24,7 +24,10 @@ from hub.store.crypto import TokenCipher, new_key
 from hub.store.notices import list_notices
 from hub.store.shared import StoreSharedState
 from hub.store.snapshots import StoreSnapshots
-from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
+from tests.postgres import (  # noqa: F401  (the postgres_url and store_url fixtures)
+    postgres_database,
+    store_on_each_backend,
+)
 from tests.support import GITHUB_SECRET, fixture_path, write_config
 
 OLD, NEW = new_key(), new_key()
@@ -33,15 +36,6 @@ HANDSHAKE = fixture_path("notion", "webhooks", "verification.json").read_bytes()
 NOTION_TOKEN = json.loads(HANDSHAKE)["verification_token"]
 SYNC_TOKEN = "CPDAlvWDx70CEPDAlvWDx70CGAU="
 CHANNEL_TOKEN = "channel-token-5d1b8e0f7a2c4e6b"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.db'}"
-    request.applymarker(pytest.mark.postgres)
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def _config(tmp_path: Path, store_url: str, keys: str) -> tuple[Path, dict[str, str]]:

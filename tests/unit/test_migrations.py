@@ -44,25 +44,19 @@ from hub.store import Store, migrate, open_store
 from hub.store.batches import claim_events
 from hub.store.events import NewInbound
 from hub.store.tables import event_bodies, events, metadata
-from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
+from tests.postgres import (  # noqa: F401  (the postgres_url and store_url fixtures)
+    postgres_database,
+    store_on_each_backend,
+)
 from tests.support import write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty store: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.db'}"
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return postgres_url
-
-
 @pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
+def engine(store_url: str) -> Iterator[Engine]:
     """An engine that migrates nothing by itself (unlike open_store)."""
-    eng = migrate.connect(url)
+    eng = migrate.connect(store_url)
     yield eng
     eng.dispose()
 
@@ -352,7 +346,7 @@ def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine:
 
 
 def test_a_store_made_before_migrations_is_adopted_with_its_rows_and_gets_missing_indexes(
-    url: str, engine: Engine
+    store_url: str, engine: Engine
 ) -> None:
     # given a store as the hub made it before migrations: 0001's tables, no alembic_version,
     # from a release that predates the ordering index, with an event in it
@@ -362,7 +356,7 @@ def test_a_store_made_before_migrations_is_adopted_with_its_rows_and_gets_missin
         conn.execute(text("DROP INDEX ix_deliveries_entity_order"))
     assert migrate.current(engine) is None
     # when the new release opens it
-    store = open_store(url)
+    store = open_store(store_url)
     try:
         # then it is adopted and upgraded, the row is there, the index is back
         assert migrate.current(engine) == migrate.head()
@@ -379,14 +373,14 @@ def test_a_store_made_before_migrations_is_adopted_with_its_rows_and_gets_missin
 # --- processes starting together -------------------------------------------------------------
 
 
-def test_stores_opened_together_on_an_empty_database_all_come_up(url: str) -> None:
+def test_stores_opened_together_on_an_empty_database_all_come_up(store_url: str) -> None:
     # given an ingress and workers started at once (compose up, a k8s rollout), each with
     # its own engine; no retry around create_schema, so any lost race would show
     contenders = 6
     barrier = threading.Barrier(contenders, timeout=10)
 
     def start(_: int) -> str | None:
-        engine = migrate.connect(url)
+        engine = migrate.connect(store_url)
         try:
             barrier.wait()
             Store(engine).create_schema()
@@ -399,7 +393,7 @@ def test_stores_opened_together_on_an_empty_database_all_come_up(url: str) -> No
     with ThreadPoolExecutor(max_workers=contenders) as pool:
         outcomes = list(pool.map(start, range(contenders)))
     assert [o for o in outcomes if o is not None] == []
-    engine = migrate.connect(url)
+    engine = migrate.connect(store_url)
     try:
         assert _version_rows(engine) == [migrate.head()]
         assert _schema(engine) == _expected()
@@ -418,10 +412,10 @@ print(migrate.current(engine))
 
 
 @pytest.mark.slow
-def test_processes_starting_together_all_migrate_without_error(url: str) -> None:
+def test_processes_starting_together_all_migrate_without_error(store_url: str) -> None:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", START, url],
+            [sys.executable, "-c", START, store_url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -444,7 +438,7 @@ def test_processes_starting_together_all_migrate_without_error(url: str) -> None
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert out.strip() == migrate.head()
-    engine = migrate.connect(url)
+    engine = migrate.connect(store_url)
     try:
         assert _version_rows(engine) == [migrate.head()]
     finally:
@@ -455,16 +449,16 @@ def test_processes_starting_together_all_migrate_without_error(url: str) -> None
 
 
 @pytest.fixture
-def config(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config file whose store is `url`: SQLite is the config's own tmp_path/hub.db."""
+def config(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config file whose store is `store_url`: SQLite is the config's own tmp_path/hub.db."""
     monkeypatch.setenv("SWITCHBOARD_SECRET_GITHUB", "x" * 12)
-    if url.startswith("postgresql"):
-        monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
+    if store_url.startswith("postgresql"):
+        monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", store_url)
     return write_config(tmp_path)
 
 
 def test_db_upgrade_and_db_current_print_the_revisions(
-    config: Path, url: str, capsys: pytest.CaptureFixture[str]
+    config: Path, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     head = migrate.head()
     assert main(["-c", str(config), "db", "upgrade"]) == 0
@@ -473,7 +467,7 @@ def test_db_upgrade_and_db_current_print_the_revisions(
     assert capsys.readouterr().out == f"current: {head}\nhead: {head}\n"
     assert main(["-c", str(config), "db", "upgrade", "--revision", head]) == 0
     assert capsys.readouterr().out == f"schema already at {head}\n"
-    engine = migrate.connect(url)
+    engine = migrate.connect(store_url)
     try:
         assert _schema(engine) == _expected()
     finally:
@@ -481,14 +475,14 @@ def test_db_upgrade_and_db_current_print_the_revisions(
 
 
 def test_db_current_names_an_empty_store_as_behind(
-    config: Path, url: str, capsys: pytest.CaptureFixture[str]
+    config: Path, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if url.startswith("sqlite"):
+    if store_url.startswith("sqlite"):
         # nothing has created the file yet: say so rather than make an empty one
         assert main(["-c", str(config), "db", "current"]) == 1
         assert "no store at" in capsys.readouterr().err
         assert not (config.parent / "hub.db").exists()
-        empty = migrate.connect(url)
+        empty = migrate.connect(store_url)
         with empty.connect():
             pass  # an empty file now exists, as an aborted first start would leave it
         empty.dispose()
