@@ -64,10 +64,10 @@ def github_headers(
 
 
 def post_issue(
-    client: TestClient, delivery: str, body: bytes | None = None, *, expect: int = 202
+    client: httpx.Client, delivery: str, body: bytes | None = None, *, expect: int = 202
 ) -> str:
     """Post a signed GitHub `issues` webhook (the shared `opened` fixture by default);
-    the event id ingress answered."""
+    the event id ingress answered. `client` is a TestClient or a real hub's httpx.Client."""
     body = fixture_path("github", "issues", "opened.json").read_bytes() if body is None else body
     response = client.post(
         "/hooks/github",

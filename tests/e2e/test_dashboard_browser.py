@@ -25,7 +25,7 @@ from hub.runtime import Runtime, build_runtime
 from tests.admin_support import ADMIN_TOKEN, DISCORD_TOKEN, ISSUE_OPENED, admin_settings
 from tests.fakes.discord import FakeDiscord
 from tests.servers import serve_in_thread
-from tests.support import free_port, github_headers, in_ci, wait_until
+from tests.support import free_port, github_headers, in_ci, post_issue, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -79,13 +79,8 @@ def test_log_in_open_an_event_replay_a_dead_delivery_and_simulate(
         runtime = build_runtime(admin_settings(tmp_path, discord_url=url), load_plugins())
         with serve_hub(runtime) as base, sync_playwright() as pw:
             # Given an event whose Discord delivery died on a 400
-            answer = httpx.post(
-                f"{base}/hooks/github",
-                content=ISSUE_OPENED,
-                headers=github_headers(ISSUE_OPENED, event="issues", delivery="browser-1"),
-            )
-            assert answer.status_code == 202
-            event_id = answer.json()["id"]
+            with httpx.Client(base_url=base) as poster:
+                event_id = post_issue(poster, "browser-1")
             rows = runtime.store.list_deliveries
             wait_until(
                 lambda: {r.status for r in rows(inbound_id=event_id)} == {"dead", "delivered"},
@@ -240,13 +235,8 @@ def test_lists_update_live_a_new_event_appears_and_a_replayed_delivery_changes_i
             page.evaluate("window.stayed = true")
 
             # When a webhook arrives, then its row appears within a second, without a reload
-            answer = httpx.post(
-                f"{base}/hooks/github",
-                content=ISSUE_OPENED,
-                headers=github_headers(ISSUE_OPENED, event="issues", delivery="live-1"),
-            )
-            assert answer.status_code == 202
-            event_id = answer.json()["id"]
+            with httpx.Client(base_url=base) as poster:
+                event_id = post_issue(poster, "live-1")
             expect(page.locator(f"tr[data-id='{event_id}']")).to_be_visible(timeout=1000)
             assert page.evaluate("window.stayed") is True
 
