@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from hub.runtime import Runtime
 from tests.fakes.discord import FakeDiscord, served_discord
 from tests.fakes.notion import FakeNotion
 from tests.servers import serve_in_thread
@@ -24,6 +25,24 @@ def notion() -> Iterator[tuple[FakeNotion, str]]:
     fake = FakeNotion.with_fixtures()
     with serve_in_thread(fake.app()) as base:
         yield fake, base
+
+
+@pytest.fixture(scope="module")
+def module_notion() -> Iterator[tuple[FakeNotion, str]]:
+    """One fake Notion for all of a module's tests, which reset what they read between
+    tests (a server per test is most of their time): (fake, base URL)."""
+    fake = FakeNotion.with_fixtures()
+    with serve_in_thread(fake.app()) as base:
+        yield fake, base
+
+
+@pytest.fixture
+def closing_runtimes() -> Iterator[list[Runtime]]:
+    """Runtimes a test builds (it appends them), closed after it."""
+    runtimes: list[Runtime] = []
+    yield runtimes
+    for rt in runtimes:
+        rt.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from hub.sources.base import HookRequest, NormalizeContext, RawEvent, Verdict
 from hub.sources.notion import NotionSource
 from hub.sources.notion_automation import NotionAutomationSource
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
-from tests.servers import serve_in_thread
 from tests.support import fixture_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -487,16 +485,9 @@ def test_automation_call_without_a_page_is_malformed() -> None:
 # --- the page fetcher against the fake Notion API ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeNotion, str]]:
-    fake = FakeNotion.with_fixtures()
-    with serve_in_thread(fake.app()) as url:
-        yield fake, url
-
-
 @pytest.fixture
-def fake(served: tuple[FakeNotion, str]) -> FakeNotion:
-    notion = served[0]
+def fake(module_notion: tuple[FakeNotion, str]) -> FakeNotion:
+    notion = module_notion[0]
     notion.script.clear()
     notion.seen.clear()
     return notion
@@ -512,9 +503,9 @@ def _fetch(url: str, call: str, *args: Any, token: str = FAKE_TOKEN, **kwargs: A
 
 
 def test_fetch_page_returns_the_page_and_sends_the_notion_version(
-    fake: FakeNotion, served: tuple[FakeNotion, str]
+    fake: FakeNotion, module_notion: tuple[FakeNotion, str]
 ) -> None:
-    page = _fetch(served[1], "fetch_page", LAUNCH_POST)
+    page = _fetch(module_notion[1], "fetch_page", LAUNCH_POST)
 
     assert page == notion_fixture("api", "pages", "launch-post.before.json")
     assert [(s.path, s.notion_version, s.status) for s in fake.seen] == [
@@ -523,10 +514,10 @@ def test_fetch_page_returns_the_page_and_sends_the_notion_version(
 
 
 def test_property_names_come_from_the_database_or_the_data_source(
-    fake: FakeNotion, served: tuple[FakeNotion, str]
+    fake: FakeNotion, module_notion: tuple[FakeNotion, str]
 ) -> None:
-    from_db = _fetch(served[1], "fetch_property_names", database_id=TASKS_DB)
-    from_ds = _fetch(served[1], "fetch_property_names", data_source_id=TASKS_DS)
+    from_db = _fetch(module_notion[1], "fetch_property_names", database_id=TASKS_DB)
+    from_ds = _fetch(module_notion[1], "fetch_property_names", data_source_id=TASKS_DS)
 
     assert from_db == from_ds
     assert from_db["%3AUPp"] == "Status"
@@ -537,46 +528,48 @@ def test_property_names_come_from_the_database_or_the_data_source(
 
 
 def test_429_with_retry_after_is_retryable_after_that_many_seconds(
-    fake: FakeNotion, served: tuple[FakeNotion, str]
+    fake: FakeNotion, module_notion: tuple[FakeNotion, str]
 ) -> None:
     fake.rate_limit_next("2")
 
     with pytest.raises(RetryableFetchError) as exc:
-        _fetch(served[1], "fetch_page", LAUNCH_POST)
+        _fetch(module_notion[1], "fetch_page", LAUNCH_POST)
 
     assert (exc.value.status, exc.value.code, exc.value.after_s) == (429, "rate_limited", 2.0)
     # The next call is served normally: the fake, like Notion, only asked for a pause.
-    assert _fetch(served[1], "fetch_page", LAUNCH_POST)["id"] == LAUNCH_POST
+    assert _fetch(module_notion[1], "fetch_page", LAUNCH_POST)["id"] == LAUNCH_POST
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retryable_without_a_wait_unless_one_is_given(
-    fake: FakeNotion, served: tuple[FakeNotion, str], status: int
+    fake: FakeNotion, module_notion: tuple[FakeNotion, str], status: int
 ) -> None:
     fake.fail_next(status)
     fake.fail_next(status, headers={"Retry-After": "7"})
 
     with pytest.raises(RetryableFetchError) as first:
-        _fetch(served[1], "fetch_page", LAUNCH_POST)
+        _fetch(module_notion[1], "fetch_page", LAUNCH_POST)
     with pytest.raises(RetryableFetchError) as second:
-        _fetch(served[1], "fetch_page", LAUNCH_POST)
+        _fetch(module_notion[1], "fetch_page", LAUNCH_POST)
 
     assert (first.value.status, first.value.after_s) == (status, None)
     assert second.value.after_s == 7.0
 
 
-def test_unknown_page_is_a_permanent_404(served: tuple[FakeNotion, str], fake: FakeNotion) -> None:
+def test_unknown_page_is_a_permanent_404(
+    module_notion: tuple[FakeNotion, str], fake: FakeNotion
+) -> None:
     with pytest.raises(PermanentFetchError) as exc:
-        _fetch(served[1], "fetch_page", "0f0f0f0f-0000-4000-8000-000000000000")
+        _fetch(module_notion[1], "fetch_page", "0f0f0f0f-0000-4000-8000-000000000000")
 
     assert (exc.value.status, exc.value.code) == (404, "object_not_found")
 
 
 def test_a_wrong_token_is_a_permanent_401_and_never_shows_in_the_error(
-    served: tuple[FakeNotion, str], fake: FakeNotion
+    module_notion: tuple[FakeNotion, str], fake: FakeNotion
 ) -> None:
     with pytest.raises(PermanentFetchError) as exc:
-        _fetch(served[1], "fetch_page", LAUNCH_POST, token="ntn_wrong_token_not_real")
+        _fetch(module_notion[1], "fetch_page", LAUNCH_POST, token="ntn_wrong_token_not_real")
 
     assert (exc.value.status, exc.value.code) == (401, "unauthorized")
     assert "ntn_wrong_token_not_real" not in str(exc.value)
@@ -584,10 +577,10 @@ def test_a_wrong_token_is_a_permanent_401_and_never_shows_in_the_error(
 
 @pytest.mark.parametrize("bad_id", ["../users/me", "", "153104cd?x=1", "a" * 40])
 def test_an_id_that_is_not_a_notion_id_is_refused_before_any_request(
-    served: tuple[FakeNotion, str], fake: FakeNotion, bad_id: str
+    module_notion: tuple[FakeNotion, str], fake: FakeNotion, bad_id: str
 ) -> None:
     with pytest.raises(PermanentFetchError):
-        _fetch(served[1], "fetch_page", bad_id)
+        _fetch(module_notion[1], "fetch_page", bad_id)
 
     assert fake.seen == []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,18 +34,10 @@ rules:
 """
 
 
-@pytest.fixture
-def made() -> Iterator[list[Runtime]]:
-    runtimes: list[Runtime] = []
-    yield runtimes
-    for rt in runtimes:
-        rt.close()
-
-
-def _runtime(tmp_path: Path, made: list[Runtime], rules: str) -> Runtime:
+def _runtime(tmp_path: Path, closing_runtimes: list[Runtime], rules: str) -> Runtime:
     clock = FakeClock(MONDAY_0859_BERLIN)
     rt = build_runtime(make_settings(tmp_path, rules=rules), PLUGINS, clock=clock)
-    made.append(rt)
+    closing_runtimes.append(rt)
     return rt
 
 
@@ -84,10 +75,10 @@ def test_an_rrule_is_read_in_its_zone_across_daylight_saving_time() -> None:
 
 
 def test_missed_all_fires_each_missed_occurrence_once_whatever_the_schedulers(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     # given a scheduler that saw the recurrence on Monday before 09:00, then went down
-    rt = _runtime(tmp_path, made, _rules("all"))
+    rt = _runtime(tmp_path, closing_runtimes, _rules("all"))
     assert _scheduler(rt, "a").run_once() == []
     # when two schedulers come back three weeks later, after Monday 7 December 09:00
     _advance_to(rt, datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
@@ -104,9 +95,9 @@ def test_missed_all_fires_each_missed_occurrence_once_whatever_the_schedulers(
 
 
 def test_missed_none_skips_occurrences_from_an_outage_and_fires_the_next_on_time(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
-    rt = _runtime(tmp_path, made, _rules("none", 'cron: "0 9 * * MON"'))
+    rt = _runtime(tmp_path, closing_runtimes, _rules("none", 'cron: "0 9 * * MON"'))
     assert _scheduler(rt, "a").run_once() == []
     _advance_to(rt, datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
     assert _scheduler(rt, "b").run_once() == []  # Monday 30 November was missed: none
@@ -118,9 +109,9 @@ def test_missed_none_skips_occurrences_from_an_outage_and_fires_the_next_on_time
 
 
 def test_missed_latest_is_the_default_and_fires_only_the_newest(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
-    rt = _runtime(tmp_path, made, _rules("latest"))
+    rt = _runtime(tmp_path, closing_runtimes, _rules("latest"))
     assert _scheduler(rt, "a").run_once() == []
     _advance_to(rt, datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
     assert [f.tick for f in _scheduler(rt, "b").run_once()] == [_monday_0900_berlin(7, 12)]

@@ -35,7 +35,6 @@ from hub.sources.schedule import ScheduleSource, tick_body
 from hub.store import NewInbound, Store, open_store
 from hub.store.snapshots import StoreSnapshots
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
-from tests.servers import serve_in_thread
 
 PLUGINS = load_plugins()
 TASKS_DB = "8e2f6a14-9c3b-4d5e-a1f2-3b4c5d6e7f80"
@@ -49,16 +48,9 @@ def _fixture_pages() -> list[dict[str, Any]]:
     return [notion_fixture("api", "pages", f"{name}.json") for name in FIXTURE_PAGES]
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeNotion, str]]:
-    fake = FakeNotion.with_fixtures()
-    with serve_in_thread(fake.app()) as url:
-        yield fake, url
-
-
 @pytest.fixture
-def notion(served: tuple[FakeNotion, str]) -> tuple[FakeNotion, str]:
-    fake, url = served
+def notion(module_notion: tuple[FakeNotion, str]) -> tuple[FakeNotion, str]:
+    fake, url = module_notion
     fake.script.clear()
     fake.seen.clear()
     fake.pages.clear()

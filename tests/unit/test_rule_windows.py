@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from hub.clock import FakeClock
 from hub.events import event_id_for
@@ -21,14 +18,6 @@ LABELED = fixture_path("github", "issues", "labeled.json").read_bytes()
 
 def _runtime(tmp_path: Path, rules: str) -> Runtime:
     return build_runtime(make_settings(tmp_path, rules=rules), load_plugins(), clock=FakeClock())
-
-
-@pytest.fixture
-def clean() -> Iterator[list[Runtime]]:
-    made: list[Runtime] = []
-    yield made
-    for rt in made:
-        rt.close()
 
 
 def _deliver_event(
@@ -68,10 +57,10 @@ rules:
 
 
 def test_throttle_allows_limit_firings_per_key_per_window(
-    tmp_path: Path, clean: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     rt = _runtime(tmp_path, THROTTLE)
-    clean.append(rt)
+    closing_runtimes.append(rt)
     outcomes = [_deliver_event(rt, f"t-{n}") for n in range(3)]
     assert [len(o.pending) for o in outcomes] == [1, 1, 0]
     assert outcomes[2].suppressed == ["limited"]
@@ -79,7 +68,9 @@ def test_throttle_allows_limit_firings_per_key_per_window(
     assert len(_deliver_event(rt, "t-later").pending) == 1
 
 
-def test_dedupe_drops_the_same_key_within_its_window(tmp_path: Path, clean: list[Runtime]) -> None:
+def test_dedupe_drops_the_same_key_within_its_window(
+    tmp_path: Path, closing_runtimes: list[Runtime]
+) -> None:
     rt = _runtime(
         tmp_path,
         """
@@ -91,7 +82,7 @@ rules:
       - log: {to: inbox, message: "{{ event.type }}"}
 """,
     )
-    clean.append(rt)
+    closing_runtimes.append(rt)
     first = _deliver_event(rt, "d-1")
     second = _deliver_event(rt, "d-2", LABELED, "issues")  # same issue, other action
     assert len(first.pending) == 1
@@ -99,7 +90,9 @@ rules:
     assert second.suppressed == ["once-per-issue"]
 
 
-def test_group_collects_events_and_flushes_one_digest(tmp_path: Path, clean: list[Runtime]) -> None:
+def test_group_collects_events_and_flushes_one_digest(
+    tmp_path: Path, closing_runtimes: list[Runtime]
+) -> None:
     rt = _runtime(
         tmp_path,
         """
@@ -115,7 +108,7 @@ rules:
             {{ events | map(attribute='type') | join(', ') }}
 """,
     )
-    clean.append(rt)
+    closing_runtimes.append(rt)
     first = _deliver_event(rt, "g-1")
     second = _deliver_event(rt, "g-2", LABELED)
     assert first.pending == second.pending == []
@@ -151,11 +144,11 @@ rules:
 
 
 def test_a_window_counts_an_event_once_however_often_it_is_processed(
-    tmp_path: Path, clean: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     # A worker that counted an event and died before finishing will process it again.
     rt = _runtime(tmp_path, THROTTLE)
-    clean.append(rt)
+    closing_runtimes.append(rt)
     args = {
         "store": rt.store,
         "rule_id": "limited",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -48,23 +47,18 @@ rules:
 """
 
 
-@pytest.fixture
-def made() -> Iterator[list[Runtime]]:
-    runtimes: list[Runtime] = []
-    yield runtimes
-    for rt in runtimes:
-        rt.close()
-
-
 def _runtime(
-    tmp_path: Path, made: list[Runtime], rules: str = WEEKDAYS, start: datetime | None = None
+    tmp_path: Path,
+    closing_runtimes: list[Runtime],
+    rules: str = WEEKDAYS,
+    start: datetime | None = None,
 ) -> Runtime:
     rt = build_runtime(
         make_settings(tmp_path, rules=rules),
         PLUGINS,
         clock=FakeClock(start or MONDAY_0859_BERLIN),
     )
-    made.append(rt)
+    closing_runtimes.append(rt)
     return rt
 
 
@@ -104,10 +98,10 @@ rules:
 
 
 def test_two_schedulers_ticking_concurrently_fire_each_tick_exactly_once(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     # given two schedulers, each with its own connection pool, on one store
-    rt = _runtime(tmp_path, made, EVERY_MINUTE, start=_utc(2026, 11, 23, 8, 0, 30))
+    rt = _runtime(tmp_path, closing_runtimes, EVERY_MINUTE, start=_utc(2026, 11, 23, 8, 0, 30))
     other_store = open_store(rt.settings.database_url)
     schedulers = [
         _scheduler(rt, "a"),
@@ -145,9 +139,9 @@ def test_two_schedulers_ticking_concurrently_fire_each_tick_exactly_once(
 
 
 def test_a_restarted_scheduler_does_not_fire_a_tick_again(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
-    rt = _runtime(tmp_path, made)
+    rt = _runtime(tmp_path, closing_runtimes)
     first = _scheduler(rt)
     assert first.run_once() == []  # a new schedule: nothing from before it existed
     _advance_to(rt, _utc(2026, 11, 23, 8, 0, 5))
@@ -164,10 +158,10 @@ def test_a_restarted_scheduler_does_not_fire_a_tick_again(
 
 
 def test_only_the_most_recent_missed_tick_is_caught_up_and_only_once(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     # given a scheduler that saw the rule on Monday before 09:00, then went down
-    rt = _runtime(tmp_path, made)
+    rt = _runtime(tmp_path, closing_runtimes)
     assert _scheduler(rt).run_once() == []
     # when it comes back on Wednesday at noon, missing Mon, Tue and Wed 09:00
     _advance_to(rt, _utc(2026, 11, 25, 11, 0))
@@ -190,18 +184,18 @@ def test_only_the_most_recent_missed_tick_is_caught_up_and_only_once(
 
 
 def test_a_new_rule_does_not_fire_ticks_from_before_it_existed(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
-    rt = _runtime(tmp_path, made, start=_utc(2026, 11, 23, 12, 0))
+    rt = _runtime(tmp_path, closing_runtimes, start=_utc(2026, 11, 23, 12, 0))
     assert _scheduler(rt).run_once() == []  # Monday 09:00 was before the rule was seen
     _advance_to(rt, _utc(2026, 11, 24, 8, 0))
     assert [f.tick for f in _scheduler(rt).run_once()] == [_utc(2026, 11, 24, 8, 0)]
 
 
 def test_a_changed_cron_expression_starts_from_the_change_not_from_the_past(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
-    rt = _runtime(tmp_path, made)
+    rt = _runtime(tmp_path, closing_runtimes)
     scheduler = _scheduler(rt)
     scheduler.run_once()
     _advance_to(rt, _utc(2026, 11, 23, 8, 0))
@@ -217,8 +211,10 @@ def test_a_changed_cron_expression_starts_from_the_change_not_from_the_past(
     assert [f.tick for f in scheduler.run_once()] == [_utc(2026, 11, 24, 11, 0)]
 
 
-def test_the_fired_event_is_enqueued_for_the_workers(tmp_path: Path, made: list[Runtime]) -> None:
-    rt = _runtime(tmp_path, made)
+def test_the_fired_event_is_enqueued_for_the_workers(
+    tmp_path: Path, closing_runtimes: list[Runtime]
+) -> None:
+    rt = _runtime(tmp_path, closing_runtimes)
     scheduler = _scheduler(rt)
     scheduler.run_once()
     _advance_to(rt, _utc(2026, 11, 23, 8, 0))
@@ -276,7 +272,7 @@ def test_an_hourly_schedule_fires_every_real_hour_across_the_change() -> None:
 
 
 def test_the_scheduler_fires_once_per_day_through_the_autumn_change(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     rules = (
         WEEKDAYS
@@ -288,7 +284,7 @@ def test_the_scheduler_fires_once_per_day_through_the_autumn_change(
       - log: {to: inbox, message: night}
 """
     )
-    rt = _runtime(tmp_path, made, rules, start=_utc(2026, 10, 22, 12, 0))
+    rt = _runtime(tmp_path, closing_runtimes, rules, start=_utc(2026, 10, 22, 12, 0))
     scheduler = _scheduler(rt)
     fired: list[Fired] = []
     # when it checks every 10 minutes from Thursday noon to Tuesday noon
@@ -396,10 +392,10 @@ def test_a_scheduled_rule_matches_its_own_schedule_event_type(tmp_path: Path) ->
 
 
 def test_a_tick_is_processed_and_delivered_to_the_log_connector(
-    tmp_path: Path, made: list[Runtime]
+    tmp_path: Path, closing_runtimes: list[Runtime]
 ) -> None:
     # given the schedule source (entry point `schedule`) enabled in the worker
-    rt = _runtime(tmp_path, made)
+    rt = _runtime(tmp_path, closing_runtimes)
     sources = {**rt.sources, "schedule": ScheduleSource()}
     scheduler = _scheduler(rt)
     scheduler.run_once()
@@ -468,8 +464,10 @@ def test_the_schedule_source_refuses_webhooks() -> None:
     assert (info.value.status, info.value.code) == (404, "not_a_webhook")
 
 
-def test_the_service_checks_in_a_thread_until_stopped(tmp_path: Path, made: list[Runtime]) -> None:
-    rt = _runtime(tmp_path, made)
+def test_the_service_checks_in_a_thread_until_stopped(
+    tmp_path: Path, closing_runtimes: list[Runtime]
+) -> None:
+    rt = _runtime(tmp_path, closing_runtimes)
     _scheduler(rt, "earlier").run_once()  # the rule was seen before 09:00
     _advance_to(rt, _utc(2026, 11, 23, 8, 0))
     service = SchedulerService(_scheduler(rt, "service"), interval_s=0.01)
