@@ -288,6 +288,19 @@ def process_stored(
     return outcome.events[0] if outcome.events else None
 
 
+def two_processed(
+    runtime: Runtime, accept: Callable[[Runtime, str], str], first: str, second: str
+) -> tuple[str, str]:
+    """Two events for the same issue, stored by `accept` a second apart (the runtime is on
+    a FakeClock) and processed in order: the second's deliveries wait behind the first's."""
+    earlier = accept(runtime, first)
+    runtime.clock.advance(1)  # type: ignore[attr-defined]
+    later = accept(runtime, second)
+    process_stored(runtime, earlier)
+    process_stored(runtime, later)
+    return earlier, later
+
+
 def unreachable_discord_runtime(tmp_path: Path) -> Runtime:
     """The standard test config (github → discord + log) on a FakeClock, its Discord
     webhook pointing nowhere, leases of 30 s: for store and pipeline tests that send

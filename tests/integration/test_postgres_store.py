@@ -33,6 +33,7 @@ from tests.support import (
     github_headers,
     make_settings,
     process_stored,
+    two_processed,
     wait_until,
 )
 
@@ -83,17 +84,6 @@ def _accept(rt: Runtime, delivery: str) -> str:
     [outcome] = rt.store.insert_events([event])
     assert not outcome.duplicate
     return event.id
-
-
-def _two_processed(rt: Runtime, first: str, second: str) -> tuple[str, str]:
-    """Two events for the same issue a second apart, processed in order: the second's
-    deliveries wait behind the first's."""
-    earlier = _accept(rt, first)
-    rt.clock.advance(1)  # type: ignore[attr-defined]
-    later = _accept(rt, second)
-    process_stored(rt, earlier)
-    process_stored(rt, later)
-    return earlier, later
 
 
 def _race(items: list[T], contenders: list[Callable[[T], R]]) -> list[list[R]]:
@@ -264,7 +254,7 @@ def test_concurrent_claims_of_a_delivery_have_exactly_one_winner(
 def test_a_later_delivery_for_the_same_entity_waits_for_the_earlier_one(
     runtime: Runtime,
 ) -> None:
-    _, second = _two_processed(runtime, "order-1", "order-2")
+    _, second = two_processed(runtime, _accept, "order-1", "order-2")
     now = runtime.clock.now().timestamp()
     [later_log] = [
         d for d in runtime.store.list_deliveries(inbound_id=second) if d.connector == "log"
@@ -302,7 +292,7 @@ def test_a_received_event_whose_message_was_lost_is_stale_once_older_than_the_le
 def test_stale_deliveries_are_expired_claims_and_unclaimed_due_rows_without_predecessor(
     runtime: Runtime,
 ) -> None:
-    first, second = _two_processed(runtime, "stale-3", "stale-4")
+    first, second = two_processed(runtime, _accept, "stale-3", "stale-4")
     now = runtime.clock.now().timestamp()
     earlier = {d.id: d.connector for d in runtime.store.list_deliveries(inbound_id=first)}
     later = {d.id: d.connector for d in runtime.store.list_deliveries(inbound_id=second)}

@@ -12,6 +12,7 @@ from tests.support import (
     fixture_path,
     process_stored,
     store_github_event,
+    two_processed,
     unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
 )
 
@@ -20,17 +21,6 @@ BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 
 def _accept(rt: Runtime, delivery: str) -> str:
     return store_github_event(rt, delivery, BODY)
-
-
-def _two_processed(rt: Runtime, first: str, second: str) -> tuple[str, str]:
-    """Two events for the same issue a second apart, processed in order: the second's
-    deliveries wait behind the first's."""
-    earlier = _accept(rt, first)
-    rt.clock.advance(1)  # type: ignore[attr-defined]
-    later = _accept(rt, second)
-    process_stored(rt, earlier)
-    process_stored(rt, later)
-    return earlier, later
 
 
 def test_duplicates_within_one_batch_and_across_batches_are_detected(runtime: Runtime) -> None:
@@ -156,7 +146,7 @@ def test_a_delivery_claimed_by_a_dead_worker_is_sent_again_after_its_lease(
 def test_the_sweeper_leaves_a_delivery_waiting_behind_its_entity_to_its_predecessor(
     runtime: Runtime,
 ) -> None:
-    first, second = _two_processed(runtime, "d-5", "d-6")
+    first, second = two_processed(runtime, _accept, "d-5", "d-6")
     now = runtime.clock.now().timestamp()
     stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
     earlier = {d.id for d in runtime.store.list_deliveries(inbound_id=first)}
