@@ -288,6 +288,30 @@ def process_stored(
     return outcome.events[0] if outcome.events else None
 
 
+def settle(runtime: Runtime, delivery_id: str, status: str) -> None:
+    """Claim a delivery now and record its first attempt as `status`: `delivered` an ok 200,
+    anything else (`dead`) Discord's 404 "gone", which becomes its last error."""
+    from hub.store import AttemptRecord
+
+    now = runtime.clock.now().timestamp()
+    assert runtime.store.claim_delivery(delivery_id, now=now, lease_s=30) is not None
+    ok = status == "delivered"
+    runtime.store.finish_attempt(
+        delivery_id,
+        AttemptRecord(
+            number=1,
+            started_at=now,
+            duration_ms=1,
+            outcome="ok" if ok else "fail",
+            status_code=200 if ok else 404,
+            detail="" if ok else "gone",
+        ),
+        status=status,
+        now=now,
+        last_error=None if ok else "gone",
+    )
+
+
 def two_processed(
     runtime: Runtime, accept: Callable[[Runtime, str], str], first: str, second: str
 ) -> tuple[str, str]:

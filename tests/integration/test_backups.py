@@ -23,7 +23,7 @@ from hub.events import event_id_for
 from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.schedule.upkeep import take_scheduled_backup
-from hub.store import AttemptRecord, NewInbound, open_store
+from hub.store import NewInbound, open_store
 from hub.store.backup import backup, restore, scheduled_backups
 from hub.store.replay import replay
 from tests.fakes.discord import FakeDiscord
@@ -37,26 +37,12 @@ from tests.support import (
     make_settings,
     post_issue,
     process_stored,
+    settle,
     wait_until,
     write_config,
 )
 
 LOAD = 150
-
-
-def _kill(runtime: Runtime, delivery_id: str) -> None:
-    """Record one failed attempt that made the delivery dead (a 404 from Discord)."""
-    now = runtime.clock.now().timestamp()
-    assert runtime.store.claim_delivery(delivery_id, now=now, lease_s=30) is not None
-    runtime.store.finish_attempt(
-        delivery_id,
-        AttemptRecord(
-            number=1, started_at=now, duration_ms=1, outcome="fail", status_code=404, detail="gone"
-        ),
-        status="dead",
-        now=now,
-        last_error="gone",
-    )
 
 
 def _counts(path: Path) -> tuple[int, int]:
@@ -89,7 +75,7 @@ def _dead_delivery(runtime: Runtime) -> tuple[str, str]:
     dead = next(
         r for r in runtime.store.list_deliveries(inbound_id=event_id) if r.connector == "discord"
     )
-    _kill(runtime, dead.id)
+    settle(runtime, dead.id, "dead")  # a 404 from Discord
     return event_id, dead.id
 
 

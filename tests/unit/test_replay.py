@@ -18,6 +18,7 @@ from hub.store.tables import deliveries
 from tests.support import (
     fixture_path,
     process_stored,
+    settle,
     store_github_event,
     unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
 )
@@ -32,25 +33,11 @@ def _processed(rt: Runtime, delivery: str) -> str:
     return event_id
 
 
-def _finish(rt: Runtime, delivery_id: str, status: str) -> None:
-    now = rt.clock.now().timestamp()
-    assert rt.store.claim_delivery(delivery_id, now=now, lease_s=30) is not None
-    rt.store.finish_attempt(
-        delivery_id,
-        AttemptRecord(
-            number=1, started_at=now, duration_ms=1, outcome="fail", status_code=404, detail="gone"
-        ),
-        status=status,
-        now=now,
-        last_error="gone",
-    )
-
-
 def test_replaying_a_dead_delivery_makes_it_pending_and_due(runtime: Runtime) -> None:
     event_id = _processed(runtime, "r-1")
     dead, done = runtime.store.list_deliveries(inbound_id=event_id)
-    _finish(runtime, dead.id, "dead")
-    _finish(runtime, done.id, "delivered")
+    settle(runtime, dead.id, "dead")
+    settle(runtime, done.id, "delivered")
     now = runtime.clock.now().timestamp()
     assert dead_since(runtime.store, since=now - 60) == [dead.id]
 
@@ -69,7 +56,7 @@ def test_replaying_a_dead_delivery_makes_it_pending_and_due(runtime: Runtime) ->
 def test_an_embedded_replay_is_picked_up_by_the_running_hubs_sweeper(runtime: Runtime) -> None:
     event_id = _processed(runtime, "r-2")
     [first, _] = runtime.store.list_deliveries(inbound_id=event_id)
-    _finish(runtime, first.id, "dead")
+    settle(runtime, first.id, "dead")
     now = runtime.clock.now().timestamp()
     replay(runtime.store, [first.id, event_id], now=now, due_at=now - 31)
     # The event (to re-run its rules) and both of its unsent deliveries.
@@ -85,7 +72,7 @@ def test_a_replay_adds_attempts_and_keeps_when_the_delivery_was_created(
 ) -> None:
     event_id = _processed(runtime, "r-3")
     dead = runtime.store.list_deliveries(inbound_id=event_id)[0]
-    _finish(runtime, dead.id, "dead")
+    settle(runtime, dead.id, "dead")
     # given a delivery that died an hour ago, when it is replayed
     runtime.clock.advance(3600)  # type: ignore[attr-defined]
     now = runtime.clock.now().timestamp()
@@ -125,7 +112,7 @@ def test_a_replay_gives_a_delivery_that_used_every_attempt_a_fresh_retry_budget(
     [dead] = [
         d for d in runtime.store.list_deliveries(inbound_id=event_id) if d.connector == "discord"
     ]
-    _finish(runtime, dead.id, "dead")
+    settle(runtime, dead.id, "dead")
     with runtime.store.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.id == dead.id).values(attempts=8))
     runtime.clock.advance(2 * 24 * 3600)  # type: ignore[attr-defined]

@@ -7,10 +7,11 @@ from pathlib import Path
 from hub.clock import FakeClock
 from hub.pipeline.worker import WorkerService
 from hub.runtime import Runtime
-from hub.store import AttemptRecord, NewInbound
+from hub.store import NewInbound
 from tests.support import (
     fixture_path,
     process_stored,
+    settle,
     store_github_event,
     two_processed,
     unreachable_discord_runtime_fixture,  # noqa: F401  (the runtime fixture)
@@ -154,16 +155,7 @@ def test_the_sweeper_leaves_a_delivery_waiting_behind_its_entity_to_its_predeces
     assert stale == earlier
     # Once the first ones are delivered, the waiting ones are due for the sweeper too.
     for delivery_id in earlier:
-        row = runtime.store.claim_delivery(delivery_id, now=now, lease_s=30)
-        assert row is not None
-        runtime.store.finish_attempt(
-            delivery_id,
-            AttemptRecord(
-                number=1, started_at=now, duration_ms=1.0, outcome="ok", status_code=200, detail=""
-            ),
-            status="delivered",
-            now=now,
-        )
+        settle(runtime, delivery_id, "delivered")
     stale = {d for d, _ in runtime.store.stale_deliveries(now=now + 60, older_than=now + 30)}
     assert stale == later
 
@@ -180,15 +172,7 @@ def test_a_claim_that_lost_to_a_cleared_blocker_is_told_to_try_again(runtime: Ru
     process_stored(runtime, first)
     assert runtime.store.claim_hint(later.id, now=now)[0] == "blocked"  # type: ignore[index]
     for row in runtime.store.list_deliveries(inbound_id=first):
-        assert runtime.store.claim_delivery(row.id, now=now, lease_s=30) is not None
-        runtime.store.finish_attempt(
-            row.id,
-            AttemptRecord(
-                number=1, started_at=now, duration_ms=1.0, outcome="ok", status_code=200, detail=""
-            ),
-            status="delivered",
-            now=now,
-        )
+        settle(runtime, row.id, "delivered")
     # Nothing blocks it now: the message must not be dropped, and the claim succeeds.
     assert runtime.store.claim_hint(later.id, now=now) == ("ready", 0.05)
     assert runtime.store.claim_delivery(later.id, now=now, lease_s=30) is not None
