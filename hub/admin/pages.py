@@ -32,7 +32,7 @@ from hub.runtime import Runtime
 from hub.store import stats
 from hub.store.audit import list_audit
 from hub.store.notices import decide_notice, list_notices
-from hub.store.queries import EventFilter, get_delivery_view, list_deliveries, list_events
+from hub.store.queries import InboundFilter, get_delivery_view, list_deliveries, list_events
 from hub.store.stats import MinuteBucket
 
 #: Replayed deliveries shown in place after a replay; a bulk replay shows its first ones.
@@ -72,7 +72,7 @@ class Dashboard:
     async def overview(self, request: Request) -> Response:
         runtime: Runtime = request.state.runtime
         data = await asyncio.to_thread(load_stats, runtime, 60)
-        recent = await asyncio.to_thread(list_events, runtime.store, EventFilter(limit=8))
+        recent = await asyncio.to_thread(list_events, runtime.store, InboundFilter(limit=8))
         buckets = [
             MinuteBucket(0.0, b["received"], b["delivered"], b["failed"], b["retried"])
             for b in data["throughput"]

@@ -13,7 +13,7 @@ from hub.api import views
 from hub.api.http import BadRequest, error, masked_json, query_choice, query_int, query_since
 from hub.runtime import Runtime
 from hub.store.queries import (
-    EventFilter,
+    InboundFilter,
     deliveries_of_event,
     event_processed_at,
     list_events,
@@ -23,9 +23,9 @@ from hub.store.queries import (
 EVENT_STATUSES = ("received", "processing", "processed", "failed")
 
 
-def event_filter(request: Request, now: float) -> EventFilter:
+def event_filter(request: Request, now: float) -> InboundFilter:
     q = request.query_params
-    return EventFilter(
+    return InboundFilter(
         source=q.get("source") or None,
         type=q.get("type") or None,
         status=query_choice(request, "status", EVENT_STATUSES),

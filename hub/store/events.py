@@ -1,7 +1,7 @@
 """Inbounds: the webhooks as received, claimed for processing, then finished.
 
 An inbound is the raw request, before normalization into events (hub/events.py): the types
-say so (`NewInbound`, `InboundRow`), the table and `EventStore` keep the older name `events`.
+say so (`NewInbound`, `InboundRow`, `InboundStore`); the table keeps the older name `events`.
 Its row (`events`) and its request as it came (`event_bodies`) are written in one
 transaction; finishing it records the deliveries it planned in the same one.
 """
@@ -54,7 +54,7 @@ class InboundRow:
     attempts: int
 
 
-class EventStore:
+class InboundStore:
     """The `events` and `event_bodies` tables; `Store` delegates to one of these."""
 
     def __init__(self, engine: Engine, deliveries: DeliveryStore) -> None:

@@ -32,7 +32,7 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventFilter:
+class InboundFilter:
     source: str | None = None
     type: str | None = None  # exact or glob: github.issues.*
     status: str | None = None
@@ -101,7 +101,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"cursor {cursor!r} is not valid; pass next_cursor back as is") from exc
 
 
-def list_events(store: Store, f: EventFilter) -> Page[InboundSummary]:
+def list_events(store: Store, f: InboundFilter) -> Page[InboundSummary]:
     """Events newest first, filtered; `type` and `q` are checked in SQL and again in Python."""
     conds: list[Any] = []
     if f.source:

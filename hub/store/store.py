@@ -21,7 +21,7 @@ from hub.store import batches, migrate, sweep
 from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.deliveries import AttemptRecord, DeliveryRow, DeliveryStore, NewDelivery
 from hub.store.engine import Guard, guard, keyed_write, open_engine, write_eagerly
-from hub.store.events import EventStore, InboundRow, InsertOutcome, NewInbound
+from hub.store.events import InboundRow, InboundStore, InsertOutcome, NewInbound
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._deliveries = DeliveryStore(engine)
-        self._events = EventStore(engine, self._deliveries)
+        self._events = InboundStore(engine, self._deliveries)
 
     def create_schema(self) -> None:
         """Migrate the store to the newest schema (Alembic); concurrent starters take turns."""

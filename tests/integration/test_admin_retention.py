@@ -9,7 +9,7 @@ import pytest
 
 from hub.cli import main
 from hub.store import AttemptRecord, NewDelivery, NewInbound, Store, open_store
-from hub.store.queries import EventFilter, list_events
+from hub.store.queries import InboundFilter, list_events
 from hub.store.retention import prune
 from tests.postgres import (  # noqa: F401  (the postgres_url and store_url fixtures)
     postgres_database,
@@ -75,7 +75,7 @@ def test_the_event_search_finds_a_raw_body_until_it_is_pruned(store_url: str) ->
         _event(store, "recent", at=NOW - 1 * DAY)
 
         def found(q: str) -> list[str]:
-            return sorted(e.id for e in list_events(store, EventFilter(q=q)).items)
+            return sorted(e.id for e in list_events(store, InboundFilter(q=q)).items)
 
         assert found("HELLO") == ["old", "recent"]  # only in the body, any case
         assert prune(store, older_than=NOW - 30 * DAY).payloads == 1

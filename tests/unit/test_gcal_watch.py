@@ -23,7 +23,7 @@ from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from hub.schedule.upkeep import run_upkeep
 from hub.store import open_store
-from hub.store.queries import EventFilter, InboundSummary, list_events
+from hub.store.queries import InboundFilter, InboundSummary, list_events
 from hub.store.snapshots import StoreSnapshots
 from tests.fakes.gcal import (
     CLIENT_ID,
@@ -270,7 +270,7 @@ def test_a_replaced_channel_whose_stop_failed_is_stopped_at_the_next_upkeep(
 
 def _reconciles(runtime: Runtime) -> list[InboundSummary]:
     """The reconciliation notices upkeep stored (source gcal, like pushes)."""
-    page = list_events(runtime.store, EventFilter(source="gcal"))
+    page = list_events(runtime.store, InboundFilter(source="gcal"))
     return [e for e in page.items if e.provider_delivery_id.startswith("reconcile:")]
 
 
