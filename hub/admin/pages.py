@@ -24,6 +24,7 @@ from hub.api import views
 from hub.api.audit import RESULTS, audit_filter, entry_view, export_jsonl
 from hub.api.deliveries import DELIVERY_STATUSES, delivery_filter, load_delivery
 from hub.api.events import EVENT_STATUSES, event_filter, load_event_detail, without_raw
+from hub.api.http import list_page
 from hub.api.operations import InvalidInput, reload_rules, replay_now, simulate
 from hub.api.stats import load_stats
 from hub.auth.audit import ACTIONS, audit
@@ -94,11 +95,7 @@ class Dashboard:
 
     async def events(self, request: Request) -> Response:
         runtime: Runtime = request.state.runtime
-        f = event_filter(request, runtime.clock.now().timestamp())
-        try:
-            page = await asyncio.to_thread(list_events, runtime.store, f)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        _, page = await list_page(request, event_filter, list_events, _bad_request)
         return self.render(
             request,
             "events.html",
@@ -122,11 +119,7 @@ class Dashboard:
 
     async def deliveries(self, request: Request) -> Response:
         runtime: Runtime = request.state.runtime
-        f = delivery_filter(request, runtime.clock.now().timestamp())
-        try:
-            page = await asyncio.to_thread(list_deliveries, runtime.store, f)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        f, page = await list_page(request, delivery_filter, list_deliveries, _bad_request)
         items = [views.delivery(d) for d in page.items]
         # Just replayed from this page: each stays in place (even when it no longer fits
         # the filter) and shows its progress until it has a result.
@@ -368,6 +361,11 @@ def _with_query(path: str, extra: list[tuple[str, str]]) -> str:
     base, _, query = path.partition("?")
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "replayed"]
     return f"{base}?{urlencode(kept + extra)}"
+
+
+def _bad_request(message: str) -> HTTPException:
+    """A listing's 400 as a page answers it (the API answers with JSON)."""
+    return HTTPException(400, message)
 
 
 def _next_url(request: Request, cursor: str | None) -> str | None:

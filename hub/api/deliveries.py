@@ -14,6 +14,7 @@ from hub.api.http import (
     BadRequest,
     error,
     json_body,
+    list_page,
     masked_json,
     query_choice,
     query_int,
@@ -44,12 +45,7 @@ def delivery_filter(request: Request, now: float) -> DeliveryFilter:
 
 
 async def list_deliveries_endpoint(request: Request) -> Response:
-    runtime: Runtime = request.state.runtime
-    f = delivery_filter(request, runtime.clock.now().timestamp())
-    try:
-        page = await asyncio.to_thread(list_deliveries, runtime.store, f)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
+    _, page = await list_page(request, delivery_filter, list_deliveries)
     return masked_json(
         request,
         {"items": [views.delivery(d) for d in page.items], "next_cursor": page.next_cursor},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -13,6 +15,10 @@ from connectors.base import parse_duration, replace_lone_surrogates
 from hub.errors import RequestRejected
 from hub.logging import Masker
 from hub.runtime import Runtime
+from hub.store import Store
+
+F = TypeVar("F")
+P = TypeVar("P")
 
 
 class BadRequest(RequestRejected):
@@ -74,6 +80,25 @@ def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str |
     if value is not None and value not in choices:
         raise BadRequest(f"{name}={value!r} is not one of: {', '.join(choices)}")
     return value
+
+
+async def list_page(
+    request: Request,
+    read_filter: Callable[[Request, float], F],
+    list_items: Callable[[Store, F], P],
+    refuse: Callable[[str], Exception] = BadRequest,
+) -> tuple[F, P]:
+    """A list's filter, read from the query, and its page, listed off the event loop.
+
+    The store's ValueError (a cursor we did not write) is the client's mistake: `refuse`d
+    (the API's JSON 400 by default; the dashboard passes its own).
+    """
+    runtime = runtime_of(request)
+    f = read_filter(request, runtime.clock.now().timestamp())
+    try:
+        return f, await asyncio.to_thread(list_items, runtime.store, f)
+    except ValueError as exc:
+        raise refuse(str(exc)) from exc
 
 
 async def json_body(request: Request, *, limit: int) -> dict[str, Any]:
