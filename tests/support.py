@@ -188,10 +188,9 @@ def write_config(
     `tasks_policy` is YAML lines (indented by 4) added to the discord destination `tasks`;
     `extra_sources` is YAML lines (indented by 2) added under `sources:`.
     """
-    (tmp_path / "rules").mkdir(exist_ok=True)
-    (tmp_path / "rules" / "test.yaml").write_text(rules, encoding="utf-8")
-    config = tmp_path / "switchboard.yaml"
-    config.write_text(
+    return config_with_rules(
+        tmp_path,
+        rules,
         f"""
 server: {{max_body_bytes: {max_body_bytes}}}
 store: {{url: "sqlite:///{tmp_path / "hub.db"}"}}
@@ -200,7 +199,6 @@ worker:
   threads: {worker_threads}
   lease_seconds: {lease_seconds}
   http_timeout_seconds: {http_timeout_seconds}
-rules: {{path: rules}}
 sources:
   github: {{secret: {{env: SWITCHBOARD_SECRET_GITHUB}}}}
 {extra_sources}
@@ -213,9 +211,17 @@ destinations:
     connector: log
     path: inbox.log
 """,
-        encoding="utf-8",
     )
-    return config
+
+
+def config_with_rules(folder: Path, rules: str, config: str, *, name: str = "test.yaml") -> Path:
+    """`folder`/switchboard.yaml: `config` (YAML) reading its rules from `folder`/rules, where
+    `rules` is the one file, `name`."""
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / name).write_text(rules, encoding="utf-8")
+    path = folder / "switchboard.yaml"
+    path.write_text(f"rules: {{path: rules}}\n{config}", encoding="utf-8")
+    return path
 
 
 def make_settings(

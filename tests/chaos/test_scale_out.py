@@ -37,7 +37,14 @@ from hub.store import Store, open_store, schedules
 from tests.chaos.harness import HubProcesses, issue_payload
 from tests.postgres import postgres_database  # noqa: F401  (the postgres_url fixture)
 from tests.servers import serve_in_thread
-from tests.support import REDIS_URL_FOR_TESTS, free_port, github_headers, wait_healthy, wait_until
+from tests.support import (
+    REDIS_URL_FOR_TESTS,
+    config_with_rules,
+    free_port,
+    github_headers,
+    wait_healthy,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -152,15 +159,13 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 def _config(tmp_path: Path, *, store_url: str, namespace: str, hook_url: str) -> Path:
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "scale.yaml").write_text(RULES, encoding="utf-8")
-    config = tmp_path / "switchboard.yaml"
-    config.write_text(
+    return config_with_rules(
+        tmp_path,
+        RULES,
         f"""
 store: {{url: "{store_url}"}}
 broker: {{url: "{REDIS_URL_FOR_TESTS}", namespace: "{namespace}"}}
 worker: {{threads: {WORKER_THREADS}, lease_seconds: {LEASE_S}, http_timeout_seconds: 5}}
-rules: {{path: rules}}
 sources:
   github: {{secret: {{env: SWITCHBOARD_SECRET_GITHUB}}}}
 destinations:
@@ -170,9 +175,8 @@ destinations:
     allow_private_network: true
     concurrency: 16
 """,
-        encoding="utf-8",
+        name="scale.yaml",
     )
-    return config
 
 
 def _requests(run: str) -> list[tuple[bytes, dict[str, str]]]:

@@ -26,7 +26,7 @@ from hub.logging import configure_logging
 from hub.plugins import load_plugins
 from hub.runtime import build_runtime
 from tests.servers import serve_in_thread
-from tests.support import fixture_path, github_headers, wait_until
+from tests.support import config_with_rules, fixture_path, github_headers, wait_until
 
 GITHUB_SECRET = "gh-hook-7d1f0c9a4b2e8f63a5c1d9e07b4f2a6c"
 DISCORD_TOKEN = "Xq9vR2kL7mN4pT8sW1yZ3bC6dF0gH5jK-aB_cD-eFgHiJkLmNoPqRsTuVwXyZ0123456"
@@ -50,15 +50,13 @@ rules:
 
 def _write_config(tmp_path: Path, base: str) -> Path:
     """github in; discord, slack (bot token) and a signed webhook out; an admin token."""
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "leak.yaml").write_text(RULES, encoding="utf-8")
-    config = tmp_path / "switchboard.yaml"
-    config.write_text(
+    return config_with_rules(
+        tmp_path,
+        RULES,
         f"""
 store: {{url: "sqlite:///{tmp_path / "hub.db"}"}}
 broker: {{url: embedded}}
 worker: {{threads: 2, lease_seconds: 60, max_attempts: 1}}
-rules: {{path: rules}}
 sources:
   github: {{secret: {{env: SWITCHBOARD_SECRET_GITHUB}}}}
 destinations:
@@ -80,9 +78,8 @@ admin:
   tokens:
     - {{name: ops, role: admin, token: {{env: TEST_ADMIN_TOKEN}}}}
 """,
-        encoding="utf-8",
+        name="leak.yaml",
     )
-    return config
 
 
 def echoing_provider() -> Starlette:

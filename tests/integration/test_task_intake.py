@@ -16,7 +16,7 @@ from hub.plugins import load_plugins
 from hub.runtime import Runtime, build_runtime
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
 from tests.servers import serve_in_thread
-from tests.support import wait_until
+from tests.support import config_with_rules, wait_until
 
 TASKS_SOURCE = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
 ADMIN_TOKEN = "intake-admin-token-0123456789"
@@ -39,15 +39,13 @@ rules:
 
 
 def _hub(tmp_path: Path, api_url: str) -> Runtime:
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "intake.yaml").write_text(RULES, encoding="utf-8")
-    config = tmp_path / "switchboard.yaml"
-    config.write_text(
+    config = config_with_rules(
+        tmp_path,
+        RULES,
         f"""
 store: {{url: "sqlite:///{tmp_path / "hub.db"}"}}
 broker: {{url: embedded}}
 worker: {{threads: 4, lease_seconds: 60}}
-rules: {{path: rules}}
 sources:
   intake: {{secret: {{env: TEST_INTAKE_TOKEN}}}}
 destinations:
@@ -60,7 +58,7 @@ admin:
     - {{name: ops, role: admin, token: {{env: TEST_ADMIN_TOKEN}}}}
     - {{name: viewer, role: read, token: {{env: TEST_READ_TOKEN}}}}
 """,
-        encoding="utf-8",
+        name="intake.yaml",
     )
     env = {
         "TEST_NOTION_TOKEN": FAKE_TOKEN,
