@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,13 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from connectors.base import Destination
 from hub.config import Settings, load_settings
+from hub.errors import ConfigError
 from hub.pipeline.process import BatchOutcome, ProcessOutcome, process_events
-from hub.plugins import load_plugins
+from hub.plugins import Plugins, load_plugins
+from hub.rules import RuleSet, load_ruleset
+from hub.rules.templates import TemplateEngine
 from hub.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,6 +227,30 @@ def config_with_rules(folder: Path, rules: str, config: str, *, name: str = "tes
     path = folder / "switchboard.yaml"
     path.write_text(f"rules: {{path: rules}}\n{config}", encoding="utf-8")
     return path
+
+
+@cache
+def _plugins() -> Plugins:
+    return load_plugins()
+
+
+def rules_in(folder: Path, destinations: Mapping[str, Destination]) -> RuleSet:
+    """The rule files in `folder`, loaded with every plugin's connectors; errors name the
+    files relative to `folder` (`r.yaml:4:5: ...`)."""
+    return load_ruleset(
+        folder,
+        connectors=_plugins().connectors,
+        destinations=destinations,
+        engine=TemplateEngine(),
+        display_root=folder,
+    )
+
+
+def rules_error(folder: Path, destinations: Mapping[str, Destination]) -> str:
+    """The ConfigError the rule files in `folder` are refused with."""
+    with pytest.raises(ConfigError) as info:
+        rules_in(folder, destinations)
+    return str(info.value)
 
 
 def make_settings(

@@ -16,10 +16,9 @@ from hub.config import load_settings_text
 from hub.errors import ConfigError
 from hub.pipeline.queries import query_store
 from hub.plugins import load_plugins
-from hub.rules.loader import load_ruleset
-from hub.rules.templates import TemplateEngine
 from hub.sources.base import QueryFailed
 from hub.store import open_store
+from tests.support import rules_error
 
 PLUGINS = load_plugins()
 HINT = "write seconds (90) or a number with a unit: 90s, 5m, 2h, 1d, 1w, 1h30m"
@@ -83,15 +82,10 @@ def test_rules_locate_the_bad_duration(tmp_path: Path) -> None:
         "rules:\n  - id: a\n    on: x.y\n    throttle: {per: 5 minutes}\n"
         "    actions:\n      - log: {to: inbox, message: hi}\n"
     )
-    with pytest.raises(ConfigError) as info:
-        load_ruleset(
-            tmp_path,
-            connectors=PLUGINS.connectors,
-            destinations={"inbox": Destination(name="inbox", connector="log")},
-            engine=TemplateEngine(),
-            display_root=tmp_path,
-        )
-    assert str(info.value) == f"r.yaml:4:16: '5 minutes' is not a duration; {HINT}"
+    inbox = Destination(name="inbox", connector="log")
+    assert rules_error(tmp_path, {"inbox": inbox}) == (
+        f"r.yaml:4:16: '5 minutes' is not a duration; {HINT}"
+    )
 
 
 def test_config_names_the_destination_with_the_bad_duration() -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from connectors.base import Destination, RenderedAction
-from hub.errors import ConfigError
 from hub.plugins import load_plugins
 from hub.rules import RuleSet, load_ruleset, match_rules, render_actions
 from hub.rules.matcher import RenderProblem
 from hub.rules.templates import TemplateEngine
+from tests.support import rules_error, rules_in
 
 PLUGINS = load_plugins()
 DESTINATIONS = {
@@ -23,19 +23,12 @@ DESTINATIONS = {
 
 def _ruleset(tmp_path: Path, text: str, name: str = "r.yaml") -> RuleSet:
     (tmp_path / name).write_text(text)
-    return load_ruleset(
-        tmp_path,
-        connectors=PLUGINS.connectors,
-        destinations=DESTINATIONS,
-        engine=TemplateEngine(),
-        display_root=tmp_path,
-    )
+    return rules_in(tmp_path, DESTINATIONS)
 
 
 def _error(tmp_path: Path, text: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        _ruleset(tmp_path, text)
-    return str(info.value)
+    (tmp_path / "r.yaml").write_text(text)
+    return rules_error(tmp_path, DESTINATIONS)
 
 
 def _event(type_: str = "github.issues.opened", **data: Any) -> dict[str, Any]:
@@ -138,15 +131,7 @@ def test_destination_of_another_connector_is_refused(tmp_path: Path) -> None:
 def test_errors_across_files_are_all_reported(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("rules:\n  - id: a\n    on: x.y\n")
     (tmp_path / "b.yaml").write_text("rules: [\n")
-    with pytest.raises(ConfigError) as info:
-        load_ruleset(
-            tmp_path,
-            connectors=PLUGINS.connectors,
-            destinations=DESTINATIONS,
-            engine=TemplateEngine(),
-            display_root=tmp_path,
-        )
-    lines = str(info.value).splitlines()
+    lines = rules_error(tmp_path, DESTINATIONS).splitlines()
     assert lines[0] == "a.yaml:2:5: rules.0: 'actions' is a required property"
     assert lines[1].startswith("b.yaml:2:1: invalid YAML")
 

@@ -16,11 +16,10 @@ from jsonschema import Draft202012Validator
 
 from connectors.base import ConnectorEnv, Destination
 from hub.clock import FakeClock
-from hub.errors import ConfigError, UnknownSource
+from hub.errors import UnknownSource
 from hub.pipeline.deliver import DeliveryEngine
 from hub.pipeline.process import process_event
 from hub.plugins import load_plugins
-from hub.rules import load_ruleset
 from hub.rules.schedule import Schedule, parse_schedule
 from hub.rules.templates import TemplateEngine
 from hub.runtime import Runtime, build_runtime, load_rules
@@ -29,7 +28,7 @@ from hub.sources.base import HookRequest
 from hub.sources.schedule import ScheduleSource
 from hub.store import open_store, schedules
 from hub.validation import load_schema
-from tests.support import make_settings, wait_until
+from tests.support import make_settings, rules_error, rules_in, wait_until
 
 PLUGINS = load_plugins()
 DESTINATIONS = {"inbox": Destination(name="inbox", connector="log", options={"path": "x.log"})}
@@ -322,15 +321,7 @@ def _ticks(schedule: Schedule, start: datetime, count: int) -> list[datetime]:
 
 def _load_error(tmp_path: Path, text: str) -> str:
     (tmp_path / "r.yaml").write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_ruleset(
-            tmp_path,
-            connectors=PLUGINS.connectors,
-            destinations=DESTINATIONS,
-            engine=TemplateEngine(),
-            display_root=tmp_path,
-        )
-    return str(info.value)
+    return rules_error(tmp_path, DESTINATIONS)
 
 
 def _rule(*lines: str) -> str:
@@ -376,13 +367,7 @@ def test_on_and_schedule_together_or_neither_are_rule_errors(tmp_path: Path) -> 
 
 def test_a_scheduled_rule_matches_its_own_schedule_event_type(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(WEEKDAYS)
-    ruleset = load_ruleset(
-        tmp_path,
-        connectors=PLUGINS.connectors,
-        destinations=DESTINATIONS,
-        engine=TemplateEngine(),
-    )
-    [rule] = ruleset.rules
+    [rule] = rules_in(tmp_path, DESTINATIONS).rules
     assert rule.on == ("schedule.daily-summary",)
     assert rule.schedule is not None
     assert rule.schedule.spec == "0 9 * * MON-FRI @ Europe/Berlin"
