@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import uuid4
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
@@ -71,14 +73,44 @@ class NamespacedRabbitmqBroker(RabbitmqBroker):
 
 
 class BatchingRedisBroker(RedisBroker):
-    """Dramatiq's Redis broker plus `enqueue_many`: a batch of messages in one round trip.
+    """Dramatiq's Redis broker plus batched enqueues and acks, and consumers that block.
 
-    Ingress commits hundreds of events per batch under load; one `enqueue` each cost a
-    round trip per id and was most of the group-commit writer's time (docs/benchmarks.md).
+    `enqueue_many` puts a batch of messages in one round trip: ingress commits hundreds of
+    events per batch under load, and one `enqueue` each cost a round trip per id.
+    Dramatiq's own consumer polls; ours (`BlockingRedisConsumer`) waits in Redis.
     """
 
-    def enqueue_many(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
-        """What `enqueue(message)` does for each message (no delay), pipelined.
+    @property
+    def consumer_class(self) -> type[BlockingRedisConsumer]:
+        return BlockingRedisConsumer
+
+    def wait_for_message(self, queue_name: str, timeout_ms: int) -> None:
+        """Block until `queue_name` holds a message or `timeout_ms` passes, taking nothing.
+
+        The queue is the Redis list `<namespace>:<queue>` of message ids that Dramatiq's
+        enqueue pushes to. BLMOVE from the list to its own head, left to left, blocks
+        while the list is empty and moves nothing when it is not (a rotation onto the same
+        place): a wait on the queue itself, which every enqueuer (Dramatiq's own, its
+        requeues, the delay queues' mover) wakes without sending anything extra. Redis
+        before 6.2 has no BLMOVE: the wait is then a short sleep, as Dramatiq's.
+        """
+        key = f"{self.namespace}:{queue_name}"
+        if self._blocking_wait:
+            try:
+                timeout_s = max(timeout_ms, 1) / 1000  # Redis takes fractions of a second
+                self.client.blmove(key, key, timeout_s, "LEFT", "LEFT")  # type: ignore[arg-type]
+                return
+            except redis.ResponseError:  # unknown command: an old Redis
+                self._blocking_wait = False
+        time.sleep(min(timeout_ms, 10) / 1000)  # noqa: TID251 - a broker poll, not the hub's clock
+
+    _blocking_wait = True
+
+    def enqueue_many(
+        self, messages: Sequence[dramatiq.Message[Any]]
+    ) -> list[dramatiq.Message[Any]]:
+        """What `enqueue(message)` does for each message (no delay), pipelined; the
+        messages as sent.
 
         Mirrors `RedisBroker.enqueue` and `_dispatch` of dramatiq 2.x: the same dispatch
         script, arguments and middleware calls, sent in one pipeline. A test checks that
@@ -86,7 +118,7 @@ class BatchingRedisBroker(RedisBroker):
         """
         dispatch = self.scripts["dispatch"]
         pipe = self.client.pipeline(transaction=False)
-        sent = []
+        sent: list[dramatiq.Message[Any]] = []
         for original in messages:
             message = original.copy(options={"redis_message_id": str(uuid4())})
             self.emit_before("enqueue", message, None)
@@ -102,11 +134,12 @@ class BatchingRedisBroker(RedisBroker):
                 message.options["redis_message_id"],
                 message.encode(),
             ]
-            dispatch(keys=[self.namespace], args=args, client=pipe)
+            pipe.evalsha(dispatch.sha, 1, self.namespace, *args)
             sent.append(message)
-        pipe.execute()
+        _execute_scripts(self.client, pipe, dispatch)
         for message in sent:
             self.emit_after("enqueue", message, None)
+        return sent
 
     def ack_many(self, consumer: Any, messages: Sequence[Any]) -> None:
         """What `consumer.ack(message)` does for each message, pipelined.
@@ -129,14 +162,68 @@ class BatchingRedisBroker(RedisBroker):
                 self._max_unpack_size(),  # type: ignore[no-untyped-call]
                 message.options["redis_message_id"],
             ]
-            dispatch(keys=[self.namespace], args=args, client=pipe)
+            pipe.evalsha(dispatch.sha, 1, self.namespace, *args)
         try:
-            pipe.execute()
+            _execute_scripts(self.client, pipe, dispatch)
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]  # dramatiq is untyped
         finally:
             for message in messages:
                 consumer.queued_message_ids.discard(message.message_id)
+
+
+def _execute_scripts(client: redis.Redis, pipe: Any, script: Any) -> None:
+    """Run a pipeline of EVALSHAs of `script`, loading the script once if Redis lost it.
+
+    redis-py's pipeline asks SCRIPT EXISTS before every execute when it is handed Script
+    objects: a round trip more per batch. EVALSHA directly skips it; a Redis restarted
+    since answers NOSCRIPT to every call of the (non-transactional) pipeline, nothing ran,
+    and the pipeline is sent again after SCRIPT LOAD.
+    """
+    commands = list(pipe.command_stack)
+    try:
+        pipe.execute()
+    except redis.exceptions.NoScriptError:
+        script.sha = client.script_load(script.script)
+        pipe.command_stack = commands
+        pipe.execute()
+
+
+class BlockingRedisConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, waiting in Redis for a message instead of sleeping.
+
+    Dramatiq's consumer sleeps 5 ms after an empty fetch, doubling up to its timeout, and
+    its first message sets it back to 5 ms: under a steady trickle that is a fetch every
+    few milliseconds per queue per worker, most of a worker's CPU at 50 events/s
+    (docs/benchmarks.md). This one blocks on the queue (`wait_for_message`) until a
+    message is there or the timeout passes (so heartbeats and shutdown checks still
+    happen), fetches, and returns None if nothing came. Mirrors `_RedisConsumer.__next__`
+    of dramatiq 2.x otherwise.
+    """
+
+    broker: BatchingRedisBroker
+
+    def __next__(self) -> MessageProxy | None:
+        try:
+            if not self.message_cache and not self._fetch():
+                self.broker.wait_for_message(self.queue_name, self.timeout)
+                if not self._fetch():
+                    return None
+            message = dramatiq.Message.decode(self.message_cache.pop(0))
+            self.queued_message_ids.add(message.message_id)
+            return MessageProxy(message)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+
+    def _fetch(self) -> bool:
+        """Fill the cache up to the prefetch bound; whether anything came."""
+        room = self.prefetch - self.outstanding_message_count
+        if room <= 0:  # everything prefetched is still being worked on: wait a little
+            time.sleep(0.005)  # noqa: TID251 - a broker poll, not the hub's clock
+            return False
+        fetched = self.broker.do_fetch(self.queue_name, room)
+        self.message_cache = [data for data in fetched if data is not None]
+        return bool(self.message_cache)
 
 
 def make_broker(url: str, *, namespace: str) -> dramatiq.Broker:

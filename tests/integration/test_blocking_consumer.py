@@ -1,0 +1,150 @@
+"""The Redis consumer waits in Redis instead of polling, the pipelined scripts survive a
+Redis that lost them, and a worker sends what it processed without a broker round trip."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.pipeline.queue import (
+    EVENTS_QUEUE,
+    BatchingRedisBroker,
+    BlockingRedisConsumer,
+    Queue,
+    delivery_queue,
+)
+from hub.pipeline.worker import WorkerService
+from hub.plugins import load_plugins
+from hub.runtime import build_runtime
+from tests.fakes.discord import FakeDiscord
+from tests.support import (
+    REDIS_URL_FOR_TESTS,
+    all_delivered,
+    fixture_json,
+    make_settings,
+    post_issue,
+    wait_until,
+)
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def broker(redis_namespace: str) -> Any:
+    made = BatchingRedisBroker(url=REDIS_URL_FOR_TESTS, namespace=redis_namespace)  # type: ignore[no-untyped-call]
+    made.declare_queue(EVENTS_QUEUE)
+    yield made
+    made.close()
+
+
+def _blocked_on(client: redis.Redis, command: str) -> bool:
+    clients: list[dict[str, Any]] = client.client_list()
+    return any(c.get("cmd") == command for c in clients)
+
+
+def test_one_next_waits_in_redis_and_returns_what_is_enqueued_meanwhile(
+    broker: BatchingRedisBroker,
+) -> None:
+    consumer = broker.consume(EVENTS_QUEUE, prefetch=8, timeout=20_000)
+    got: list[MessageProxy | None] = []
+    reader = threading.Thread(target=lambda: got.append(next(consumer)), daemon=True)
+    reader.start()
+    client = redis.Redis.from_url(REDIS_URL_FOR_TESTS)
+    try:
+        # Dramatiq's consumer would have slept a few ms and returned None by now; this one
+        # sits in BLMOVE on the queue until something arrives.
+        wait_until(lambda: _blocked_on(client, "blmove"), 10, "the consumer blocked in Redis")
+        Queue(broker).enqueue_events(["ev-1", "ev-2"])
+        reader.join(10)
+    finally:
+        client.close()
+    assert not reader.is_alive()
+    assert len(got) == 1
+    assert got[0] is not None
+    assert list(got[0].args) == ["ev-1", "ev-2"]
+
+
+def test_the_wait_takes_nothing_off_the_queue(broker: BatchingRedisBroker) -> None:
+    Queue(broker).enqueue_events(["ev-1"])
+    queued_before = broker.client.lrange(f"{broker.namespace}:{EVENTS_QUEUE}", 0, -1)
+    broker.wait_for_message(EVENTS_QUEUE, 1000)  # returns at once: a message is there
+    assert broker.client.lrange(f"{broker.namespace}:{EVENTS_QUEUE}", 0, -1) == queued_before
+    consumer = broker.consume(EVENTS_QUEUE, prefetch=8, timeout=100)
+    message = next(consumer)
+    assert message is not None
+    assert list(message.args) == ["ev-1"]
+
+
+def test_pipelined_enqueues_and_acks_load_the_script_again_after_redis_lost_it(
+    broker: BatchingRedisBroker,
+) -> None:
+    queue = Queue(broker)
+    queue.enqueue_events(["warm"])  # the dispatch script is loaded now
+    broker.client.script_flush()  # as a Redis restart leaves it
+    queue.enqueue_events([f"ev-{i}" for i in range(100)])  # two messages, one pipeline
+    consumer = broker.consume(EVENTS_QUEUE, prefetch=8, timeout=100)
+    messages = [next(consumer) for _ in range(3)]
+    assert [len(m.args) for m in messages if m is not None] == [1, 64, 36]
+    broker.client.script_flush()
+    broker.ack_many(consumer, [m for m in messages if m is not None])
+    assert broker.client.zcard(f"{broker.namespace}:{EVENTS_QUEUE}.acks") == 0
+    assert isinstance(consumer, BlockingRedisConsumer)
+    assert consumer.queued_message_ids == set()
+
+
+def _issue(number: int) -> bytes:
+    body = fixture_json("github", "issues", "opened.json")
+    body["issue"]["number"] = number
+    body["issue"]["id"] = 1_000 + number
+    return json.dumps(body).encode()
+
+
+class _Enqueues(Middleware):
+    """Every queue a message was enqueued on, in order."""
+
+    def __init__(self) -> None:
+        self.queues: list[str] = []
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        self.queues.append(message.queue_name)
+
+
+def test_a_worker_sends_what_it_processed_without_a_delivery_message(
+    tmp_path: Path, discord: tuple[FakeDiscord, str], redis_namespace: str
+) -> None:
+    fake, url = discord
+    settings = make_settings(
+        tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace
+    )
+    ingress_rt = build_runtime(settings, load_plugins())
+    worker_rt = build_runtime(settings, load_plugins())
+    enqueues = _Enqueues()
+    worker_rt.queue.broker.add_middleware(enqueues)
+    worker = WorkerService(worker_rt, threads=4)
+    worker.start()
+    try:
+        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
+            # Three issues (three entities: none waits for another's delivery).
+            ids = [post_issue(client, f"local-{n}", _issue(n)) for n in range(3)]
+            wait_until(
+                lambda: all(all_delivered(worker_rt, i, 2) for i in ids), 15, "all delivered"
+            )
+    finally:
+        worker.stop()
+        ingress_rt.close()
+        worker_rt.close()
+    # Both actions of each event (discord and log) were sent once, from the process stage:
+    # the worker put nothing on a delivery queue.
+    assert sorted(r.body["content"] for r in fake.received) == sorted(f"opened {i}" for i in ids)
+    assert [q for q in enqueues.queues if q.startswith("deliver.")] == []
+    assert delivery_queue("discord") in worker_rt.queue.broker.get_declared_queues()
