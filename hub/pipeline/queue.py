@@ -80,6 +80,9 @@ class BatchingRedisBroker(RedisBroker):
     Dramatiq's own consumer polls; ours (`BlockingRedisConsumer`) waits in Redis.
     """
 
+    #: False once Redis refused BLMOVE (before 6.2): consumers then sleep between fetches.
+    _blocking_wait = True
+
     @property
     def consumer_class(self) -> type[BlockingRedisConsumer]:
         return BlockingRedisConsumer
@@ -104,13 +107,8 @@ class BatchingRedisBroker(RedisBroker):
                 self._blocking_wait = False
         time.sleep(min(timeout_ms, 10) / 1000)  # noqa: TID251 - a broker poll, not the hub's clock
 
-    _blocking_wait = True
-
-    def enqueue_many(
-        self, messages: Sequence[dramatiq.Message[Any]]
-    ) -> list[dramatiq.Message[Any]]:
-        """What `enqueue(message)` does for each message (no delay), pipelined; the
-        messages as sent.
+    def enqueue_many(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+        """What `enqueue(message)` does for each message (no delay), pipelined.
 
         Mirrors `RedisBroker.enqueue` and `_dispatch` of dramatiq 2.x: the same dispatch
         script, arguments and middleware calls, sent in one pipeline. A test checks that
@@ -139,7 +137,6 @@ class BatchingRedisBroker(RedisBroker):
         _execute_scripts(self.client, pipe, dispatch)
         for message in sent:
             self.emit_after("enqueue", message, None)
-        return sent
 
     def ack_many(self, consumer: Any, messages: Sequence[Any]) -> None:
         """What `consumer.ack(message)` does for each message, pipelined.

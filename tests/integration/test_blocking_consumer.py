@@ -13,9 +13,7 @@ import pytest
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
-from starlette.testclient import TestClient
 
-from hub.app import create_app
 from hub.pipeline.queue import (
     EVENTS_QUEUE,
     BatchingRedisBroker,
@@ -23,9 +21,6 @@ from hub.pipeline.queue import (
     Queue,
     delivery_queue,
 )
-from hub.pipeline.worker import WorkerService
-from hub.plugins import load_plugins
-from hub.runtime import build_runtime
 from tests.fakes.discord import FakeDiscord
 from tests.support import (
     REDIS_URL_FOR_TESTS,
@@ -33,6 +28,7 @@ from tests.support import (
     fixture_json,
     make_settings,
     post_issue,
+    split_hub,
     wait_until,
 )
 
@@ -126,25 +122,15 @@ def test_a_worker_sends_what_it_processed_without_a_delivery_message(
     settings = make_settings(
         tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace
     )
-    ingress_rt = build_runtime(settings, load_plugins())
-    worker_rt = build_runtime(settings, load_plugins())
     enqueues = _Enqueues()
-    worker_rt.queue.broker.add_middleware(enqueues)
-    worker = WorkerService(worker_rt, threads=4)
-    worker.start()
-    try:
-        with TestClient(create_app(ingress_rt, run_worker=False)) as client:
-            # Three issues (three entities: none waits for another's delivery).
-            ids = [post_issue(client, f"local-{n}", _issue(n)) for n in range(3)]
-            wait_until(
-                lambda: all(all_delivered(worker_rt, i, 2) for i in ids), 15, "all delivered"
-            )
-    finally:
-        worker.stop()
-        ingress_rt.close()
-        worker_rt.close()
+    with split_hub(settings, threads=4) as (client, worker_rt):
+        worker_rt.queue.broker.add_middleware(enqueues)
+        # Three issues (three entities: none waits for another's delivery).
+        ids = [post_issue(client, f"local-{n}", _issue(n)) for n in range(3)]
+        wait_until(lambda: all(all_delivered(worker_rt, i, 2) for i in ids), 15, "all delivered")
+        declared = worker_rt.queue.broker.get_declared_queues()
     # Both actions of each event (discord and log) were sent once, from the process stage:
     # the worker put nothing on a delivery queue.
     assert sorted(r.body["content"] for r in fake.received) == sorted(f"opened {i}" for i in ids)
     assert [q for q in enqueues.queues if q.startswith("deliver.")] == []
-    assert delivery_queue("discord") in worker_rt.queue.broker.get_declared_queues()
+    assert delivery_queue("discord") in declared
