@@ -140,9 +140,6 @@ class WorkerService:
         self._consumers_lock = threading.Lock()
         self._delays: DelayQueueWorker | None = None
         self._stopping = threading.Event()
-        #: Delivery batches sent straight from the process stage, per connector (`_hand_off`).
-        self._local_sends: dict[str, int] = {}
-        self._local_tasks: set[asyncio.Task[None]] = set()
         lease = runtime.settings.worker.lease_seconds
         self._sweep_interval_s = sweep_interval_s or max(1.0, lease / 4)
         self._sweeper = threading.Thread(
@@ -197,7 +194,6 @@ class WorkerService:
             consumers = list(self._consumers.values())
         for consumer in consumers:
             consumer.stop()
-        self._loop.run(self._finish_local_sends())
         if self._http is not None:
             self._loop.run(self._http.aclose())
         self._loop.stop()
@@ -257,54 +253,9 @@ class WorkerService:
     async def _process_batch(self, event_ids: list[str]) -> None:
         # Normalizing and rendering are CPU work and enrichment waits on the loop: the
         # stage runs in a thread of its own, and writes through the writer's thread.
-        pending = await asyncio.to_thread(self._process_sync, event_ids)
-        self._hand_off(pending)
+        await asyncio.to_thread(self._process_sync, event_ids)
 
-    def _hand_off(self, pending: list[tuple[str, str]]) -> None:
-        """Send what processing planned from this process, or put it on the broker.
-
-        The deliveries are in the store already (pending, unleased). A connector with a
-        free local slot sends its batch here, as a task on this loop: no enqueue, fetch,
-        acknowledgement and thread hop per batch, which under a steady load of small
-        batches were a third of a worker's CPU and a broker hop of latency
-        (docs/benchmarks.md). Its delivery queue stays the way in for come-backs, wake-ups,
-        replays and other processes. A connector at its bound goes through the broker, so
-        another worker can take it and memory stays bounded under a backlog. A process that
-        dies before sending leaves pending rows, which the sweeper hands out again.
-        """
-        by_connector: dict[str, list[str]] = {}
-        for delivery_id, connector in pending:
-            by_connector.setdefault(connector, []).append(delivery_id)
-        queued: list[tuple[str, str]] = []
-        for connector, ids in by_connector.items():
-            self.rt.queue.use(connector)  # its consumer takes come-backs and wake-ups
-            if self._local_sends.get(connector, 0) >= self.threads or self._stopping.is_set():
-                queued.extend((delivery_id, connector) for delivery_id in ids)
-                continue
-            self._local_sends[connector] = self._local_sends.get(connector, 0) + 1
-            task = asyncio.get_running_loop().create_task(self._send_here(connector, ids))
-            self._local_tasks.add(task)
-            task.add_done_callback(self._local_tasks.discard)
-        if queued:
-            self.rt.queue.enqueue_deliveries(queued)
-
-    async def _finish_local_sends(self) -> None:
-        """Sends begun here finish (bounded) before the client closes; the rest is swept."""
-        if self._local_tasks:
-            await asyncio.wait(list(self._local_tasks), timeout=10.0)
-
-    async def _send_here(self, connector: str, delivery_ids: list[str]) -> None:
-        try:
-            await self._deliver_batch(connector, delivery_ids)
-        except Exception:  # the rows stay in the store; the sweeper hands them out again
-            log.exception(
-                "sending a batch of %d %s deliveries failed", len(delivery_ids), connector
-            )
-        finally:
-            self._local_sends[connector] -= 1
-
-    def _process_sync(self, event_ids: list[str]) -> list[tuple[str, str]]:
-        """Process a batch; the deliveries it planned that are pending now."""
+    def _process_sync(self, event_ids: list[str]) -> None:
         rt = self.rt
         outcome = process_events(
             event_ids,
@@ -319,8 +270,7 @@ class WorkerService:
             write=self.writer.call,
             categories=rt.categories,
         )
-        self._enqueue([], outcome.groups)
-        return outcome.pending
+        self._enqueue(outcome.pending, outcome.groups)
 
     def _flush(self, group_id: str) -> None:
         rt = self.rt
@@ -393,8 +343,8 @@ class WorkerService:
         # Enqueueing is one short Redis round trip: cheaper on the loop than a thread hop.
         for delay_s, ids in sorted(later.items()):
             queue.enqueue_deliveries_later(ids, connector, delay_s=delay_s)
-        if batch.wake:  # rows that waited for these: due now, sent from here when there is room
-            self._hand_off(batch.wake)
+        if batch.wake:
+            queue.enqueue_deliveries(batch.wake)
         for outcome in batch.outcomes:
             decision = outcome.decision
             if decision is not None and decision.action == "retry":

@@ -1,34 +1,23 @@
-"""The Redis consumer waits in Redis instead of polling, the pipelined scripts survive a
-Redis that lost them, and a worker sends what it processed without a broker round trip."""
+"""The Redis consumer waits in Redis instead of polling, and the pipelined scripts survive
+a Redis that lost them."""
 
 from __future__ import annotations
 
-import json
 import threading
-from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pytest
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.middleware import Middleware
 
 from hub.pipeline.queue import (
     EVENTS_QUEUE,
     BatchingRedisBroker,
     BlockingRedisConsumer,
     Queue,
-    delivery_queue,
 )
-from tests.fakes.discord import FakeDiscord
 from tests.support import (
     REDIS_URL_FOR_TESTS,
-    all_delivered,
-    fixture_json,
-    make_settings,
-    post_issue,
-    split_hub,
     wait_until,
 )
 
@@ -96,41 +85,3 @@ def test_pipelined_enqueues_and_acks_load_the_script_again_after_redis_lost_it(
     assert broker.client.zcard(f"{broker.namespace}:{EVENTS_QUEUE}.acks") == 0
     assert isinstance(consumer, BlockingRedisConsumer)
     assert consumer.queued_message_ids == set()
-
-
-def _issue(number: int) -> bytes:
-    body = fixture_json("github", "issues", "opened.json")
-    body["issue"]["number"] = number
-    body["issue"]["id"] = 1_000 + number
-    return json.dumps(body).encode()
-
-
-class _Enqueues(Middleware):
-    """Every queue a message was enqueued on, in order."""
-
-    def __init__(self) -> None:
-        self.queues: list[str] = []
-
-    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
-        self.queues.append(message.queue_name)
-
-
-def test_a_worker_sends_what_it_processed_without_a_delivery_message(
-    tmp_path: Path, discord: tuple[FakeDiscord, str], redis_namespace: str
-) -> None:
-    fake, url = discord
-    settings = make_settings(
-        tmp_path, discord_url=url, broker_url=REDIS_URL_FOR_TESTS, namespace=redis_namespace
-    )
-    enqueues = _Enqueues()
-    with split_hub(settings, threads=4) as (client, worker_rt):
-        worker_rt.queue.broker.add_middleware(enqueues)
-        # Three issues (three entities: none waits for another's delivery).
-        ids = [post_issue(client, f"local-{n}", _issue(n)) for n in range(3)]
-        wait_until(lambda: all(all_delivered(worker_rt, i, 2) for i in ids), 15, "all delivered")
-        declared = worker_rt.queue.broker.get_declared_queues()
-    # Both actions of each event (discord and log) were sent once, from the process stage:
-    # the worker put nothing on a delivery queue.
-    assert sorted(r.body["content"] for r in fake.received) == sorted(f"opened {i}" for i in ids)
-    assert [q for q in enqueues.queues if q.startswith("deliver.")] == []
-    assert delivery_queue("discord") in declared
