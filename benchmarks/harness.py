@@ -38,6 +38,9 @@ SHARED_ISSUES = REPO.parent / "shared" / "fixtures" / "github" / "issues"
 RULES_FIXTURE = REPO / "rules" / "fixtures" / "github" / "issues.opened.json"
 #: Redis DB and key prefix of the benchmarks: never the tests' `sbtest-*` namespaces.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
+#: The events table's column of the provider's delivery id, newest name first: a tree from
+#: before #22's rename (`--before`, `--tree`) calls it `delivery_id`.
+DELIVERY_ID_COLUMNS = ("provider_delivery_id", "delivery_id")
 #: Environment variables that would silently re-point a hub process elsewhere.
 _HUB_ENV_OVERRIDES = ("SWITCHBOARD_DATABASE_URL", "SWITCHBOARD_REDIS_URL", "SWITCHBOARD_CONFIG")
 

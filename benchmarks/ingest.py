@@ -55,6 +55,7 @@ from pathlib import Path
 import uvicorn
 from harness import (
     DEFAULT_REDIS_URL,
+    DELIVERY_ID_COLUMNS,
     REPO,
     SECRET,
     LoadResult,
@@ -457,7 +458,10 @@ def start_target(name: str, tmp: Path, redis_url: str, suffix: str = "") -> Targ
 
 def rows_by_prefix(db: Path) -> dict[str, set[str]]:
     with sqlite3.connect(db) as conn:
-        ids = [r[0] for r in conn.execute("SELECT provider_delivery_id FROM events")]
+        names = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        column = next(c for c in DELIVERY_ID_COLUMNS if c in names)
+        sql = f"SELECT {column} FROM events"  # noqa: S608 - a name from DELIVERY_ID_COLUMNS
+        ids = [r[0] for r in conn.execute(sql)]
     out: dict[str, set[str]] = {}
     for delivery in ids:
         out.setdefault(delivery.split("-", 1)[0], set()).add(delivery)

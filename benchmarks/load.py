@@ -57,6 +57,7 @@ from delivery import LIMITED_BELOW, Fake, Stack
 from harness import (
     BENCH_DIR,
     DEFAULT_REDIS_URL,
+    DELIVERY_ID_COLUMNS,
     PYTHON,
     Proc,
     cpu_seconds,
@@ -72,7 +73,7 @@ from harness import (
 )
 from ingest import Throughput, run_python_closed, run_wrk
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 #: Final states: an event row, and a delivery row.
 EVENT_OPEN = ("received", "processing")
@@ -115,6 +116,18 @@ def read_rows(store_url: str, sql: str) -> list[Any]:
             return list(conn.execute(text(sql)).all())
     finally:
         engine.dispose()
+
+
+def read_event_rows(store_url: str) -> list[Any]:
+    """(id, the provider's delivery id, status) of every event, in either schema."""
+    for column in DELIVERY_ID_COLUMNS:
+        try:
+            sql = f"SELECT id, {column}, status FROM events"  # noqa: S608 - a constant name
+            return read_rows(store_url, sql)
+        except DBAPIError:
+            if column == DELIVERY_ID_COLUMNS[-1]:
+                raise
+    raise AssertionError("unreachable")
 
 
 def store_counts(store_url: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -496,9 +509,7 @@ def run_load(args: argparse.Namespace, tmp: Path, run: Run) -> None:
         run.samples = sampler.samples
         run.points["after warm-up"] = sampler.nearest(run.t_load + args.warmup)
         # The store first: a delivery reaches the fake before its row says delivered.
-        for ident, delivery, status in read_rows(
-            db, "SELECT id, provider_delivery_id, status FROM events"
-        ):
+        for ident, delivery, status in read_event_rows(db):
             run.events[ident] = (delivery, status)
         for inbound, status in read_rows(db, "SELECT inbound_id, status FROM deliveries"):
             run.deliveries.setdefault(inbound, []).append(status)
