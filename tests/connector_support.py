@@ -4,15 +4,73 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import respx
 
-from connectors.base import Connector, ConnectorEnv, DeliveryContext, RenderedAction, SendResult
+from connectors.base import (
+    Connector,
+    ConnectorEnv,
+    DeliveryContext,
+    Destination,
+    RenderedAction,
+    SendResult,
+)
 from tests.support import REPO
+
+
+def delivery_context(
+    destination: Destination | None,
+    *,
+    now: datetime,
+    rule_id: str = "issue-opened",
+    delivery_id: str = "dlv-1",
+    event_id: str = "evt-1",
+    idempotency_key: str = "0" * 64,
+    attempt: int = 1,
+    previous_ref: str | None = None,
+    entity_key: str | None = None,
+    entity_refs: Mapping[str, str] | None = None,
+) -> DeliveryContext:
+    """What the engine would tell a connector about a first delivery to `destination`."""
+    return DeliveryContext(
+        delivery_id=delivery_id,
+        event_id=event_id,
+        rule_id=rule_id,
+        idempotency_key=idempotency_key,
+        attempt=attempt,
+        destination=destination,
+        now=now,
+        previous_ref=previous_ref,
+        entity_key=entity_key,
+        entity_refs=dict(entity_refs or {}),
+    )
+
+
+def rendered_action(
+    connector: str,
+    destination: str | None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    operation: str | None = None,
+    destination_param: str | None = None,
+) -> RenderedAction:
+    """A `connector` action to `destination`, its templates already rendered into `params`.
+
+    `destination_param` names the param that picks the destination (the connector's own
+    `destination_param`, e.g. "channel"): it is set to `destination` unless `params` sets it.
+    """
+    named: dict[str, Any] = {destination_param: destination} if destination_param else {}
+    return RenderedAction(
+        connector=connector,
+        operation=operation,
+        destination=destination,
+        params={**named, **(params or {})},
+    )
 
 
 def send_in_order(

@@ -22,9 +22,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from jsonschema import Draft202012Validator
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, Destination, SendResult
 from connectors.email import EmailConnector, params_schema
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 from tests.support import REPO, free_port
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -186,22 +187,10 @@ def _send(
     key: str = KEY,
     entity_refs: Mapping[str, str] | None = None,
 ) -> SendResult:
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="weekly-report",
-        idempotency_key=key,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-        entity_refs=entity_refs or {},
+    ctx = delivery_context(
+        destination, now=NOW, rule_id="weekly-report", idempotency_key=key, entity_refs=entity_refs
     )
-    action = RenderedAction(
-        connector="email",
-        operation=None,
-        destination=destination.name,
-        params={"via": destination.name, **params},
-    )
+    action = rendered_action("email", destination.name, params, destination_param="via")
 
     async def run() -> SendResult:
         async with httpx.AsyncClient() as http:

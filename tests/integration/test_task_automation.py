@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction
+from connectors.base import ConnectorEnv, Destination, RenderedAction
 from connectors.notion import NotionConnector
 from hub.clock import FakeClock
 from hub.config.people import directory_from_config
@@ -31,6 +31,7 @@ from hub.sources.base import EnrichContext
 from hub.sources.notion import NotionSource
 from hub.store import open_store
 from hub.store.snapshots import StoreSnapshots
+from tests.connector_support import delivery_context
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -260,10 +261,14 @@ def test_a_new_unassigned_task_is_assigned_by_workload_written_back_with_a_comme
         async with httpx.AsyncClient(transport=transport, base_url=API) as http:
             connector = NotionConnector(ConnectorEnv(http=http, base_dir=REPO))
             for n, action in enumerate((update, comment)):
-                ctx = DeliveryContext(
-                    delivery_id=f"d{n}", event_id="created-1", rule_id=rule.id,
-                    idempotency_key=f"{n}" * 64, attempt=1, destination=destination, now=MONDAY,
-                )  # fmt: skip
+                ctx = delivery_context(
+                    destination,
+                    now=MONDAY,
+                    rule_id=rule.id,
+                    delivery_id=f"d{n}",
+                    event_id="created-1",
+                    idempotency_key=f"{n}" * 64,
+                )
                 result = await connector.send(action, ctx)
                 assert result.outcome == "ok", result
 

@@ -30,6 +30,7 @@ from hub.sources.discord_interactions import DiscordInteractionsSource
 from hub.store import Store, open_store
 from hub.store import approvals as stored
 from hub.store.snapshots import StoreSnapshots
+from tests.connector_support import delivery_context
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion
 from tests.support import fixture_path
 from tests.unit.connectors.test_discord_bot import BOT_TOKEN, FakeBotApi
@@ -165,14 +166,12 @@ class Hub:
         return out
 
     def _context(self, event: dict[str, Any], action: RenderedAction) -> DeliveryContext:
-        return DeliveryContext(
+        return delivery_context(
+            self.settings.destinations[action.destination or ""],
+            now=datetime(2026, 11, 21, 11, 5, tzinfo=UTC),
+            rule_id="r",
             delivery_id="d",
             event_id=str(event["id"]),
-            rule_id="r",
-            idempotency_key="0" * 64,
-            attempt=1,
-            destination=self.settings.destinations[action.destination or ""],
-            now=datetime(2026, 11, 21, 11, 5, tzinfo=UTC),
         )
 
 

@@ -24,13 +24,13 @@ from jsonschema import Draft202012Validator
 from connectors.base import (
     Connector,
     ConnectorEnv,
-    DeliveryContext,
     Destination,
     RenderedAction,
     SendResult,
 )
 from hub.plugins import load_plugins
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 
 CONNECTORS = load_plugins().connectors
 PUBLIC = "93.184.215.14"
@@ -181,11 +181,11 @@ def _action(name: str, case: Case, **changes: Any) -> RenderedAction:
     schema = CONNECTORS[name].params_schema
     params = {key: schema["properties"][key]["examples"][0] for key in case.from_examples}
     assert not any("{{" in str(v) for v in params.values()), f"{name}: a templated example"
-    return RenderedAction(
-        connector=name,
+    return rendered_action(
+        name,
+        params.get(CONNECTORS[name].destination_param or ""),
+        {**params, **case.rendered, **changes},
         operation=case.operation,
-        destination=params.get(CONNECTORS[name].destination_param or ""),
-        params={**params, **case.rendered, **changes},
     )
 
 
@@ -215,15 +215,7 @@ def _send(
             return answer(request)
         return httpx.Response(200, json=OK_BODY)
 
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="contract",
-        idempotency_key="5f2b" * 16,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-    )
+    ctx = delivery_context(destination, now=NOW, rule_id="contract", idempotency_key="5f2b" * 16)
 
     async def run() -> SendResult:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:

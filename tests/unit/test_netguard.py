@@ -13,9 +13,10 @@ import pytest
 import respx
 
 from connectors._netguard import BlockedTarget, InvalidTarget, UnresolvedHost, check_url
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, Destination, SendResult
 from connectors.webhook import WebhookConnector
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 
 PUBLIC = "93.184.215.14"
 
@@ -232,21 +233,8 @@ URL_TOKEN = "T0-guard-url-token-not-real"
 
 def _send(url: str | Secret, dns: Any, **options: Any) -> tuple[SendResult, int]:
     destination = Destination(name="orders", connector="webhook", options={"url": url, **options})
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="r",
-        idempotency_key="k" * 64,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-    )
-    action = RenderedAction(
-        connector="webhook",
-        operation=None,
-        destination="orders",
-        params={"to": "orders", "body": {}},
-    )
+    ctx = delivery_context(destination, now=NOW, rule_id="r", idempotency_key="k" * 64)
+    action = rendered_action("webhook", "orders", {"body": {}}, destination_param="to")
     router = respx.Router(assert_all_called=False)
     router.route().respond(204)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from connectors._discord_message import CONTENT_LIMIT, build_message
-from connectors.base import DeliveryContext, Destination
+from connectors.base import Destination
 from hub.clock import FakeClock
 from hub.errors import ConfigErrors
 from hub.events import Actor, Entity, Event
@@ -34,6 +34,7 @@ from hub.sources.notion import NotionSource, Workspace
 from hub.sources.schedule import ScheduleSource, tick_body
 from hub.store import NewInbound, Store, open_store
 from hub.store.snapshots import StoreSnapshots
+from tests.connector_support import delivery_context
 from tests.fakes.notion import FAKE_TOKEN, FakeNotion, notion_fixture
 
 PLUGINS = load_plugins()
@@ -613,10 +614,14 @@ def test_a_long_summary_stays_within_discords_message_limit() -> None:
         if v.matched
     ]
     params = verdict.actions[0]["discord"]
-    ctx = DeliveryContext(
-        delivery_id="d", event_id="e", rule_id="daily-summary", idempotency_key="k",
-        attempt=1, destination=None, now=MONDAY,
-    )  # fmt: skip
+    ctx = delivery_context(
+        None,
+        now=MONDAY,
+        rule_id="daily-summary",
+        delivery_id="d",
+        event_id="e",
+        idempotency_key="k",
+    )
 
     body = build_message(params, ctx)
 

@@ -18,20 +18,19 @@ from hub.pipeline.deliver import _budget_key
 from hub.secrets import Secret
 from hub.sources.base import EnrichContext
 from hub.sources.notion import NotionSource
+from tests.connector_support import delivery_context
 from tests.fakes.notion import FAKE_TOKEN
 
 PAGE = "153104cd-477e-809d-8dc4-ff2d96ae3090"
 
 
 def _ctx(destination: Destination) -> DeliveryContext:
-    return DeliveryContext(
+    return delivery_context(
+        destination,
+        now=datetime(2026, 11, 21, tzinfo=UTC),
+        rule_id="r",
         delivery_id="d",
         event_id="e",
-        rule_id="r",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
-        now=datetime(2026, 11, 21, tzinfo=UTC),
     )
 
 

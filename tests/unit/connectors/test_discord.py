@@ -25,6 +25,7 @@ from connectors.base import (
 )
 from connectors.discord import DiscordConnector
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 
 REPO = Path(__file__).resolve().parents[3]
 DISCORD_FIXTURES = REPO.parent / "shared" / "fixtures" / "discord"
@@ -66,25 +67,11 @@ def _destination(**options: Any) -> Destination:
 def _context(
     destination: Destination | None, entity_refs: Mapping[str, str] | None = None
 ) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="issue-opened",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-        entity_refs=entity_refs or {},
-    )
+    return delivery_context(destination, now=NOW, rule_id="issue-opened", entity_refs=entity_refs)
 
 
 def _action(**params: Any) -> RenderedAction:
-    return RenderedAction(
-        connector="discord",
-        operation=None,
-        destination="tasks",
-        params={"channel": "tasks", **params},
-    )
+    return rendered_action("discord", "tasks", params, destination_param="channel")
 
 
 @dataclass

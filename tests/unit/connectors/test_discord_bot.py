@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from connectors.base import DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import DeliveryContext, Destination, SendResult
 from connectors.discord import DiscordConnector
 from hub.secrets import Secret
-from tests.connector_support import send_in_order
+from tests.connector_support import delivery_context, rendered_action, send_in_order
 from tests.support import fixture_path
 
 BOT_TOKEN = "bot-token-not-real"
@@ -39,15 +39,7 @@ def _destination(**options: Any) -> Destination:
 
 
 def _context(destination: Destination) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="r",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
-        now=datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
-    )
+    return delivery_context(destination, now=datetime(2026, 11, 21, 10, 0, tzinfo=UTC), rule_id="r")
 
 
 class FakeBotApi:
@@ -86,12 +78,7 @@ def _run(
 ) -> list[SendResult]:
     ctx = _context(destination or _destination())
     actions = [
-        RenderedAction(
-            connector="discord",
-            operation=None,
-            destination="team-bot",
-            params={"channel": "team-bot", **params},
-        )
+        rendered_action("discord", "team-bot", params, destination_param="channel")
         for params in sends
     ]
     return send_in_order(

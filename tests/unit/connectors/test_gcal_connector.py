@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, DeliveryContext, Destination, SendResult
 from connectors.gcal import GcalConnector, google_event_id
 from hub.clock import FakeClock
 from hub.config import load_settings
@@ -27,6 +27,7 @@ from hub.rules.templates import TemplateEngine
 from hub.rules.testing import run_rule_tests
 from hub.runtime import load_rules
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 from tests.fakes.gcal import (
     CALENDAR_ID,
     CLIENT_ID,
@@ -76,14 +77,11 @@ def _destination(**options: Any) -> Destination:
 def _ctx(
     *, entity_key: str | None = ENTITY, now: datetime = NOW, attempt: int = 1
 ) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="job-review-scheduled",
-        idempotency_key="0" * 64,
-        attempt=attempt,
-        destination=_destination(),
+    return delivery_context(
+        _destination(),
         now=now,
+        rule_id="job-review-scheduled",
+        attempt=attempt,
         entity_key=entity_key,
     )
 
@@ -99,9 +97,7 @@ class Harness:
     def send(
         self, operation: str | None, params: Mapping[str, Any], ctx: DeliveryContext | None = None
     ) -> SendResult:
-        action = RenderedAction(
-            connector="gcal", operation=operation, destination="reviews", params=params
-        )
+        action = rendered_action("gcal", "reviews", params, operation=operation)
         return asyncio.run(self.connector.send(action, ctx or _ctx()))
 
 
@@ -330,9 +326,7 @@ def test_token_endpoint_down_is_retried() -> None:
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     connector = GcalConnector(ConnectorEnv(http=http, base_dir=Path(".")))
-    action = RenderedAction(
-        connector="gcal", operation="create", destination="reviews", params=REVIEW
-    )
+    action = rendered_action("gcal", "reviews", REVIEW, operation="create")
 
     result = asyncio.run(connector.send(action, _ctx()))
 
@@ -404,25 +398,10 @@ def test_update_and_cancel_need_an_entity_or_an_event_id(gcal: Harness) -> None:
 def test_unknown_operation_and_missing_credentials_fail(gcal: Harness) -> None:
     assert "use gcal.create" in gcal.send("invite", REVIEW).reason
     assert "use gcal.create" in gcal.send(None, REVIEW).reason
-    ctx = _ctx()
     bare = Destination(name="reviews", connector="gcal", options={"client_id": CLIENT_ID})
-    action = RenderedAction(
-        connector="gcal", operation="create", destination="reviews", params=REVIEW
-    )
-    result = asyncio.run(
-        gcal.connector.send(
-            action,
-            DeliveryContext(
-                delivery_id=ctx.delivery_id,
-                event_id=ctx.event_id,
-                rule_id=ctx.rule_id,
-                idempotency_key=ctx.idempotency_key,
-                attempt=1,
-                destination=bare,
-                now=NOW,
-            ),
-        )
-    )
+    action = rendered_action("gcal", "reviews", REVIEW, operation="create")
+    ctx = dataclasses.replace(_ctx(entity_key=None), destination=bare)
+    result = asyncio.run(gcal.connector.send(action, ctx))
     assert result.outcome == "fail"
     assert "needs service_account, or client_id, client_secret and refresh_token" in result.reason
 

@@ -15,9 +15,10 @@ import jsonschema
 import pytest
 import respx
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, Destination, SendResult
 from connectors.github import COMMENT_LIMIT, GitHubConnector
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 
 FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "github"
 TOKEN = "github_pat_fixture_token_not_real"
@@ -103,21 +104,14 @@ def _send(
 ) -> Sent:
     destination = destination if destination is not None else _destination()
     defaults = {"repo": REPO, "issue": 1, "body": "Done in Notion"}
-    action = RenderedAction(
-        connector="github",
+    action = rendered_action(
+        "github",
+        destination.name,
+        params if params is not None else defaults,
         operation=operation,
-        destination=destination.name,
-        params={"account": destination.name, **(params if params is not None else defaults)},
+        destination_param="account",
     )
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="task-done",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-    )
+    ctx = delivery_context(destination, now=NOW, rule_id="task-done")
 
     async def run() -> SendResult:
         async with httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler)) as http:

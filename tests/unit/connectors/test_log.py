@@ -13,6 +13,7 @@ import pytest
 
 from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.log import LogConnector
+from tests.connector_support import delivery_context, rendered_action
 
 NOW = datetime(2026, 11, 21, 10, 0, 7, tzinfo=UTC)
 
@@ -22,24 +23,11 @@ def _destination(path: str, **options: Any) -> Destination:
 
 
 def _context(destination: Destination | None, *, delivery_id: str = "dlv-1") -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id=delivery_id,
-        event_id="evt-1",
-        rule_id="issue-opened",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
-        now=NOW,
-    )
+    return delivery_context(destination, now=NOW, rule_id="issue-opened", delivery_id=delivery_id)
 
 
 def _action(message: str) -> RenderedAction:
-    return RenderedAction(
-        connector="log",
-        operation=None,
-        destination="inbox",
-        params={"to": "inbox", "message": message},
-    )
+    return rendered_action("log", "inbox", {"message": message}, destination_param="to")
 
 
 def _send_all(

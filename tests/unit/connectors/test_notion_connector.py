@@ -16,7 +16,13 @@ from connectors._notion_props import property_value
 from connectors.base import DeliveryContext, Destination, RenderedAction, SendResult
 from connectors.notion import NotionConnector
 from hub.secrets import Secret
-from tests.connector_support import RespxService, send_in_order, sent_json
+from tests.connector_support import (
+    RespxService,
+    delivery_context,
+    rendered_action,
+    send_in_order,
+    sent_json,
+)
 from tests.support import REPO, fixture_json
 
 API = "https://notion.test"
@@ -62,24 +68,19 @@ def _destination(**options: Any) -> Destination:
 def _context(
     *, attempt: int = 1, previous_ref: str | None = None, destination: Destination | None = None
 ) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
+    return delivery_context(
+        destination or _destination(),
+        now=NOW,
         rule_id="issue-closed",
         idempotency_key=KEY,
         attempt=attempt,
-        destination=destination or _destination(),
-        now=NOW,
         previous_ref=previous_ref,
     )
 
 
 def _action(operation: str | None, **params: Any) -> RenderedAction:
-    return RenderedAction(
-        connector="notion",
-        operation=operation,
-        destination="notion",
-        params={"workspace": "notion", **params},
+    return rendered_action(
+        "notion", "notion", params, operation=operation, destination_param="workspace"
     )
 
 

@@ -12,8 +12,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import ConnectorEnv, DeliveryContext, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, SendResult
 from connectors.reply import ReplyConnector
+from tests.connector_support import delivery_context, rendered_action
 from tests.support import fixture_path
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -23,16 +24,8 @@ SLACK_URL = "https://hooks.slack.com/commands/T0001/1234567890/zKp0NotRealSecret
 
 
 def _send(params: dict[str, Any], tmp_path: Path) -> SendResult:
-    ctx = DeliveryContext(
-        delivery_id="d1",
-        event_id="e1",
-        rule_id="tasks-mine",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=None,
-        now=NOW,
-    )
-    action = RenderedAction(connector="reply", operation=None, destination=None, params=params)
+    ctx = delivery_context(None, now=NOW, rule_id="tasks-mine", delivery_id="d1", event_id="e1")
+    action = rendered_action("reply", None, params)
 
     async def run() -> SendResult:
         async with httpx.AsyncClient() as http:

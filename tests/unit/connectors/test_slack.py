@@ -18,7 +18,6 @@ from connectors._slack_message import build_message
 from connectors.base import (
     Connector,
     ConnectorEnv,
-    DeliveryContext,
     Destination,
     RenderedAction,
     SendResult,
@@ -27,6 +26,7 @@ from connectors.slack import SlackConnector
 from hub.rules import load_ruleset, match_rules, render_actions
 from hub.rules.templates import TemplateEngine
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 from tests.fakes.slack import (
     BOT_TOKEN,
     CHANNEL_ID,
@@ -116,23 +116,20 @@ def _send(
     previous_ref: str | None = None,
 ) -> Sent:
     before = len(slack.fake.received)
-    action = RenderedAction(
-        connector="slack",
+    action = rendered_action(
+        "slack",
+        "tasks",
+        params if params is not None else {"text": "Task done"},
         operation=operation,
-        destination="tasks",
-        params={"channel": "tasks", **(params if params is not None else {"text": "Task done"})},
+        destination_param="channel",
     )
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="task-done",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=destination,
+    ctx = delivery_context(
+        destination,
         now=NOW,
+        rule_id="task-done",
         previous_ref=previous_ref,
         entity_key=ENTITY,
-        entity_refs=dict(refs or {}),
+        entity_refs=refs,
     )
 
     async def run() -> SendResult:

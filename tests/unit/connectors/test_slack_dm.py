@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, Destination, SendResult
 from connectors.slack import SlackConnector
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 from tests.fakes.slack import BOT_TOKEN, FakeSlack, fixture_json
 from tests.servers import serve_in_thread
 
@@ -46,27 +47,14 @@ def _send(url: str, sends: list[dict[str, Any]], **options: Any) -> list[SendRes
             **options,
         },
     )
-    ctx = DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="r",
-        idempotency_key="0" * 64,
-        attempt=1,
-        destination=dest,
-        now=datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
-    )
+    ctx = delivery_context(dest, now=datetime(2026, 11, 21, 10, 0, tzinfo=UTC), rule_id="r")
 
     async def run() -> list[SendResult]:
         async with httpx.AsyncClient() as http:
             connector = SlackConnector(ConnectorEnv(http=http, base_dir=Path()))
             out = []
             for params in sends:
-                action = RenderedAction(
-                    connector="slack",
-                    operation=None,
-                    destination="team-bot",
-                    params={"channel": "team-bot", **params},
-                )
+                action = rendered_action("slack", "team-bot", params, destination_param="channel")
                 out.append(await connector.send(action, ctx))
             return out
 

@@ -20,7 +20,13 @@ from connectors.base import (
 )
 from connectors.toggl import TogglConnector, parse_duration_s
 from hub.secrets import Secret
-from tests.connector_support import RespxService, send_in_order, sent_json
+from tests.connector_support import (
+    RespxService,
+    delivery_context,
+    rendered_action,
+    send_in_order,
+    sent_json,
+)
 from tests.support import REPO, fixture_json
 
 API = "https://toggl.test/api/v9"
@@ -58,25 +64,19 @@ def _context(
     now: datetime = NOW,
     destination: Destination | None = None,
 ) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="task-started",
-        idempotency_key="0" * 64,
-        attempt=attempt,
-        destination=destination or _destination(),
+    return delivery_context(
+        destination or _destination(),
         now=now,
+        rule_id="task-started",
+        attempt=attempt,
         entity_key="notion/workspace/acme|task|153104cd",
-        entity_refs=dict(refs or {}),
+        entity_refs=refs,
     )
 
 
 def _action(operation: str | None, **params: Any) -> RenderedAction:
-    return RenderedAction(
-        connector="toggl",
-        operation=operation,
-        destination="toggl",
-        params={"workspace": "toggl", **params},
+    return rendered_action(
+        "toggl", "toggl", params, operation=operation, destination_param="workspace"
     )
 
 

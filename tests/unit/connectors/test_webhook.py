@@ -18,9 +18,10 @@ import jsonschema
 import pytest
 import respx
 
-from connectors.base import ConnectorEnv, DeliveryContext, Destination, RenderedAction, SendResult
+from connectors.base import ConnectorEnv, DeliveryContext, Destination, SendResult
 from connectors.webhook import WebhookConnector, sign
 from hub.secrets import Secret
+from tests.connector_support import delivery_context, rendered_action
 
 URL = "https://hooks.example.com/switchboard"
 SECRET = "whsec_" + base64.b64encode(b"fixture-signing-key-not-real-32b").decode()
@@ -52,14 +53,8 @@ def _context(
     attempt: int = 1,
     key: str = IDEMPOTENCY_KEY,
 ) -> DeliveryContext:
-    return DeliveryContext(
-        delivery_id="dlv-1",
-        event_id="evt-1",
-        rule_id="order-created",
-        idempotency_key=key,
-        attempt=attempt,
-        destination=destination,
-        now=now,
+    return delivery_context(
+        destination, now=now, rule_id="order-created", idempotency_key=key, attempt=attempt
     )
 
 
@@ -85,11 +80,11 @@ def _send(
 ) -> Sent:
     destination = destination if destination is not None else _destination()
     ctx = ctx if ctx is not None else _context(destination)
-    action = RenderedAction(
-        connector="webhook",
-        operation=None,
-        destination=destination.name,
-        params={"to": destination.name, **(params if params is not None else {"body": {"a": 1}})},
+    action = rendered_action(
+        "webhook",
+        destination.name,
+        params if params is not None else {"body": {"a": 1}},
+        destination_param="to",
     )
 
     async def run() -> SendResult:
@@ -392,12 +387,7 @@ def test_a_name_that_rebinds_to_a_private_address_after_the_check_is_never_reach
         return next(answers)
 
     destination = _destination(url="http://rebind.example.net:8080/x")
-    action = RenderedAction(
-        connector="webhook",
-        operation=None,
-        destination="orders",
-        params={"to": "orders", "body": {}},
-    )
+    action = rendered_action("webhook", "orders", {"body": {}}, destination_param="to")
     router = respx.Router(assert_all_called=False)
     router.route().respond(204)
 
