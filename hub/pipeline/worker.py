@@ -21,23 +21,22 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from connectors.base import Connector, ConnectorEnv
-from hub.clock import Clock
-from hub.config import Settings
 from hub.events import Event
 from hub.pipeline.consumer import BatchConsumer, DelayQueueWorker, Handlers
 from hub.pipeline.deliver import JITTER_ALLOWANCE_S, WAKE_EARLY_S, DeliveryEngine
 from hub.pipeline.http import make_client
 from hub.pipeline.process import flush_group, process_events
 from hub.pipeline.queries import run_queries
-from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, Queue, delivery_actor
+from hub.pipeline.queue import FLUSH_ACTOR, PROCESS_ACTOR, delivery_actor
 from hub.pipeline.ratelimit import Breaker, CachedBreaker, Limit, Limiter, MemoryBreaker
 from hub.pipeline.rerender import Rerenderer
 from hub.pipeline.writer import StoreWriter
 from hub.plugins import Plugins
 from hub.rules import Rule, RuleSetRef
 from hub.rules.categories import Categories
-from hub.sources.base import EnrichContext, EnrichingSource, Source
-from hub.store import Store, windows
+from hub.schedule.upkeep import UpkeepDeps
+from hub.sources.base import EnrichContext, EnrichingSource
+from hub.store import windows
 from hub.store.snapshots import StoreSnapshots
 
 log = logging.getLogger("switchboard.worker")
@@ -90,21 +89,12 @@ class LoopThread:
         self.loop = None
 
 
-class WorkerDeps(Protocol):
-    """What a worker process runs on, built once by the composition (its `Runtime`)."""
+class WorkerDeps(UpkeepDeps, Protocol):
+    """What a worker process runs on, built once by the composition (its `Runtime`):
+    upkeep's dependencies and the pipeline's own."""
 
     @property
-    def settings(self) -> Settings: ...
-    @property
     def plugins(self) -> Plugins: ...
-    @property
-    def store(self) -> Store: ...
-    @property
-    def queue(self) -> Queue: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def sources(self) -> Mapping[str, Source]: ...
     @property
     def rules(self) -> RuleSetRef: ...
     @property
