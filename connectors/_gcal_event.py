@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from connectors.base import parse_duration
+from connectors.base import parse_boolean, parse_duration
 
-__all__ = ["event_body", "parse_duration_s", "parse_emails", "parse_reminders", "truthy"]
+__all__ = ["event_body", "parse_duration_s", "parse_emails", "parse_reminders"]
 
 
 def event_body(
@@ -44,7 +44,7 @@ def event_body(
         raise ValueError("end or duration without start; give start too")
     if params.get("attendees") is not None:
         body["attendees"] = [{"email": e} for e in parse_emails(params["attendees"])]
-    if truthy(params.get("meet"), "meet"):
+    if parse_boolean(params.get("meet"), blank_is_false=True, name="meet"):
         body["conferenceData"] = {
             "createRequest": {
                 # Stable per event: Google ignores a createRequest it has seen, so a retry or
@@ -149,14 +149,3 @@ def parse_reminders(value: Any) -> dict[str, Any]:
     if len(overrides) > 5:  # Google's limit on reminder overrides
         raise ValueError("at most 5 reminders are allowed")
     return {"useDefault": False, "overrides": overrides}
-
-
-def truthy(value: Any, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0", ""):
-        return False
-    raise ValueError(f"{name} {value!r} is not true or false")

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors._notion_api import _ID, Schema, _dashed, notion_id
+from connectors.base import parse_boolean
 
 log = logging.getLogger("connectors.notion")
 TEXT_LIMIT = 2000  # rich text text.content
@@ -84,7 +85,7 @@ def property_value(kind: str, value: Any, name: str = "") -> Any:
     if kind == "number":
         return _number(value)
     if kind == "checkbox":
-        return _boolean(value)
+        return parse_boolean(value)
     if kind in ("select", "status"):
         return {"name": str(value).strip()}
     if kind == "date":
@@ -151,17 +152,6 @@ def _number(value: Any) -> int | float:
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     return number
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
 
 
 def _date(text: str) -> dict[str, str]:

@@ -358,3 +358,26 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=seconds)
     except OverflowError:
         raise ValueError(f"{value!r} is too long for a duration; {_DURATION_HINT}") from None
+
+
+_TRUE = frozenset(("true", "yes", "1"))
+_FALSE = frozenset(("false", "no", "0"))
+
+
+def parse_boolean(value: object, *, blank_is_false: bool = False, name: str = "") -> bool:
+    """An action param meaning yes or no: a bool, or true/yes/1 and false/no/0 in any case.
+
+    Params are often rendered templates, so text is the usual form. `blank_is_false`: a
+    param left out or a template that rendered nothing means no (an optional flag).
+    Raises ValueError naming the param (`name`) and the value.
+    """
+    if isinstance(value, bool):
+        return value
+    if value is None and blank_is_false:
+        return False
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE or (blank_is_false and not text):
+        return False
+    raise ValueError(f"{name + ' ' if name else ''}{value!r} is not true or false")

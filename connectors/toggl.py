@@ -29,6 +29,7 @@ from connectors.base import (
     classify_status,
     fail,
     ok,
+    parse_boolean,
     parse_duration,
     parse_retry_after,
     response_json,
@@ -327,7 +328,7 @@ def entry_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     elif isinstance(tags, list):
         fields["tags"] = [str(t) for t in tags if str(t).strip()]
     if "billable" in params:
-        fields["billable"] = _boolean(params["billable"])
+        fields["billable"] = parse_boolean(params["billable"], blank_is_false=True, name="billable")
     return fields
 
 
@@ -354,17 +355,6 @@ def _start_of(raw: Any, now: datetime, duration_s: int) -> datetime:
     if start.tzinfo is None:
         raise ValueError(f"start {raw!r} has no time zone; add Z or an offset")
     return start
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0", ""):
-        return False
-    raise ValueError(f"billable {value!r} is not true or false")
 
 
 def classify_toggl(
