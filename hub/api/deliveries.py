@@ -14,8 +14,8 @@ from hub.api.http import (
     BadRequest,
     error,
     json_body,
-    list_page,
     masked_json,
+    page_json,
     query_choice,
     query_int,
     query_since,
@@ -45,11 +45,7 @@ def delivery_filter(request: Request, now: float) -> DeliveryFilter:
 
 
 async def list_deliveries_endpoint(request: Request) -> Response:
-    _, page = await list_page(request, delivery_filter, list_deliveries)
-    return masked_json(
-        request,
-        {"items": [views.delivery(d) for d in page.items], "next_cursor": page.next_cursor},
-    )
+    return await page_json(request, delivery_filter, list_deliveries, views.delivery)
 
 
 def load_delivery(runtime: Runtime, delivery_id: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import views
-from hub.api.http import error, list_page, masked_json, query_choice, query_int, query_since
+from hub.api.http import error, masked_json, page_json, query_choice, query_int, query_since
 from hub.runtime import Runtime
 from hub.store.queries import (
     InboundFilter,
@@ -37,11 +37,7 @@ def event_filter(request: Request, now: float) -> InboundFilter:
 
 
 async def list_events_endpoint(request: Request) -> Response:
-    _, page = await list_page(request, event_filter, list_events)
-    return masked_json(
-        request,
-        {"items": [views.event_summary(e) for e in page.items], "next_cursor": page.next_cursor},
-    )
+    return await page_json(request, event_filter, list_events, views.event_summary)
 
 
 def load_event_detail(runtime: Runtime, event_id: str) -> dict[str, Any] | None:

@@ -16,9 +16,11 @@ from hub.errors import RequestRejected
 from hub.logging import Masker
 from hub.runtime import Runtime
 from hub.store import Store
+from hub.store.queries import Page
 
 F = TypeVar("F")
 P = TypeVar("P")
+T = TypeVar("T")
 
 
 class BadRequest(RequestRejected):
@@ -99,6 +101,19 @@ async def list_page(
         return f, await asyncio.to_thread(list_items, runtime.store, f)
     except ValueError as exc:
         raise refuse(str(exc)) from exc
+
+
+async def page_json(
+    request: Request,
+    read_filter: Callable[[Request, float], F],
+    list_items: Callable[[Store, F], Page[T]],
+    view: Callable[[T], dict[str, Any]],
+) -> JSONResponse:
+    """A list endpoint's answer: one page of `view`s of the listed items, and the cursor
+    of the next page, masked."""
+    _, page = await list_page(request, read_filter, list_items)
+    items = [view(item) for item in page.items]
+    return masked_json(request, {"items": items, "next_cursor": page.next_cursor})
 
 
 async def json_body(request: Request, *, limit: int) -> dict[str, Any]:
