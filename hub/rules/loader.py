@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from jsonschema.exceptions import ValidationError
 
@@ -55,26 +55,20 @@ def rule_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
 
 
-def load_ruleset(
-    path: Path,
-    *,
-    connectors: Mapping[str, type[Connector]],
-    destinations: Mapping[str, Destination],
-    engine: TemplateEngine,
-    display_root: Path | None = None,
-    known_event_types: Iterable[str] | None = None,
-    people: Directory | None = None,
-) -> RuleSet:
+class RuleInputs(TypedDict, total=False):
+    """What rule files are checked against, besides their folder (`load_rules_checked`)."""
+
+    connectors: Required[Mapping[str, type[Connector]]]
+    destinations: Required[Mapping[str, Destination]]
+    engine: Required[TemplateEngine]
+    display_root: Path | None
+    known_event_types: Iterable[str] | None
+    people: Directory | None
+
+
+def load_ruleset(path: Path, **inputs: Unpack[RuleInputs]) -> RuleSet:
     """Load and check all rule files under `path`; raise ConfigErrors listing every problem."""
-    return load_rules_checked(
-        path,
-        connectors=connectors,
-        destinations=destinations,
-        engine=engine,
-        display_root=display_root,
-        known_event_types=known_event_types,
-        people=people,
-    ).ruleset
+    return load_rules_checked(path, **inputs).ruleset
 
 
 def load_rules_checked(
