@@ -28,7 +28,10 @@ READY_RECHECK_S = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewDelivery:
+class PlannedAction:
+    """Which action a delivery carries out: the rule's action at `action_index`, for one
+    normalized event (`event_id`) of one inbound (`inbound_id`), through `connector`."""
+
     id: str
     inbound_id: str
     event_id: str
@@ -37,6 +40,10 @@ class NewDelivery:
     connector: str
     operation: str | None
     destination: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewDelivery(PlannedAction):
     params: dict[str, Any]
     idempotency_key: str
     entity_key: str | None = None
@@ -46,15 +53,7 @@ class NewDelivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryRow:
-    id: str
-    inbound_id: str
-    event_id: str
-    rule_id: str
-    action_index: int
-    connector: str
-    operation: str | None
-    destination: str | None
+class DeliveryRow(PlannedAction):
     params: dict[str, Any]
     idempotency_key: str
     status: str

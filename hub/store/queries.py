@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Text, and_, cast, func, or_, select, union
 
+from hub.store.deliveries import PlannedAction
 from hub.store.store import Store
 from hub.store.tables import deliveries, event_bodies, events, group_events, rule_firings
 
@@ -68,15 +69,7 @@ class DeliveryFilter:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryView:
-    id: str
-    inbound_id: str
-    event_id: str
-    rule_id: str
-    action_index: int
-    connector: str
-    operation: str | None
-    destination: str | None
+class DeliveryView(PlannedAction):
     status: str
     attempts: int
     next_attempt_at: float
