@@ -8,15 +8,17 @@ transaction; finishing it records the deliveries it planned in the same one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from hub.store import statements as sql
 from hub.store.deliveries import DeliveryStore, NewDelivery
-from hub.store.engine import guard, insert_ignore_factory, write_eagerly
+from hub.store.engine import dump_json, guard, insert_ignore_factory, write_eagerly
 from hub.store.tables import event_bodies, events
 
 
@@ -65,6 +67,7 @@ class InboundStore:
             events.c.id, sort_by_parameter_order=True
         )
         self._insert_bodies = insert(event_bodies)
+        self._sqlite = engine.dialect.name == "sqlite"
 
     def insert(self, batch: Sequence[NewInbound]) -> list[InsertOutcome]:
         if not batch:
@@ -72,9 +75,11 @@ class InboundStore:
         firsts: dict[str, NewInbound] = {}
         for e in batch:
             firsts.setdefault(e.id, e)
-        values = [event_values(e) for e in firsts.values()]
 
         def write(conn: Connection) -> set[str]:
+            if self._sqlite:
+                return _insert_sqlite(conn, firsts.values())
+            values = [event_values(e) for e in firsts.values()]
             inserted = set(conn.scalars(self._insert_events, values))
             if inserted:
                 conn.execute(
@@ -127,6 +132,43 @@ class InboundStore:
             query = query.where(events.c.status == status)
         with guard("count events"), self.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
+
+
+#: Ingress's insert on SQLite, as the driver's own statements (see `_insert_sqlite`).
+_SQLITE_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (id, source, provider_delivery_id, status, received_at,"
+    " attempts) VALUES (?, ?, ?, 'received', ?, 0)"
+)
+_SQLITE_INSERT_BODY = "INSERT INTO event_bodies (event_id, headers, body) VALUES (?, ?, ?)"
+
+
+def _insert_sqlite(conn: Connection, batch: Iterable[NewInbound]) -> set[str]:
+    """Ingress's rows through sqlite3's cursor, in `conn`'s transaction: the ids inserted.
+
+    This is the hottest write in the hub (every webhook, on the commit path ingress
+    waits for), and SQLAlchemy's compile, bind and RETURNING machinery around it cost
+    more than SQLite's insert: ~20 µs of ~75 per row in batches of 16. A plain INSERT
+    OR IGNORE per row says by its rowcount whether the row is new. The columns are those
+    of `event_values` and `body_values`; headers are stored as the JSON column stores
+    them (`dump_json`), and tests read the rows back through the store.
+    """
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    fresh = []
+    try:
+        for e in batch:
+            row = (e.id, e.source, e.provider_delivery_id, e.received_at)
+            cursor.execute(_SQLITE_INSERT_EVENT, row)
+            if cursor.rowcount == 1:
+                fresh.append(e)
+        cursor.executemany(
+            _SQLITE_INSERT_BODY, [(e.id, dump_json(e.headers), e.body) for e in fresh]
+        )
+    except sqlite3.Error as exc:  # as SQLAlchemy's: the lock poll and `guard` expect those
+        raise DBAPIError.instance(_SQLITE_INSERT_EVENT, None, exc, sqlite3.Error) from exc
+    finally:
+        cursor.close()
+    return {e.id for e in fresh}
 
 
 def event_values(e: NewInbound) -> dict[str, Any]:
