@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.store import statements as sql
 from hub.store.deliveries import DeliveryStore, NewDelivery
-from hub.store.engine import dump_json, guard, insert_ignore_factory, write_eagerly
+from hub.store.engine import EagerWriter, dump_json, guard, insert_ignore_factory
 from hub.store.tables import event_bodies, events
 
 
@@ -68,6 +68,10 @@ class InboundStore:
         )
         self._insert_bodies = insert(event_bodies)
         self._sqlite = engine.dialect.name == "sqlite"
+        self._write_eagerly = EagerWriter(engine)
+
+    def close(self) -> None:
+        self._write_eagerly.close()
 
     def insert(self, batch: Sequence[NewInbound]) -> list[InsertOutcome]:
         if not batch:
@@ -89,7 +93,7 @@ class InboundStore:
             return inserted
 
         with guard("store accepted events"):
-            inserted = write_eagerly(self.engine, write)
+            inserted = self._write_eagerly(write)
         out: list[InsertOutcome] = []
         for e in batch:
             out.append(InsertOutcome(e.id, duplicate=e.id not in inserted))

@@ -20,7 +20,7 @@ from hub.errors import StoreError
 from hub.store import batches, migrate, sweep
 from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.deliveries import AttemptRecord, DeliveryRow, DeliveryStore, NewDelivery
-from hub.store.engine import Guard, guard, keyed_write, open_engine, write_eagerly
+from hub.store.engine import Guard, guard, keyed_write, open_engine
 from hub.store.events import InboundRow, InboundStore, InsertOutcome, NewInbound
 
 T = TypeVar("T")
@@ -44,6 +44,7 @@ class Store:
         migrate.upgrade(self.engine)
 
     def close(self) -> None:
+        self._events.close()
         self.engine.dispose()
 
     def guard(self, doing: str) -> Guard:
@@ -55,10 +56,6 @@ class Store:
         <doing>")."""
         with guard(doing), self.engine.begin() as conn:
             return write(conn)
-
-    def write_eagerly(self, write: Callable[[Connection], T]) -> T:
-        """Run `write` in a transaction, polling SQLite's write lock (engine.write_eagerly)."""
-        return write_eagerly(self.engine, write)
 
     def keyed_write(self, key: str) -> AbstractContextManager[Connection]:
         """A transaction holding a lock on `key` from its first read (engine.keyed_write)."""

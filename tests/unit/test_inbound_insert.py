@@ -54,7 +54,8 @@ def test_rows_read_back_as_written(tmp_path: Path) -> None:
         with store.engine.connect() as conn:
             stored = conn.execute(select(events).where(events.c.id == e.id)).mappings().one()
         assert {k: stored[k] for k in event_values(e)} == event_values(e)
-        assert stored["lease_until"] is None and stored["normalized"] is None
+        assert stored["lease_until"] is None
+        assert stored["normalized"] is None
 
 
 def test_duplicates_within_and_across_batches(tmp_path: Path) -> None:
@@ -76,6 +77,32 @@ def test_driver_errors_arrive_as_store_errors(tmp_path: Path) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE event_bodies")
 
-    with pytest.raises(StoreError, match="could not store accepted events.*event_bodies"):
+    with pytest.raises(StoreError, match=r"could not store accepted events.*event_bodies"):
         store.insert_events([inbound(1)])
     assert store.count_events() == 0  # the events row went back with the transaction
+
+
+def test_threads_of_one_process_take_turns_on_the_kept_connection(tmp_path: Path) -> None:
+    """Ingress's group commit, upkeep and intake may insert at once: every batch lands."""
+    import threading
+
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    errors: list[BaseException] = []
+
+    def insert_many(first: int) -> None:
+        try:
+            for n in range(first, first + 40, 4):
+                store.insert_events([inbound(n), inbound(n + 1), inbound(n + 2), inbound(n + 3)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=insert_many, args=(k * 1000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert store.count_events() == 160
+    store.close()
+    assert store.engine.pool.checkedout() == 0  # the kept connection went back
