@@ -85,3 +85,41 @@ def test_pipelined_enqueues_and_acks_load_the_script_again_after_redis_lost_it(
     assert broker.client.zcard(f"{broker.namespace}:{EVENTS_QUEUE}.acks") == 0
     assert isinstance(consumer, BlockingRedisConsumer)
     assert consumer.queued_message_ids == set()
+
+
+def _counting_fetches(broker: BatchingRedisBroker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the broker's fetch scripts (they still run against the real Redis)."""
+    calls: list[int] = []
+    real = broker.do_fetch
+
+    def counted(queue_name: str, prefetch: int) -> Any:
+        calls.append(prefetch)
+        return real(queue_name, prefetch)
+
+    monkeypatch.setattr(broker, "do_fetch", counted)
+    return calls
+
+
+def test_an_idle_consumer_fetches_once_per_heartbeat_not_after_every_wait(
+    broker: BatchingRedisBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetches = _counting_fetches(broker, monkeypatch)
+    consumer = broker.consume(EVENTS_QUEUE, prefetch=8, timeout=20)
+    assert [next(consumer) for _ in range(10)] == [None] * 10  # ten 20-ms waits in Redis
+    assert len(fetches) == 1  # the first wait's heartbeat; before, two fetches per wait
+    Queue(broker).enqueue_events(["ev-1"])
+    message = next(consumer)
+    assert message is not None
+    assert list(message.args) == ["ev-1"]
+    assert len(fetches) == 2  # the wait saw the message, one fetch took it
+
+
+def test_an_idle_consumer_still_fetches_when_its_heartbeat_is_due(
+    broker: BatchingRedisBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetches = _counting_fetches(broker, monkeypatch)
+    consumer = broker.consume(EVENTS_QUEUE, prefetch=8, timeout=20)
+    assert next(consumer) is None
+    monkeypatch.setattr("hub.pipeline.queue.IDLE_FETCH_S", 0.0)
+    assert next(consumer) is None
+    assert len(fetches) == 2
