@@ -7,6 +7,8 @@ submitted from the event loop while a transaction is running are committed toget
 the next one (group commit, as ingress does), so a batch of sends that finish close
 together costs one commit. A group whose transaction fails is retried one write at a
 time, so one bad write fails alone.
+
+The writer thread keeps one connection for all its transactions (`Store.kept_connection`).
 """
 
 from __future__ import annotations
@@ -44,16 +46,17 @@ class StoreWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-writer")
         self._queued: list[_Queued] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._kept = store.kept_connection()  # used on the writer thread only
 
     def call(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` in a transaction of its own on the writer thread; wait for it."""
-        return self._executor.submit(self.store.transact, write, doing).result()
+        return self._executor.submit(self._transact, write, doing).result()
 
     async def run(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` alone in a transaction on the writer thread (a claim: its caller
         needs the rows now, and grouping it would wait for a commit in progress)."""
         loop = asyncio.get_running_loop()
-        result: T = await loop.run_in_executor(self._executor, self.store.transact, write, doing)
+        result: T = await loop.run_in_executor(self._executor, self._transact, write, doing)
         return result
 
     async def submit(self, write: Callable[[Transaction], T], doing: str) -> T:
@@ -66,7 +69,11 @@ class StoreWriter:
         return await future
 
     def close(self) -> None:
+        self._executor.submit(self._kept.close)
         self._executor.shutdown(wait=True)
+
+    def _transact(self, write: Callable[[Transaction], T], doing: str) -> T:
+        return self._kept.transact(write, doing)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,7 +86,7 @@ class StoreWriter:
                 for queued in group:
                     try:
                         result = await loop.run_in_executor(
-                            self._executor, self.store.transact, queued.write, queued.doing
+                            self._executor, self._transact, queued.write, queued.doing
                         )
                     except Exception as exc:
                         _settle(queued.future, exc=exc)
@@ -93,7 +100,7 @@ class StoreWriter:
         doing = (
             group[0].doing if len(group) == 1 else f"{group[0].doing} (and {len(group) - 1} more)"
         )
-        return self.store.transact(lambda conn: [queued.write(conn) for queued in group], doing)
+        return self._transact(lambda conn: [queued.write(conn) for queued in group], doing)
 
 
 def _settle(

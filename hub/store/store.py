@@ -20,7 +20,7 @@ from hub.errors import StoreError
 from hub.store import batches, migrate, sweep
 from hub.store.crypto import PLAIN, TokenCipher
 from hub.store.deliveries import AttemptRecord, DeliveryRow, DeliveryStore, NewDelivery
-from hub.store.engine import Guard, guard, keyed_write, open_engine
+from hub.store.engine import Guard, KeptConnection, guard, keyed_write, open_engine
 from hub.store.events import InboundRow, InboundStore, InsertOutcome, NewInbound
 
 T = TypeVar("T")
@@ -56,6 +56,10 @@ class Store:
         <doing>")."""
         with guard(doing), self.engine.begin() as conn:
             return write(conn)
+
+    def kept_connection(self) -> KeptConnection:
+        """Transactions on one connection for one thread (`transact` without the pool)."""
+        return KeptConnection(self.engine)
 
     def keyed_write(self, key: str) -> AbstractContextManager[Connection]:
         """A transaction holding a lock on `key` from its first read (engine.keyed_write)."""
