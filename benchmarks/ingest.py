@@ -1,9 +1,10 @@
 """Ingress cost against a bare Starlette app, in one run: "ingress answers 202 in milliseconds".
 
-Goal (DESIGN §1): with signature verification and durability, ingress keeps at least 60%
-of the requests/s of a bare app that answers 202 to any POST, on the same machine, the
-same uvicorn settings and the same load. Machines are noisy, so the figure that matters
-is the ratio hub/bare measured in one run, not the absolute numbers.
+Goals (issue #18): with signature verification and durability, `serve --no-worker` keeps
+at least 25% of the requests/s of a bare app that answers 202 to any POST (and 0.9x a
+naive durable app), embedded `serve` 15%, on the same machine, the same uvicorn settings
+and the same load; ack p99 < 10 ms at 1,000/s. Machines are noisy, so the figure that
+matters is the ratio hub/bare measured in one run, not the absolute numbers.
 
 Targets, each a fresh process under uvicorn on a free 127.0.0.1 port:
   bare      a Starlette app reading the body and answering 202 {"id": ...}
