@@ -24,7 +24,6 @@ from hub.pipeline.ratelimit import Breaker, BreakerPolicy, Limit, Limiter
 from hub.pipeline.rerender import is_unrendered
 from hub.pipeline.writer import StoreWriter
 from hub.store import AttemptRecord, DeliveryRow, Store, batches
-from hub.store.batches import Transaction
 
 DETAIL_LIMIT = 500
 #: Delayed broker messages wake up to ~0.2 s late (Dramatiq polls its delay queue), so
@@ -178,32 +177,46 @@ class DeliveryEngine:
         """
         ids = list(dict.fromkeys(delivery_ids))
         now = self.clock.now().timestamp()
-        claim: _Claim = await self.writer.run(
-            lambda conn: _claim(conn, ids, now=now, lease_s=self.lease_s), "claim deliveries"
+        rows: list[DeliveryRow] = await self.writer.run(
+            lambda conn: batches.claim_deliveries(conn, ids, now=now, lease_s=self.lease_s),
+            "claim deliveries",
         )
-        rows, hints, refs = claim
         if self.store.cipher.is_enabled:  # sealed follow-up credentials (hub/store/crypto.py)
             rows = [replace(r, params=self.store.cipher.open_all(r.params)) for r in rows]
         claimed = {row.id for row in rows}
+        waiting = [i for i in ids if i not in claimed]
         outcomes: list[DeliveryOutcome] = []
         soon: list[tuple[str, float]] = []
-        for delivery_id in (i for i in ids if i not in claimed):
-            kind, seconds = hints.get(delivery_id, ("", None))
-            # Blocked rows are woken by their predecessor; the others wait their time.
-            # A delayed message can wake a few ms before next_attempt_at (the broker's
-            # clock is not ours): the last WAKE_EARLY_S are waited out here, exactly.
-            if (
-                wait_if_due_soon
-                and seconds is not None
-                and kind != "blocked"
-                and seconds <= WAKE_EARLY_S
-            ):
-                soon.append((delivery_id, seconds))
-                continue
-            outcomes.append(
-                DeliveryOutcome(
-                    delivery_id=delivery_id, connector="", decision=None, come_back_in_s=seconds
+        if waiting:
+            hints: dict[str, tuple[str, float]] = await self.writer.run(
+                lambda conn: batches.claim_hints(conn, waiting, now=now),
+                "read why deliveries wait",
+            )
+            for delivery_id in waiting:
+                kind, seconds = hints.get(delivery_id, ("", None))
+                # Blocked rows are woken by their predecessor; the others wait their time.
+                # A delayed message can wake a few ms before next_attempt_at (the broker's
+                # clock is not ours): the last WAKE_EARLY_S are waited out here, exactly.
+                if (
+                    wait_if_due_soon
+                    and seconds is not None
+                    and kind != "blocked"
+                    and seconds <= WAKE_EARLY_S
+                ):
+                    soon.append((delivery_id, seconds))
+                    continue
+                outcomes.append(
+                    DeliveryOutcome(
+                        delivery_id=delivery_id,
+                        connector="",
+                        decision=None,
+                        come_back_in_s=seconds,
+                    )
                 )
+        refs: dict[str, dict[str, str]] = {}
+        if any(row.entity_key is not None for row in rows):
+            refs = await self.writer.run(
+                lambda conn: batches.entity_refs(conn, rows), "read entity refs"
             )
         sends = [self._guarded(row, refs.get(row.id, {}), now) for row in rows]
         # Rows due at (nearly) the same moment are claimed again together, as one batch.
@@ -402,19 +415,6 @@ class DeliveryEngine:
         return batches.AttemptOutcome(
             delivery_id=row.id, attempt=record, status="dead", now=finished, last_error=reason
         )
-
-
-#: A batch's claimed rows, why each unclaimed id waits, and the claimed rows' entity refs.
-_Claim = tuple[list[DeliveryRow], dict[str, tuple[str, float]], dict[str, dict[str, str]]]
-
-
-def _claim(conn: Transaction, ids: list[str], *, now: float, lease_s: float) -> _Claim:
-    """Claim the batch and read what its sends need, in one transaction: a writer
-    transaction each cost more than these reads when a batch holds a row or two."""
-    rows = batches.claim_deliveries(conn, ids, now=now, lease_s=lease_s)
-    claimed = {row.id for row in rows}
-    hints = batches.claim_hints(conn, [i for i in ids if i not in claimed], now=now)
-    return rows, hints, batches.entity_refs(conn, rows)
 
 
 def _is_final(outcome: DeliveryOutcome) -> bool:
