@@ -45,7 +45,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: at 9-12 ms; 250 pages (smaller, more frequent copies) at 5-8 ms with the same req/s.
 #: A checkpoint in a thread of its own did not help: under steady writes it never caught
 #: up, so the log never restarted (800 MB in 20 s), and the ack p99 stayed at 10.7 ms
-#: (docs/benchmarks.md, "Night of 2026-11-29").
+#: (docs/benchmarks.md, history and "Tried and not kept").
 WAL_AUTOCHECKPOINT_PAGES = 250
 #: How often ingress tries SQLite's write lock while another process holds it.
 LOCK_POLL_S = 0.0005
