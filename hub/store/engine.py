@@ -180,8 +180,9 @@ class KeptConnection:
     """Transactions on one connection kept for one thread (the worker's store writer).
 
     Taking a connection from the pool and giving it back per transaction (checkout, the
-    reset on return, the pool's locks) cost about a third of the worker's writer thread
-    when batches hold an event or two. After an error the connection is given back and
+    reset on return, the pool's locks) was about a third of the writer thread's GIL
+    samples at 100 events/s, when batches hold an event or two and each costs several
+    transactions (docs/benchmarks.md). After an error the connection is given back and
     the next transaction takes a fresh one, so one the server dropped is not reused.
     Not thread-safe: its one thread calls `transact` and `close`.
     """
