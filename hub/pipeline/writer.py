@@ -50,13 +50,13 @@ class StoreWriter:
 
     def call(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` in a transaction of its own on the writer thread; wait for it."""
-        return self._executor.submit(self._transact, write, doing).result()
+        return self._executor.submit(self._kept.transact, write, doing).result()
 
     async def run(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` alone in a transaction on the writer thread (a claim: its caller
         needs the rows now, and grouping it would wait for a commit in progress)."""
         loop = asyncio.get_running_loop()
-        result: T = await loop.run_in_executor(self._executor, self._transact, write, doing)
+        result: T = await loop.run_in_executor(self._executor, self._kept.transact, write, doing)
         return result
 
     async def submit(self, write: Callable[[Transaction], T], doing: str) -> T:
@@ -72,9 +72,6 @@ class StoreWriter:
         self._executor.submit(self._kept.close)
         self._executor.shutdown(wait=True)
 
-    def _transact(self, write: Callable[[Transaction], T], doing: str) -> T:
-        return self._kept.transact(write, doing)
-
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queued:
@@ -86,7 +83,7 @@ class StoreWriter:
                 for queued in group:
                     try:
                         result = await loop.run_in_executor(
-                            self._executor, self._transact, queued.write, queued.doing
+                            self._executor, self._kept.transact, queued.write, queued.doing
                         )
                     except Exception as exc:
                         _settle(queued.future, exc=exc)
@@ -100,7 +97,7 @@ class StoreWriter:
         doing = (
             group[0].doing if len(group) == 1 else f"{group[0].doing} (and {len(group) - 1} more)"
         )
-        return self._transact(lambda conn: [queued.write(conn) for queued in group], doing)
+        return self._kept.transact(lambda conn: [queued.write(conn) for queued in group], doing)
 
 
 def _settle(
