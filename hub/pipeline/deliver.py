@@ -188,7 +188,7 @@ class DeliveryEngine:
         outcomes: list[DeliveryOutcome] = []
         soon: list[tuple[str, float]] = []
         if waiting:
-            hints: dict[str, tuple[str, float]] = await self.writer.run(
+            hints: dict[str, tuple[str, float]] = await self.writer.read(
                 lambda conn: batches.claim_hints(conn, waiting, now=now),
                 "read why deliveries wait",
             )
@@ -215,7 +215,7 @@ class DeliveryEngine:
                 )
         refs: dict[str, dict[str, str]] = {}
         if any(row.entity_key is not None for row in rows):
-            refs = await self.writer.run(
+            refs = await self.writer.read(
                 lambda conn: batches.entity_refs(conn, rows), "read entity refs"
             )
         sends = [self._guarded(row, refs.get(row.id, {}), now) for row in rows]
@@ -230,7 +230,7 @@ class DeliveryEngine:
         done = [row for row, o in zip(rows, sent, strict=True) if _is_final(o)]
         wake: list[tuple[str, str]] = []
         if done:
-            wake = await self.writer.run(
+            wake = await self.writer.read(
                 lambda conn: batches.next_in_line(conn, done), "find the next deliveries"
             )
         for batch in waited:

@@ -59,6 +59,13 @@ class StoreWriter:
         result: T = await loop.run_in_executor(self._executor, self._kept.transact, write, doing)
         return result
 
+    async def read(self, read: Callable[[Transaction], T], doing: str) -> T:
+        """Run `read` on the writer thread's connection without taking the store's write
+        turn (`KeptConnection.read`): reads in WAL mode wait for no writer."""
+        loop = asyncio.get_running_loop()
+        result: T = await loop.run_in_executor(self._executor, self._kept.read, read, doing)
+        return result
+
     async def submit(self, write: Callable[[Transaction], T], doing: str) -> T:
         """Run `write` in the next grouped transaction; return once it is committed."""
         loop = asyncio.get_running_loop()

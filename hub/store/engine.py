@@ -8,8 +8,10 @@ hub/store/migrate.py takes the schema lock's key from it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -126,6 +128,54 @@ def guard(doing: str) -> Guard:
     return Guard(doing)
 
 
+def write_lock_path(engine: Engine) -> Path | None:
+    """The file the workers' writers of a SQLite store take turns on (None: not a file)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(f"{database}-writers")
+
+
+class WriteTurn:
+    """The workers' writers of one SQLite file take turns on a lock file, across processes.
+
+    SQLite has one write lock and no queue: a writer that finds it held naps in its busy
+    handler (1, 2, 5, 10 ... ms between tries), so two workers' writers napped while the
+    lock sat free. `flock` on a file beside the store queues them in the kernel instead:
+    the next one starts as soon as the last lets go. At 500 events/s (load.py, three runs
+    each) the time from an event's processing to its delivery batch fell at p90 from
+    73-106 to 40-45 ms, end-to-end p99 from 170-178 to 146-162 ms.
+
+    Ingress takes no turn: it polls SQLite's lock (`EagerWriter`) and so goes first when
+    the lock frees, which keeps webhook acks short; queueing it behind the workers' turns
+    doubled its ack p99. Reads take no turn either (in WAL mode they wait for no writer).
+    Writers without a turn (ingress, the CLI, the admin API) meet SQLite's own lock, so
+    the turn is about waiting, never about correctness. One instance per writing thread:
+    flock locks belong to the open file, so two instances exclude each other even in
+    one process.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._path is None:
+            return
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits in the kernel, without the GIL
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 class EagerWriter:
     """Runs write transactions that must not wait behind other writers' naps.
 
@@ -189,25 +239,38 @@ class KeptConnection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._turn = WriteTurn(write_lock_path(engine))
         self._conn: Connection | None = None
 
     def transact(self, write: Callable[[Connection], T], doing: str) -> T:
-        """Run `write` in a transaction; errors become StoreError("could not <doing>")."""
+        """Run `write` in a transaction, in this store's write turn (`WriteTurn`); errors
+        become StoreError("could not <doing>")."""
+        with self._turn:
+            return self.read(write, doing)
+
+    def read(self, read: Callable[[Connection], T], doing: str) -> T:
+        """Run `read` in a transaction without taking a write turn: in WAL mode reads
+        never wait for the writer, and holding the turn for them made every writer of
+        the store wait (docs/benchmarks.md)."""
         try:
             with guard(doing):
                 if self._conn is None:
                     self._conn = self._engine.connect()
                 with self._conn.begin():
-                    return write(self._conn)
+                    return read(self._conn)
         except BaseException:
-            self.close()
+            self._close_connection()
             raise
 
-    def close(self) -> None:
+    def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(SQLAlchemyError):  # already broken: the pool drops it
                 conn.close()
+
+    def close(self) -> None:
+        self._close_connection()
+        self._turn.close()
 
 
 @contextlib.contextmanager
