@@ -118,6 +118,42 @@ def read_rows(store_url: str, sql: str) -> list[Any]:
         engine.dispose()
 
 
+#: Where a delivered row's time went, from the store's own timestamps: the event's
+#: arrival, the end of its processing, the start of the delivery batch that sent it (its
+#: successful attempt's start: before the claim), and the attempt's record.
+STAGES_SQL = """
+SELECT e.received_at, e.processed_at, a.started_at, d.updated_at
+FROM deliveries d JOIN events e ON e.id = d.event_id
+JOIN attempts a ON a.delivery_id = d.id AND a.number = d.attempts
+WHERE d.status = 'delivered'
+"""
+STAGE_NAMES = ("received -> processed", "processed -> batch started", "batch started -> recorded")
+
+
+def read_stages(store_url: str) -> dict[str, list[float]]:
+    """Seconds per delivered row in each of STAGE_NAMES; empty for a schema without them."""
+    try:
+        rows = read_rows(store_url, STAGES_SQL)
+    except DBAPIError:
+        return {}
+    stages: dict[str, list[float]] = {name: [] for name in STAGE_NAMES}
+    for received, processed, started, recorded in rows:
+        if processed is None:
+            continue
+        for name, (a, b) in zip(
+            STAGE_NAMES,
+            ((received, processed), (processed, started), (started, recorded)),
+            strict=True,
+        ):
+            stages[name].append(b - a)
+    return stages
+
+
+def stage_percentiles(seconds: list[float]) -> str:
+    ms = [v * 1000 for v in seconds]
+    return " / ".join(fmt_ms(percentile(ms, q)) for q in (50, 90, 99))
+
+
 def read_event_rows(store_url: str) -> list[Any]:
     """(id, the provider's delivery id, status) of every event, in either schema."""
     for column in DELIVERY_ID_COLUMNS:
@@ -380,6 +416,8 @@ class Run:
     arrivals: dict[str, list[float]] = field(default_factory=dict)
     events: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (delivery, status)
     deliveries: dict[str, list[str]] = field(default_factory=dict)  # event id -> statuses
+    #: stage name -> seconds per delivered row (`read_stages`)
+    stages: dict[str, list[float]] = field(default_factory=dict)
     profiles: dict[str, Profile | None] = field(default_factory=dict)
     #: the ingress writer's wall time per step (py-spy --idle)
     writer: list[str] = field(default_factory=list)
@@ -513,6 +551,7 @@ def run_load(args: argparse.Namespace, tmp: Path, run: Run) -> None:
             run.events[ident] = (delivery, status)
         for inbound, status in read_rows(db, "SELECT inbound_id, status FROM deliveries"):
             run.deliveries.setdefault(inbound, []).append(status)
+        run.stages = read_stages(db)
         for arrival in fake.arrivals():
             if arrival.status == 200:
                 run.arrivals.setdefault(arrival.content, []).append(arrival.at)
@@ -644,6 +683,11 @@ def report(run: Run, args: argparse.Namespace) -> list[str]:
         f"p99 {fmt_ms(percentile(e2e, 99), e2e_bound)} over {len(acked)} accepted "
         f"({sum(1 for e in acked if e in first)} arrived)"
     )
+    if run.stages:
+        lines.append(
+            "  by stage (the store's timestamps; p50 / p90 / p99): "
+            + "; ".join(f"{name} {stage_percentiles(v)}" for name, v in run.stages.items())
+        )
     by_window: dict[int, list[float]] = defaultdict(list)
     for e, at in acked.items():
         if e in first:
@@ -853,6 +897,9 @@ def main() -> None:
     parser.add_argument(
         "--profile-dir", type=Path, help="keep py-spy's collapsed stacks (flamegraph input) here"
     )
+    parser.add_argument(
+        "--keep-dir", type=Path, help="copy the run's directory (store, config, logs) here"
+    )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument(
@@ -880,6 +927,8 @@ def main() -> None:
             flush=True,
         )
         run_load(args, tmp, run)
+        if args.keep_dir is not None:
+            shutil.copytree(tmp, args.keep_dir, dirs_exist_ok=True)
     run.load_after = os.getloadavg()[0]
     lines = report(run, args)
     lines.append(f"took {time.monotonic() - run.started:.0f} s (cap {args.max_total:g} s)")
