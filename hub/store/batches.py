@@ -38,17 +38,22 @@ Transaction = Connection
 
 _IDS: Any = bindparam("b_ids", expanding=True)
 
+# A batch is claimed by id; its status terms are only checks. Unindexed, or SQLite looked
+# claims of three ids or more up through the status index: every event still received,
+# every delivery due, i.e. the whole backlog per claim (statements.unindexed).
+_EVENT_STATUS = sql.unindexed(events.c.status)
+_DELIVERY_STATUS = sql.unindexed(deliveries.c.status)
 _EVENT_CLAIMABLE = or_(
-    events.c.status == "received",
-    and_(events.c.status == "processing", events.c.lease_until < bindparam("b_now")),
+    _EVENT_STATUS == "received",
+    and_(_EVENT_STATUS == "processing", events.c.lease_until < bindparam("b_now")),
 )
 _DELIVERY_CLAIMABLE = and_(
     or_(
         and_(
-            deliveries.c.status == "pending",
+            _DELIVERY_STATUS == "pending",
             deliveries.c.next_attempt_at <= bindparam("b_now"),
         ),
-        and_(deliveries.c.status == "sending", deliveries.c.lease_until < bindparam("b_now")),
+        and_(_DELIVERY_STATUS == "sending", deliveries.c.lease_until < bindparam("b_now")),
     ),
     ~sql.HAS_PREDECESSOR,
     ~sql.EARLIER_EVENT_UNPROCESSED,
@@ -129,8 +134,8 @@ _ENTITY_ROWS = select(
 ).where(
     deliveries.c.entity_key.in_(_IDS),
     or_(
-        and_(deliveries.c.status == "delivered", deliveries.c.ref.is_not(None)),
-        deliveries.c.status == "pending",
+        and_(_DELIVERY_STATUS == "delivered", deliveries.c.ref.is_not(None)),
+        _DELIVERY_STATUS == "pending",
     ),
 )
 _HINT_ROWS = select(deliveries.c.id, deliveries.c.status, deliveries.c.next_attempt_at).where(

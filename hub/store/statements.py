@@ -11,9 +11,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from hub.store.tables import attempts, deliveries, events
+
+
+class unindexed(FunctionElement[str]):
+    """A column SQLite's planner must not look up by index: `+column` there, as is.
+
+    SQLite plans without statistics (the hub never runs ANALYZE), and for
+    `entity_key IN (...) AND (status = 'delivered' AND ... OR status = 'pending')` it
+    chose the status index: every delivered row was read, 2.5 ms per call with 10,000
+    in the store and growing with it, twice per delivery batch. With the status term
+    unindexed it takes the entity index: 7-11 µs. PostgreSQL plans from statistics.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[str]) -> None:
+        super().__init__(column)
+        self.type = column.type  # compared as the column is (no cast on PostgreSQL)
+
+
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.clauses, **kw))
 
 
 def has_predecessor() -> Any:
