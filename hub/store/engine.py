@@ -246,18 +246,21 @@ class KeptConnection:
         """Run `write` in a transaction, in this store's write turn (`WriteTurn`); errors
         become StoreError("could not <doing>")."""
         with self._turn:
-            return self.read(write, doing)
+            return self._run(write, doing)
 
     def read(self, read: Callable[[Connection], T], doing: str) -> T:
         """Run `read` in a transaction without taking a write turn: in WAL mode reads
         never wait for the writer, and holding the turn for them made every writer of
         the store wait (docs/benchmarks.md)."""
+        return self._run(read, doing)
+
+    def _run(self, work: Callable[[Connection], T], doing: str) -> T:
         try:
             with guard(doing):
                 if self._conn is None:
                     self._conn = self._engine.connect()
                 with self._conn.begin():
-                    return read(self._conn)
+                    return work(self._conn)
         except BaseException:
             self._close_connection()
             raise
