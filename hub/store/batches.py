@@ -109,7 +109,7 @@ _CLAIM_DELIVERIES = {
 }
 _PENDING_OF_INBOUNDS = select(
     deliveries.c.id, deliveries.c.connector, deliveries.c.inbound_id
-).where(deliveries.c.inbound_id.in_(_IDS), deliveries.c.status == "pending")
+).where(deliveries.c.inbound_id.in_(_IDS), _DELIVERY_STATUS == "pending")
 _DEFER = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "sending")

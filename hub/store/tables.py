@@ -84,6 +84,9 @@ deliveries = Table(
     Column("retry_since", Float, nullable=True),
 )
 Index("ix_deliveries_event", deliveries.c.event_id)
+# The process stage reads the pending deliveries of the webhooks it just finished, inside
+# its write transaction: without this it walked every pending delivery (the backlog).
+Index("ix_deliveries_inbound", deliveries.c.inbound_id)
 Index("ix_deliveries_status_next", deliveries.c.status, deliveries.c.next_attempt_at)
 Index(
     "ix_deliveries_entity",

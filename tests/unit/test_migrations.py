@@ -335,6 +335,27 @@ def test_0009_rolls_back_to_delivery_id_and_forward_again(engine: Engine) -> Non
         assert conn.scalars(select(events.c.provider_delivery_id)).all() == ["kept"]
 
 
+# --- 0010: pending deliveries looked up by their webhook --------------------------------------
+
+
+def _delivery_indexes(engine: Engine) -> set[str]:
+    return {i["name"] for i in inspect(engine).get_indexes("deliveries") if i["name"]}
+
+
+def test_0010_adds_the_inbound_index_and_rolls_back_without_it(engine: Engine) -> None:
+    # given a store the previous release wrote
+    migrate.upgrade(engine, "0009")
+    assert "ix_deliveries_inbound" not in _delivery_indexes(engine)
+    # when the new release opens it, then deliveries gain the index and tables.py's shape
+    migrate.upgrade(engine)
+    assert "ix_deliveries_inbound" in _delivery_indexes(engine)
+    assert _schema(engine) == _expected()
+    # and a rollback to 0009 takes only that index away
+    _downgrade(engine, "0009")
+    assert "ix_deliveries_inbound" not in _delivery_indexes(engine)
+    assert "ix_deliveries_event" in _delivery_indexes(engine)
+
+
 def test_an_unknown_revision_is_a_store_error_and_leaves_the_store_empty(engine: Engine) -> None:
     with pytest.raises(StoreError, match="could not upgrade the schema to nope"):
         migrate.upgrade(engine, "nope")

@@ -32,7 +32,12 @@ def _plans(engine: Engine) -> list[tuple[str, list[str]]]:
     """Each SELECT and UPDATE run on `engine` from now on, with SQLite's plan for it."""
     seen: list[tuple[str, list[str]]] = []
 
-    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+    def explain(
+        _conn: Any, cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        # An executemany's rows each use the one plan; explaining it needs one row's values.
+        if many:
+            parameters = parameters[0]
         if statement.lstrip().upper().startswith(("SELECT", "UPDATE")):
             db: sqlite3.Connection = cursor.connection
             rows = db.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
@@ -97,3 +102,23 @@ def test_a_batch_is_claimed_by_its_ids(store: Store, claim: str, size: int) -> N
         assert "USING INDEX sqlite_autoindex_" in plan[0], plan
         assert "(id=?)" in plan[0], plan
         assert not any("MULTI-INDEX OR" in step for step in plan), (statement, plan)
+
+
+@pytest.mark.parametrize("size", [1, 3, 8, 64])
+def test_a_finished_batchs_pending_deliveries_are_read_by_their_webhooks(
+    store: Store, size: int
+) -> None:
+    """Through the status index this read walked every pending delivery: the backlog of
+    a destination that fell behind, inside the process stage's write transaction."""
+    plans = _plans(store.engine)
+    finished = [batches.FinishedEvent(id=f"e-{n}", normalized=[]) for n in range(size)]
+    with store.engine.begin() as conn:
+        batches.finish_events(conn, finished, [], now=0.0)
+    reads = [(s, p) for s, p in plans if s.lstrip().upper().startswith("SELECT")]
+    assert reads, "finishing the batch read no pending deliveries"
+    for statement, plan in reads:
+        assert any("ix_deliveries_inbound (inbound_id=?)" in step for step in plan), (
+            statement,
+            plan,
+        )
+        assert not any("ix_deliveries_status_next" in step for step in plan), plan
