@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy import RowMapping, and_, select, update
 
+from hub.store import statements as sql
 from hub.store.store import Store
 from hub.store.tables import approvals, deliveries
 
@@ -192,7 +193,8 @@ def request_messages(store: Store, approval: Approval) -> list[dict[str, Any]]:
                 deliveries.c.event_id == approval.event_id,
                 deliveries.c.rule_id == approval.rule_id,
                 deliveries.c.connector.in_(("discord", "slack")),
-                deliveries.c.status == "delivered",
+                # Found through the event's index: SQLite's guess was every delivered row.
+                sql.unindexed(deliveries.c.status) == "delivered",
                 deliveries.c.ref.is_not(None),
             )
             .order_by(deliveries.c.action_index)

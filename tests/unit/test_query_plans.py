@@ -122,3 +122,24 @@ def test_a_finished_batchs_pending_deliveries_are_read_by_their_webhooks(
             plan,
         )
         assert not any("ix_deliveries_status_next" in step for step in plan), plan
+
+
+def test_an_approval_requests_messages_are_read_through_its_event(store: Store) -> None:
+    """With `status = 'delivered'` indexable SQLite walked every delivered row."""
+    from hub.store.approvals import Approval, request_messages
+
+    approval = Approval(
+        id="a-1",
+        rule_id="r",
+        event_id="e-1",
+        title="Ship it?",
+        status="pending",
+        requester=None,
+        deciders=(),
+        request={},
+        created_at=0.0,
+    )
+    plans = _plans(store.engine)
+    assert request_messages(store, approval) == []
+    [(statement, plan)] = plans
+    assert any("ix_deliveries_event (event_id=?)" in step for step in plan), (statement, plan)
