@@ -253,7 +253,12 @@ class DeliveryEngine:
         )
         slot = self._slots.setdefault(key, asyncio.Semaphore(policy.concurrency))
         async with slot:
-            return await self._send(row, refs, key, policy, breaker, now)
+            attempted = await self._send(row, refs, key, policy, breaker, now)
+        # Recorded after the slot is given back: the slot bounds requests in flight to the
+        # destination, and a send that waited for the store's commit in it held the slot
+        # for the commit too (at 1,000/s, ~66 ms per send against a local fake).
+        await self.writer.submit(attempted.write, attempted.doing)
+        return attempted.outcome
 
     async def _send(
         self,
@@ -263,7 +268,8 @@ class DeliveryEngine:
         policy: DeliveryPolicy,
         breaker: BreakerPolicy,
         now: float,
-    ) -> DeliveryOutcome:
+    ) -> _Attempted:
+        """Send one claimed row; its outcome and the store write that records it."""
         connector = self.connectors.get(row.connector)
         # Breaker and limiter calls are short (in memory, or one Redis round trip) and run
         # on the loop: a thread hop each cost more than the call (docs/benchmarks.md).
@@ -299,12 +305,12 @@ class DeliveryEngine:
             wait = self.limiter.acquire(budget, limits)
         if wait > 0:  # hand the row back without an attempt; come back when allowed
             deferred = [(row.id, now + wait)]
-            await self.writer.submit(
+            return _Attempted(
+                DeliveryOutcome(
+                    delivery_id=row.id, connector=row.connector, decision=None, come_back_in_s=wait
+                ),
                 lambda conn: batches.defer_deliveries(conn, deferred, now=now),
                 "defer a delivery",
-            )
-            return DeliveryOutcome(
-                delivery_id=row.id, connector=row.connector, decision=None, come_back_in_s=wait
             )
         started = self.clock.monotonic()
         if unusable is not None:
@@ -337,14 +343,15 @@ class DeliveryEngine:
         healthy = result.outcome != "retry" or result.status_code == 429
         self.breaker.record(key, breaker, success=healthy)
         recorded = self._record(row, result, decision, now, duration_ms)
-        await self.writer.submit(
-            lambda conn: batches.record_attempts(conn, [recorded]), "record a delivery attempt"
-        )
-        return DeliveryOutcome(
-            delivery_id=row.id,
-            connector=row.connector,
-            decision=decision,
-            come_back_in_s=decision.delay_s if decision.action == "retry" else None,
+        return _Attempted(
+            DeliveryOutcome(
+                delivery_id=row.id,
+                connector=row.connector,
+                decision=decision,
+                come_back_in_s=decision.delay_s if decision.action == "retry" else None,
+            ),
+            lambda conn: batches.record_attempts(conn, [recorded]),
+            "record a delivery attempt",
         )
 
     async def _params(
@@ -415,6 +422,15 @@ class DeliveryEngine:
         return batches.AttemptOutcome(
             delivery_id=row.id, attempt=record, status="dead", now=finished, last_error=reason
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempted:
+    """A send's outcome, and the write that records it (made once the slot is free)."""
+
+    outcome: DeliveryOutcome
+    write: Callable[[batches.Transaction], Any]
+    doing: str
 
 
 def _is_final(outcome: DeliveryOutcome) -> bool:

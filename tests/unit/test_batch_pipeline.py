@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import event as sa_event
@@ -16,7 +19,7 @@ from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
 from hub.rules.categories import build_categories
 from hub.runtime import Runtime
-from hub.store.batches import claim_deliveries
+from hub.store.batches import Transaction, claim_deliveries
 from tests.support import (
     fixture_path,
     process_stored_batch,
@@ -26,6 +29,7 @@ from tests.support import (
 
 BODY = fixture_path("github", "issues", "opened.json").read_bytes()
 PLUGINS = load_plugins()
+T = TypeVar("T")
 
 
 def _accept(rt: Runtime, delivery: str, body: bytes = BODY, number: int = 1) -> str:
@@ -178,6 +182,69 @@ def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runti
     # then the slow row kept its claim (sending) while the rest were already delivered
     assert sorted(during) == ["delivered"] * (len(rows) - 1) + ["sending"]
     assert after == ["delivered"] * len(rows)
+
+
+class _HeldCommits(StoreWriter):
+    """A writer whose grouped commits (the attempts' records) wait until released."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = asyncio.Event()
+
+    async def submit(self, write: Callable[[Transaction], T], doing: str) -> T:
+        await self.release.wait()
+        return await super().submit(write, doing)
+
+
+def test_a_destination_slot_is_free_again_once_the_send_is_answered(runtime: Runtime) -> None:
+    # given two deliveries to a destination that takes one request at a time
+    ids = [_accept(runtime, f"d-{n}", number=n) for n in range(2)]
+    process_stored_batch(runtime, ids)
+    rows = [
+        d
+        for i in ids
+        for d in runtime.store.list_deliveries(inbound_id=i)
+        if d.connector == "discord"
+    ]
+    seen: list[str] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content)["content"])
+        return httpx.Response(204)
+
+    async def scenario() -> tuple[int, list[str]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
+            writer = _HeldCommits(runtime.store)
+            engine = DeliveryEngine(
+                store=runtime.store,
+                settings=runtime.settings,
+                connectors={"discord": PLUGINS.connectors["discord"](env)},
+                clock=runtime.clock,
+                rng=runtime.rng,
+                limiter=runtime.limiter,
+                breaker=runtime.breaker,
+                writer=writer,
+            )
+            one_at_a_time = replace(engine.policy(rows[0]), concurrency=1)
+            engine.policy = lambda _row: one_at_a_time  # type: ignore[method-assignment]
+            batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
+            # when the store is slow to commit the first send's record
+            for _ in range(200):
+                if len(seen) == len(rows):
+                    break
+                await asyncio.sleep(0.01)
+            sent_before_any_commit = len(seen)
+            writer.release.set()
+            await batch
+            writer.close()
+            after = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+            return sent_before_any_commit, after
+
+    sent_before_any_commit, after = asyncio.run(scenario())
+    # then the second send did not wait for the first one's commit, only for its answer
+    assert sent_before_any_commit == 2
+    assert after == ["delivered", "delivered"]
 
 
 def test_processing_sets_each_events_category_before_rules_see_it(runtime: Runtime) -> None:
