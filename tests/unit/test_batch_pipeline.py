@@ -19,6 +19,7 @@ from hub.pipeline.writer import StoreWriter
 from hub.plugins import load_plugins
 from hub.rules.categories import build_categories
 from hub.runtime import Runtime
+from hub.store import DeliveryRow
 from hub.store.batches import Transaction, claim_deliveries
 from tests.support import (
     fixture_path,
@@ -123,6 +124,28 @@ def test_a_batch_claim_takes_only_what_is_claimable(runtime: Runtime) -> None:
     assert all(d.status == "sending" and d.attempts == 1 for d in first + second)
 
 
+def _discord_deliveries(rt: Runtime, ids: list[str]) -> list[DeliveryRow]:
+    """Process the stored events; their planned Discord deliveries."""
+    process_stored_batch(rt, ids)
+    planned = [d for i in ids for d in rt.store.list_deliveries(inbound_id=i)]
+    return [d for d in planned if d.connector == "discord"]
+
+
+def _discord_engine(rt: Runtime, http: httpx.AsyncClient, writer: StoreWriter) -> DeliveryEngine:
+    """The delivery engine with the real Discord connector on `http`."""
+    env = ConnectorEnv(http=http, base_dir=rt.settings.base_dir)
+    return DeliveryEngine(
+        store=rt.store,
+        settings=rt.settings,
+        connectors={"discord": PLUGINS.connectors["discord"](env)},
+        clock=rt.clock,
+        rng=rt.rng,
+        limiter=rt.limiter,
+        breaker=rt.breaker,
+        writer=writer,
+    )
+
+
 class _FirstHangs:
     """Discord's webhook endpoint on the transport: the first request hangs until released."""
 
@@ -141,29 +164,13 @@ def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runti
     # given five deliveries to Discord (its default limit allows 5 per 2 s), the first of
     # which hangs at the destination
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(5)]
-    process_stored_batch(runtime, ids)
-    rows = [
-        d
-        for i in ids
-        for d in runtime.store.list_deliveries(inbound_id=i)
-        if d.connector == "discord"
-    ]
+    rows = _discord_deliveries(runtime, ids)
     fake = _FirstHangs()
 
     async def scenario() -> tuple[list[str], list[str]]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)) as http:
-            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
             writer = StoreWriter(runtime.store)
-            engine = DeliveryEngine(
-                store=runtime.store,
-                settings=runtime.settings,
-                connectors={"discord": PLUGINS.connectors["discord"](env)},
-                clock=runtime.clock,
-                rng=runtime.rng,
-                limiter=runtime.limiter,
-                breaker=runtime.breaker,
-                writer=writer,
-            )
+            engine = _discord_engine(runtime, http, writer)
             batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
             # when every fast send has been recorded while the slow one still hangs
             for _ in range(200):
@@ -199,13 +206,7 @@ class _HeldCommits(StoreWriter):
 def test_a_destination_slot_is_free_again_once_the_send_is_answered(runtime: Runtime) -> None:
     # given two deliveries to a destination that takes one request at a time
     ids = [_accept(runtime, f"d-{n}", number=n) for n in range(2)]
-    process_stored_batch(runtime, ids)
-    rows = [
-        d
-        for i in ids
-        for d in runtime.store.list_deliveries(inbound_id=i)
-        if d.connector == "discord"
-    ]
+    rows = _discord_deliveries(runtime, ids)
     seen: list[str] = []
 
     async def answer(request: httpx.Request) -> httpx.Response:
@@ -214,18 +215,8 @@ def test_a_destination_slot_is_free_again_once_the_send_is_answered(runtime: Run
 
     async def scenario() -> tuple[int, list[str]]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-            env = ConnectorEnv(http=http, base_dir=runtime.settings.base_dir)
             writer = _HeldCommits(runtime.store)
-            engine = DeliveryEngine(
-                store=runtime.store,
-                settings=runtime.settings,
-                connectors={"discord": PLUGINS.connectors["discord"](env)},
-                clock=runtime.clock,
-                rng=runtime.rng,
-                limiter=runtime.limiter,
-                breaker=runtime.breaker,
-                writer=writer,
-            )
+            engine = _discord_engine(runtime, http, writer)
             one_at_a_time = replace(engine.policy(rows[0]), concurrency=1)
             engine.policy = lambda _row: one_at_a_time  # type: ignore[method-assignment]
             batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
