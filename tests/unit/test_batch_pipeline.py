@@ -146,6 +146,19 @@ def _discord_engine(rt: Runtime, http: httpx.AsyncClient, writer: StoreWriter) -
     )
 
 
+def _statuses(rt: Runtime, rows: list[DeliveryRow]) -> list[str]:
+    """The stored status of each row, in order."""
+    return [rt.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    """Wait up to 2 s for `done`; the test's assertions say what was reached."""
+    for _ in range(200):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 class _FirstHangs:
     """Discord's webhook endpoint on the transport: the first request hangs until released."""
 
@@ -173,16 +186,12 @@ def test_a_slow_send_holds_only_its_own_row_the_rest_are_recorded(runtime: Runti
             engine = _discord_engine(runtime, http, writer)
             batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
             # when every fast send has been recorded while the slow one still hangs
-            for _ in range(200):
-                statuses = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
-                if statuses.count("delivered") == len(rows) - 1:
-                    break
-                await asyncio.sleep(0.01)
-            during = statuses
+            await _until(lambda: _statuses(runtime, rows).count("delivered") == len(rows) - 1)
+            during = _statuses(runtime, rows)
             fake.release.set()
             await batch
             writer.close()
-            after = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+            after = _statuses(runtime, rows)
             return during, after
 
     during, after = asyncio.run(scenario())
@@ -221,15 +230,12 @@ def test_a_destination_slot_is_free_again_once_the_send_is_answered(runtime: Run
             engine.policy = lambda _row: one_at_a_time  # type: ignore[method-assignment]
             batch = asyncio.create_task(engine.deliver_batch([r.id for r in rows]))
             # when the store is slow to commit the first send's record
-            for _ in range(200):
-                if len(seen) == len(rows):
-                    break
-                await asyncio.sleep(0.01)
+            await _until(lambda: len(seen) == len(rows))
             sent_before_any_commit = len(seen)
             writer.release.set()
             await batch
             writer.close()
-            after = [runtime.store.get_delivery(r.id).status for r in rows]  # type: ignore[union-attr]
+            after = _statuses(runtime, rows)
             return sent_before_any_commit, after
 
     sent_before_any_commit, after = asyncio.run(scenario())

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from hub.store import Store, batches, open_store
+from hub.store.approvals import Approval, request_messages
 from hub.store.deliveries import DeliveryRow
 
 
@@ -45,6 +46,18 @@ def _plans(engine: Engine) -> list[tuple[str, list[str]]]:
 
     event.listen(engine, "before_cursor_execute", explain)
     return seen
+
+
+def _of_kind(plans: list[tuple[str, list[str]]], kind: str) -> list[tuple[str, list[str]]]:
+    """The planned statements that are `kind` (SELECT, UPDATE)."""
+    return [(s, p) for s, p in plans if s.lstrip().upper().startswith(kind)]
+
+
+def _assert_looked_up_through(plans: list[tuple[str, list[str]]], step: str) -> None:
+    """Every plan takes `step` (an index lookup) and none walks the status index."""
+    for statement, plan in plans:
+        assert any(step in taken for taken in plan), (statement, plan)
+        assert not any("ix_deliveries_status_next" in taken for taken in plan), plan
 
 
 def _row(n: int) -> DeliveryRow:
@@ -80,12 +93,7 @@ def test_a_batchs_entity_reads_look_up_the_entity_index(
     with store.engine.begin() as conn:
         getattr(batches, read)(conn, [_row(n) for n in range(entities)])
     assert plans, "the read ran no SELECT"
-    for statement, plan in plans:
-        assert any("ix_deliveries_entity_order (entity_key=?)" in step for step in plan), (
-            statement,
-            plan,
-        )
-        assert not any("ix_deliveries_status_next" in step for step in plan), plan
+    _assert_looked_up_through(plans, "ix_deliveries_entity_order (entity_key=?)")
 
 
 @pytest.mark.parametrize("size", [1, 3, 8, 64])
@@ -96,7 +104,7 @@ def test_a_batch_is_claimed_by_its_ids(store: Store, claim: str, size: int) -> N
     plans = _plans(store.engine)
     with store.engine.begin() as conn:
         getattr(batches, claim)(conn, [f"id-{n}" for n in range(size)], now=0.0, lease_s=60.0)
-    claims = [(s, p) for s, p in plans if s.lstrip().upper().startswith("UPDATE")]
+    claims = _of_kind(plans, "UPDATE")
     assert claims, "the claim ran no UPDATE"
     for statement, plan in claims:
         assert "USING INDEX sqlite_autoindex_" in plan[0], plan
@@ -114,20 +122,13 @@ def test_a_finished_batchs_pending_deliveries_are_read_by_their_webhooks(
     finished = [batches.FinishedEvent(id=f"e-{n}", normalized=[]) for n in range(size)]
     with store.engine.begin() as conn:
         batches.finish_events(conn, finished, [], now=0.0)
-    reads = [(s, p) for s, p in plans if s.lstrip().upper().startswith("SELECT")]
+    reads = _of_kind(plans, "SELECT")
     assert reads, "finishing the batch read no pending deliveries"
-    for statement, plan in reads:
-        assert any("ix_deliveries_inbound (inbound_id=?)" in step for step in plan), (
-            statement,
-            plan,
-        )
-        assert not any("ix_deliveries_status_next" in step for step in plan), plan
+    _assert_looked_up_through(reads, "ix_deliveries_inbound (inbound_id=?)")
 
 
 def test_an_approval_requests_messages_are_read_through_its_event(store: Store) -> None:
     """With `status = 'delivered'` indexable SQLite walked every delivered row."""
-    from hub.store.approvals import Approval, request_messages
-
     approval = Approval(
         id="a-1",
         rule_id="r",
@@ -141,5 +142,5 @@ def test_an_approval_requests_messages_are_read_through_its_event(store: Store) 
     )
     plans = _plans(store.engine)
     assert request_messages(store, approval) == []
-    [(statement, plan)] = plans
-    assert any("ix_deliveries_event (event_id=?)" in step for step in plan), (statement, plan)
+    assert len(plans) == 1
+    _assert_looked_up_through(plans, "ix_deliveries_event (event_id=?)")
