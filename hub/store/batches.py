@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from hub.store import statements as sql
 from hub.store.deliveries import (
     BLOCKED_RECHECK_S,
+    DELIVERY_VALUE_COLUMNS,
     ORDERING_RECHECK_S,
     READY_RECHECK_S,
     AttemptRecord,
@@ -30,6 +31,7 @@ from hub.store.deliveries import (
     delivery_values,
     row_to_delivery,
 )
+from hub.store.driver import DriverStatement, on_driver
 from hub.store.events import InboundRow, event_payloads, row_to_event
 from hub.store.tables import deliveries, events
 
@@ -81,35 +83,41 @@ def _claim(table: Any, claimable: Any, values: dict[str, Any], locking: bool) ->
 
 
 _CLAIM_EVENTS = {
-    locking: _claim(
-        events,
-        _EVENT_CLAIMABLE,
-        {
-            "status": "processing",
-            "lease_until": bindparam("b_until"),
-            "attempts": events.c.attempts + 1,
-        },
-        locking,
+    locking: DriverStatement(
+        _claim(
+            events,
+            _EVENT_CLAIMABLE,
+            {
+                "status": "processing",
+                "lease_until": bindparam("b_until"),
+                "attempts": events.c.attempts + 1,
+            },
+            locking,
+        )
     )
     for locking in (False, True)
 }
 _CLAIM_DELIVERIES = {
-    locking: _claim(
-        deliveries,
-        _DELIVERY_CLAIMABLE,
-        {
-            "status": "sending",
-            "lease_until": bindparam("b_until"),
-            "attempts": deliveries.c.attempts + 1,
-            "updated_at": bindparam("b_now"),
-        },
-        locking,
+    locking: DriverStatement(
+        _claim(
+            deliveries,
+            _DELIVERY_CLAIMABLE,
+            {
+                "status": "sending",
+                "lease_until": bindparam("b_until"),
+                "attempts": deliveries.c.attempts + 1,
+                "updated_at": bindparam("b_now"),
+            },
+            locking,
+        )
     )
     for locking in (False, True)
 }
-_PENDING_OF_INBOUNDS = select(
-    deliveries.c.id, deliveries.c.connector, deliveries.c.inbound_id
-).where(deliveries.c.inbound_id.in_(_IDS), _DELIVERY_STATUS == "pending")
+_PENDING_OF_INBOUNDS = DriverStatement(
+    select(deliveries.c.id, deliveries.c.connector, deliveries.c.inbound_id).where(
+        deliveries.c.inbound_id.in_(_IDS), _DELIVERY_STATUS == "pending"
+    )
+)
 _DEFER = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "sending")
@@ -121,22 +129,24 @@ _DEFER = (
         updated_at=bindparam("b_now"),
     )
 )
-_ENTITY_ROWS = select(
-    deliveries.c.id,
-    deliveries.c.connector,
-    deliveries.c.destination,
-    deliveries.c.entity_key,
-    deliveries.c.operation,
-    deliveries.c.ref,
-    deliveries.c.status,
-    deliveries.c.seq,
-    deliveries.c.updated_at,
-).where(
-    deliveries.c.entity_key.in_(_IDS),
-    or_(
-        and_(_DELIVERY_STATUS == "delivered", deliveries.c.ref.is_not(None)),
-        _DELIVERY_STATUS == "pending",
-    ),
+_ENTITY_ROWS = DriverStatement(
+    select(
+        deliveries.c.id,
+        deliveries.c.connector,
+        deliveries.c.destination,
+        deliveries.c.entity_key,
+        deliveries.c.operation,
+        deliveries.c.ref,
+        deliveries.c.status,
+        deliveries.c.seq,
+        deliveries.c.updated_at,
+    ).where(
+        deliveries.c.entity_key.in_(_IDS),
+        or_(
+            and_(_DELIVERY_STATUS == "delivered", deliveries.c.ref.is_not(None)),
+            _DELIVERY_STATUS == "pending",
+        ),
+    )
 )
 _HINT_ROWS = select(deliveries.c.id, deliveries.c.status, deliveries.c.next_attempt_at).where(
     deliveries.c.id.in_(_IDS)
@@ -161,7 +171,7 @@ def claim_events(
     if not ids:
         return []
     bound = {"b_ids": list(ids), "b_now": now, "b_until": now + lease_s}
-    rows = conn.execute(_CLAIM_EVENTS[_locking(conn)], bound).mappings().all()
+    rows = _CLAIM_EVENTS[_locking(conn)].rows(conn, bound)
     # The bodies live apart (a status change must not rewrite them): one SELECT for all.
     payloads = event_payloads(conn, [r["id"] for r in rows])
     order = {event_id: n for n, event_id in enumerate(ids)}
@@ -193,10 +203,14 @@ def finish_events(
     the first run's unsent rows.
     """
     if planned:
-        conn.execute(_insert_deliveries(conn), [delivery_values(d, now=now) for d in planned])
+        rows = [delivery_values(d, now=now) for d in planned]
+        if on_driver(conn):
+            _INSERT_DELIVERIES_SQLITE.run_many(conn, rows)
+        else:
+            conn.execute(_INSERT_DELIVERIES[conn.dialect.name], rows)
     if finished:
-        conn.execute(
-            sql.FINISH_EVENT,
+        _FINISH_EVENT.run_many(
+            conn,
             [
                 {
                     "b_id": f.id,
@@ -211,17 +225,21 @@ def finish_events(
     inbound = sorted({f.id for f in finished} | {d.inbound_id for d in planned})
     if not inbound:
         return []
-    return [(r[0], r[1], r[2]) for r in conn.execute(_PENDING_OF_INBOUNDS, {"b_ids": inbound})]
+    pending = _PENDING_OF_INBOUNDS.rows(conn, {"b_ids": inbound})
+    return [(r["id"], r["connector"], r["inbound_id"]) for r in pending]
 
 
 _INSERT_DELIVERIES = {
     "sqlite": sqlite_insert(deliveries).on_conflict_do_nothing(),
     "postgresql": postgresql_insert(deliveries).on_conflict_do_nothing(),
 }
-
-
-def _insert_deliveries(conn: Connection) -> Any:
-    return _INSERT_DELIVERIES[conn.dialect.name]
+_INSERT_DELIVERIES_SQLITE = DriverStatement(
+    _INSERT_DELIVERIES["sqlite"], column_keys=DELIVERY_VALUE_COLUMNS
+)
+_FINISH_EVENT = DriverStatement(sql.FINISH_EVENT)
+_RECORD_ATTEMPT = DriverStatement(sql.RECORD_ATTEMPT)
+_FINISH_ATTEMPT = DriverStatement(sql.FINISH_ATTEMPT)
+_SET_PARAMS = DriverStatement(sql.SET_PARAMS)
 
 
 # --- deliver stage ---------------------------------------------------------------------
@@ -234,7 +252,7 @@ def claim_deliveries(
     if not ids:
         return []
     bound = {"b_ids": list(ids), "b_now": now, "b_until": now + lease_s}
-    rows = conn.execute(_CLAIM_DELIVERIES[_locking(conn)], bound).mappings()
+    rows = _CLAIM_DELIVERIES[_locking(conn)].rows(conn, bound)
     return sorted((row_to_delivery(r) for r in rows), key=lambda d: (d.seq, d.id))
 
 
@@ -272,8 +290,8 @@ def claim_hints(
     return hints
 
 
-def _same_target(row: Any, connector: str, destination: str | None) -> bool:
-    return bool(row.connector == connector and row.destination == destination)
+def _same_target(row: dict[str, Any], connector: str, destination: str | None) -> bool:
+    return bool(row["connector"] == connector and row["destination"] == destination)
 
 
 def entity_refs(conn: Connection, rows: Iterable[DeliveryRow]) -> dict[str, dict[str, str]]:
@@ -282,14 +300,18 @@ def entity_refs(conn: Connection, rows: Iterable[DeliveryRow]) -> dict[str, dict
     wanted = [r for r in rows if r.entity_key is not None]
     if not wanted:
         return {}
-    found = list(conn.execute(_ENTITY_ROWS, {"b_ids": sorted({str(r.entity_key) for r in wanted})}))
-    delivered = sorted((f for f in found if f.status == "delivered"), key=lambda f: f.updated_at)
+    found = _ENTITY_ROWS.rows(conn, {"b_ids": sorted({str(r.entity_key) for r in wanted})})
+    delivered = sorted(
+        (f for f in found if f["status"] == "delivered"), key=lambda f: f["updated_at"]
+    )
     out: dict[str, dict[str, str]] = {}
     for row in wanted:
         refs: dict[str, str] = {}
         for f in delivered:
-            if f.entity_key == row.entity_key and _same_target(f, row.connector, row.destination):
-                refs[f.operation or ""] = f.ref
+            if f["entity_key"] == row.entity_key and _same_target(
+                f, row.connector, row.destination
+            ):
+                refs[f["operation"] or ""] = f["ref"]
         out[row.id] = refs
     return out
 
@@ -300,15 +322,17 @@ def next_in_line(conn: Connection, rows: Iterable[DeliveryRow]) -> list[tuple[st
     finished = [r for r in rows if r.entity_key is not None]
     if not finished:
         return []
-    found = conn.execute(
-        _ENTITY_ROWS, {"b_ids": sorted({str(r.entity_key) for r in finished})}
-    ).all()
-    waiting = sorted((f for f in found if f.status == "pending"), key=lambda f: (f.seq, f.id))
+    found = _ENTITY_ROWS.rows(conn, {"b_ids": sorted({str(r.entity_key) for r in finished})})
+    waiting = sorted(
+        (f for f in found if f["status"] == "pending"), key=lambda f: (f["seq"], f["id"])
+    )
     out: dict[str, str] = {}
     for row in finished:
         for f in waiting:
-            if f.entity_key == row.entity_key and _same_target(f, row.connector, row.destination):
-                out.setdefault(f.id, f.connector)
+            if f["entity_key"] == row.entity_key and _same_target(
+                f, row.connector, row.destination
+            ):
+                out.setdefault(f["id"], f["connector"])
                 break
     return sorted(out.items())
 
@@ -331,8 +355,8 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
     """Every attempt row and every delivery's new state, as three executemany calls."""
     if not outcomes:
         return
-    conn.execute(
-        sql.RECORD_ATTEMPT,
+    _RECORD_ATTEMPT.run_many(
+        conn,
         [
             {
                 "b_delivery": o.delivery_id,
@@ -346,8 +370,8 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
             for o in outcomes
         ],
     )
-    conn.execute(
-        sql.FINISH_ATTEMPT,
+    _FINISH_ATTEMPT.run_many(
+        conn,
         [
             {
                 "b_id": o.delivery_id,
@@ -362,8 +386,8 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
     )
     with_params = [o for o in outcomes if o.params is not None]
     if with_params:
-        conn.execute(
-            sql.SET_PARAMS,
+        _SET_PARAMS.run_many(
+            conn,
             [{"b_id": o.delivery_id, "b_params": o.params, "b_now": o.now} for o in with_params],
         )
 

@@ -216,6 +216,29 @@ def delivery_values(d: NewDelivery, *, now: float) -> dict[str, Any]:
     }
 
 
+#: The columns `delivery_values` fills; the others take their defaults.
+DELIVERY_VALUE_COLUMNS = (
+    "id",
+    "inbound_id",
+    "event_id",
+    "rule_id",
+    "action_index",
+    "connector",
+    "operation",
+    "destination",
+    "params",
+    "idempotency_key",
+    "entity_key",
+    "seq",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
+
+
 def row_to_delivery(row: Any) -> DeliveryRow:
     return DeliveryRow(
         id=row["id"],

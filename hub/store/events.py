@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.store import statements as sql
 from hub.store.deliveries import DeliveryStore, NewDelivery
+from hub.store.driver import DriverStatement
 from hub.store.engine import EagerWriter, dump_json, guard, insert_ignore_factory
 from hub.store.tables import event_bodies, events
 
@@ -192,8 +193,8 @@ def body_values(e: NewInbound) -> dict[str, Any]:
     return {"event_id": e.id, "headers": e.headers, "body": e.body}
 
 
-_PAYLOADS = select(event_bodies).where(
-    event_bodies.c.event_id.in_(bindparam("b_ids", expanding=True))
+_PAYLOADS = DriverStatement(
+    select(event_bodies).where(event_bodies.c.event_id.in_(bindparam("b_ids", expanding=True)))
 )
 _EVENT_WITH_BODY = (
     select(events, event_bodies.c.headers, event_bodies.c.body)
@@ -206,7 +207,7 @@ def event_payloads(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
     """The stored headers and body of each of `ids`, in one SELECT; pruned ones are absent."""
     if not ids:
         return {}
-    return {r["event_id"]: r for r in conn.execute(_PAYLOADS, {"b_ids": list(ids)}).mappings()}
+    return {r["event_id"]: r for r in _PAYLOADS.rows(conn, {"b_ids": list(ids)})}
 
 
 def row_to_event(row: Any, payload: Any | None) -> InboundRow:
