@@ -176,10 +176,20 @@ class BatchConsumer:
         consumer: Consumer,
         in_flight: list[tuple[concurrent.futures.Future[None], list[MessageProxy]]],
     ) -> list[tuple[concurrent.futures.Future[None], list[MessageProxy]]]:
-        finished = [messages for future, messages in in_flight if future.done()]
+        # Each batch is looked at once: one that finishes while the others are being
+        # acknowledged (a Redis round trip) stays in flight for the next round. Asking
+        # `done()` twice dropped such a batch from both lists, and its messages were
+        # never acknowledged: they filled the prefetch bound until the consumer starved.
+        finished: list[MessageProxy] = []
+        running: list[tuple[concurrent.futures.Future[None], list[MessageProxy]]] = []
+        for future, messages in in_flight:
+            if future.done():
+                finished.extend(messages)
+            else:
+                running.append((future, messages))
         if finished:
-            acknowledge(self.broker, consumer, [m for ms in finished for m in ms])
-        return [(f, ms) for f, ms in in_flight if not f.done()]
+            acknowledge(self.broker, consumer, finished)
+        return running
 
 
 def _has_ready(consumer: Consumer) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Iterator
 
 import dramatiq
 import pytest
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
 from hub.pipeline.consumer import BatchConsumer, Handlers
@@ -125,3 +127,42 @@ def test_a_group_flush_runs_alone_beside_the_batch(loop: asyncio.AbstractEventLo
     finally:
         consumer.stop()
     assert stage.batches == [["ev-1", "ev-2"]]
+
+
+class _AckingConsumer:
+    """A broker consumer that records acks; the first ack finishes another batch, as a
+    batch on the event loop may while the acknowledgement's round trip is on its way."""
+
+    def __init__(self, finishes_meanwhile: concurrent.futures.Future[None]) -> None:
+        self.acked: list[MessageProxy] = []
+        self._meanwhile = finishes_meanwhile
+
+    def ack(self, message: MessageProxy) -> None:
+        self.acked.append(message)
+        if not self._meanwhile.done():
+            self._meanwhile.set_result(None)
+
+
+def test_a_batch_finishing_while_others_are_acknowledged_is_acknowledged_next_round(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # given two batches in flight: the first done, the second finishing during the ack
+    consumer = _consumer(StubBroker(), loop, Stage())
+    first: concurrent.futures.Future[None] = concurrent.futures.Future()
+    first.set_result(None)
+    second: concurrent.futures.Future[None] = concurrent.futures.Future()
+    one, two = (
+        MessageProxy(dramatiq.Message(EVENTS_QUEUE, PROCESS_ACTOR, (n,), {}, {})) for n in "ab"
+    )
+    broker_consumer = _AckingConsumer(finishes_meanwhile=second)
+    # when the consumer acknowledges what finished
+    in_flight = consumer._acknowledge_finished(
+        broker_consumer,  # type: ignore[arg-type]
+        [(first, [one]), (second, [two])],
+    )
+    # then the first is acknowledged and the second is still tracked, not dropped...
+    assert broker_consumer.acked == [one]
+    assert in_flight == [(second, [two])]
+    # ...so the next round acknowledges it: no message is left unacknowledged for good
+    assert consumer._acknowledge_finished(broker_consumer, in_flight) == []  # type: ignore[arg-type]
+    assert broker_consumer.acked == [one, two]
