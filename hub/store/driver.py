@@ -92,21 +92,6 @@ class DriverStatement:
             for row in found
         ]
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
-        """Run it once; the rows it changed."""
-        if not on_driver(conn):
-            return int(conn.execute(self.statement, dict(params)).rowcount)
-        plan = self._plan(conn.dialect)
-        cursor = self._cursor(conn)
-        try:
-            text, values = _bound(plan, params)
-            _announce(conn, cursor, text, values, many=False)
-            return int(cursor.execute(text, values).rowcount)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(plan.text, None, exc, sqlite3.Error) from exc
-        finally:
-            cursor.close()
-
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run it once per row of parameters (executemany)."""
         if not rows:
